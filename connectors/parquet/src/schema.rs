@@ -1,0 +1,281 @@
+//! Parquet schema → contract columns: every node of the schema tree (groups
+//! and leaves) with its full path, its physical and logical types, a
+//! normalised data type, repetition and per-leaf storage facts.
+
+use parquet::basic::{ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::schema::types::Type;
+use surveyor_sdk::{Column, Repetition};
+
+pub fn columns(metadata: &ParquetMetaData) -> Vec<Column> {
+    let descr = metadata.file_metadata().schema_descr();
+    // Storage facts per leaf, summed over row groups, in leaf order.
+    let leaves = descr.num_columns();
+    let mut compressed = vec![0i64; leaves];
+    let mut uncompressed = vec![0i64; leaves];
+    for group in metadata.row_groups() {
+        for (i, chunk) in group.columns().iter().enumerate().take(leaves) {
+            compressed[i] = compressed[i].saturating_add(chunk.compressed_size());
+            uncompressed[i] = uncompressed[i].saturating_add(chunk.uncompressed_size());
+        }
+    }
+    let mut out = Vec::with_capacity(leaves + 8);
+    let mut walker = Walker { out: &mut out, leaf: 0, compressed: &compressed, uncompressed: &uncompressed };
+    let mut path = Vec::new();
+    for (ordinal, field) in descr.root_schema().get_fields().iter().enumerate() {
+        walker.visit(field, &mut path, ordinal as u32);
+    }
+    out
+}
+
+struct Walker<'a> {
+    out: &'a mut Vec<Column>,
+    leaf: usize,
+    compressed: &'a [i64],
+    uncompressed: &'a [i64],
+}
+
+impl Walker<'_> {
+    fn visit(&mut self, node: &Type, path: &mut Vec<String>, ordinal: u32) {
+        let info = node.get_basic_info();
+        path.push(node.name().to_string());
+        let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
+        let mut column = Column::new(path.iter().cloned(), physical_name(node), data_type(node))
+            .repetition(match repetition {
+                PqRepetition::REQUIRED => Repetition::Required,
+                PqRepetition::OPTIONAL => Repetition::Optional,
+                PqRepetition::REPEATED => Repetition::Repeated,
+            })
+            .ordinal(ordinal);
+        if let Some(logical) = logical_name(node) {
+            column = column.logical_type(logical);
+        }
+        if info.has_id() {
+            column = column.attr("fieldId", info.id());
+        }
+        if node.is_primitive() {
+            if let Type::PrimitiveType { precision, scale, .. } = node
+                && is_decimal(node)
+            {
+                column = column.attr("precision", *precision).attr("scale", *scale);
+            }
+            if let (Some(c), Some(u)) = (self.compressed.get(self.leaf), self.uncompressed.get(self.leaf)) {
+                column = column.attr("compressedSize", *c).attr("uncompressedSize", *u);
+            }
+            self.leaf += 1;
+            self.out.push(column);
+        } else {
+            self.out.push(column);
+            for (i, child) in node.get_fields().iter().enumerate() {
+                self.visit(child, path, i as u32);
+            }
+        }
+        path.pop();
+    }
+}
+
+fn physical_name(node: &Type) -> String {
+    match node {
+        Type::PrimitiveType { physical_type: Physical::FIXED_LEN_BYTE_ARRAY, type_length, .. } => {
+            format!("FIXED_LEN_BYTE_ARRAY({type_length})")
+        }
+        Type::PrimitiveType { physical_type, .. } => physical_type.to_string(),
+        Type::GroupType { .. } => "group".to_string(),
+    }
+}
+
+fn unit(unit: &TimeUnit) -> &'static str {
+    match unit {
+        TimeUnit::MILLIS => "MILLIS",
+        TimeUnit::MICROS => "MICROS",
+        TimeUnit::NANOS => "NANOS",
+    }
+}
+
+fn short_unit(u: &TimeUnit) -> &'static str {
+    match u {
+        TimeUnit::MILLIS => "ms",
+        TimeUnit::MICROS => "us",
+        TimeUnit::NANOS => "ns",
+    }
+}
+
+/// The annotation as written in the file: the logical type when present,
+/// otherwise the legacy converted type.
+fn logical_name(node: &Type) -> Option<String> {
+    let info = node.get_basic_info();
+    if let Some(logical) = info.logical_type_ref() {
+        return Some(match logical {
+            LogicalType::Integer(t) => format!("INTEGER({},{})", t.bit_width, if t.is_signed { "signed" } else { "unsigned" }),
+            LogicalType::Decimal(d) => format!("DECIMAL({},{})", d.precision, d.scale),
+            LogicalType::Timestamp(t) => {
+                format!("TIMESTAMP({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" })
+            }
+            LogicalType::Time(t) => format!("TIME({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" }),
+            LogicalType::Date => "DATE".into(),
+            LogicalType::Bson => "BSON".into(),
+            LogicalType::Json => "JSON".into(),
+            LogicalType::String => "STRING".into(),
+            LogicalType::Uuid => "UUID".into(),
+            LogicalType::Enum => "ENUM".into(),
+            LogicalType::List => "LIST".into(),
+            LogicalType::Map => "MAP".into(),
+            LogicalType::Float16 => "FLOAT16".into(),
+            LogicalType::Variant(v) => match v.specification_version {
+                Some(version) => format!("VARIANT({version})"),
+                None => "VARIANT".into(),
+            },
+            LogicalType::Geometry(g) => match &g.crs {
+                Some(crs) => format!("GEOMETRY({crs})"),
+                None => "GEOMETRY".into(),
+            },
+            LogicalType::Geography(g) => {
+                let algorithm = g.algorithm().map(|a| a.to_string()).unwrap_or_default();
+                match &g.crs {
+                    Some(crs) => format!("GEOGRAPHY({algorithm},{crs})"),
+                    None => format!("GEOGRAPHY({algorithm})"),
+                }
+            }
+            LogicalType::File => "FILE".into(),
+            LogicalType::Unknown => "UNKNOWN".into(),
+            LogicalType::_Unknown { field_id } => format!("UNKNOWN_LOGICAL_TYPE({field_id})"),
+        });
+    }
+    match info.converted_type() {
+        ConvertedType::NONE => None,
+        ConvertedType::DECIMAL => match node {
+            Type::PrimitiveType { precision, scale, .. } => Some(format!("DECIMAL({precision},{scale})")),
+            _ => Some("DECIMAL".into()),
+        },
+        other => Some(other.to_string()),
+    }
+}
+
+fn is_decimal(node: &Type) -> bool {
+    let info = node.get_basic_info();
+    matches!(info.logical_type_ref(), Some(LogicalType::Decimal(_))) || info.converted_type() == ConvertedType::DECIMAL
+}
+
+fn is_list(node: &Type) -> bool {
+    let info = node.get_basic_info();
+    matches!(info.logical_type_ref(), Some(LogicalType::List)) || info.converted_type() == ConvertedType::LIST
+}
+
+fn is_map(node: &Type) -> bool {
+    let info = node.get_basic_info();
+    matches!(info.logical_type_ref(), Some(LogicalType::Map))
+        || matches!(info.converted_type(), ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE)
+}
+
+/// The normalised type: the same names whatever the writer or the format
+/// (`int64`, `decimal(10,2)`, `timestamp[us, UTC]`, `list<string>`, `struct`).
+pub fn data_type(node: &Type) -> String {
+    let repeated_leaf =
+        node.get_basic_info().has_repetition() && node.get_basic_info().repetition() == PqRepetition::REPEATED;
+    let base = value_type(node);
+    // A repeated field outside a LIST annotation is a legacy one-level list.
+    if repeated_leaf && node.is_primitive() { format!("list<{base}>") } else { base }
+}
+
+fn value_type(node: &Type) -> String {
+    match node {
+        Type::GroupType { fields, .. } => {
+            if is_list(node)
+                && let [repeated] = fields.as_slice()
+            {
+                return format!("list<{}>", list_element_type(node.name(), repeated));
+            }
+            if is_map(node)
+                && let [repeated] = fields.as_slice()
+                && let Type::GroupType { fields: kv, .. } = repeated.as_ref()
+                && let [key, value] = kv.as_slice()
+            {
+                return format!("map<{}, {}>", value_type(key), value_type(value));
+            }
+            "struct".into()
+        }
+        Type::PrimitiveType { physical_type, type_length, precision, scale, .. } => {
+            primitive_type(node, *physical_type, *type_length, *precision, *scale)
+        }
+    }
+}
+
+/// The element type of a LIST, following the Parquet format's
+/// backward-compatibility rules for legacy two-level lists.
+fn list_element_type(list_name: &str, repeated: &Type) -> String {
+    match repeated {
+        Type::PrimitiveType { .. } => value_type(repeated),
+        Type::GroupType { fields, .. } => {
+            let legacy_group = fields.len() > 1
+                || repeated.name() == "array"
+                || repeated.name() == format!("{list_name}_tuple");
+            match fields.as_slice() {
+                [element] if !legacy_group => value_type(element),
+                _ => "struct".into(),
+            }
+        }
+    }
+}
+
+fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, scale: i32) -> String {
+    let info = node.get_basic_info();
+    if let Some(logical) = info.logical_type_ref() {
+        match logical {
+            LogicalType::Integer(t) => {
+                return format!("{}int{}", if t.is_signed { "" } else { "u" }, t.bit_width);
+            }
+            LogicalType::Decimal(d) => return format!("decimal({},{})", d.precision, d.scale),
+            LogicalType::Timestamp(t) => {
+                return if t.is_adjusted_to_u_t_c {
+                    format!("timestamp[{}, UTC]", short_unit(&t.unit))
+                } else {
+                    format!("timestamp[{}]", short_unit(&t.unit))
+                };
+            }
+            LogicalType::Time(t) => return format!("time[{}]", short_unit(&t.unit)),
+            LogicalType::Date => return "date".into(),
+            LogicalType::String | LogicalType::Enum => return "string".into(),
+            LogicalType::Json => return "json".into(),
+            LogicalType::Bson => return "bson".into(),
+            LogicalType::Uuid => return "uuid".into(),
+            LogicalType::Float16 => return "float16".into(),
+            LogicalType::Geometry(_) => return "geometry".into(),
+            LogicalType::Geography(_) => return "geography".into(),
+            LogicalType::Variant(_) => return "variant".into(),
+            LogicalType::Unknown => return "null".into(),
+            _ => {}
+        }
+    }
+    match info.converted_type() {
+        ConvertedType::UTF8 | ConvertedType::ENUM => return "string".into(),
+        ConvertedType::JSON => return "json".into(),
+        ConvertedType::BSON => return "bson".into(),
+        ConvertedType::DECIMAL => return format!("decimal({precision},{scale})"),
+        ConvertedType::DATE => return "date".into(),
+        ConvertedType::TIME_MILLIS => return "time[ms]".into(),
+        ConvertedType::TIME_MICROS => return "time[us]".into(),
+        ConvertedType::TIMESTAMP_MILLIS => return "timestamp[ms, UTC]".into(),
+        ConvertedType::TIMESTAMP_MICROS => return "timestamp[us, UTC]".into(),
+        ConvertedType::INT_8 => return "int8".into(),
+        ConvertedType::INT_16 => return "int16".into(),
+        ConvertedType::INT_32 => return "int32".into(),
+        ConvertedType::INT_64 => return "int64".into(),
+        ConvertedType::UINT_8 => return "uint8".into(),
+        ConvertedType::UINT_16 => return "uint16".into(),
+        ConvertedType::UINT_32 => return "uint32".into(),
+        ConvertedType::UINT_64 => return "uint64".into(),
+        ConvertedType::INTERVAL => return "interval".into(),
+        _ => {}
+    }
+    match physical {
+        Physical::BOOLEAN => "boolean".into(),
+        Physical::INT32 => "int32".into(),
+        Physical::INT64 => "int64".into(),
+        // INT96 is the legacy Impala/Hive/Spark timestamp: nanoseconds, no time zone.
+        Physical::INT96 => "timestamp[ns]".into(),
+        Physical::FLOAT => "float32".into(),
+        Physical::DOUBLE => "float64".into(),
+        Physical::BYTE_ARRAY => "binary".into(),
+        Physical::FIXED_LEN_BYTE_ARRAY => format!("fixed_binary({length})"),
+    }
+}

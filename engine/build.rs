@@ -1,0 +1,71 @@
+//! Builds the default connectors for `wasm32-wasip2` so that they ship inside
+//! the `surveyor` binary: a fresh install scans with no plugins folder.
+//!
+//! Each connector is built by its own nested `cargo build` (a connector
+//! component must carry exactly one world, and building them together would
+//! unify the SDK's `source`/`format` features), into a separate target
+//! directory so the outer build's lock is never contended.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (package, artifact stem, embedded name)
+const CONNECTORS: &[(&str, &str, &str)] = &[
+    ("surveyor-connector-local-folder", "surveyor_connector_local_folder", "local-folder"),
+    ("surveyor-connector-parquet", "surveyor_connector_parquet", "parquet"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target_dir = env::var_os("SURVEYOR_WASM_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("wasm-connectors"));
+
+    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");
+
+    for (package, stem, name) in CONNECTORS {
+        let dir = root.join("connectors").join(name);
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        build_component(&root, &target_dir, package);
+        let built = target_dir.join("wasm32-wasip2").join("wasm").join(format!("{stem}.wasm"));
+        let embedded = out_dir.join(format!("{name}.wasm"));
+        std::fs::copy(&built, &embedded)
+            .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", built.display(), embedded.display()));
+    }
+}
+
+fn build_component(root: &Path, target_dir: &Path, package: &str) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--locked", "--profile", "wasm", "--target", "wasm32-wasip2", "-p", package])
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's flags and wrappers (clippy, coverage, native target
+    // flags) are for the host target, not for the connectors.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo for the wasm connectors");
+    if !status.success() {
+        panic!(
+            "building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        );
+    }
+}

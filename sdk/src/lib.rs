@@ -1,0 +1,61 @@
+//! # surveyor-sdk
+//!
+//! Write a Surveyor connector as plain Rust: implement [`Source`] (enumerate a
+//! source and emit assets) or [`Format`] (read one file's schema), then call
+//! [`export_source!`] or [`export_format!`] once. Build with
+//! `cargo build --release --target wasm32-wasip2` and drop the `.wasm` into the
+//! plugins folder.
+//!
+//! The connector never touches files, sockets or credentials: everything goes
+//! through the host capabilities behind [`SourceHost`] and [`FileReader`]. The
+//! same traits are implemented in memory by [`testing`], so a connector's logic
+//! is unit-tested natively with `cargo test`.
+//!
+//! Enable exactly one of the crate features `source` or `format` in a
+//! connector crate.
+
+pub mod bindings;
+mod model;
+pub mod qualified_name;
+
+#[cfg(feature = "format")]
+mod format;
+#[cfg(feature = "source")]
+mod source;
+#[cfg(any(feature = "source", feature = "format"))]
+pub mod testing;
+
+pub use bindings::types::{
+    Asset, Attribute, Column, ConnectorError as Error, ErrorKind, FileRef, PluginInfo, PluginKind,
+    Relation, Repetition, Value,
+};
+#[cfg(feature = "format")]
+pub use format::{FileInput, FileReader, FileSchema, Format};
+pub use model::LogLevel;
+#[cfg(feature = "source")]
+pub use source::{
+    BrowseEntry, Emitter, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source, SourceHost,
+    walk,
+};
+
+/// Result type of every connector entry point.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Parses a plugin's JSON configuration; an empty string means "all defaults".
+pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T> {
+    let text = if config.trim().is_empty() { "{}" } else { config };
+    serde_json::from_str(text).map_err(|e| Error::config(format!("invalid configuration: {e}")))
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use std::string::String;
+    pub use std::vec::Vec;
+}
+
+#[cfg(feature = "source")]
+#[doc(hidden)]
+pub use source::glue as __source_glue;
+#[cfg(feature = "format")]
+#[doc(hidden)]
+pub use format::glue as __format_glue;
