@@ -12,8 +12,16 @@ use std::process::Command;
 
 /// (package, artifact stem, embedded name)
 const CONNECTORS: &[(&str, &str, &str)] = &[
-    ("surveyor-connector-local-folder", "surveyor_connector_local_folder", "local-folder"),
-    ("surveyor-connector-parquet", "surveyor_connector_parquet", "parquet"),
+    (
+        "surveyor-connector-local-folder",
+        "surveyor_connector_local_folder",
+        "local-folder",
+    ),
+    (
+        "surveyor-connector-parquet",
+        "surveyor_connector_parquet",
+        "parquet",
+    ),
 ];
 
 fn main() {
@@ -24,7 +32,13 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-connectors"));
 
-    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml"] {
+    for path in [
+        "wit",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");
@@ -32,9 +46,15 @@ fn main() {
     for (package, stem, name) in CONNECTORS {
         let dir = root.join("connectors").join(name);
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
         build_component(&root, &target_dir, package);
-        let built = target_dir.join("wasm32-wasip2").join("wasm").join(format!("{stem}.wasm"));
+        let built = target_dir
+            .join("wasm32-wasip2")
+            .join("wasm")
+            .join(format!("{stem}.wasm"));
         let embedded = out_dir.join(format!("{name}.wasm"));
         std::fs::copy(&built, &embedded)
             .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", built.display(), embedded.display()));
@@ -45,7 +65,16 @@ fn build_component(root: &Path, target_dir: &Path, package: &str) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--locked", "--profile", "wasm", "--target", "wasm32-wasip2", "-p", package])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            "wasm",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
         .arg("--target-dir")
         .arg(target_dir);
     // The outer build's flags and wrappers (clippy, coverage, native target

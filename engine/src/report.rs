@@ -16,6 +16,11 @@ pub struct ItemError {
 
 impl ItemError {
     pub fn new(item: &str, kind: &str, message: &str, plugin: &str) -> Self {
-        ItemError { item: item.to_string(), kind: kind.to_string(), message: message.to_string(), plugin: plugin.to_string() }
+        ItemError {
+            item: item.to_string(),
+            kind: kind.to_string(),
+            message: message.to_string(),
+            plugin: plugin.to_string(),
+        }
     }
 }

@@ -63,4 +63,6 @@ pub mod format {
 }
 
 #[cfg(all(target_arch = "wasm32", feature = "source", feature = "format"))]
-compile_error!("a connector implements one world: enable either the `source` or the `format` feature of surveyor-sdk, not both");
+compile_error!(
+    "a connector implements one world: enable either the `source` or the `format` feature of surveyor-sdk, not both"
+);

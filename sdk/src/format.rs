@@ -17,8 +17,11 @@ pub use wit::exports::surveyor::connector::format_connector::{FileInput, FileSch
 pub trait Format {
     type Config: DeserializeOwned;
     fn info() -> crate::PluginInfo;
-    fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Self::Config)
-    -> Result<FileSchema>;
+    fn read_schema(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Self::Config,
+    ) -> Result<FileSchema>;
 }
 
 /// The one file being read, through the host.
@@ -31,14 +34,22 @@ impl FileInput {
     /// Bytes `[offset, offset + length)` of the file, from the speculative tail
     /// when it covers them, otherwise with one host read. Ranges past the end
     /// of the file are a malformed-input error naming the file.
-    pub fn bytes<'a>(&'a self, file: &dyn FileReader, offset: u64, length: u64) -> Result<Cow<'a, [u8]>> {
-        offset.checked_add(length).filter(|&e| e <= self.size).ok_or_else(|| {
-            Error::malformed(format!(
-                "range {offset}+{length} lies outside the file ({} bytes)",
-                self.size
-            ))
-            .with_item(self.path.clone())
-        })?;
+    pub fn bytes<'a>(
+        &'a self,
+        file: &dyn FileReader,
+        offset: u64,
+        length: u64,
+    ) -> Result<Cow<'a, [u8]>> {
+        offset
+            .checked_add(length)
+            .filter(|&e| e <= self.size)
+            .ok_or_else(|| {
+                Error::malformed(format!(
+                    "range {offset}+{length} lies outside the file ({} bytes)",
+                    self.size
+                ))
+                .with_item(self.path.clone())
+            })?;
         let tail_start = self.size.saturating_sub(self.tail.len() as u64);
         if offset >= tail_start {
             let from = (offset - tail_start) as usize;

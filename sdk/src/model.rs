@@ -2,7 +2,7 @@
 //! what they emit rather than as struct literals.
 
 use crate::bindings::types::{
-    Asset, Attribute, Column, ConnectorError, ErrorKind, FileRef, PluginInfo, PluginKind,
+    Asset, AssetRef, Attribute, Column, ConnectorError, ErrorKind, FileRef, PluginInfo, PluginKind,
     Relation, Repetition, Value,
 };
 
@@ -61,13 +61,23 @@ impl Asset {
             file: None,
         }
     }
-    /// Qualified name of the containing asset.
-    pub fn parent(mut self, qualified_name: impl Into<String>) -> Self {
-        self.parent = Some(qualified_name.into());
+    /// The containing asset, by type and qualified name.
+    pub fn parent(
+        mut self,
+        type_name: impl Into<String>,
+        qualified_name: impl Into<String>,
+    ) -> Self {
+        self.parent = Some(AssetRef {
+            type_name: type_name.into(),
+            qualified_name: qualified_name.into(),
+        });
         self
     }
     pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.attributes.push(Attribute { key: key.into(), value: value.into() });
+        self.attributes.push(Attribute {
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
     /// Adds the attribute only when `value` is `Some`.
@@ -97,17 +107,27 @@ impl Asset {
     }
     /// Asks the host to read this file's schema with the matching format connector.
     pub fn schema_from_file(mut self, path: impl Into<String>, size: u64) -> Self {
-        self.file = Some(FileRef { path: path.into(), size });
+        self.file = Some(FileRef {
+            path: path.into(),
+            size,
+        });
         self
     }
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.attributes.iter().find(|a| a.key == key).map(|a| &a.value)
+        self.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| &a.value)
     }
 }
 
 impl Column {
     /// A nullable (optional) column at `path` with the given stored and normalised types.
-    pub fn new<I, S>(path: I, physical_type: impl Into<String>, data_type: impl Into<String>) -> Self
+    pub fn new<I, S>(
+        path: I,
+        physical_type: impl Into<String>,
+        data_type: impl Into<String>,
+    ) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -142,7 +162,10 @@ impl Column {
         self
     }
     pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.attributes.push(Attribute { key: key.into(), value: value.into() });
+        self.attributes.push(Attribute {
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
     /// The column's own name: the last segment of its path.
@@ -157,7 +180,11 @@ impl Column {
 
 impl ConnectorError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ConnectorError { kind, message: message.into(), item: None }
+        ConnectorError {
+            kind,
+            message: message.into(),
+            item: None,
+        }
     }
     /// Names the item (path, table...) the error is about.
     pub fn with_item(mut self, item: impl Into<String>) -> Self {

@@ -1,1 +1,117 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `surveyor` command line: argument parsing and dispatch. Each command
+//! is one module; the work is done by the library.
+
+mod plugins;
+mod scan;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "surveyor",
+    version,
+    about = "Self-hosted integration runtime for data-catalog scanning"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command shares.
+#[derive(clap::Args, Clone)]
+pub struct GlobalArgs {
+    /// Folder of plugin `.wasm` files, loaded on top of the built-in ones.
+    #[arg(
+        long,
+        global = true,
+        env = "SURVEYOR_PLUGINS_DIR",
+        default_value = "plugins"
+    )]
+    pub plugins: PathBuf,
+    /// Cache of compiled plugins [default: ~/.cache/surveyor/components].
+    #[arg(long, global = true, env = "SURVEYOR_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile plugins on every start instead of caching them.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log lines as JSON objects.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan a local folder and write what it holds to an output folder.
+    Scan(scan::ScanArgs),
+    /// Inspect the plugins this runtime would use.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Print the version.
+    Version,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(&cli.global, args),
+        Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
+        Command::Version => {
+            println!("surveyor {}", crate::VERSION);
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if global.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The runtime and plugins for a command, from the global options.
+pub fn load(global: &GlobalArgs) -> anyhow::Result<(crate::host::Runtime, crate::host::Registry)> {
+    let cache_dir = if global.no_cache {
+        None
+    } else {
+        Some(
+            global
+                .cache_dir
+                .clone()
+                .unwrap_or_else(crate::host::cache::ComponentCache::default_dir),
+        )
+    };
+    let runtime = crate::host::Runtime::new(crate::host::RuntimeOptions { cache_dir })?;
+    let registry = crate::host::Registry::load(&runtime, Some(&global.plugins));
+    for rejected in registry.rejected() {
+        tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
+    }
+    Ok((runtime, registry))
+}

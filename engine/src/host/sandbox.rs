@@ -34,11 +34,19 @@ impl Limits {
     /// Source connectors: 512 MiB, no cap on a scan's length, stopped after
     /// 60 s without a host call.
     pub fn source() -> Self {
-        Limits { memory_bytes: 512 << 20, call_timeout: None, idle_timeout: Duration::from_secs(60) }
+        Limits {
+            memory_bytes: 512 << 20,
+            call_timeout: None,
+            idle_timeout: Duration::from_secs(60),
+        }
     }
     /// Format connectors: 256 MiB and 30 s per file.
     pub fn format() -> Self {
-        Limits { memory_bytes: 256 << 20, call_timeout: Some(Duration::from_secs(30)), idle_timeout: Duration::from_secs(30) }
+        Limits {
+            memory_bytes: 256 << 20,
+            call_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -75,7 +83,10 @@ pub struct SandboxContext {
 impl SandboxContext {
     pub fn new(limits: Limits) -> Self {
         let output = MemoryOutputPipe::new(OUTPUT_CAPTURE);
-        let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
         let now = Instant::now();
         SandboxContext {
             wasi,
@@ -111,7 +122,9 @@ impl SandboxContext {
     }
 
     pub fn canceled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     fn check(&self) -> Result<(), Stopped> {
@@ -137,7 +150,12 @@ impl SandboxContext {
 }
 
 impl ResourceLimiter for SandboxContext {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limits.memory_bytes {
             self.memory_refused = Some(desired);
             return Ok(false);
@@ -145,7 +163,12 @@ impl ResourceLimiter for SandboxContext {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -171,14 +194,16 @@ pub fn new_store<T: Sandboxed>(engine: &wasmtime::Engine, state: T) -> Store<T> 
 /// no sockets. Filesystem functions are linked but have no preopened
 /// directory to act on.
 pub fn link_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p2::bindings::sync as wasi;
-    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
     use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
+    use wasmtime_wasi::p2::bindings::sync as wasi;
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
     use wasmtime_wasi::random::WasiRandom;
     let l = linker;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasTable>(l, |t| {
+        t.ctx().table
+    })?;
     wasi::io::poll::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
     wasi::io::streams::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
@@ -196,7 +221,10 @@ pub fn link_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(
+        l,
+        T::filesystem,
+    )?;
     wasi::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     Ok(())
 }
@@ -208,6 +236,9 @@ impl wasmtime::component::HasData for HasTable {
 
 impl WasiView for SandboxContext {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -1,0 +1,434 @@
+//! The threads of a run and the channels between them.
+
+use super::run::{Counts, ScanOptions, ScanSource};
+use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind};
+use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
+use crate::host::format::FormatInstance;
+use crate::host::source::{ScanOutput, SourceCapabilities};
+use crate::host::{Plugin, PluginError, Registry, Runtime};
+use crate::report::ItemError;
+use crate::sink::atlas::AtlasBatcher;
+use crate::sink::{RunOutput, SinkError};
+use crate::storage::{Storage, StorageErrorKind};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Messages waiting between stages; bounds the run's memory.
+const QUEUE: usize = 1024;
+
+/// Live counters of a run, readable while it goes (progress bars, metrics).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Assets the source has emitted so far (progress).
+    pub discovered: AtomicU64,
+    pub assets: AtomicU64,
+    pub files: AtomicU64,
+    pub schemas: AtomicU64,
+    pub entities: AtomicU64,
+    pub item_errors: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub reads: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Counts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            assets: get(&self.assets),
+            files: get(&self.files),
+            schemas: get(&self.schemas),
+            entities: get(&self.entities),
+            item_errors: get(&self.item_errors),
+            bytes_read: get(&self.bytes_read),
+            reads: get(&self.reads),
+        }
+    }
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+enum Out {
+    Asset {
+        asset: Asset,
+        schema: Option<FileSchema>,
+    },
+    Error(ItemError),
+}
+
+struct Job {
+    asset: Asset,
+    plugin: Arc<Plugin>,
+}
+
+pub(super) struct Outcome {
+    pub source_result: Result<ScanSummary, PluginError>,
+    pub sink_error: Option<SinkError>,
+    pub item_errors: Vec<ItemError>,
+    pub plugins_used: Vec<Arc<Plugin>>,
+}
+
+pub(super) fn run(
+    runtime: &Runtime,
+    registry: &Arc<Registry>,
+    plugin: &Arc<Plugin>,
+    source: &ScanSource,
+    request: &ScanRequest,
+    options: &ScanOptions,
+    output: &mut RunOutput,
+) -> Outcome {
+    let (job_tx, job_rx) = bounded::<Job>(QUEUE);
+    let (out_tx, out_rx) = bounded::<Out>(QUEUE);
+    let config = source.config.to_string();
+    let used = Arc::new(Mutex::new(BTreeMap::from([(
+        plugin.info.name.clone(),
+        plugin.clone(),
+    )])));
+
+    std::thread::scope(|scope| {
+        let source_thread = {
+            let dispatch = Dispatch {
+                registry: registry.clone(),
+                jobs: job_tx,
+                out: out_tx.clone(),
+                counters: options.counters.clone(),
+                cancel: options.cancel.clone(),
+                used: used.clone(),
+            };
+            let caps = SourceCapabilities::none()
+                .storage(source.storage.clone())
+                .output(Box::new(dispatch));
+            let config = &config;
+            std::thread::Builder::new()
+                .name("surveyor-source".into())
+                .spawn_scoped(scope, move || {
+                    let mut instance = plugin.source_instance(
+                        runtime,
+                        caps,
+                        options.source_limits.clone(),
+                        Some(options.cancel.clone()),
+                    )?;
+                    instance.scan(config, request)
+                })
+                .expect("spawn source thread")
+        };
+        for i in 0..options.schema_workers.max(1) {
+            let (jobs, out) = (job_rx.clone(), out_tx.clone());
+            let storage = &source.storage;
+            std::thread::Builder::new()
+                .name(format!("surveyor-schema-{i}"))
+                .spawn_scoped(scope, move || {
+                    schema_worker(runtime, jobs, out, storage, options)
+                })
+                .expect("spawn schema worker");
+        }
+        drop(job_rx);
+        drop(out_tx);
+
+        let (sink_error, item_errors) = write_all(out_rx, output, options);
+        let source_result = source_thread.join().unwrap_or_else(|_| {
+            Err(PluginError::Crashed {
+                plugin: plugin.info.name.clone(),
+                message: "host thread panicked".into(),
+            })
+        });
+        let plugins_used = used.lock().unwrap().values().cloned().collect();
+        Outcome {
+            source_result,
+            sink_error,
+            item_errors,
+            plugins_used,
+        }
+    })
+}
+
+/// The source's `emit` capability: routes each asset to a schema worker or
+/// straight to the writer.
+struct Dispatch {
+    registry: Arc<Registry>,
+    jobs: Sender<Job>,
+    out: Sender<Out>,
+    counters: Arc<Counters>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    used: Arc<Mutex<BTreeMap<String, Arc<Plugin>>>>,
+}
+
+fn gone() -> ConnectorError {
+    ConnectorError {
+        kind: ErrorKind::Canceled,
+        message: "the run is stopping".into(),
+        item: None,
+    }
+}
+
+impl ScanOutput for Dispatch {
+    fn assets(&mut self, plugin: &str, assets: Vec<Asset>) -> Result<(), ConnectorError> {
+        for asset in assets {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(gone());
+            }
+            add(&self.counters.discovered, 1);
+            if let Err(problem) = check_asset(&asset) {
+                let item = if asset.qualified_name.is_empty() {
+                    asset.name.clone()
+                } else {
+                    asset.qualified_name.clone()
+                };
+                self.item_error(ItemError::new(
+                    &item,
+                    "malformed-asset",
+                    &format!("asset rejected: {problem}"),
+                    plugin,
+                ));
+                continue;
+            }
+            let format = asset
+                .file
+                .as_ref()
+                .and_then(|f| self.registry.format_for(&f.path))
+                .cloned();
+            let sent = match format {
+                Some(format) => {
+                    self.used
+                        .lock()
+                        .unwrap()
+                        .entry(format.info.name.clone())
+                        .or_insert_with(|| format.clone());
+                    self.jobs
+                        .send(Job {
+                            asset,
+                            plugin: format,
+                        })
+                        .is_ok()
+                }
+                None => self
+                    .out
+                    .send(Out::Asset {
+                        asset,
+                        schema: None,
+                    })
+                    .is_ok(),
+            };
+            if !sent {
+                return Err(gone());
+            }
+        }
+        Ok(())
+    }
+
+    fn item_error(&mut self, error: ItemError) {
+        let _ = self.out.send(Out::Error(error));
+    }
+}
+
+/// Limits on what a connector may emit as one asset.
+fn check_asset(asset: &Asset) -> Result<(), String> {
+    const MAX_NAME: usize = 4096;
+    if asset.type_name.is_empty() || asset.type_name.len() > 256 {
+        return Err(format!(
+            "type name must be 1-256 characters (got {})",
+            asset.type_name.len()
+        ));
+    }
+    if !asset
+        .type_name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "type name {:?} has characters other than letters, digits, '_' and '-'",
+            asset.type_name
+        ));
+    }
+    if asset.qualified_name.is_empty() || asset.qualified_name.len() > MAX_NAME {
+        return Err(format!(
+            "qualified name must be 1-{MAX_NAME} bytes (got {})",
+            asset.qualified_name.len()
+        ));
+    }
+    if asset.name.len() > MAX_NAME {
+        return Err(format!("name longer than {MAX_NAME} bytes"));
+    }
+    if asset.columns.len() > 100_000 {
+        return Err(format!("{} columns (at most 100000)", asset.columns.len()));
+    }
+    Ok(())
+}
+
+/// Reads schemas: one tail read per file, then the format connector. Each
+/// worker owns its instances; an instance that trapped is replaced.
+fn schema_worker(
+    runtime: &Runtime,
+    jobs: Receiver<Job>,
+    out: Sender<Out>,
+    storage: &Arc<dyn Storage>,
+    options: &ScanOptions,
+) {
+    let counters = &options.counters;
+    let mut instances: HashMap<String, FormatInstance> = HashMap::new();
+    for Job { asset, plugin } in jobs {
+        let file = asset.file.clone().expect("jobs carry a file");
+        let error = |kind: &str, message: String, by: &str| {
+            Out::Error(ItemError::new(&file.path, kind, &message, by))
+        };
+        let tail_len = file.size.min(options.tail_bytes);
+        let tail = match storage.read_range(&file.path, file.size - tail_len, tail_len) {
+            Ok(tail) => tail,
+            Err(e) => {
+                let vanished = e.kind == StorageErrorKind::NotFound;
+                let kind =
+                    crate::host::kind_name(crate::host::source::storage_error(e.clone()).kind);
+                let msg = if vanished {
+                    "file vanished during the scan".to_string()
+                } else {
+                    e.message.clone()
+                };
+                let keep = !vanished;
+                if out.send(error(kind, msg, "storage")).is_err()
+                    || (keep
+                        && out
+                            .send(Out::Asset {
+                                asset,
+                                schema: None,
+                            })
+                            .is_err())
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        add(&counters.reads, 1);
+        add(&counters.bytes_read, tail.len() as u64);
+        if (tail.len() as u64) < tail_len {
+            let msg = format!(
+                "file changed during the scan: listed as {} bytes, now shorter",
+                file.size
+            );
+            if out.send(error("malformed-input", msg, "storage")).is_err()
+                || out
+                    .send(Out::Asset {
+                        asset,
+                        schema: None,
+                    })
+                    .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        let name = plugin.info.name.clone();
+        if !instances.contains_key(&name) {
+            match plugin.format_instance(
+                runtime,
+                options.format_limits.clone(),
+                Some(options.cancel.clone()),
+            ) {
+                Ok(instance) => {
+                    instances.insert(name.clone(), instance);
+                }
+                Err(e) => {
+                    if out.send(error(e.kind(), e.to_string(), &name)).is_err()
+                        || out
+                            .send(Out::Asset {
+                                asset,
+                                schema: None,
+                            })
+                            .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let instance = instances.get_mut(&name).expect("just inserted");
+        let (result, stats) = instance.read_schema(storage, &file.path, file.size, tail, "");
+        add(&counters.reads, stats.extra_reads as u64);
+        add(&counters.bytes_read, stats.extra_bytes);
+        let sent = match result {
+            Ok(schema) => {
+                add(&counters.schemas, 1);
+                out.send(Out::Asset {
+                    asset,
+                    schema: Some(schema),
+                })
+                .is_ok()
+            }
+            Err(e) => {
+                if e.poisons_instance() {
+                    instances.remove(&name);
+                }
+                let message = match &e {
+                    PluginError::Returned { error, .. } => error.message.clone(),
+                    other => other.to_string(),
+                };
+                out.send(error(e.kind(), message, &name)).is_ok()
+                    && out
+                        .send(Out::Asset {
+                            asset,
+                            schema: None,
+                        })
+                        .is_ok()
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+/// Batches everything into Atlas entities and writes the batches. After a
+/// sink error it keeps draining (so that no thread blocks) and stops the run.
+fn write_all(
+    out: Receiver<Out>,
+    output: &mut RunOutput,
+    options: &ScanOptions,
+) -> (Option<SinkError>, Vec<ItemError>) {
+    let counters = &options.counters;
+    let mut batcher = AtlasBatcher::new(options.batch_entities);
+    let mut sink_error: Option<SinkError> = None;
+    let mut errors = Vec::new();
+    let mut write = |batch: crate::sink::atlas::Batch, sink_error: &mut Option<SinkError>| {
+        if sink_error.is_none()
+            && let Err(e) = output.put(&batch.name, &batch.bytes, Some(batch.entities))
+        {
+            *sink_error = Some(e);
+            options.cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    for message in out {
+        match message {
+            Out::Asset { asset, schema } => {
+                add(&counters.assets, 1);
+                if asset.file.is_some() {
+                    add(&counters.files, 1);
+                }
+                // An asset that carries its own columns (a table) is its own schema.
+                let own = (schema.is_none() && !asset.columns.is_empty()).then(|| FileSchema {
+                    columns: asset.columns.clone(),
+                    attributes: Vec::new(),
+                });
+                if let Some(batch) = batcher.add(&asset, schema.as_ref().or(own.as_ref())) {
+                    write(batch, &mut sink_error);
+                }
+            }
+            Out::Error(error) => {
+                add(&counters.item_errors, 1);
+                if errors.len() < options.max_reported_errors {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    if let Some(batch) = batcher.finish() {
+        write(batch, &mut sink_error);
+    }
+    counters
+        .entities
+        .store(batcher.total_entities(), Ordering::Relaxed);
+    (sink_error, errors)
+}

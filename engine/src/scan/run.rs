@@ -1,0 +1,281 @@
+//! The run: its inputs, its outcome, and the code that drives it.
+
+use super::pipeline::{self, Counters};
+use crate::host::bindings::ScanRequest;
+use crate::host::{Limits, PluginError, Registry, Runtime};
+use crate::report::ItemError;
+use crate::sink::atlas::TYPEDEFS;
+use crate::sink::{RunOutput, Sink, SinkError};
+use crate::storage::Storage;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What to scan.
+pub struct ScanSource {
+    /// The source's name, for reports.
+    pub name: String,
+    /// Source type (`local-folder`, ...): selects the source connector.
+    pub source_type: String,
+    /// The connector's configuration.
+    pub config: serde_json::Value,
+    /// The storage granted to the source, already scoped to its root.
+    pub storage: Arc<dyn Storage>,
+    /// URI of the source's root; qualified names start with it.
+    pub root_uri: String,
+    /// Paths to scan (relative to the root); empty for everything.
+    pub scope: Vec<String>,
+    /// Incremental runs: only files modified after this (ms since the epoch) get a schema read.
+    pub modified_since: Option<i64>,
+}
+
+/// How to scan.
+#[derive(Clone)]
+pub struct ScanOptions {
+    /// Threads reading schemas; by default one per CPU.
+    pub schema_workers: usize,
+    /// Bytes read speculatively from the end of each file and handed to the
+    /// format connector with the call (a Parquet footer usually fits).
+    pub tail_bytes: u64,
+    /// Atlas entities per batch file.
+    pub batch_entities: usize,
+    pub source_limits: Limits,
+    pub format_limits: Limits,
+    /// Set to stop the run; it ends as `canceled`.
+    pub cancel: Arc<AtomicBool>,
+    /// Live counters (for a progress bar).
+    pub counters: Arc<RunCounters>,
+    /// Per-item errors kept in the report (all are counted).
+    pub max_reported_errors: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            schema_workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            tail_bytes: 64 * 1024,
+            batch_entities: 1000,
+            source_limits: Limits::source(),
+            format_limits: Limits::format(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            counters: Arc::new(RunCounters::default()),
+            max_reported_errors: 1000,
+        }
+    }
+}
+
+pub use super::pipeline::Counters as RunCounters;
+
+/// A run's outcome, as catalog users know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    CompletedWithExceptions,
+    Failed,
+    Canceled,
+}
+
+impl RunStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::CompletedWithExceptions => "completed_with_exceptions",
+            RunStatus::Failed => "failed",
+            RunStatus::Canceled => "canceled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSummary {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub source_type: String,
+    pub root: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginUse {
+    pub name: String,
+    pub version: String,
+    pub origin: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Assets emitted by the source (folders and files included).
+    pub assets: u64,
+    /// Assets backed by a file.
+    pub files: u64,
+    /// Files whose schema was read.
+    pub schemas: u64,
+    /// Atlas entities written (assets, schemas, columns).
+    pub entities: u64,
+    pub item_errors: u64,
+    /// Bytes read from the source's storage.
+    pub bytes_read: u64,
+    /// Storage reads made (speculative tails plus connector reads).
+    pub reads: u64,
+}
+
+/// The report of one run, written as `report.json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub run_id: String,
+    pub source: SourceSummary,
+    pub status: RunStatus,
+    /// Why the run failed, when it did.
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub files_per_second: f64,
+    pub counts: Counts,
+    pub plugins: Vec<PluginUse>,
+    /// The first per-item errors (all are counted in `counts.itemErrors`).
+    pub item_errors: Vec<ItemError>,
+    pub item_errors_omitted: u64,
+    /// Where the run's output is (set once committed).
+    pub location: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("no connector handles sources of type '{0}' (see `surveyor plugins list`)")]
+    NoConnector(String),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+/// A new run id: UTC time plus a random suffix, sortable by start time.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    let ts = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    format!("{ts}-{:06x}", h.finish() & 0xff_ffff)
+}
+
+/// Runs one scan to the end and commits its output. Per-item problems end up
+/// in the report; the run fails only when the source itself cannot be
+/// scanned (the source connector failed, or the sink could not be written),
+/// and even then the output written so far is committed with a `failed`
+/// manifest, so that nothing is half-visible.
+pub fn run_scan(
+    runtime: &Runtime,
+    registry: &Arc<Registry>,
+    source: &ScanSource,
+    options: &ScanOptions,
+    sink: &dyn Sink,
+) -> Result<RunReport, ScanError> {
+    let plugin = registry
+        .source(&source.source_type)
+        .ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?
+        .clone();
+    let started = Instant::now();
+    let started_at = now();
+    let run_id = new_run_id();
+    let mut output = RunOutput::new(sink.begin(&run_id)?, &run_id);
+    output.put("typedefs.json", TYPEDEFS.as_bytes(), None)?;
+
+    let request = ScanRequest {
+        root_uri: source.root_uri.clone(),
+        scope: source.scope.clone(),
+        modified_since: source.modified_since,
+    };
+    let outcome = pipeline::run(
+        runtime,
+        registry,
+        &plugin,
+        source,
+        &request,
+        options,
+        &mut output,
+    );
+    let counters: &Counters = &options.counters;
+
+    let (status, error) = match &outcome.source_result {
+        _ if outcome.sink_error.is_some() => (
+            RunStatus::Failed,
+            outcome
+                .sink_error
+                .as_ref()
+                .map(|e| format!("writing the output failed: {e}")),
+        ),
+        Err(PluginError::Canceled { .. }) => (RunStatus::Canceled, Some("canceled".to_string())),
+        Err(_) if options.cancel.load(Ordering::Relaxed) => {
+            (RunStatus::Canceled, Some("canceled".to_string()))
+        }
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        Ok(_) if counters.item_errors.load(Ordering::Relaxed) > 0 => {
+            (RunStatus::CompletedWithExceptions, None)
+        }
+        Ok(_) => (RunStatus::Succeeded, None),
+    };
+    let elapsed = started.elapsed();
+    let counts = counters.snapshot();
+    let mut plugins: Vec<PluginUse> = outcome
+        .plugins_used
+        .iter()
+        .map(|p| PluginUse {
+            name: p.info.name.clone(),
+            version: p.info.version.clone(),
+            origin: p.origin.to_string(),
+            sha256: p.sha256.clone(),
+        })
+        .collect();
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    let item_errors_total = counts.item_errors;
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        source: SourceSummary {
+            name: source.name.clone(),
+            source_type: source.source_type.clone(),
+            root: source.root_uri.clone(),
+        },
+        status,
+        error,
+        started_at,
+        finished_at: now(),
+        duration_ms: elapsed.as_millis() as u64,
+        files_per_second: if elapsed.as_secs_f64() > 0.0 {
+            counts.files as f64 / elapsed.as_secs_f64()
+        } else {
+            0.0
+        },
+        counts,
+        plugins,
+        item_errors_omitted: item_errors_total.saturating_sub(outcome.item_errors.len() as u64),
+        item_errors: outcome.item_errors,
+        location: None,
+    };
+    let report_bytes = serde_json::to_vec_pretty(&report).expect("report serializes");
+    output.put("report.json", &report_bytes, None)?;
+    let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
+    report.location = Some(location);
+    Ok(report)
+}

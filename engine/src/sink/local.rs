@@ -1,0 +1,79 @@
+//! A local folder as the ingestion sink.
+//!
+//! Layout: `<root>/runs/<run-id>/…`. A run is written into
+//! `runs/<run-id>.partial/` and renamed to `runs/<run-id>/` once its manifest
+//! is on disk, then `<root>/LATEST` is replaced (atomically) with the run's id.
+
+use super::{RunWriter, Sink, SinkError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct LocalFolderSink {
+    root: PathBuf,
+}
+
+impl LocalFolderSink {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalFolderSink { root: root.into() }
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> SinkError {
+    SinkError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Sink for LocalFolderSink {
+    fn describe(&self) -> String {
+        format!("local folder {}", self.root.display())
+    }
+
+    fn begin(&self, run_id: &str) -> Result<Box<dyn RunWriter>, SinkError> {
+        let runs = self.root.join("runs");
+        let partial = runs.join(format!("{run_id}.partial"));
+        std::fs::create_dir_all(&partial).map_err(|e| io(&partial, e))?;
+        Ok(Box::new(LocalRun {
+            root: self.root.clone(),
+            partial,
+            done: runs.join(run_id),
+            run_id: run_id.to_string(),
+        }))
+    }
+}
+
+struct LocalRun {
+    root: PathBuf,
+    partial: PathBuf,
+    done: PathBuf,
+    run_id: String,
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    let mut file = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    Ok(())
+}
+
+impl RunWriter for LocalRun {
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        write_durably(&self.partial.join(name), bytes)
+    }
+
+    fn commit(self: Box<Self>, manifest: &[u8]) -> Result<String, SinkError> {
+        // Data files reach the disk before the manifest that vouches for them.
+        let dir = std::fs::File::open(&self.partial).map_err(|e| io(&self.partial, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| io(&self.partial, e.into()))?;
+        write_durably(&self.partial.join("manifest.json"), manifest)?;
+        std::fs::rename(&self.partial, &self.done).map_err(|e| io(&self.done, e))?;
+        let latest = self.root.join("LATEST");
+        let tmp = self.root.join(format!(".LATEST.{}", std::process::id()));
+        write_durably(&tmp, format!("{}\n", self.run_id).as_bytes())?;
+        std::fs::rename(&tmp, &latest).map_err(|e| io(&latest, e))?;
+        Ok(self.done.display().to_string())
+    }
+}
