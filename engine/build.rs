@@ -10,18 +10,36 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, artifact stem, embedded name)
+/// (package, artifact stem, folder under the workspace root). The first two
+/// are embedded in the binary; the others are for the engine's tests (they
+/// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
 const CONNECTORS: &[(&str, &str, &str)] = &[
     (
         "surveyor-connector-local-folder",
         "surveyor_connector_local_folder",
-        "local-folder",
+        "connectors/local-folder",
     ),
     (
         "surveyor-connector-parquet",
         "surveyor_connector_parquet",
-        "parquet",
+        "connectors/parquet",
     ),
+    (
+        "surveyor-test-hostile-source",
+        "surveyor_test_hostile_source",
+        "tests/connectors/hostile-source",
+    ),
+    (
+        "surveyor-test-hostile-format",
+        "surveyor_test_hostile_format",
+        "tests/connectors/hostile-format",
+    ),
+    (
+        "surveyor-test-hostile-net",
+        "surveyor_test_hostile_net",
+        "tests/connectors/hostile-net",
+    ),
+    ("psv-connector", "psv_connector", "examples/psv-connector"),
 ];
 
 fn main() {
@@ -43,8 +61,9 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");
 
-    for (package, stem, name) in CONNECTORS {
-        let dir = root.join("connectors").join(name);
+    for (package, stem, folder) in CONNECTORS {
+        let dir = root.join(folder);
+        let name = folder.rsplit('/').next().unwrap();
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
         println!(
             "cargo:rerun-if-changed={}",

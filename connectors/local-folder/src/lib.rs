@@ -119,7 +119,7 @@ impl Source for LocalFolder {
                     &object,
                     request.modified_since,
                 ))?;
-                if summary.assets % 10_000 == 0 {
+                if summary.assets.is_multiple_of(10_000) {
                     host.progress(summary.assets, None, "walking");
                 }
             }

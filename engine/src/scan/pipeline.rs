@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 
 /// Messages waiting between stages; bounds the run's memory.
 const QUEUE: usize = 1024;
+/// Most columns accepted in one schema.
+const MAX_COLUMNS: usize = 100_000;
 
 /// Live counters of a run, readable while it goes (progress bars, metrics).
 #[derive(Debug, Default)]
@@ -350,6 +352,19 @@ fn schema_worker(
         add(&counters.reads, stats.extra_reads as u64);
         add(&counters.bytes_read, stats.extra_bytes);
         let sent = match result {
+            Ok(schema) if schema.columns.len() > MAX_COLUMNS => {
+                let msg = format!(
+                    "schema of {} columns exceeds the limit of {MAX_COLUMNS}",
+                    schema.columns.len()
+                );
+                out.send(error("limit-exceeded", msg, &name)).is_ok()
+                    && out
+                        .send(Out::Asset {
+                            asset,
+                            schema: None,
+                        })
+                        .is_ok()
+            }
             Ok(schema) => {
                 add(&counters.schemas, 1);
                 out.send(Out::Asset {

@@ -1,0 +1,307 @@
+//! End to end through the real binary: scan a local Parquet lake written with
+//! the `arrow`/`parquet` crates, and check the output against what was written.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{Run, root_uri, scan, stderr, surveyor};
+use surveyor_benches::{LakeSpec, write_lake};
+
+#[test]
+fn a_generated_lake_is_reported_file_by_file_with_its_schema() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let spec = LakeSpec {
+        files: 400,
+        files_per_table: 60,
+        ..LakeSpec::default()
+    };
+    let written = write_lake(lake.path(), &spec).unwrap();
+    assert!(
+        written.iter().any(|f| f.path.contains("/year=")),
+        "partitioned layout"
+    );
+
+    let (output, report) = scan(lake.path(), out.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["counts"]["files"], written.len());
+    assert_eq!(report["counts"]["schemas"], written.len());
+    assert_eq!(report["counts"]["itemErrors"], 0);
+    assert_eq!(
+        report["counts"]["reads"],
+        written.len(),
+        "one read per file: every footer fit the speculative tail"
+    );
+
+    let run = Run::latest(out.path());
+    assert_eq!(run.manifest["status"], "succeeded");
+    assert_eq!(run.report["runId"], report["runId"]);
+    run.check_references();
+    let root = root_uri(lake.path());
+    let names = run.by_name();
+    for file in &written {
+        let qn = format!("{root}/{}", file.path);
+        let entity = names
+            .get(&qn)
+            .unwrap_or_else(|| panic!("no entity for {qn}"));
+        assert_eq!(entity["typeName"], "fs_path");
+        assert_eq!(entity["attributes"]["isFile"], true);
+        assert_eq!(
+            entity["customAttributes"]["rowCount"],
+            file.rows.to_string()
+        );
+        let size = std::fs::metadata(lake.path().join(&file.path))
+            .unwrap()
+            .len();
+        assert_eq!(entity["attributes"]["fileSize"], size);
+        let columns = run
+            .columns_of(&qn)
+            .unwrap_or_else(|| panic!("{qn} has no schema"));
+        for expected in &file.columns {
+            assert!(
+                columns.contains(&(expected.path.clone(), expected.data_type.clone())),
+                "{qn}: expected column {} of type {}, got {columns:?}",
+                expected.path,
+                expected.data_type
+            );
+        }
+    }
+    // Folders are assets too, each pointing at its parent.
+    let folder = names
+        .get(&format!("{root}/warehouse"))
+        .expect("folder asset");
+    assert_eq!(folder["attributes"]["isFile"], false);
+    assert!(
+        !out.path().join("runs").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".partial"))
+    );
+}
+
+#[test]
+fn broken_files_are_item_errors_and_the_rest_of_the_scan_completes() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let written = write_lake(
+        lake.path(),
+        &LakeSpec {
+            files: 30,
+            ..LakeSpec::default()
+        },
+    )
+    .unwrap();
+    let good = std::fs::read(lake.path().join(&written[0].path)).unwrap();
+    let bad = lake.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("empty.parquet"), b"").unwrap();
+    std::fs::write(bad.join("truncated.parquet"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(
+        bad.join("garbage.parquet"),
+        (0..5000u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut outside = good.clone();
+    let n = outside.len();
+    outside[n - 8..n - 4].copy_from_slice(&(n as u32 * 4).to_le_bytes());
+    std::fs::write(bad.join("footer-outside.parquet"), outside).unwrap();
+
+    let (output, report) = scan(lake.path(), out.path(), &[]);
+    assert!(
+        output.status.success(),
+        "per-item errors do not fail the run: {}",
+        stderr(&output)
+    );
+    assert_eq!(report["status"], "completed_with_exceptions");
+    assert_eq!(report["counts"]["schemas"], written.len());
+    let errors = report["itemErrors"].as_array().unwrap();
+    let mut failed: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e["item"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            ("bad/empty.parquet", "malformed-input"),
+            ("bad/footer-outside.parquet", "malformed-input"),
+            ("bad/garbage.parquet", "malformed-input"),
+            ("bad/truncated.parquet", "malformed-input"),
+        ]
+    );
+    let message = |item: &str| {
+        errors.iter().find(|e| e["item"] == item).unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(message("bad/empty.parquet").contains("empty file"));
+    assert!(message("bad/footer-outside.parquet").contains("points outside the file"));
+    // The broken files are still catalogued, without a schema, never with an empty one.
+    let run = Run::latest(out.path());
+    let root = root_uri(lake.path());
+    assert!(
+        run.by_name()
+            .contains_key(&format!("{root}/bad/garbage.parquet"))
+    );
+    assert_eq!(run.columns_of(&format!("{root}/bad/garbage.parquet")), None);
+    assert_eq!(run.manifest["status"], "completed_with_exceptions");
+}
+
+#[test]
+fn every_file_of_the_parquet_testing_corpus_gives_a_schema_or_an_error() {
+    let corpus = support::parquet_testing();
+    let out = tempfile::tempdir().unwrap();
+    let (output, report) = scan(&corpus, out.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = Run::latest(out.path());
+    let root = root_uri(&corpus);
+    let errors: Vec<&str> = report["itemErrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["item"].as_str().unwrap())
+        .collect();
+    let mut files = Vec::new();
+    walk(&corpus, &corpus, &mut files);
+    let parquet: Vec<&String> = files.iter().filter(|f| f.ends_with(".parquet")).collect();
+    assert!(parquet.len() > 80);
+    let mut with_schema = 0;
+    for rel in parquet {
+        let has_schema = run
+            .columns_of(&format!("{root}/{rel}"))
+            .is_some_and(|c| !c.is_empty());
+        let has_error = errors.contains(&rel.as_str());
+        assert!(
+            has_schema ^ has_error,
+            "{rel}: schema={has_schema} error={has_error}"
+        );
+        with_schema += has_schema as usize;
+    }
+    assert!(with_schema >= 75, "{with_schema} schemas");
+}
+
+fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_folder_fails_the_run_with_a_message_naming_it() {
+    let out = tempfile::tempdir().unwrap();
+    let output = surveyor()
+        .args(["scan", "/no/such/lake", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("/no/such/lake"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn version_and_plugins_are_listed() {
+    let version = surveyor().arg("--version").output().unwrap();
+    assert_eq!(
+        support::stdout(&version).trim(),
+        format!("surveyor {}", env!("CARGO_PKG_VERSION"))
+    );
+    let list = surveyor()
+        .args(["plugins", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", stderr(&list));
+    let json: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let plugins = json["plugins"].as_array().unwrap();
+    let parquet = plugins
+        .iter()
+        .find(|p| p["name"] == "parquet")
+        .expect("parquet listed");
+    assert_eq!(parquet["kind"], "format");
+    assert_eq!(parquet["origin"], "built-in");
+    assert!(
+        parquet["handles"]
+            .as_array()
+            .unwrap()
+            .contains(&"parquet".into())
+    );
+    let local = plugins
+        .iter()
+        .find(|p| p["name"] == "local-folder")
+        .expect("local-folder listed");
+    assert_eq!(local["kind"], "source");
+    assert_eq!(local["configSchema"]["required"][0], "path");
+}
+
+#[test]
+fn a_connector_dropped_into_the_plugins_folder_is_listed_and_used() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("OUT_DIR")).join("psv-connector.wasm"),
+        plugins.path().join("psv.wasm"),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    std::fs::write(
+        lake.path().join("people.psv"),
+        "id|name|city\n1|Ada|London\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    let list = surveyor()
+        .env("SURVEYOR_PLUGINS_DIR", plugins.path())
+        .args(["plugins", "list"])
+        .output()
+        .unwrap();
+    let table = support::stdout(&list);
+    let psv = table
+        .lines()
+        .find(|l| l.starts_with("psv "))
+        .unwrap_or_else(|| panic!("psv not listed:\n{table}"));
+    assert!(
+        psv.contains("format") && psv.contains(plugins.path().join("psv.wasm").to_str().unwrap()),
+        "{psv}"
+    );
+
+    let output = surveyor()
+        .env("SURVEYOR_PLUGINS_DIR", plugins.path())
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--json", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = Run::latest(out.path());
+    let qn = format!("{}/people.psv", root_uri(lake.path()));
+    let columns = run.columns_of(&qn).expect("schema from the folder plugin");
+    assert_eq!(columns.len(), 3);
+    assert!(columns.contains(&("name".to_string(), "string".to_string())));
+    assert!(
+        run.report["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "psv")
+    );
+}
