@@ -14,31 +14,11 @@ use std::process::Command;
 /// are embedded in the binary; the others are for the engine's tests (they
 /// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
 const CONNECTORS: &[(&str, &str, &str)] = &[
-    (
-        "surveyor-connector-local-folder",
-        "surveyor_connector_local_folder",
-        "connectors/local-folder",
-    ),
-    (
-        "surveyor-connector-parquet",
-        "surveyor_connector_parquet",
-        "connectors/parquet",
-    ),
-    (
-        "surveyor-test-hostile-source",
-        "surveyor_test_hostile_source",
-        "tests/connectors/hostile-source",
-    ),
-    (
-        "surveyor-test-hostile-format",
-        "surveyor_test_hostile_format",
-        "tests/connectors/hostile-format",
-    ),
-    (
-        "surveyor-test-hostile-net",
-        "surveyor_test_hostile_net",
-        "tests/connectors/hostile-net",
-    ),
+    ("surveyor-connector-local-folder", "surveyor_connector_local_folder", "connectors/local-folder"),
+    ("surveyor-connector-parquet", "surveyor_connector_parquet", "connectors/parquet"),
+    ("surveyor-test-hostile-source", "surveyor_test_hostile_source", "tests/connectors/hostile-source"),
+    ("surveyor-test-hostile-format", "surveyor_test_hostile_format", "tests/connectors/hostile-format"),
+    ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),
     ("psv-connector", "psv_connector", "examples/psv-connector"),
 ];
 
@@ -50,13 +30,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-connectors"));
 
-    for path in [
-        "wit",
-        "sdk/src",
-        "sdk/Cargo.toml",
-        "Cargo.lock",
-        "Cargo.toml",
-    ] {
+    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");
@@ -65,15 +39,9 @@ fn main() {
         let dir = root.join(folder);
         let name = folder.rsplit('/').next().unwrap();
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("Cargo.toml").display()
-        );
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
         build_component(&root, &target_dir, package);
-        let built = target_dir
-            .join("wasm32-wasip2")
-            .join("wasm")
-            .join(format!("{stem}.wasm"));
+        let built = target_dir.join("wasm32-wasip2").join("wasm").join(format!("{stem}.wasm"));
         let embedded = out_dir.join(format!("{name}.wasm"));
         std::fs::copy(&built, &embedded)
             .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", built.display(), embedded.display()));
@@ -84,16 +52,7 @@ fn build_component(root: &Path, target_dir: &Path, package: &str) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args([
-            "build",
-            "--locked",
-            "--profile",
-            "wasm",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            package,
-        ])
+        .args(["build", "--locked", "--profile", "wasm", "--target", "wasm32-wasip2", "-p", package])
         .arg("--target-dir")
         .arg(target_dir);
     // The outer build's flags and wrappers (clippy, coverage, native target

@@ -25,10 +25,7 @@ fn plugins_with_hostile() -> tempfile::TempDir {
 }
 
 fn setup() -> (Runtime, Arc<Registry>, tempfile::TempDir) {
-    let runtime = Runtime::new(RuntimeOptions {
-        cache_dir: Some(support::cache_dir()),
-    })
-    .unwrap();
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(support::cache_dir()) }).unwrap();
     let plugins = plugins_with_hostile();
     let registry = Registry::load(&runtime, Some(plugins.path()));
     (runtime, Arc::new(registry), plugins)
@@ -40,16 +37,8 @@ fn tight() -> ScanOptions {
         call_timeout: Some(Duration::from_secs(1)),
         idle_timeout: Duration::from_secs(1),
     };
-    let source = Limits {
-        call_timeout: None,
-        ..limits.clone()
-    };
-    ScanOptions {
-        schema_workers: 1,
-        source_limits: source,
-        format_limits: limits,
-        ..ScanOptions::default()
-    }
+    let source = Limits { call_timeout: None, ..limits.clone() };
+    ScanOptions { schema_workers: 1, source_limits: source, format_limits: limits, ..ScanOptions::default() }
 }
 
 fn scan(
@@ -69,14 +58,7 @@ fn scan(
         scope: vec![],
         modified_since: None,
     };
-    run_scan(
-        runtime,
-        registry,
-        &source,
-        &tight(),
-        &LocalFolderSink::new(out),
-    )
-    .unwrap()
+    run_scan(runtime, registry, &source, &tight(), &LocalFolderSink::new(out)).unwrap()
 }
 
 fn local(dir: &Path) -> serde_json::Value {
@@ -89,17 +71,8 @@ fn a_connector_that_wants_sockets_is_refused_at_load_and_nothing_else_changes() 
     let rejected = registry.rejected();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(rejected[0].file.ends_with("hostile-net.wasm"));
-    assert!(
-        rejected[0].reason.contains("sockets"),
-        "{}",
-        rejected[0].reason
-    );
-    for name in [
-        "hostile-source",
-        "hostile-format",
-        "parquet",
-        "local-folder",
-    ] {
+    assert!(rejected[0].reason.contains("sockets"), "{}", rejected[0].reason);
+    for name in ["hostile-source", "hostile-format", "parquet", "local-folder"] {
         assert!(registry.get(name).is_some(), "{name} loaded");
     }
 }
@@ -108,42 +81,15 @@ fn a_connector_that_wants_sockets_is_refused_at_load_and_nothing_else_changes() 
 fn format_connector_failures_are_per_file_errors_and_later_files_are_still_read() {
     let (runtime, registry, _plugins) = setup();
     let lake = tempfile::tempdir().unwrap();
-    for name in [
-        "a.hostile",
-        "loop.hostile",
-        "alloc.hostile",
-        "trap.hostile",
-        "wide.hostile",
-        "z.hostile",
-    ] {
+    for name in ["a.hostile", "loop.hostile", "alloc.hostile", "trap.hostile", "wide.hostile", "z.hostile"] {
         std::fs::write(lake.path().join(name), b"data").unwrap();
     }
     let out = tempfile::tempdir().unwrap();
-    let report = scan(
-        &runtime,
-        &registry,
-        lake.path(),
-        "local-folder",
-        local(lake.path()),
-        out.path(),
-    );
-    assert_eq!(
-        report.status,
-        RunStatus::CompletedWithExceptions,
-        "{:?}",
-        report.error
-    );
-    assert_eq!(
-        report.counts.schemas, 2,
-        "a.hostile and z.hostile, read after the failures"
-    );
-    let kind = |item: &str| {
-        report
-            .item_errors
-            .iter()
-            .find(|e| e.item == item)
-            .map(|e| (e.kind.as_str(), e.message.as_str()))
-    };
+    let report = scan(&runtime, &registry, lake.path(), "local-folder", local(lake.path()), out.path());
+    assert_eq!(report.status, RunStatus::CompletedWithExceptions, "{:?}", report.error);
+    assert_eq!(report.counts.schemas, 2, "a.hostile and z.hostile, read after the failures");
+    let kind =
+        |item: &str| report.item_errors.iter().find(|e| e.item == item).map(|e| (e.kind.as_str(), e.message.as_str()));
     let (k, m) = kind("loop.hostile").unwrap();
     assert_eq!(k, "timeout", "{m}");
     let (k, m) = kind("alloc.hostile").unwrap();
@@ -151,18 +97,12 @@ fn format_connector_failures_are_per_file_errors_and_later_files_are_still_read(
     assert!(m.contains("64 MiB"), "{m}");
     let (k, m) = kind("trap.hostile").unwrap();
     assert_eq!(k, "crashed");
-    assert!(
-        m.contains("deliberate panic in hostile-format"),
-        "the panic message is reported: {m}"
-    );
+    assert!(m.contains("deliberate panic in hostile-format"), "the panic message is reported: {m}");
     let (k, m) = kind("wide.hostile").unwrap();
     assert_eq!(k, "limit-exceeded", "{m}");
     assert_eq!(report.item_errors.len(), 4);
     let run = support::Run::latest(out.path());
-    assert_eq!(
-        run.columns_of("file://test/lake/z.hostile").unwrap(),
-        [("only".to_string(), "int32".to_string())]
-    );
+    assert_eq!(run.columns_of("file://test/lake/z.hostile").unwrap(), [("only".to_string(), "int32".to_string())]);
 }
 
 #[test]
@@ -175,42 +115,18 @@ fn source_connector_failures_fail_the_run_cleanly_and_the_host_goes_on() {
         ("trap", "deliberate panic in hostile-source"),
     ] {
         let out = tempfile::tempdir().unwrap();
-        let report = scan(
-            &runtime,
-            &registry,
-            empty.path(),
-            "hostile",
-            serde_json::json!({"mode": mode}),
-            out.path(),
-        );
+        let report = scan(&runtime, &registry, empty.path(), "hostile", serde_json::json!({"mode": mode}), out.path());
         assert_eq!(report.status, RunStatus::Failed, "{mode}");
         let error = report.error.clone().unwrap();
-        assert!(
-            error.contains("hostile-source") && error.contains(expect),
-            "{mode}: {error}"
-        );
+        assert!(error.contains("hostile-source") && error.contains(expect), "{mode}: {error}");
         // What was emitted before the failure is committed, under a manifest that says the run failed.
         let run = support::Run::latest(out.path());
         assert_eq!(run.manifest["status"], "failed");
-        assert!(
-            run.by_name().contains_key("file://test/lake/first"),
-            "{mode}"
-        );
+        assert!(run.by_name().contains_key("file://test/lake/first"), "{mode}");
     }
     let out = tempfile::tempdir().unwrap();
-    let report = scan(
-        &runtime,
-        &registry,
-        empty.path(),
-        "hostile",
-        serde_json::json!({"mode": "ok"}),
-        out.path(),
-    );
-    assert_eq!(
-        report.status,
-        RunStatus::Succeeded,
-        "the same host runs the next scan normally"
-    );
+    let report = scan(&runtime, &registry, empty.path(), "hostile", serde_json::json!({"mode": "ok"}), out.path());
+    assert_eq!(report.status, RunStatus::Succeeded, "the same host runs the next scan normally");
 }
 
 #[test]
@@ -218,22 +134,11 @@ fn malformed_assets_are_rejected_one_by_one() {
     let (runtime, registry, _plugins) = setup();
     let empty = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let report = scan(
-        &runtime,
-        &registry,
-        empty.path(),
-        "hostile",
-        serde_json::json!({"mode": "malformed"}),
-        out.path(),
-    );
+    let report =
+        scan(&runtime, &registry, empty.path(), "hostile", serde_json::json!({"mode": "malformed"}), out.path());
     assert_eq!(report.status, RunStatus::CompletedWithExceptions);
     assert_eq!(report.item_errors.len(), 4, "{:?}", report.item_errors);
-    assert!(
-        report
-            .item_errors
-            .iter()
-            .all(|e| e.kind == "malformed-asset" && e.plugin == "hostile-source")
-    );
+    assert!(report.item_errors.iter().all(|e| e.kind == "malformed-asset" && e.plugin == "hostile-source"));
     let run = support::Run::latest(out.path());
     assert!(run.by_name().contains_key("file://test/lake/good"));
     assert_eq!(report.counts.assets, 2);

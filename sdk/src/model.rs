@@ -55,6 +55,7 @@ impl Asset {
             qualified_name: qualified_name.into(),
             name: name.into(),
             parent: None,
+            path: None,
             attributes: Vec::new(),
             columns: Vec::new(),
             relations: Vec::new(),
@@ -105,12 +106,18 @@ impl Asset {
         });
         self
     }
-    /// Asks the host to read this file's schema with the matching format connector.
-    pub fn schema_from_file(mut self, path: impl Into<String>, size: u64) -> Self {
-        self.file = Some(FileRef {
-            path: path.into(),
-            size,
-        });
+    /// The asset's path within the source's storage (files and folders of
+    /// storage sources): lets the host group partitioned files into resource sets.
+    pub fn storage_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+    /// Asks the host to read this file's schema with the matching format
+    /// connector (and sets the asset's storage path to the file's).
+    pub fn schema_from_file(mut self, path: impl Into<String>, size: u64, last_modified: Option<i64>) -> Self {
+        let path = path.into();
+        self.path = Some(path.clone());
+        self.file = Some(FileRef { path, size, last_modified });
         self
     }
     pub fn get(&self, key: &str) -> Option<&Value> {

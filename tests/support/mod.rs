@@ -19,10 +19,7 @@ pub fn cache_dir() -> PathBuf {
 pub fn surveyor() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_surveyor"));
     cmd.env("SURVEYOR_CACHE_DIR", cache_dir())
-        .env(
-            "SURVEYOR_PLUGINS_DIR",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"),
-        )
+        .env("SURVEYOR_PLUGINS_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"))
         .env_remove("RUST_LOG");
     cmd
 }
@@ -47,11 +44,7 @@ pub fn scan(dir: &Path, out: &Path, extra: &[&str]) -> (Output, Value) {
         .output()
         .expect("run surveyor");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "report is not JSON ({e}); stdout: {} stderr: {}",
-            stdout(&output),
-            stderr(&output)
-        )
+        panic!("report is not JSON ({e}); stdout: {} stderr: {}", stdout(&output), stderr(&output))
     });
     (output, report)
 }
@@ -78,29 +71,16 @@ impl Run {
     pub fn read(dir: &Path) -> Run {
         use sha2::{Digest, Sha256};
         let manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).unwrap();
         let mut listed = vec!["manifest.json".to_string()];
         let mut batches = Vec::new();
         let mut report = Value::Null;
         for file in manifest["files"].as_array().expect("files") {
             let rel = file["path"].as_str().unwrap();
-            let bytes = std::fs::read(dir.join(rel))
-                .unwrap_or_else(|e| panic!("{rel} listed but unreadable: {e}"));
-            assert_eq!(
-                bytes.len() as u64,
-                file["bytes"].as_u64().unwrap(),
-                "{rel}: size differs from manifest"
-            );
-            let digest: String = Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(
-                digest,
-                file["sha256"].as_str().unwrap(),
-                "{rel}: checksum differs from manifest"
-            );
+            let bytes = std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel} listed but unreadable: {e}"));
+            assert_eq!(bytes.len() as u64, file["bytes"].as_u64().unwrap(), "{rel}: size differs from manifest");
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(digest, file["sha256"].as_str().unwrap(), "{rel}: checksum differs from manifest");
             listed.push(rel.to_string());
             if rel.starts_with("batches/") {
                 let body: Value = serde_json::from_slice(&bytes).unwrap();
@@ -117,32 +97,18 @@ impl Run {
         walk(dir, dir, &mut present);
         listed.sort();
         present.sort();
-        assert_eq!(
-            present, listed,
-            "files in the run folder and in the manifest differ"
-        );
+        assert_eq!(present, listed, "files in the run folder and in the manifest differ");
         let mut columns: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for e in batches
-            .iter()
-            .flatten()
-            .filter(|e| e["typeName"] == "column")
-        {
-            let schema = e["relationshipAttributes"]["composeSchema"]["guid"]
-                .as_str()
-                .expect("column in its schema's batch");
+        for e in batches.iter().flatten().filter(|e| e["typeName"] == "column") {
+            let schema =
+                e["relationshipAttributes"]["composeSchema"]["guid"].as_str().expect("column in its schema's batch");
             let path = e["customAttributes"]["path"].as_str().unwrap().to_string();
             columns
                 .entry(schema.to_string())
                 .or_default()
                 .push((path, e["attributes"]["type"].as_str().unwrap().to_string()));
         }
-        Run {
-            dir: dir.to_path_buf(),
-            manifest,
-            report,
-            batches,
-            columns,
-        }
+        Run { dir: dir.to_path_buf(), manifest, report, batches, columns }
     }
 
     pub fn entities(&self) -> impl Iterator<Item = &Value> {
@@ -151,32 +117,26 @@ impl Run {
 
     /// Entities by qualified name.
     pub fn by_name(&self) -> HashMap<String, &Value> {
-        self.entities()
-            .map(|e| {
-                (
-                    e["attributes"]["qualifiedName"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                    e,
-                )
-            })
-            .collect()
+        self.entities().map(|e| (e["attributes"]["qualifiedName"].as_str().unwrap().to_string(), e)).collect()
     }
 
     /// The columns (dotted path → type) of a dataset's schema, or `None` when it has none.
     pub fn columns_of(&self, dataset_qn: &str) -> Option<Vec<(String, String)>> {
         let schema_qn = format!("{dataset_qn}#__tabular_schema");
-        let schema = self
-            .entities()
-            .find(|e| e["attributes"]["qualifiedName"] == schema_qn.as_str())?;
-        let mut cols = self
-            .columns
-            .get(schema["guid"].as_str().unwrap())
-            .cloned()
-            .unwrap_or_default();
+        let schema = self.entities().find(|e| e["attributes"]["qualifiedName"] == schema_qn.as_str())?;
+        let mut cols = self.columns.get(schema["guid"].as_str().unwrap()).cloned().unwrap_or_default();
         cols.sort();
         Some(cols)
+    }
+
+    /// The qualified name a reference points at (by placeholder GUID or by qualified name).
+    pub fn resolve(&self, reference: &Value) -> String {
+        if let Some(qn) = reference["uniqueAttributes"]["qualifiedName"].as_str() {
+            return qn.to_string();
+        }
+        let guid = reference["guid"].as_str().expect("a reference");
+        let target = self.entities().find(|e| e["guid"] == guid).expect("referenced entity");
+        target["attributes"]["qualifiedName"].as_str().unwrap().to_string()
     }
 
     /// Checks the batch rules: negative placeholder GUIDs unique in the run,
@@ -186,14 +146,10 @@ impl Run {
         let mut seen_names = std::collections::HashSet::new();
         let mut guids = std::collections::HashSet::new();
         for batch in &self.batches {
-            let in_batch: std::collections::HashSet<&str> =
-                batch.iter().map(|e| e["guid"].as_str().unwrap()).collect();
+            let in_batch: std::collections::HashSet<&str> = batch.iter().map(|e| e["guid"].as_str().unwrap()).collect();
             for e in batch {
                 let guid = e["guid"].as_str().unwrap();
-                assert!(
-                    guid.starts_with('-') && guid[1..].parse::<u64>().is_ok(),
-                    "placeholder guid {guid}"
-                );
+                assert!(guid.starts_with('-') && guid[1..].parse::<u64>().is_ok(), "placeholder guid {guid}");
                 assert!(guids.insert(guid.to_string()), "guid {guid} used twice");
                 for reference in refs(&e["relationshipAttributes"]) {
                     if let Some(g) = reference["guid"].as_str() {
@@ -202,20 +158,12 @@ impl Run {
                         let qn = reference["uniqueAttributes"]["qualifiedName"]
                             .as_str()
                             .expect("reference by guid or qualified name");
-                        assert!(
-                            seen_names.contains(qn),
-                            "reference to {qn}, which no earlier batch holds"
-                        );
+                        assert!(seen_names.contains(qn), "reference to {qn}, which no earlier batch holds");
                     }
                 }
             }
             for e in batch {
-                seen_names.insert(
-                    e["attributes"]["qualifiedName"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
+                seen_names.insert(e["attributes"]["qualifiedName"].as_str().unwrap().to_string());
             }
         }
     }
@@ -241,12 +189,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         if path.is_dir() {
             walk(root, &path, out);
         } else {
-            out.push(
-                path.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string(),
-            );
+            out.push(path.strip_prefix(root).unwrap().to_string_lossy().to_string());
         }
     }
 }
@@ -255,23 +198,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 pub fn parquet_testing() -> PathBuf {
     let dir = std::env::var_os("SURVEYOR_PARQUET_TESTING")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/parquet-testing")
-        });
-    assert!(
-        dir.is_dir(),
-        "parquet-testing corpus not found at {} (set SURVEYOR_PARQUET_TESTING)",
-        dir.display()
-    );
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/parquet-testing"));
+    assert!(dir.is_dir(), "parquet-testing corpus not found at {} (set SURVEYOR_PARQUET_TESTING)", dir.display());
     dir
 }
 
 /// The qualified-name root the binary gives a local folder.
 pub fn root_uri(dir: &Path) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_string();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let canonical = dir.canonicalize().unwrap();
     surveyor_sdk::qualified_name::join(&format!("file://{host}"), canonical.to_str().unwrap())
 }

@@ -157,6 +157,7 @@ fn parent_uri(root: &str, path: &str) -> String {
 
 fn folder_asset(root: &str, root_path: &str, folder: &str) -> Asset {
     Asset::new(FS_PATH, join(root, folder), file_name(folder))
+        .storage_path(folder)
         .parent(FS_PATH, parent_uri(root, folder))
         .attr("path", absolute(root_path, folder))
         .attr("isFile", false)
@@ -169,6 +170,7 @@ fn file_asset(
     modified_since: Option<i64>,
 ) -> Asset {
     let asset = Asset::new(FS_PATH, join(root, &object.path), file_name(&object.path))
+        .storage_path(object.path.as_str())
         .parent(FS_PATH, parent_uri(root, &object.path))
         .attr("path", absolute(root_path, &object.path))
         .attr("isFile", true)
@@ -182,7 +184,7 @@ fn file_asset(
         _ => true,
     };
     if changed {
-        asset.schema_from_file(object.path.as_str(), object.size)
+        asset.schema_from_file(object.path.as_str(), object.size, object.last_modified)
     } else {
         asset
     }

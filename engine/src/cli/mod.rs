@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "surveyor",
-    version,
-    about = "Self-hosted integration runtime for data-catalog scanning"
-)]
+#[command(name = "surveyor", version, about = "Self-hosted integration runtime for data-catalog scanning")]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -25,12 +21,7 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub struct GlobalArgs {
     /// Folder of plugin `.wasm` files, loaded on top of the built-in ones.
-    #[arg(
-        long,
-        global = true,
-        env = "SURVEYOR_PLUGINS_DIR",
-        default_value = "plugins"
-    )]
+    #[arg(long, global = true, env = "SURVEYOR_PLUGINS_DIR", default_value = "plugins")]
     pub plugins: PathBuf,
     /// Cache of compiled plugins [default: ~/.cache/surveyor/components].
     #[arg(long, global = true, env = "SURVEYOR_CACHE_DIR")]
@@ -86,9 +77,7 @@ fn init_logging(global: &GlobalArgs) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if global.log_json {
         builder.json().init();
     } else {
@@ -101,12 +90,7 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<(crate::host::Runtime, crate:
     let cache_dir = if global.no_cache {
         None
     } else {
-        Some(
-            global
-                .cache_dir
-                .clone()
-                .unwrap_or_else(crate::host::cache::ComponentCache::default_dir),
-        )
+        Some(global.cache_dir.clone().unwrap_or_else(crate::host::cache::ComponentCache::default_dir))
     };
     let runtime = crate::host::Runtime::new(crate::host::RuntimeOptions { cache_dir })?;
     let registry = crate::host::Registry::load(&runtime, Some(&global.plugins));

@@ -39,12 +39,7 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
             .iter()
             .map(|r| serde_json::json!({"file": r.file.display().to_string(), "reason": r.reason}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"plugins": plugins, "rejected": rejected})
-            )?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plugins": plugins, "rejected": rejected}))?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 5]> = registry
@@ -67,11 +62,7 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", line.join("  ").trim_end());
     }
     for r in registry.rejected() {

@@ -2,6 +2,7 @@
 //! folder with the built-in connectors and writes the run to `--out`.
 
 use super::GlobalArgs;
+use crate::scan::resource_sets::GroupingConfig;
 use crate::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
 use crate::sink::LocalFolderSink;
 use crate::storage::LocalStorage;
@@ -32,6 +33,12 @@ pub struct ScanArgs {
     /// Also catalog hidden files and folders (names starting with '.').
     #[arg(long)]
     pub include_hidden: bool,
+    /// Catalog every file on its own instead of grouping partitions into resource sets.
+    #[arg(long)]
+    pub no_resource_sets: bool,
+    /// Resource-set rules (TOML; see docs/resource-sets.md).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -44,19 +51,15 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     let storage = LocalStorage::open(&args.path)
         .map_err(|e| anyhow::anyhow!("cannot scan {}: {}", args.path.display(), e.message))?;
     let root = storage.root().to_path_buf();
-    let root_str = root
-        .to_str()
-        .context("the folder's path is not valid UTF-8")?
-        .to_string();
+    let root_str = root.to_str().context("the folder's path is not valid UTF-8")?.to_string();
     let (runtime, registry) = super::load(global)?;
     let registry = Arc::new(registry);
 
     let source = ScanSource {
-        name: args.name.clone().unwrap_or_else(|| {
-            root.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| "/".into())
-        }),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "/".into())),
         source_type: "local-folder".into(),
         config: serde_json::json!({"path": root_str, "include_hidden": args.include_hidden}),
         storage: Arc::new(storage),
@@ -64,10 +67,17 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         scope: Vec::new(),
         modified_since: None,
     };
-    let mut options = ScanOptions {
-        tail_bytes: args.tail_bytes,
-        ..ScanOptions::default()
+    let mut grouping: GroupingConfig = match &args.rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("invalid rules in {}", path.display()))?
+        }
+        None => GroupingConfig::default(),
     };
+    if args.no_resource_sets {
+        grouping.enabled = false;
+    }
+    let mut options = ScanOptions { tail_bytes: args.tail_bytes, grouping, ..ScanOptions::default() };
     if let Some(workers) = args.workers {
         options.schema_workers = workers.max(1);
     }
@@ -94,21 +104,19 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .to_string()
+    rustix::system::uname().nodename().to_string_lossy().to_string()
 }
 
 fn print_summary(report: &RunReport) {
     let c = &report.counts;
     let secs = report.duration_ms as f64 / 1000.0;
     println!(
-        "{}: {} assets ({} files, {} schemas read), {} entities, {} errors in {:.2}s ({:.0} files/s)",
+        "{}: {} files, {} schemas read, {} resource sets, {} assets ({} Atlas entities), {} errors in {:.2}s ({:.0} files/s)",
         report.status.as_str(),
-        c.assets,
         c.files,
         c.schemas,
+        c.resource_sets,
+        c.assets,
         c.entities,
         c.item_errors,
         secs,
@@ -147,19 +155,13 @@ impl Progress {
             while !flag.load(Ordering::Relaxed) {
                 let c = counters.snapshot();
                 let found = counters.discovered.load(Ordering::Relaxed);
-                bar.set_message(format!(
-                    "{found} found, {} schemas read, {} errors",
-                    c.schemas, c.item_errors
-                ));
+                bar.set_message(format!("{found} found, {} schemas read, {} errors", c.schemas, c.item_errors));
                 bar.tick();
                 std::thread::sleep(Duration::from_millis(100));
             }
             bar.finish_and_clear();
         });
-        Progress {
-            stop,
-            thread: Some(thread),
-        }
+        Progress { stop, thread: Some(thread) }
     }
 }
 

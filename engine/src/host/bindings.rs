@@ -24,8 +24,6 @@ pub mod format {
 }
 
 pub use format::exports::surveyor::connector::format_connector::{FileInput, FileSchema};
-pub use source::exports::surveyor::connector::source_connector::{
-    BrowseEntry, ScanRequest, ScanSummary,
-};
+pub use source::exports::surveyor::connector::source_connector::{BrowseEntry, ScanRequest, ScanSummary};
 pub use source::surveyor::connector::types;
 pub use source::surveyor::connector::{emit, log, progress, storage};

@@ -2,12 +2,6 @@
 //! so that a fresh install scans with no plugins folder at all.
 
 pub const BUILTIN: &[(&str, &[u8])] = &[
-    (
-        "local-folder",
-        include_bytes!(concat!(env!("OUT_DIR"), "/local-folder.wasm")),
-    ),
-    (
-        "parquet",
-        include_bytes!(concat!(env!("OUT_DIR"), "/parquet.wasm")),
-    ),
+    ("local-folder", include_bytes!(concat!(env!("OUT_DIR"), "/local-folder.wasm"))),
+    ("parquet", include_bytes!(concat!(env!("OUT_DIR"), "/parquet.wasm"))),
 ];

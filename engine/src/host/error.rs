@@ -10,20 +10,13 @@ use std::time::Duration;
 pub enum PluginError {
     /// The connector returned an error.
     #[error("{plugin}: {}{}", .error.message, .error.item.as_ref().map(|i| format!(" ({i})")).unwrap_or_default())]
-    Returned {
-        plugin: String,
-        error: ConnectorError,
-    },
+    Returned { plugin: String, error: ConnectorError },
     #[error("{plugin} timed out after {limit:?}")]
     Timeout { plugin: String, limit: Duration },
     #[error("{plugin} was stopped after {limit:?} without calling the host (endless loop?)")]
     Idle { plugin: String, limit: Duration },
     #[error("{plugin} exceeded its memory limit of {limit} MiB (asked for {requested} MiB)", limit = .limit >> 20, requested = .requested >> 20)]
-    OutOfMemory {
-        plugin: String,
-        limit: usize,
-        requested: usize,
-    },
+    OutOfMemory { plugin: String, limit: usize, requested: usize },
     #[error("{plugin} crashed: {message}")]
     Crashed { plugin: String, message: String },
     #[error("{plugin}: canceled")]
@@ -34,31 +27,17 @@ pub enum PluginError {
 
 impl PluginError {
     /// Classifies a wasmtime error from a call, using what the sandbox saw.
-    pub(crate) fn from_trap(
-        plugin: &str,
-        error: wasmtime::Error,
-        sandbox: &SandboxContext,
-    ) -> Self {
+    pub(crate) fn from_trap(plugin: &str, error: wasmtime::Error, sandbox: &SandboxContext) -> Self {
         let plugin = plugin.to_string();
         if let Some(stopped) = error.downcast_ref::<Stopped>() {
             return match stopped {
-                Stopped::Timeout(limit) => PluginError::Timeout {
-                    plugin,
-                    limit: *limit,
-                },
-                Stopped::Idle(limit) => PluginError::Idle {
-                    plugin,
-                    limit: *limit,
-                },
+                Stopped::Timeout(limit) => PluginError::Timeout { plugin, limit: *limit },
+                Stopped::Idle(limit) => PluginError::Idle { plugin, limit: *limit },
                 Stopped::Canceled => PluginError::Canceled { plugin },
             };
         }
         if let Some(requested) = sandbox.memory_refused {
-            return PluginError::OutOfMemory {
-                plugin,
-                limit: sandbox.limits().memory_bytes,
-                requested,
-            };
+            return PluginError::OutOfMemory { plugin, limit: sandbox.limits().memory_bytes, requested };
         }
         let output = sandbox.output();
         let trap = match error.downcast_ref::<wasmtime::Trap>() {

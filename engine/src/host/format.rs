@@ -82,23 +82,11 @@ impl FormatInstance {
         if let Some(cancel) = cancel {
             sandbox = sandbox.with_cancel(cancel);
         }
-        let mut store = new_store(
-            runtime.engine(),
-            FormatState {
-                sandbox,
-                file: None,
-                plugin: name.clone(),
-            },
-        );
+        let mut store = new_store(runtime.engine(), FormatState { sandbox, file: None, plugin: name.clone() });
         store.data_mut().sandbox.start_call();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::from_trap(&name, e, &store.data().sandbox))?;
-        Ok(FormatInstance {
-            store,
-            bindings,
-            plugin: name,
-        })
+        let bindings =
+            pre.instantiate(&mut store).map_err(|e| PluginError::from_trap(&name, e, &store.data().sandbox))?;
+        Ok(FormatInstance { store, bindings, plugin: name })
     }
 
     pub fn plugin(&self) -> &str {
@@ -107,10 +95,7 @@ impl FormatInstance {
 
     pub fn info(&mut self) -> Result<types::PluginInfo, PluginError> {
         self.store.data_mut().sandbox.start_call();
-        let r = self
-            .bindings
-            .surveyor_connector_plugin()
-            .call_info(&mut self.store);
+        let r = self.bindings.surveyor_connector_plugin().call_info(&mut self.store);
         r.map_err(|e| PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox))
     }
 
@@ -126,42 +111,16 @@ impl FormatInstance {
         config: &str,
     ) -> (Result<FileSchema, PluginError>, ReadStats) {
         let state = self.store.data_mut();
-        state.file = Some(OpenFile {
-            storage: storage.clone(),
-            path: path.to_string(),
-            size,
-            reads: 0,
-            bytes: 0,
-        });
+        state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
-        let input = FileInput {
-            path: path.to_string(),
-            size,
-            tail,
-            config: config.to_string(),
-        };
-        let r = self
-            .bindings
-            .surveyor_connector_format_connector()
-            .call_read_schema(&mut self.store, &input);
+        let input = FileInput { path: path.to_string(), size, tail, config: config.to_string() };
+        let r = self.bindings.surveyor_connector_format_connector().call_read_schema(&mut self.store, &input);
         let file = self.store.data_mut().file.take();
-        let stats = file
-            .map(|f| ReadStats {
-                extra_reads: f.reads,
-                extra_bytes: f.bytes,
-            })
-            .unwrap_or_default();
+        let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {
             Ok(Ok(schema)) => Ok(schema),
-            Ok(Err(error)) => Err(PluginError::Returned {
-                plugin: self.plugin.clone(),
-                error,
-            }),
-            Err(e) => Err(PluginError::from_trap(
-                &self.plugin,
-                e,
-                &self.store.data().sandbox,
-            )),
+            Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
+            Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };
         (result, stats)
     }
@@ -174,34 +133,19 @@ impl file::Host for FormatState {
         self.sandbox.touch();
         let cap = (self.sandbox.limits().memory_bytes / 2) as u64;
         let Some(file) = self.file.as_mut() else {
-            return Err(ConnectorError {
-                kind: ErrorKind::Refused,
-                message: "no file is open".into(),
-                item: None,
-            });
+            return Err(ConnectorError { kind: ErrorKind::Refused, message: "no file is open".into(), item: None });
         };
-        let refuse = |message: String| ConnectorError {
-            kind: ErrorKind::Refused,
-            message,
-            item: Some(file.path.clone()),
-        };
+        let refuse =
+            |message: String| ConnectorError { kind: ErrorKind::Refused, message, item: Some(file.path.clone()) };
         if offset.checked_add(length).is_none_or(|end| end > file.size) {
-            return Err(refuse(format!(
-                "range {offset}+{length} lies outside the file ({} bytes)",
-                file.size
-            )));
+            return Err(refuse(format!("range {offset}+{length} lies outside the file ({} bytes)", file.size)));
         }
         if length > cap {
-            return Err(refuse(format!(
-                "read of {length} bytes exceeds the per-read limit of {cap} bytes"
-            )));
+            return Err(refuse(format!("read of {length} bytes exceeds the per-read limit of {cap} bytes")));
         }
         file.reads += 1;
         file.bytes += length;
-        let r = file
-            .storage
-            .read_range(&file.path, offset, length)
-            .map_err(storage_error);
+        let r = file.storage.read_range(&file.path, offset, length).map_err(storage_error);
         self.sandbox.touch();
         r
     }

@@ -51,10 +51,7 @@ pub enum HostError {
     #[error("cannot set up the WebAssembly engine: {0:#}")]
     Engine(wasmtime::Error),
     #[error("cannot use the component cache at {path}: {source}")]
-    Cache {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Cache { path: PathBuf, source: std::io::Error },
 }
 
 impl Runtime {
@@ -74,20 +71,11 @@ impl Runtime {
         format::link(&mut format_linker).map_err(HostError::Engine)?;
 
         let cache = match options.cache_dir {
-            Some(path) => Some(
-                ComponentCache::new(path.clone())
-                    .map_err(|source| HostError::Cache { path, source })?,
-            ),
+            Some(path) => Some(ComponentCache::new(path.clone()).map_err(|source| HostError::Cache { path, source })?),
             None => None,
         };
         let ticker = EpochTicker::start(engine.clone());
-        Ok(Runtime {
-            engine,
-            source_linker,
-            format_linker,
-            cache,
-            _ticker: ticker,
-        })
+        Ok(Runtime { engine, source_linker, format_linker, cache, _ticker: ticker })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -123,10 +111,7 @@ impl EpochTicker {
                 }
             })
             .expect("spawn epoch ticker");
-        EpochTicker {
-            stop,
-            thread: Some(thread),
-        }
+        EpochTicker { stop, thread: Some(thread) }
     }
 }
 

@@ -85,10 +85,7 @@ impl Plugin {
     }
 
     fn wrong_kind(&self, wanted: &str) -> PluginError {
-        PluginError::Instantiate {
-            plugin: self.info.name.clone(),
-            message: format!("not a {wanted} connector"),
-        }
+        PluginError::Instantiate { plugin: self.info.name.clone(), message: format!("not a {wanted} connector") }
     }
 
     fn version(&self) -> semver::Version {
@@ -120,10 +117,9 @@ impl Registry {
             match load_plugin(runtime, wasm, Origin::BuiltIn) {
                 Ok(plugin) => registry.insert(plugin),
                 // A built-in that fails to load is a build defect: say so loudly.
-                Err(reason) => registry.rejected.push(Rejected {
-                    file: PathBuf::from(format!("<built-in {name}>")),
-                    reason,
-                }),
+                Err(reason) => {
+                    registry.rejected.push(Rejected { file: PathBuf::from(format!("<built-in {name}>")), reason })
+                }
             }
         }
         if let Some(folder) = folder {
@@ -176,10 +172,7 @@ impl Registry {
                 ));
             }
             if existing.info.kind != plugin.info.kind {
-                return Err(format!(
-                    "plugin '{}' is already loaded as another kind of connector",
-                    plugin.info.name
-                ));
+                return Err(format!("plugin '{}' is already loaded as another kind of connector", plugin.info.name));
             }
             tracing::info!(plugin = %plugin.info.name, from = %existing.info.version, to = %plugin.info.version, origin = %plugin.origin, "plugin replaced by a newer version");
         }
@@ -188,22 +181,14 @@ impl Registry {
     }
 
     fn insert(&mut self, plugin: Plugin) {
-        self.plugins
-            .insert(plugin.info.name.clone(), Arc::new(plugin));
+        self.plugins.insert(plugin.info.name.clone(), Arc::new(plugin));
     }
 
     fn index(&mut self) {
         self.extensions.clear();
-        for plugin in self
-            .plugins
-            .values()
-            .filter(|p| p.info.kind == PluginKind::Format)
-        {
+        for plugin in self.plugins.values().filter(|p| p.info.kind == PluginKind::Format) {
             for ext in &plugin.info.handles {
-                self.extensions.insert(
-                    ext.trim_start_matches('.').to_ascii_lowercase(),
-                    plugin.clone(),
-                );
+                self.extensions.insert(ext.trim_start_matches('.').to_ascii_lowercase(), plugin.clone());
             }
         }
     }
@@ -222,9 +207,9 @@ impl Registry {
 
     /// The source connector handling `source_type`.
     pub fn source(&self, source_type: &str) -> Option<&Arc<Plugin>> {
-        self.plugins.values().find(|p| {
-            p.info.kind == PluginKind::Source && p.info.handles.iter().any(|h| h == source_type)
-        })
+        self.plugins
+            .values()
+            .find(|p| p.info.kind == PluginKind::Source && p.info.handles.iter().any(|h| h == source_type))
     }
 
     /// The format connector for a file, by its longest matching extension
@@ -244,30 +229,19 @@ impl Registry {
 
 /// Compiles, checks and pre-instantiates one component.
 fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin, String> {
-    let component = runtime
-        .compile(wasm)
-        .map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
-    let exports: Vec<String> = component
-        .component_type()
-        .exports(runtime.engine())
-        .map(|(name, _)| name.to_string())
-        .collect();
+    let component =
+        runtime.compile(wasm).map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
+    let exports: Vec<String> =
+        component.component_type().exports(runtime.engine()).map(|(name, _)| name.to_string()).collect();
     let pre = if exports.iter().any(|e| e == SOURCE_EXPORT) {
         Pre::Source(super::source::pre(runtime, &component).map_err(|e| import_problem(&e))?)
     } else if exports.iter().any(|e| e == FORMAT_EXPORT) {
         Pre::Format(super::format::pre(runtime, &component).map_err(|e| import_problem(&e))?)
-    } else if let Some(other) = exports
-        .iter()
-        .find(|e| e.starts_with("surveyor:connector/"))
-    {
+    } else if let Some(other) = exports.iter().find(|e| e.starts_with("surveyor:connector/")) {
         let version = other.rsplit('@').next().unwrap_or("?");
-        return Err(format!(
-            "incompatible: built for surveyor:connector@{version}; this host speaks {CONTRACT}"
-        ));
+        return Err(format!("incompatible: built for surveyor:connector@{version}; this host speaks {CONTRACT}"));
     } else {
-        return Err(format!(
-            "not a Surveyor connector: exports neither {SOURCE_EXPORT} nor {FORMAT_EXPORT}"
-        ));
+        return Err(format!("not a Surveyor connector: exports neither {SOURCE_EXPORT} nor {FORMAT_EXPORT}"));
     };
     let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(wasm));
     let mut plugin = Plugin {
@@ -287,9 +261,7 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin,
         Pre::Source(_) => plugin
             .source_instance(runtime, SourceCapabilities::none(), Limits::format(), None)
             .and_then(|mut i| i.info()),
-        Pre::Format(_) => plugin
-            .format_instance(runtime, Limits::format(), None)
-            .and_then(|mut i| i.info()),
+        Pre::Format(_) => plugin.format_instance(runtime, Limits::format(), None).and_then(|mut i| i.info()),
     }
     .map_err(|e| format!("info() failed: {e}"))?;
     check_info(&info, matches!(plugin.pre, Pre::Source(_)))?;
@@ -300,18 +272,11 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin,
 fn check_info(info: &PluginInfo, is_source: bool) -> Result<(), String> {
     let valid_name = !info.name.is_empty()
         && info.name.len() <= 64
-        && info
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && info.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid_name {
-        return Err(format!(
-            "invalid plugin name {:?}: use 1-64 lowercase letters, digits and dashes",
-            info.name
-        ));
+        return Err(format!("invalid plugin name {:?}: use 1-64 lowercase letters, digits and dashes", info.name));
     }
-    semver::Version::parse(&info.version)
-        .map_err(|e| format!("invalid version {:?}: {e}", info.version))?;
+    semver::Version::parse(&info.version).map_err(|e| format!("invalid version {:?}: {e}", info.version))?;
     if (info.kind == PluginKind::Source) != is_source {
         return Err("info() reports another kind of plugin than the world it exports".into());
     }

@@ -34,11 +34,7 @@ impl Limits {
     /// Source connectors: 512 MiB, no cap on a scan's length, stopped after
     /// 60 s without a host call.
     pub fn source() -> Self {
-        Limits {
-            memory_bytes: 512 << 20,
-            call_timeout: None,
-            idle_timeout: Duration::from_secs(60),
-        }
+        Limits { memory_bytes: 512 << 20, call_timeout: None, idle_timeout: Duration::from_secs(60) }
     }
     /// Format connectors: 256 MiB and 30 s per file.
     pub fn format() -> Self {
@@ -83,10 +79,7 @@ pub struct SandboxContext {
 impl SandboxContext {
     pub fn new(limits: Limits) -> Self {
         let output = MemoryOutputPipe::new(OUTPUT_CAPTURE);
-        let wasi = WasiCtx::builder()
-            .stdout(output.clone())
-            .stderr(output.clone())
-            .build();
+        let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
         let now = Instant::now();
         SandboxContext {
             wasi,
@@ -122,9 +115,7 @@ impl SandboxContext {
     }
 
     pub fn canceled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     fn check(&self) -> Result<(), Stopped> {
@@ -150,12 +141,7 @@ impl SandboxContext {
 }
 
 impl ResourceLimiter for SandboxContext {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.limits.memory_bytes {
             self.memory_refused = Some(desired);
             return Ok(false);
@@ -163,12 +149,7 @@ impl ResourceLimiter for SandboxContext {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -201,9 +182,7 @@ pub fn link_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, random};
     use wasmtime_wasi::random::WasiRandom;
     let l = linker;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasTable>(l, |t| {
-        t.ctx().table
-    })?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
     wasi::io::poll::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
     wasi::io::streams::add_to_linker::<T, HasTable>(l, |t| t.ctx().table)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
@@ -221,10 +200,7 @@ pub fn link_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(
-        l,
-        T::filesystem,
-    )?;
+    wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     wasi::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     Ok(())
 }
@@ -236,9 +212,6 @@ impl wasmtime::component::HasData for HasTable {
 
 impl WasiView for SandboxContext {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }

@@ -49,13 +49,7 @@ pub struct SourceCapabilities {
 
 impl SourceCapabilities {
     pub fn none() -> Self {
-        SourceCapabilities {
-            storage: None,
-            output: None,
-            progress: None,
-            listings: HashMap::new(),
-            next_listing: 0,
-        }
+        SourceCapabilities { storage: None, output: None, progress: None, listings: HashMap::new(), next_listing: 0 }
     }
     /// Grants list/stat/read on this storage (already scoped to the source's root).
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
@@ -123,75 +117,41 @@ impl SourceInstance {
         if let Some(cancel) = cancel {
             sandbox = sandbox.with_cancel(cancel);
         }
-        let mut store = new_store(
-            runtime.engine(),
-            SourceState {
-                sandbox,
-                caps,
-                plugin: name.clone(),
-            },
-        );
+        let mut store = new_store(runtime.engine(), SourceState { sandbox, caps, plugin: name.clone() });
         store.data_mut().sandbox.start_call();
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::from_trap(&name, e, &store.data().sandbox))?;
-        Ok(SourceInstance {
-            store,
-            bindings,
-            plugin: name,
-        })
+        let bindings =
+            pre.instantiate(&mut store).map_err(|e| PluginError::from_trap(&name, e, &store.data().sandbox))?;
+        Ok(SourceInstance { store, bindings, plugin: name })
     }
 
     pub fn info(&mut self) -> Result<types::PluginInfo, PluginError> {
         self.store.data_mut().sandbox.start_call();
-        let r = self
-            .bindings
-            .surveyor_connector_plugin()
-            .call_info(&mut self.store);
+        let r = self.bindings.surveyor_connector_plugin().call_info(&mut self.store);
         r.map_err(|e| self.trap(e))
     }
 
     pub fn test_connection(&mut self, config: &str) -> Result<(), PluginError> {
         self.store.data_mut().sandbox.start_call();
-        let r = self
-            .bindings
-            .surveyor_connector_source_connector()
-            .call_test_connection(&mut self.store, config);
+        let r = self.bindings.surveyor_connector_source_connector().call_test_connection(&mut self.store, config);
         self.finish(r)
     }
 
     pub fn browse(&mut self, config: &str, path: &str) -> Result<Vec<BrowseEntry>, PluginError> {
         self.store.data_mut().sandbox.start_call();
-        let r = self
-            .bindings
-            .surveyor_connector_source_connector()
-            .call_browse(&mut self.store, config, path);
+        let r = self.bindings.surveyor_connector_source_connector().call_browse(&mut self.store, config, path);
         self.finish(r)
     }
 
-    pub fn scan(
-        &mut self,
-        config: &str,
-        request: &ScanRequest,
-    ) -> Result<ScanSummary, PluginError> {
+    pub fn scan(&mut self, config: &str, request: &ScanRequest) -> Result<ScanSummary, PluginError> {
         self.store.data_mut().sandbox.start_call();
-        let r = self
-            .bindings
-            .surveyor_connector_source_connector()
-            .call_scan(&mut self.store, config, request);
+        let r = self.bindings.surveyor_connector_source_connector().call_scan(&mut self.store, config, request);
         self.finish(r)
     }
 
-    fn finish<T>(
-        &mut self,
-        r: wasmtime::Result<Result<T, ConnectorError>>,
-    ) -> Result<T, PluginError> {
+    fn finish<T>(&mut self, r: wasmtime::Result<Result<T, ConnectorError>>) -> Result<T, PluginError> {
         match r {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(error)) => Err(PluginError::Returned {
-                plugin: self.plugin.clone(),
-                error,
-            }),
+            Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
             Err(e) => Err(self.trap(e)),
         }
     }
@@ -210,28 +170,17 @@ pub(crate) fn storage_error(e: StorageError) -> ConnectorError {
         StorageErrorKind::Auth => ErrorKind::Auth,
         StorageErrorKind::Other => ErrorKind::Internal,
     };
-    ConnectorError {
-        kind,
-        message: e.message,
-        item: Some(e.path),
-    }
+    ConnectorError { kind, message: e.message, item: Some(e.path) }
 }
 
 fn refused(message: &str) -> ConnectorError {
-    ConnectorError {
-        kind: ErrorKind::Refused,
-        message: message.to_string(),
-        item: None,
-    }
+    ConnectorError { kind: ErrorKind::Refused, message: message.to_string(), item: None }
 }
 
 impl SourceState {
     fn storage(&mut self) -> Result<Arc<dyn Storage>, ConnectorError> {
         self.sandbox.touch();
-        self.caps
-            .storage
-            .clone()
-            .ok_or_else(|| refused("no storage is granted to this source"))
+        self.caps.storage.clone().ok_or_else(|| refused("no storage is granted to this source"))
     }
 
     /// Next page of an open listing; per-entry problems become item errors
@@ -251,12 +200,8 @@ impl SourceState {
             exhausted = listing.peek().is_none();
         }
         for e in errors {
-            let item = ItemError::new(
-                &e.path,
-                crate::host::kind_name(storage_error(e.clone()).kind),
-                &e.message,
-                "storage",
-            );
+            let item =
+                ItemError::new(&e.path, crate::host::kind_name(storage_error(e.clone()).kind), &e.message, "storage");
             if let Some(out) = self.caps.output.as_mut() {
                 out.item_error(item);
             }
@@ -264,10 +209,7 @@ impl SourceState {
         if exhausted {
             self.caps.listings.remove(&token);
         }
-        ListPage {
-            objects,
-            next_page: (!exhausted).then_some(token),
-        }
+        ListPage { objects, next_page: (!exhausted).then_some(token) }
     }
 }
 
@@ -286,9 +228,7 @@ impl storage::Host for SourceState {
             Some(_) => return Err(refused("unknown or expired page token")),
             None => {
                 if self.caps.listings.len() >= OPEN_LISTINGS {
-                    return Err(refused(
-                        "too many listings open at once; read them to the end",
-                    ));
+                    return Err(refused("too many listings open at once; read them to the end"));
                 }
                 let listing = storage.list(&prefix, recursive).map_err(storage_error)?;
                 self.caps.next_listing += 1;
@@ -306,22 +246,12 @@ impl storage::Host for SourceState {
         self.storage()?.stat(&path).map_err(storage_error)
     }
 
-    fn read_range(
-        &mut self,
-        path: String,
-        offset: u64,
-        length: u64,
-    ) -> Result<Vec<u8>, ConnectorError> {
+    fn read_range(&mut self, path: String, offset: u64, length: u64) -> Result<Vec<u8>, ConnectorError> {
         let cap = (self.sandbox.limits().memory_bytes / 4) as u64;
         if length > cap {
-            return Err(refused(&format!(
-                "read of {length} bytes exceeds the per-read limit of {cap} bytes"
-            )));
+            return Err(refused(&format!("read of {length} bytes exceeds the per-read limit of {cap} bytes")));
         }
-        let r = self
-            .storage()?
-            .read_range(&path, offset, length)
-            .map_err(storage_error);
+        let r = self.storage()?.read_range(&path, offset, length).map_err(storage_error);
         self.sandbox.touch();
         r
     }
@@ -373,12 +303,7 @@ impl emit::Host for SourceState {
         self.sandbox.touch();
         if let Some(out) = self.caps.output.as_mut() {
             let item = error.item.clone().unwrap_or_default();
-            out.item_error(ItemError::new(
-                &item,
-                crate::host::kind_name(error.kind),
-                &error.message,
-                &self.plugin,
-            ));
+            out.item_error(ItemError::new(&item, crate::host::kind_name(error.kind), &error.message, &self.plugin));
         }
     }
 }

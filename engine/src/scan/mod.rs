@@ -14,6 +14,7 @@
 //! however large the source is.
 
 mod pipeline;
+pub mod resource_sets;
 mod run;
 
 pub use run::{RunCounters, RunReport, RunStatus, ScanError, ScanOptions, ScanSource, run_scan};

@@ -1,5 +1,6 @@
 //! The threads of a run and the channels between them.
 
+use super::resource_sets::{Grouper, Offer, SetSummary};
 use super::run::{Counts, ScanOptions, ScanSource};
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
@@ -27,6 +28,7 @@ pub struct Counters {
     pub discovered: AtomicU64,
     pub assets: AtomicU64,
     pub files: AtomicU64,
+    pub resource_sets: AtomicU64,
     pub schemas: AtomicU64,
     pub entities: AtomicU64,
     pub item_errors: AtomicU64,
@@ -40,6 +42,7 @@ impl Counters {
         Counts {
             assets: get(&self.assets),
             files: get(&self.files),
+            resource_sets: get(&self.resource_sets),
             schemas: get(&self.schemas),
             entities: get(&self.entities),
             item_errors: get(&self.item_errors),
@@ -54,11 +57,19 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 enum Out {
-    Asset {
-        asset: Asset,
-        schema: Option<FileSchema>,
-    },
+    /// An asset, with its schema when one was read; `failed` when a format
+    /// connector tried and failed (the error is reported separately).
+    Asset { asset: Asset, schema: Option<FileSchema>, failed: bool },
     Error(ItemError),
+}
+
+impl Out {
+    fn asset(asset: Asset) -> Out {
+        Out::Asset { asset, schema: None, failed: false }
+    }
+    fn failed(asset: Asset) -> Out {
+        Out::Asset { asset, schema: None, failed: true }
+    }
 }
 
 struct Job {
@@ -71,6 +82,7 @@ pub(super) struct Outcome {
     pub sink_error: Option<SinkError>,
     pub item_errors: Vec<ItemError>,
     pub plugins_used: Vec<Arc<Plugin>>,
+    pub resource_sets: Vec<SetSummary>,
 }
 
 pub(super) fn run(
@@ -80,15 +92,13 @@ pub(super) fn run(
     source: &ScanSource,
     request: &ScanRequest,
     options: &ScanOptions,
+    grouper: Grouper,
     output: &mut RunOutput,
 ) -> Outcome {
     let (job_tx, job_rx) = bounded::<Job>(QUEUE);
     let (out_tx, out_rx) = bounded::<Out>(QUEUE);
     let config = source.config.to_string();
-    let used = Arc::new(Mutex::new(BTreeMap::from([(
-        plugin.info.name.clone(),
-        plugin.clone(),
-    )])));
+    let used = Arc::new(Mutex::new(BTreeMap::from([(plugin.info.name.clone(), plugin.clone())])));
 
     std::thread::scope(|scope| {
         let source_thread = {
@@ -100,9 +110,7 @@ pub(super) fn run(
                 cancel: options.cancel.clone(),
                 used: used.clone(),
             };
-            let caps = SourceCapabilities::none()
-                .storage(source.storage.clone())
-                .output(Box::new(dispatch));
+            let caps = SourceCapabilities::none().storage(source.storage.clone()).output(Box::new(dispatch));
             let config = &config;
             std::thread::Builder::new()
                 .name("surveyor-source".into())
@@ -122,27 +130,23 @@ pub(super) fn run(
             let storage = &source.storage;
             std::thread::Builder::new()
                 .name(format!("surveyor-schema-{i}"))
-                .spawn_scoped(scope, move || {
-                    schema_worker(runtime, jobs, out, storage, options)
-                })
+                .spawn_scoped(scope, move || schema_worker(runtime, jobs, out, storage, options))
                 .expect("spawn schema worker");
         }
         drop(job_rx);
         drop(out_tx);
 
-        let (sink_error, item_errors) = write_all(out_rx, output, options);
+        let written = write_all(out_rx, output, grouper, options);
         let source_result = source_thread.join().unwrap_or_else(|_| {
-            Err(PluginError::Crashed {
-                plugin: plugin.info.name.clone(),
-                message: "host thread panicked".into(),
-            })
+            Err(PluginError::Crashed { plugin: plugin.info.name.clone(), message: "host thread panicked".into() })
         });
         let plugins_used = used.lock().unwrap().values().cloned().collect();
         Outcome {
             source_result,
-            sink_error,
-            item_errors,
+            sink_error: written.sink_error,
+            item_errors: written.item_errors,
             plugins_used,
+            resource_sets: written.resource_sets,
         }
     })
 }
@@ -159,11 +163,7 @@ struct Dispatch {
 }
 
 fn gone() -> ConnectorError {
-    ConnectorError {
-        kind: ErrorKind::Canceled,
-        message: "the run is stopping".into(),
-        item: None,
-    }
+    ConnectorError { kind: ErrorKind::Canceled, message: "the run is stopping".into(), item: None }
 }
 
 impl ScanOutput for Dispatch {
@@ -174,11 +174,8 @@ impl ScanOutput for Dispatch {
             }
             add(&self.counters.discovered, 1);
             if let Err(problem) = check_asset(&asset) {
-                let item = if asset.qualified_name.is_empty() {
-                    asset.name.clone()
-                } else {
-                    asset.qualified_name.clone()
-                };
+                let item =
+                    if asset.qualified_name.is_empty() { asset.name.clone() } else { asset.qualified_name.clone() };
                 self.item_error(ItemError::new(
                     &item,
                     "malformed-asset",
@@ -187,32 +184,13 @@ impl ScanOutput for Dispatch {
                 ));
                 continue;
             }
-            let format = asset
-                .file
-                .as_ref()
-                .and_then(|f| self.registry.format_for(&f.path))
-                .cloned();
+            let format = asset.file.as_ref().and_then(|f| self.registry.format_for(&f.path)).cloned();
             let sent = match format {
                 Some(format) => {
-                    self.used
-                        .lock()
-                        .unwrap()
-                        .entry(format.info.name.clone())
-                        .or_insert_with(|| format.clone());
-                    self.jobs
-                        .send(Job {
-                            asset,
-                            plugin: format,
-                        })
-                        .is_ok()
+                    self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
+                    self.jobs.send(Job { asset, plugin: format }).is_ok()
                 }
-                None => self
-                    .out
-                    .send(Out::Asset {
-                        asset,
-                        schema: None,
-                    })
-                    .is_ok(),
+                None => self.out.send(Out::asset(asset)).is_ok(),
             };
             if !sent {
                 return Err(gone());
@@ -230,26 +208,13 @@ impl ScanOutput for Dispatch {
 fn check_asset(asset: &Asset) -> Result<(), String> {
     const MAX_NAME: usize = 4096;
     if asset.type_name.is_empty() || asset.type_name.len() > 256 {
-        return Err(format!(
-            "type name must be 1-256 characters (got {})",
-            asset.type_name.len()
-        ));
+        return Err(format!("type name must be 1-256 characters (got {})", asset.type_name.len()));
     }
-    if !asset
-        .type_name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format!(
-            "type name {:?} has characters other than letters, digits, '_' and '-'",
-            asset.type_name
-        ));
+    if !asset.type_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("type name {:?} has characters other than letters, digits, '_' and '-'", asset.type_name));
     }
     if asset.qualified_name.is_empty() || asset.qualified_name.len() > MAX_NAME {
-        return Err(format!(
-            "qualified name must be 1-{MAX_NAME} bytes (got {})",
-            asset.qualified_name.len()
-        ));
+        return Err(format!("qualified name must be 1-{MAX_NAME} bytes (got {})", asset.qualified_name.len()));
     }
     if asset.name.len() > MAX_NAME {
         return Err(format!("name longer than {MAX_NAME} bytes"));
@@ -273,30 +238,17 @@ fn schema_worker(
     let mut instances: HashMap<String, FormatInstance> = HashMap::new();
     for Job { asset, plugin } in jobs {
         let file = asset.file.clone().expect("jobs carry a file");
-        let error = |kind: &str, message: String, by: &str| {
-            Out::Error(ItemError::new(&file.path, kind, &message, by))
-        };
+        let error = |kind: &str, message: String, by: &str| Out::Error(ItemError::new(&file.path, kind, &message, by));
         let tail_len = file.size.min(options.tail_bytes);
         let tail = match storage.read_range(&file.path, file.size - tail_len, tail_len) {
             Ok(tail) => tail,
             Err(e) => {
                 let vanished = e.kind == StorageErrorKind::NotFound;
-                let kind =
-                    crate::host::kind_name(crate::host::source::storage_error(e.clone()).kind);
-                let msg = if vanished {
-                    "file vanished during the scan".to_string()
-                } else {
-                    e.message.clone()
-                };
+                let kind = crate::host::kind_name(crate::host::source::storage_error(e.clone()).kind);
+                let msg = if vanished { "file vanished during the scan".to_string() } else { e.message.clone() };
                 let keep = !vanished;
                 if out.send(error(kind, msg, "storage")).is_err()
-                    || (keep
-                        && out
-                            .send(Out::Asset {
-                                asset,
-                                schema: None,
-                            })
-                            .is_err())
+                    || (keep && out.send(Out::failed(asset)).is_err())
                 {
                     return;
                 }
@@ -306,17 +258,9 @@ fn schema_worker(
         add(&counters.reads, 1);
         add(&counters.bytes_read, tail.len() as u64);
         if (tail.len() as u64) < tail_len {
-            let msg = format!(
-                "file changed during the scan: listed as {} bytes, now shorter",
-                file.size
-            );
+            let msg = format!("file changed during the scan: listed as {} bytes, now shorter", file.size);
             if out.send(error("malformed-input", msg, "storage")).is_err()
-                || out
-                    .send(Out::Asset {
-                        asset,
-                        schema: None,
-                    })
-                    .is_err()
+                || out.send(Out::failed(asset)).is_err()
             {
                 return;
             }
@@ -324,22 +268,13 @@ fn schema_worker(
         }
         let name = plugin.info.name.clone();
         if !instances.contains_key(&name) {
-            match plugin.format_instance(
-                runtime,
-                options.format_limits.clone(),
-                Some(options.cancel.clone()),
-            ) {
+            match plugin.format_instance(runtime, options.format_limits.clone(), Some(options.cancel.clone())) {
                 Ok(instance) => {
                     instances.insert(name.clone(), instance);
                 }
                 Err(e) => {
                     if out.send(error(e.kind(), e.to_string(), &name)).is_err()
-                        || out
-                            .send(Out::Asset {
-                                asset,
-                                schema: None,
-                            })
-                            .is_err()
+                        || out.send(Out::failed(asset)).is_err()
                     {
                         return;
                     }
@@ -353,25 +288,13 @@ fn schema_worker(
         add(&counters.bytes_read, stats.extra_bytes);
         let sent = match result {
             Ok(schema) if schema.columns.len() > MAX_COLUMNS => {
-                let msg = format!(
-                    "schema of {} columns exceeds the limit of {MAX_COLUMNS}",
-                    schema.columns.len()
-                );
+                let msg = format!("schema of {} columns exceeds the limit of {MAX_COLUMNS}", schema.columns.len());
                 out.send(error("limit-exceeded", msg, &name)).is_ok()
-                    && out
-                        .send(Out::Asset {
-                            asset,
-                            schema: None,
-                        })
-                        .is_ok()
+                    && out.send(Out::failed(asset)).is_ok()
             }
             Ok(schema) => {
                 add(&counters.schemas, 1);
-                out.send(Out::Asset {
-                    asset,
-                    schema: Some(schema),
-                })
-                .is_ok()
+                out.send(Out::Asset { asset, schema: Some(schema), failed: false }).is_ok()
             }
             Err(e) => {
                 if e.poisons_instance() {
@@ -382,12 +305,7 @@ fn schema_worker(
                     other => other.to_string(),
                 };
                 out.send(error(e.kind(), message, &name)).is_ok()
-                    && out
-                        .send(Out::Asset {
-                            asset,
-                            schema: None,
-                        })
-                        .is_ok()
+                    && out.send(Out::failed(asset)).is_ok()
             }
         };
         if !sent {
@@ -396,19 +314,26 @@ fn schema_worker(
     }
 }
 
-/// Batches everything into Atlas entities and writes the batches. After a
-/// sink error it keeps draining (so that no thread blocks) and stops the run.
-fn write_all(
-    out: Receiver<Out>,
-    output: &mut RunOutput,
-    options: &ScanOptions,
-) -> (Option<SinkError>, Vec<ItemError>) {
+struct Written {
+    sink_error: Option<SinkError>,
+    item_errors: Vec<ItemError>,
+    resource_sets: Vec<SetSummary>,
+}
+
+/// Groups files into resource sets, batches everything into Atlas entities
+/// and writes the batches. After a sink error it keeps draining (so that no
+/// thread blocks) and stops the run.
+fn write_all(out: Receiver<Out>, output: &mut RunOutput, mut grouper: Grouper, options: &ScanOptions) -> Written {
     let counters = &options.counters;
     let mut batcher = AtlasBatcher::new(options.batch_entities);
     let mut sink_error: Option<SinkError> = None;
-    let mut errors = Vec::new();
-    let mut write = |batch: crate::sink::atlas::Batch, sink_error: &mut Option<SinkError>| {
-        if sink_error.is_none()
+    let mut item_errors = Vec::new();
+    let mut write = |asset: &Asset, schema: Option<&FileSchema>, sink_error: &mut Option<SinkError>| {
+        // An asset that carries its own columns (a table) is its own schema.
+        let own = (schema.is_none() && !asset.columns.is_empty())
+            .then(|| FileSchema { columns: asset.columns.clone(), attributes: Vec::new() });
+        if let Some(batch) = batcher.add(asset, schema.or(own.as_ref()))
+            && sink_error.is_none()
             && let Err(e) = output.put(&batch.name, &batch.bytes, Some(batch.entities))
         {
             *sink_error = Some(e);
@@ -417,33 +342,38 @@ fn write_all(
     };
     for message in out {
         match message {
-            Out::Asset { asset, schema } => {
-                add(&counters.assets, 1);
+            Out::Asset { asset, schema, failed } => {
                 if asset.file.is_some() {
                     add(&counters.files, 1);
                 }
-                // An asset that carries its own columns (a table) is its own schema.
-                let own = (schema.is_none() && !asset.columns.is_empty()).then(|| FileSchema {
-                    columns: asset.columns.clone(),
-                    attributes: Vec::new(),
-                });
-                if let Some(batch) = batcher.add(&asset, schema.as_ref().or(own.as_ref())) {
-                    write(batch, &mut sink_error);
+                if let Offer::Keep(asset, schema) = grouper.offer(asset, schema, failed) {
+                    add(&counters.assets, 1);
+                    write(&asset, schema.as_ref(), &mut sink_error);
                 }
             }
             Out::Error(error) => {
                 add(&counters.item_errors, 1);
-                if errors.len() < options.max_reported_errors {
-                    errors.push(error);
+                if item_errors.len() < options.max_reported_errors {
+                    item_errors.push(error);
                 }
             }
         }
     }
-    if let Some(batch) = batcher.finish() {
-        write(batch, &mut sink_error);
+    let mut resource_sets = Vec::new();
+    for (asset, schema, summary) in grouper.finish() {
+        add(&counters.assets, 1);
+        add(&counters.resource_sets, 1);
+        write(&asset, schema.as_ref(), &mut sink_error);
+        if resource_sets.len() < options.max_reported_errors {
+            resource_sets.push(summary);
+        }
     }
-    counters
-        .entities
-        .store(batcher.total_entities(), Ordering::Relaxed);
-    (sink_error, errors)
+    if let Some(batch) = batcher.finish()
+        && sink_error.is_none()
+        && let Err(e) = output.put(&batch.name, &batch.bytes, Some(batch.entities))
+    {
+        sink_error = Some(e);
+    }
+    counters.entities.store(batcher.total_entities(), Ordering::Relaxed);
+    Written { sink_error, item_errors, resource_sets }
 }

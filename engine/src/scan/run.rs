@@ -1,6 +1,7 @@
 //! The run: its inputs, its outcome, and the code that drives it.
 
 use super::pipeline::{self, Counters};
+use super::resource_sets::{Grouper, GroupingConfig, RuleError, SetSummary};
 use crate::host::bindings::ScanRequest;
 use crate::host::{Limits, PluginError, Registry, Runtime};
 use crate::report::ItemError;
@@ -46,16 +47,16 @@ pub struct ScanOptions {
     pub cancel: Arc<AtomicBool>,
     /// Live counters (for a progress bar).
     pub counters: Arc<RunCounters>,
-    /// Per-item errors kept in the report (all are counted).
+    /// Per-item errors (and resource sets) listed in the report (all are counted).
     pub max_reported_errors: usize,
+    /// Resource-set grouping: built-in heuristics and user rules.
+    pub grouping: GroupingConfig,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
-            schema_workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            schema_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             tail_bytes: 64 * 1024,
             batch_entities: 1000,
             source_limits: Limits::source(),
@@ -63,6 +64,7 @@ impl Default for ScanOptions {
             cancel: Arc::new(AtomicBool::new(false)),
             counters: Arc::new(RunCounters::default()),
             max_reported_errors: 1000,
+            grouping: GroupingConfig::default(),
         }
     }
 }
@@ -111,10 +113,12 @@ pub struct PluginUse {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
-    /// Assets emitted by the source (folders and files included).
+    /// Assets written: folders, files that are not in a resource set, resource sets.
     pub assets: u64,
-    /// Assets backed by a file.
+    /// Files found (members of resource sets included).
     pub files: u64,
+    /// Resource sets the files were grouped into.
+    pub resource_sets: u64,
     /// Files whose schema was read.
     pub schemas: u64,
     /// Atlas entities written (assets, schemas, columns).
@@ -144,6 +148,8 @@ pub struct RunReport {
     /// The first per-item errors (all are counted in `counts.itemErrors`).
     pub item_errors: Vec<ItemError>,
     pub item_errors_omitted: u64,
+    /// Resource sets, with their partitions and schema variants.
+    pub resource_sets: Vec<SetSummary>,
     /// Where the run's output is (set once committed).
     pub location: Option<String>,
 }
@@ -154,29 +160,21 @@ pub enum ScanError {
     NoConnector(String),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
 }
 
 fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Millisecond)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
+    jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }
 
 /// A new run id: UTC time plus a random suffix, sortable by start time.
 pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.write_u32(std::process::id());
-    let ts = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
+    let ts = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
     format!("{ts}-{:06x}", h.finish() & 0xff_ffff)
 }
 
@@ -192,10 +190,9 @@ pub fn run_scan(
     options: &ScanOptions,
     sink: &dyn Sink,
 ) -> Result<RunReport, ScanError> {
-    let plugin = registry
-        .source(&source.source_type)
-        .ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?
-        .clone();
+    let plugin =
+        registry.source(&source.source_type).ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?.clone();
+    let grouper = Grouper::new(&options.grouping)?;
     let started = Instant::now();
     let started_at = now();
     let run_id = new_run_id();
@@ -207,33 +204,17 @@ pub fn run_scan(
         scope: source.scope.clone(),
         modified_since: source.modified_since,
     };
-    let outcome = pipeline::run(
-        runtime,
-        registry,
-        &plugin,
-        source,
-        &request,
-        options,
-        &mut output,
-    );
+    let outcome = pipeline::run(runtime, registry, &plugin, source, &request, options, grouper, &mut output);
     let counters: &Counters = &options.counters;
 
     let (status, error) = match &outcome.source_result {
-        _ if outcome.sink_error.is_some() => (
-            RunStatus::Failed,
-            outcome
-                .sink_error
-                .as_ref()
-                .map(|e| format!("writing the output failed: {e}")),
-        ),
+        _ if outcome.sink_error.is_some() => {
+            (RunStatus::Failed, outcome.sink_error.as_ref().map(|e| format!("writing the output failed: {e}")))
+        }
         Err(PluginError::Canceled { .. }) => (RunStatus::Canceled, Some("canceled".to_string())),
-        Err(_) if options.cancel.load(Ordering::Relaxed) => {
-            (RunStatus::Canceled, Some("canceled".to_string()))
-        }
+        Err(_) if options.cancel.load(Ordering::Relaxed) => (RunStatus::Canceled, Some("canceled".to_string())),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
-        Ok(_) if counters.item_errors.load(Ordering::Relaxed) > 0 => {
-            (RunStatus::CompletedWithExceptions, None)
-        }
+        Ok(_) if counters.item_errors.load(Ordering::Relaxed) > 0 => (RunStatus::CompletedWithExceptions, None),
         Ok(_) => (RunStatus::Succeeded, None),
     };
     let elapsed = started.elapsed();
@@ -262,15 +243,12 @@ pub fn run_scan(
         started_at,
         finished_at: now(),
         duration_ms: elapsed.as_millis() as u64,
-        files_per_second: if elapsed.as_secs_f64() > 0.0 {
-            counts.files as f64 / elapsed.as_secs_f64()
-        } else {
-            0.0
-        },
+        files_per_second: if elapsed.as_secs_f64() > 0.0 { counts.files as f64 / elapsed.as_secs_f64() } else { 0.0 },
         counts,
         plugins,
         item_errors_omitted: item_errors_total.saturating_sub(outcome.item_errors.len() as u64),
         item_errors: outcome.item_errors,
+        resource_sets: outcome.resource_sets,
         location: None,
     };
     let report_bytes = serde_json::to_vec_pretty(&report).expect("report serializes");

@@ -30,6 +30,25 @@ const CUSTOM_VALUE_MAX: usize = 500;
 /// Surveyor's own type definitions (body of `POST /api/atlas/v2/types/typedefs`),
 /// written with every run.
 pub const TYPEDEFS: &str = r#"{
+  "entityDefs": [
+    {
+      "name": "fs_resource_set",
+      "description": "Files of a local folder grouped by Surveyor into one logical dataset (partitions, shards).",
+      "superTypes": ["DataSet"],
+      "serviceType": "Surveyor",
+      "typeVersion": "1.0",
+      "attributeDefs": [
+        {"name": "path", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": true},
+        {"name": "partitionCount", "typeName": "long", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "totalSize", "typeName": "long", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "modifiedTime", "typeName": "long", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "schemaCount", "typeName": "int", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "failedPartitions", "typeName": "long", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "partitionKeys", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "schemaVariants", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false}
+      ]
+    }
+  ],
   "relationshipDefs": [
     {
       "name": "surveyor_parent",
@@ -84,21 +103,13 @@ impl AtlasBatcher {
     /// previous batch when this asset did not fit in it.
     pub fn add(&mut self, asset: &Asset, schema: Option<&FileSchema>) -> Option<Batch> {
         let group = 1 + schema.map_or(0, |s| 1 + s.columns.len());
-        let flushed = if self.entities > 0 && self.entities + group > self.max_entities {
-            self.flush()
-        } else {
-            None
-        };
+        let flushed = if self.entities > 0 && self.entities + group > self.max_entities { self.flush() } else { None };
         if self.entities == 0 {
             self.buf.clear();
             self.buf.extend_from_slice(b"{\"entities\":[");
         }
         let guid = self.guid();
-        self.write_asset(
-            asset,
-            guid,
-            schema.map(|s| &s.attributes[..]).unwrap_or(&[]),
-        );
+        self.write_asset(asset, guid, schema.map(|s| &s.attributes[..]).unwrap_or(&[]));
         if let Some(schema) = schema {
             self.write_schema(asset, guid, schema);
         }
@@ -140,12 +151,7 @@ impl AtlasBatcher {
         self.total_entities += 1;
     }
 
-    fn write_asset(
-        &mut self,
-        asset: &Asset,
-        guid: i64,
-        facts: &[crate::host::bindings::types::Attribute],
-    ) {
+    fn write_asset(&mut self, asset: &Asset, guid: i64, facts: &[crate::host::bindings::types::Attribute]) {
         self.begin_entity();
         let parent = asset.parent.as_ref().map(|p| self.reference(p));
         let entity = Entity {
@@ -157,14 +163,8 @@ impl AtlasBatcher {
                 extra: &asset.attributes,
                 column_type: None,
             },
-            relationships: Relationships {
-                parent,
-                ..Default::default()
-            },
-            custom: facts
-                .iter()
-                .map(|a| (a.key.as_str(), custom_value(&a.value)))
-                .collect(),
+            relationships: Relationships { parent, ..Default::default() },
+            custom: facts.iter().map(|a| (a.key.as_str(), custom_value(&a.value))).collect(),
         };
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
     }
@@ -176,17 +176,9 @@ impl AtlasBatcher {
         let entity = Entity {
             type_name: "tabular_schema",
             guid: schema_guid,
-            attributes: Attributes {
-                qualified_name: &schema_qn,
-                name: &asset.name,
-                extra: &[],
-                column_type: None,
-            },
+            attributes: Attributes { qualified_name: &schema_qn, name: &asset.name, extra: &[], column_type: None },
             relationships: Relationships {
-                associated_data_sets: Some(Reference::Guid {
-                    guid: asset_guid,
-                    type_name: &asset.type_name,
-                }),
+                associated_data_sets: Some(Reference::Guid { guid: asset_guid, type_name: &asset.type_name }),
                 ..Default::default()
             },
             custom: Vec::new(),
@@ -206,10 +198,7 @@ impl AtlasBatcher {
                     column_type: Some(&column.data_type),
                 },
                 relationships: Relationships {
-                    compose_schema: Some(Reference::Guid {
-                        guid: schema_guid,
-                        type_name: "tabular_schema",
-                    }),
+                    compose_schema: Some(Reference::Guid { guid: schema_guid, type_name: "tabular_schema" }),
                     ..Default::default()
                 },
                 custom: column_facts(column),
@@ -220,14 +209,8 @@ impl AtlasBatcher {
 
     fn reference<'a>(&self, target: &'a AssetRef) -> Reference<'a> {
         match self.in_batch.get(&target.qualified_name) {
-            Some(&guid) => Reference::Guid {
-                guid,
-                type_name: &target.type_name,
-            },
-            None => Reference::Unique {
-                type_name: &target.type_name,
-                qualified_name: &target.qualified_name,
-            },
+            Some(&guid) => Reference::Guid { guid, type_name: &target.type_name },
+            None => Reference::Unique { type_name: &target.type_name, qualified_name: &target.qualified_name },
         }
     }
 }
@@ -251,12 +234,7 @@ fn column_facts(column: &Column) -> Vec<(&str, String)> {
     if let Some(logical) = &column.logical_type {
         custom.push(("logicalType", logical.clone()));
     }
-    custom.extend(
-        column
-            .attributes
-            .iter()
-            .map(|a| (a.key.as_str(), custom_value(&a.value))),
-    );
+    custom.extend(column.attributes.iter().map(|a| (a.key.as_str(), custom_value(&a.value))));
     custom
 }
 
@@ -351,10 +329,8 @@ impl serde::Serialize for JsonValue<'_> {
             Value::Float(_) => s.serialize_none(),
             Value::Boolean(b) => s.serialize_bool(*b),
             Value::Texts(list) => s.collect_seq(list),
-            Value::Json(text) => match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) => serde::Serialize::serialize(&v, s),
-                Err(_) => s.serialize_str(text),
-            },
+            // Atlas has no JSON attribute type: structured values travel as JSON text.
+            Value::Json(text) => s.serialize_str(text),
         }
     }
 }
@@ -368,9 +344,7 @@ struct Relationships<'a> {
 
 impl Relationships<'_> {
     fn is_empty(&self) -> bool {
-        self.parent.is_none()
-            && self.associated_data_sets.is_none()
-            && self.compose_schema.is_none()
+        self.parent.is_none() && self.associated_data_sets.is_none() && self.compose_schema.is_none()
     }
 }
 
@@ -391,14 +365,8 @@ impl serde::Serialize for Relationships<'_> {
 }
 
 enum Reference<'a> {
-    Guid {
-        guid: i64,
-        type_name: &'a str,
-    },
-    Unique {
-        type_name: &'a str,
-        qualified_name: &'a str,
-    },
+    Guid { guid: i64, type_name: &'a str },
+    Unique { type_name: &'a str, qualified_name: &'a str },
 }
 
 impl serde::Serialize for Reference<'_> {
@@ -409,10 +377,7 @@ impl serde::Serialize for Reference<'_> {
                 map.serialize_entry("guid", &guid.to_string())?;
                 map.serialize_entry("typeName", type_name)?;
             }
-            Reference::Unique {
-                type_name,
-                qualified_name,
-            } => {
+            Reference::Unique { type_name, qualified_name } => {
                 map.serialize_entry("typeName", type_name)?;
                 map.serialize_entry("uniqueAttributes", &UniqueAttributes(qualified_name))?;
             }
@@ -442,14 +407,9 @@ mod tests {
             type_name: "fs_path".into(),
             qualified_name: qn.into(),
             name: qn.rsplit('/').next().unwrap().into(),
-            parent: parent.map(|p| AssetRef {
-                type_name: "fs_path".into(),
-                qualified_name: p.into(),
-            }),
-            attributes: vec![Attribute {
-                key: "fileSize".into(),
-                value: Value::Integer(42),
-            }],
+            parent: parent.map(|p| AssetRef { type_name: "fs_path".into(), qualified_name: p.into() }),
+            path: None,
+            attributes: vec![Attribute { key: "fileSize".into(), value: Value::Integer(42) }],
             columns: vec![],
             relations: vec![],
             file: None,
@@ -478,57 +438,30 @@ mod tests {
         let mut b = AtlasBatcher::new(100);
         let schema = FileSchema {
             columns: vec![column(&["id"], "int64"), column(&["a", "b"], "string")],
-            attributes: vec![Attribute {
-                key: "rowCount".into(),
-                value: Value::Integer(7),
-            }],
+            attributes: vec![Attribute { key: "rowCount".into(), value: Value::Integer(7) }],
         };
         assert!(b.add(&asset("file://h/d", None), None).is_none());
-        assert!(
-            b.add(
-                &asset("file://h/d/f.parquet", Some("file://h/d")),
-                Some(&schema)
-            )
-            .is_none()
-        );
+        assert!(b.add(&asset("file://h/d/f.parquet", Some("file://h/d")), Some(&schema)).is_none());
         let batch = b.finish().unwrap();
         assert_eq!(batch.entities, 5);
         let json = parse(&batch);
         let entities = json["entities"].as_array().unwrap();
-        let guids: Vec<&str> = entities
-            .iter()
-            .map(|e| e["guid"].as_str().unwrap())
-            .collect();
+        let guids: Vec<&str> = entities.iter().map(|e| e["guid"].as_str().unwrap()).collect();
         assert_eq!(guids, ["-1", "-2", "-3", "-4", "-5"]);
         let file = &entities[1];
         assert_eq!(file["attributes"]["fileSize"], 42);
-        assert_eq!(
-            file["relationshipAttributes"]["parent"],
-            serde_json::json!({"guid": "-1", "typeName": "fs_path"})
-        );
+        assert_eq!(file["relationshipAttributes"]["parent"], serde_json::json!({"guid": "-1", "typeName": "fs_path"}));
         assert_eq!(file["customAttributes"]["rowCount"], "7");
         let ts = &entities[2];
         assert_eq!(ts["typeName"], "tabular_schema");
-        assert_eq!(
-            ts["attributes"]["qualifiedName"],
-            "file://h/d/f.parquet#__tabular_schema"
-        );
-        assert_eq!(
-            ts["relationshipAttributes"]["associatedDataSets"][0]["guid"],
-            "-2"
-        );
+        assert_eq!(ts["attributes"]["qualifiedName"], "file://h/d/f.parquet#__tabular_schema");
+        assert_eq!(ts["relationshipAttributes"]["associatedDataSets"][0]["guid"], "-2");
         let nested = &entities[4];
         assert_eq!(nested["typeName"], "column");
-        assert_eq!(
-            nested["attributes"]["qualifiedName"],
-            "file://h/d/f.parquet#__tabular_schema//a/b"
-        );
+        assert_eq!(nested["attributes"]["qualifiedName"], "file://h/d/f.parquet#__tabular_schema//a/b");
         assert_eq!(nested["attributes"]["type"], "string");
         assert_eq!(nested["customAttributes"]["path"], "a.b");
-        assert_eq!(
-            nested["relationshipAttributes"]["composeSchema"]["guid"],
-            "-3"
-        );
+        assert_eq!(nested["relationshipAttributes"]["composeSchema"]["guid"], "-3");
         assert_eq!(json["referredEntities"], serde_json::json!({}));
     }
 
@@ -537,9 +470,7 @@ mod tests {
         let mut b = AtlasBatcher::new(2);
         b.add(&asset("file://h/d", None), None);
         b.add(&asset("file://h/d/1", Some("file://h/d")), None);
-        let first = b
-            .add(&asset("file://h/d/2", Some("file://h/d")), None)
-            .expect("first batch full");
+        let first = b.add(&asset("file://h/d/2", Some("file://h/d")), None).expect("first batch full");
         let second = b.finish().unwrap();
         assert_eq!(first.name, "batches/000001.json");
         assert_eq!(second.name, "batches/000002.json");
@@ -549,22 +480,15 @@ mod tests {
             parent,
             &serde_json::json!({"typeName": "fs_path", "uniqueAttributes": {"qualifiedName": "file://h/d"}})
         );
-        assert_eq!(
-            second["entities"][0]["guid"], "-3",
-            "placeholders stay unique across the run"
-        );
+        assert_eq!(second["entities"][0]["guid"], "-3", "placeholders stay unique across the run");
     }
 
     #[test]
     fn an_asset_and_its_schema_are_never_split() {
         let mut b = AtlasBatcher::new(3);
         b.add(&asset("file://h/a", None), None);
-        let wide = FileSchema {
-            columns: (0..5)
-                .map(|i| column(&[&format!("c{i}")], "int64"))
-                .collect(),
-            attributes: vec![],
-        };
+        let wide =
+            FileSchema { columns: (0..5).map(|i| column(&[&format!("c{i}")], "int64")).collect(), attributes: vec![] };
         let first = b.add(&asset("file://h/b", None), Some(&wide)).unwrap();
         assert_eq!(first.entities, 1);
         assert_eq!(b.finish().unwrap().entities, 7);

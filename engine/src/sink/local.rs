@@ -19,10 +19,7 @@ impl LocalFolderSink {
 }
 
 fn io(path: &Path, source: std::io::Error) -> SinkError {
-    SinkError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    SinkError::Io { path: path.display().to_string(), source }
 }
 
 impl Sink for LocalFolderSink {
@@ -34,12 +31,7 @@ impl Sink for LocalFolderSink {
         let runs = self.root.join("runs");
         let partial = runs.join(format!("{run_id}.partial"));
         std::fs::create_dir_all(&partial).map_err(|e| io(&partial, e))?;
-        Ok(Box::new(LocalRun {
-            root: self.root.clone(),
-            partial,
-            done: runs.join(run_id),
-            run_id: run_id.to_string(),
-        }))
+        Ok(Box::new(LocalRun { root: self.root.clone(), partial, done: runs.join(run_id), run_id: run_id.to_string() }))
     }
 }
 

@@ -40,19 +40,10 @@ pub struct RunOutput {
 
 impl RunOutput {
     pub fn new(writer: Box<dyn RunWriter>, run_id: &str) -> Self {
-        RunOutput {
-            writer,
-            run_id: run_id.to_string(),
-            files: Vec::new(),
-        }
+        RunOutput { writer, run_id: run_id.to_string(), files: Vec::new() }
     }
 
-    pub fn put(
-        &mut self,
-        path: &str,
-        bytes: &[u8],
-        entities: Option<u64>,
-    ) -> Result<(), SinkError> {
+    pub fn put(&mut self, path: &str, bytes: &[u8], entities: Option<u64>) -> Result<(), SinkError> {
         self.writer.put(path, bytes)?;
         self.files.push(ManifestEntry {
             path: path.to_string(),
@@ -68,11 +59,7 @@ impl RunOutput {
     }
 
     /// Writes the manifest and makes the run visible; returns its location.
-    pub fn commit(
-        self,
-        status: &str,
-        finished_at: String,
-    ) -> Result<(String, Manifest), SinkError> {
+    pub fn commit(self, status: &str, finished_at: String) -> Result<(String, Manifest), SinkError> {
         let manifest = Manifest {
             format: "surveyor-run/1",
             run_id: self.run_id,
@@ -80,8 +67,7 @@ impl RunOutput {
             finished_at,
             files: self.files,
         };
-        let bytes =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| SinkError::Other(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| SinkError::Other(e.to_string()))?;
         let location = self.writer.commit(&bytes)?;
         Ok((location, manifest))
     }

@@ -25,18 +25,10 @@ impl LocalStorage {
         let shown = root.display().to_string();
         let root = root.canonicalize().map_err(|e| io_error(&shown, &e))?;
         if !root.is_dir() {
-            return Err(StorageError::new(
-                StorageErrorKind::NotFound,
-                shown,
-                "not a folder",
-            ));
+            return Err(StorageError::new(StorageErrorKind::NotFound, shown, "not a folder"));
         }
-        let root_fd = rustix::fs::open(
-            &root,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io_error(&shown, &e.into()))?;
+        let root_fd = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| io_error(&shown, &e.into()))?;
         Ok(LocalStorage { root, root_fd })
     }
 
@@ -49,14 +41,7 @@ impl LocalStorage {
         let rel = checked_relative(rel)?;
         let rel = if rel.is_empty() { "." } else { rel };
         let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-        rustix::fs::openat2(
-            &self.root_fd,
-            rel,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        )
-        .map_err(|e| {
+        rustix::fs::openat2(&self.root_fd, rel, flags | OFlags::CLOEXEC, Mode::empty(), resolve).map_err(|e| {
             if e == rustix::io::Errno::XDEV {
                 StorageError::new(
                     StorageErrorKind::Refused,
@@ -77,9 +62,7 @@ fn io_error(path: &str, e: &io::Error) -> StorageError {
         _ => StorageErrorKind::Other,
     };
     let message = match kind {
-        StorageErrorKind::NotFound => {
-            "no such file or folder (deleted during the scan?)".to_string()
-        }
+        StorageErrorKind::NotFound => "no such file or folder (deleted during the scan?)".to_string(),
         StorageErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => e.to_string(),
     };
@@ -114,11 +97,7 @@ impl Storage for LocalStorage {
         let fd = self.open_beneath(&prefix, OFlags::RDONLY | OFlags::DIRECTORY)?;
         drop(fd);
         let first = read_sorted(&self.root, &prefix)?;
-        Ok(Box::new(Walk {
-            root: self.root.clone(),
-            stack: vec![first],
-            recursive,
-        }))
+        Ok(Box::new(Walk { root: self.root.clone(), stack: vec![first], recursive }))
     }
 
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
@@ -171,41 +150,18 @@ fn read_sorted(root: &Path, dir: &str) -> Result<Level, StorageError> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
             let lossy = name.to_string_lossy().to_string();
-            let path = if dir.is_empty() {
-                lossy
-            } else {
-                format!("{dir}/{lossy}")
-            };
-            let error = StorageError::new(
-                StorageErrorKind::Other,
-                path.clone(),
-                "name is not valid UTF-8; skipped",
-            );
-            entries.push(Entry {
-                path,
-                file: Some(Err(error)),
-            });
+            let path = if dir.is_empty() { lossy } else { format!("{dir}/{lossy}") };
+            let error = StorageError::new(StorageErrorKind::Other, path.clone(), "name is not valid UTF-8; skipped");
+            entries.push(Entry { path, file: Some(Err(error)) });
             continue;
         };
-        let path = if dir.is_empty() {
-            name.to_string()
-        } else {
-            format!("{dir}/{name}")
-        };
+        let path = if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
         let file = (!file_type.is_dir()).then(|| entry.metadata().map_err(|e| io_error(&path, &e)));
         entries.push(Entry { path, file });
     }
     // A folder sorts as its name followed by '/': "a.txt" < "a/..." < "a0".
-    entries.sort_by_cached_key(|e| {
-        if e.file.is_none() {
-            format!("{}/", e.path)
-        } else {
-            e.path.clone()
-        }
-    });
-    Ok(Level {
-        entries: entries.into_iter(),
-    })
+    entries.sort_by_cached_key(|e| if e.file.is_none() { format!("{}/", e.path) } else { e.path.clone() });
+    Ok(Level { entries: entries.into_iter() })
 }
 
 struct Walk {
@@ -266,11 +222,7 @@ mod tests {
     fn recursive_listing_is_in_lexicographic_path_order() {
         let dir = tree();
         let storage = LocalStorage::open(dir.path()).unwrap();
-        let paths: Vec<String> = storage
-            .list("", true)
-            .unwrap()
-            .map(|o| o.unwrap().path)
-            .collect();
+        let paths: Vec<String> = storage.list("", true).unwrap().map(|o| o.unwrap().path).collect();
         let mut sorted = paths.clone();
         sorted.sort();
         assert_eq!(paths, sorted);
@@ -281,16 +233,9 @@ mod tests {
     fn one_level_listing_returns_folders() {
         let dir = tree();
         let storage = LocalStorage::open(dir.path()).unwrap();
-        let level: Vec<(String, bool)> = storage
-            .list("a", false)
-            .unwrap()
-            .map(|o| o.unwrap())
-            .map(|o| (o.path, o.is_dir))
-            .collect();
-        assert_eq!(
-            level,
-            [("a/b.txt".to_string(), false), ("a/b".to_string(), true)]
-        );
+        let level: Vec<(String, bool)> =
+            storage.list("a", false).unwrap().map(|o| o.unwrap()).map(|o| (o.path, o.is_dir)).collect();
+        assert_eq!(level, [("a/b.txt".to_string(), false), ("a/b".to_string(), true)]);
     }
 
     #[test]
@@ -306,32 +251,21 @@ mod tests {
         let outer = tempfile::tempdir().unwrap();
         std::fs::write(outer.path().join("secret"), b"s").unwrap();
         std::fs::create_dir(outer.path().join("root")).unwrap();
-        std::os::unix::fs::symlink(outer.path().join("secret"), outer.path().join("root/link"))
-            .unwrap();
+        std::os::unix::fs::symlink(outer.path().join("secret"), outer.path().join("root/link")).unwrap();
         std::os::unix::fs::symlink(outer.path(), outer.path().join("root/dirlink")).unwrap();
         let storage = LocalStorage::open(&outer.path().join("root")).unwrap();
         for path in ["../secret", "/etc/passwd", "link", "dirlink/secret"] {
             let err = storage.read_range(path, 0, 10).unwrap_err();
             assert_eq!(err.kind, StorageErrorKind::Refused, "{path}: {err}");
         }
-        assert_eq!(
-            storage.list("", true).unwrap().count(),
-            0,
-            "symbolic links are not followed"
-        );
+        assert_eq!(storage.list("", true).unwrap().count(), 0, "symbolic links are not followed");
     }
 
     #[test]
     fn missing_files_are_not_found() {
         let dir = tree();
         let storage = LocalStorage::open(dir.path()).unwrap();
-        assert_eq!(
-            storage.read_range("nope.parquet", 0, 1).unwrap_err().kind,
-            StorageErrorKind::NotFound
-        );
-        assert_eq!(
-            storage.list("nope", true).err().unwrap().kind,
-            StorageErrorKind::NotFound
-        );
+        assert_eq!(storage.read_range("nope.parquet", 0, 1).unwrap_err().kind, StorageErrorKind::NotFound);
+        assert_eq!(storage.list("nope", true).err().unwrap().kind, StorageErrorKind::NotFound);
     }
 }

@@ -51,16 +51,8 @@ pub struct StorageError {
 }
 
 impl StorageError {
-    pub fn new(
-        kind: StorageErrorKind,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        StorageError {
-            kind,
-            path: path.into(),
-            message: message.into(),
-        }
+    pub fn new(kind: StorageErrorKind, path: impl Into<String>, message: impl Into<String>) -> Self {
+        StorageError { kind, path: path.into(), message: message.into() }
     }
 }
 
@@ -68,24 +60,14 @@ impl StorageError {
 /// no NUL, no empty segments. Returns it without surrounding slashes.
 pub fn checked_relative(path: &str) -> Result<&str, StorageError> {
     let trimmed = path.trim_matches('/');
-    let refuse = |why: &str| {
-        Err(StorageError::new(
-            StorageErrorKind::Refused,
-            path,
-            why.to_string(),
-        ))
-    };
+    let refuse = |why: &str| Err(StorageError::new(StorageErrorKind::Refused, path, why.to_string()));
     if path.starts_with('/') {
         return refuse("absolute paths are outside the source; paths are relative to its root");
     }
     if trimmed.contains('\0') {
         return refuse("path contains a NUL byte");
     }
-    if !trimmed.is_empty()
-        && trimmed
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if !trimmed.is_empty() && trimmed.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return refuse("path must not contain empty, '.' or '..' segments");
     }
     Ok(trimmed)
@@ -100,11 +82,7 @@ mod tests {
         assert_eq!(checked_relative("a/b.parquet").unwrap(), "a/b.parquet");
         assert_eq!(checked_relative("").unwrap(), "");
         for bad in ["/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a\0b"] {
-            assert_eq!(
-                checked_relative(bad).unwrap_err().kind,
-                StorageErrorKind::Refused,
-                "{bad:?}"
-            );
+            assert_eq!(checked_relative(bad).unwrap_err().kind, StorageErrorKind::Refused, "{bad:?}");
         }
     }
 }

@@ -1,0 +1,470 @@
+//! Resource sets: partitioned or sharded files grouped into one logical
+//! asset per pattern, as Microsoft Purview does — but with every member's
+//! schema read, so that a set reports how many distinct schemas its files
+//! have and how they differ, and a corrupt member is an error on that file,
+//! never an empty schema for the set.
+//!
+//! Memory is bounded by the number of sets and of schema variants (at most
+//! [`MAX_VARIANTS`] kept per set), not by the number of files.
+
+mod pattern;
+mod rules;
+
+pub use pattern::{Matched, file_pattern, folder_pattern};
+pub use rules::{GroupingConfig, Rule, RuleConfig, RuleError};
+
+use crate::host::bindings::FileSchema;
+use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Value};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use surveyor_sdk::qualified_name::join;
+
+/// Schema variants kept per set; further variants are only counted.
+pub const MAX_VARIANTS: usize = 32;
+/// Distinct values kept per partition key.
+const MAX_KEY_VALUES: usize = 100;
+/// Columns listed per difference (added, removed, retyped).
+const MAX_DIFF: usize = 50;
+
+/// What became of an asset offered to the [`Grouper`].
+pub enum Offer {
+    /// Not part of a set: write it as it is.
+    Keep(Asset, Option<FileSchema>),
+    /// A member of a set (or a folder inside one): written as part of the set.
+    Absorbed,
+}
+
+/// Groups the assets of one run.
+pub struct Grouper {
+    enabled: bool,
+    rules: Vec<Rule>,
+    sets: HashMap<String, SetBuilder>,
+}
+
+impl Grouper {
+    pub fn new(config: &GroupingConfig) -> Result<Self, RuleError> {
+        Ok(Grouper { enabled: config.enabled, rules: rules::compile(config)?, sets: HashMap::new() })
+    }
+
+    /// Offers an asset with its schema (`schema_failed`: a format connector
+    /// tried and failed, the error is reported on the file).
+    pub fn offer(&mut self, asset: Asset, schema: Option<FileSchema>, schema_failed: bool) -> Offer {
+        let Some(path) = asset.path.clone().filter(|_| self.enabled) else {
+            return Offer::Keep(asset, schema);
+        };
+        if self.rules.iter().any(|r| matches!(r, Rule::DoNotGroup { prefix } if path.starts_with(prefix.as_str()))) {
+            return Offer::Keep(asset, schema);
+        }
+        if asset.file.is_none() {
+            // A folder: dropped when it is inside a set's pattern.
+            let inside = folder_pattern(&path).is_some()
+                || self
+                    .rules
+                    .iter()
+                    .any(|r| matches!(r, Rule::Pattern { folders, .. } if folders.iter().any(|f| f.is_match(&path))));
+            return if inside { Offer::Absorbed } else { Offer::Keep(asset, schema) };
+        }
+        let Some((matched, name)) = self.match_file(&path) else {
+            return Offer::Keep(asset, schema);
+        };
+        let set = self
+            .sets
+            .entry(matched.pattern.clone())
+            .or_insert_with(|| SetBuilder::new(&asset, &path, &matched.pattern, name));
+        set.add(&asset, &path, matched.keys, schema, schema_failed);
+        Offer::Absorbed
+    }
+
+    fn match_file(&self, path: &str) -> Option<(Matched, Option<String>)> {
+        for rule in &self.rules {
+            if let Rule::Pattern { regex, pattern, name, keys, .. } = rule
+                && let Some(caps) = regex.captures(path)
+            {
+                let values =
+                    keys.iter().filter_map(|k| caps.name(k).map(|v| (k.clone(), v.as_str().to_string()))).collect();
+                return Some((Matched { pattern: pattern.clone(), keys: values }, name.clone()));
+            }
+        }
+        file_pattern(path).map(|m| (m, None))
+    }
+
+    /// The sets, as assets with their schema, and their summaries, in pattern order.
+    pub fn finish(self) -> Vec<(Asset, Option<FileSchema>, SetSummary)> {
+        let mut sets: Vec<SetBuilder> = self.sets.into_values().collect();
+        sets.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
+        sets.into_iter().map(SetBuilder::build).collect()
+    }
+}
+
+/// A resource set as reported in `report.json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetSummary {
+    pub qualified_name: String,
+    pub pattern: String,
+    pub partitions: u64,
+    pub failed_partitions: u64,
+    pub total_size: u64,
+    pub schema_count: u64,
+    pub partition_keys: BTreeMap<String, KeyValues>,
+    pub variants: Vec<VariantSummary>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyValues {
+    pub values: BTreeSet<String>,
+    /// More distinct values were seen than are listed.
+    pub truncated: bool,
+}
+
+/// One distinct schema among a set's files, compared with the set's schema.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantSummary {
+    /// This variant is the set's schema (the one most files have).
+    pub base: bool,
+    pub files: u64,
+    pub example: String,
+    pub columns: usize,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub retyped: Vec<Retyped>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Retyped {
+    pub column: String,
+    pub from: String,
+    pub to: String,
+}
+
+struct Variant {
+    fingerprint: u64,
+    columns: Vec<Column>,
+    files: u64,
+    example: String,
+    newest: i64,
+}
+
+struct SetBuilder {
+    pattern: String,
+    display_name: Option<String>,
+    type_name: String,
+    qualified_name: String,
+    parent: Option<AssetRef>,
+    partitions: u64,
+    failed: u64,
+    total_size: u64,
+    last_modified: Option<i64>,
+    keys: BTreeMap<String, KeyValues>,
+    variants: Vec<Variant>,
+    /// Files whose schema matched none of the kept variants once the cap was reached.
+    overflow_files: u64,
+    overflow_fingerprints: BTreeSet<u64>,
+}
+
+fn fingerprint(columns: &[Column]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in columns {
+        c.path.hash(&mut h);
+        c.data_type.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// `azure_blob_path` → `azure_blob_resource_set`; `fs_path` → `fs_resource_set`.
+fn set_type(file_type: &str) -> String {
+    format!("{}_resource_set", file_type.strip_suffix("_path").unwrap_or(file_type))
+}
+
+impl SetBuilder {
+    fn new(first: &Asset, path: &str, pattern: &str, display_name: Option<String>) -> Self {
+        // The file's qualified name is <base><escaped path>; the set's is <base><escaped pattern>.
+        let suffix = join("", path);
+        let base = first.qualified_name.strip_suffix(suffix.as_str()).unwrap_or(&first.qualified_name).to_string();
+        let parent_path: Vec<&str> = pattern.split('/').take_while(|s| !s.contains('{') && !s.contains('*')).collect();
+        let parent_path = if parent_path.len() == pattern.split('/').count() {
+            &parent_path[..parent_path.len() - 1]
+        } else {
+            &parent_path[..]
+        };
+        let folder_type = first.parent.as_ref().map(|p| p.type_name.clone()).unwrap_or_else(|| first.type_name.clone());
+        let parent =
+            Some(AssetRef { type_name: folder_type, qualified_name: base.clone() + &join("", &parent_path.join("/")) });
+        SetBuilder {
+            pattern: pattern.to_string(),
+            display_name,
+            type_name: set_type(&first.type_name),
+            qualified_name: base + &join("", pattern),
+            parent,
+            partitions: 0,
+            failed: 0,
+            total_size: 0,
+            last_modified: None,
+            keys: BTreeMap::new(),
+            variants: Vec::new(),
+            overflow_files: 0,
+            overflow_fingerprints: BTreeSet::new(),
+        }
+    }
+
+    fn add(
+        &mut self,
+        asset: &Asset,
+        path: &str,
+        keys: Vec<(String, String)>,
+        schema: Option<FileSchema>,
+        failed: bool,
+    ) {
+        self.partitions += 1;
+        let file = asset.file.as_ref().expect("members are files");
+        self.total_size += file.size;
+        let modified = file.last_modified.unwrap_or(i64::MIN);
+        if file.last_modified.is_some() {
+            self.last_modified = self.last_modified.max(file.last_modified);
+        }
+        self.failed += failed as u64;
+        for (key, value) in keys {
+            let entry = self.keys.entry(key).or_default();
+            if entry.values.len() < MAX_KEY_VALUES || entry.values.contains(&value) {
+                entry.values.insert(value);
+            } else {
+                entry.truncated = true;
+            }
+        }
+        let Some(schema) = schema else { return };
+        let fp = fingerprint(&schema.columns);
+        if let Some(v) = self.variants.iter_mut().find(|v| v.fingerprint == fp) {
+            v.files += 1;
+            if modified > v.newest {
+                v.newest = modified;
+            }
+        } else if self.variants.len() < MAX_VARIANTS {
+            self.variants.push(Variant {
+                fingerprint: fp,
+                columns: schema.columns,
+                files: 1,
+                example: path.to_string(),
+                newest: modified,
+            });
+        } else {
+            self.overflow_files += 1;
+            self.overflow_fingerprints.insert(fp);
+        }
+    }
+
+    fn build(mut self) -> (Asset, Option<FileSchema>, SetSummary) {
+        // The set's schema: the variant most files have; ties go to the newest.
+        self.variants
+            .sort_by(|a, b| b.files.cmp(&a.files).then(b.newest.cmp(&a.newest)).then(a.example.cmp(&b.example)));
+        let schema_count = self.variants.len() as u64 + self.overflow_fingerprints.len() as u64;
+        let variants: Vec<VariantSummary> = match self.variants.first() {
+            Some(base) => self.variants.iter().enumerate().map(|(i, v)| diff(i == 0, base, v)).collect(),
+            None => Vec::new(),
+        };
+        let name = self
+            .display_name
+            .clone()
+            .unwrap_or_else(|| self.pattern.rsplit('/').next().unwrap_or(&self.pattern).to_string());
+        let attr = |key: &str, value: Value| Attribute { key: key.to_string(), value };
+        let mut attributes = vec![
+            attr("path", Value::Text(self.pattern.clone())),
+            attr("partitionCount", Value::Integer(self.partitions as i64)),
+            attr("totalSize", Value::Integer(self.total_size as i64)),
+            attr("schemaCount", Value::Integer(schema_count as i64)),
+            attr("failedPartitions", Value::Integer(self.failed as i64)),
+            attr("partitionKeys", Value::Json(serde_json::to_string(&self.keys).unwrap_or_default())),
+            attr("schemaVariants", Value::Json(serde_json::to_string(&variants).unwrap_or_default())),
+        ];
+        if let Some(modified) = self.last_modified {
+            attributes.push(attr("modifiedTime", Value::Timestamp(modified)));
+        }
+        let asset = Asset {
+            type_name: self.type_name.clone(),
+            qualified_name: self.qualified_name.clone(),
+            name,
+            parent: self.parent.clone(),
+            path: Some(self.pattern.clone()),
+            attributes,
+            columns: Vec::new(),
+            relations: Vec::new(),
+            file: None,
+        };
+        let schema =
+            self.variants.into_iter().next().map(|v| FileSchema { columns: v.columns, attributes: Vec::new() });
+        let summary = SetSummary {
+            qualified_name: self.qualified_name,
+            pattern: self.pattern,
+            partitions: self.partitions,
+            failed_partitions: self.failed,
+            total_size: self.total_size,
+            schema_count,
+            partition_keys: self.keys,
+            variants,
+        };
+        (asset, schema, summary)
+    }
+}
+
+fn diff(is_base: bool, base: &Variant, v: &Variant) -> VariantSummary {
+    let dotted = |c: &Column| c.path.join(".");
+    let base_types: HashMap<String, &str> = base.columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
+    let own: HashMap<String, &str> = v.columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
+    let mut added = Vec::new();
+    let mut retyped = Vec::new();
+    for c in &v.columns {
+        let path = dotted(c);
+        match base_types.get(&path) {
+            None => added.push(path),
+            Some(t) if *t != c.data_type => {
+                retyped.push(Retyped { column: path, from: t.to_string(), to: c.data_type.clone() })
+            }
+            _ => {}
+        }
+    }
+    let removed: Vec<String> = base.columns.iter().map(dotted).filter(|p| !own.contains_key(p)).collect();
+    added.truncate(MAX_DIFF);
+    retyped.truncate(MAX_DIFF);
+    VariantSummary {
+        base: is_base,
+        files: v.files,
+        example: v.example.clone(),
+        columns: v.columns.len(),
+        added,
+        removed: removed.into_iter().take(MAX_DIFF).collect(),
+        retyped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::bindings::types::{FileRef, Repetition};
+
+    fn file(path: &str, size: u64, modified: i64) -> Asset {
+        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        Asset {
+            type_name: "fs_path".into(),
+            qualified_name: join("file://h/lake", path),
+            name: path.rsplit('/').next().unwrap().into(),
+            parent: Some(AssetRef { type_name: "fs_path".into(), qualified_name: join("file://h/lake", parent) }),
+            path: Some(path.into()),
+            attributes: vec![],
+            columns: vec![],
+            relations: vec![],
+            file: Some(FileRef { path: path.into(), size, last_modified: Some(modified) }),
+        }
+    }
+
+    fn schema(cols: &[(&str, &str)]) -> FileSchema {
+        FileSchema {
+            columns: cols
+                .iter()
+                .map(|(p, t)| Column {
+                    path: p.split('.').map(String::from).collect(),
+                    physical_type: "X".into(),
+                    logical_type: None,
+                    data_type: t.to_string(),
+                    repetition: Repetition::Optional,
+                    nullable: true,
+                    ordinal: 0,
+                    attributes: vec![],
+                })
+                .collect(),
+            attributes: vec![],
+        }
+    }
+
+    fn grouper(toml_text: &str) -> Grouper {
+        Grouper::new(&toml::from_str(toml_text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn partitions_with_differing_schemas_make_one_set_with_variants() {
+        let mut g = grouper("");
+        let v1 = [("id", "int64"), ("amount", "decimal(10,2)")];
+        let v2 = [("id", "int64"), ("amount", "float64"), ("note", "string")];
+        let uuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        for (i, (month, cols, t)) in
+            [("01", &v1[..], 10), ("02", &v1[..], 20), ("03", &v2[..], 30)].into_iter().enumerate()
+        {
+            let path = format!("sales/year=2023/month={month}/part-0000{i}-{uuid}-c000.snappy.parquet");
+            assert!(matches!(g.offer(file(&path, 100, t), Some(schema(cols)), false), Offer::Absorbed));
+        }
+        let corrupt = format!("sales/year=2024/month=01/part-00009-{uuid}-c000.snappy.parquet");
+        assert!(matches!(g.offer(file(&corrupt, 7, 40), None, true), Offer::Absorbed));
+        assert!(matches!(g.offer(file("sales/_SUCCESS", 0, 1), None, false), Offer::Keep(..)));
+
+        let sets = g.finish();
+        assert_eq!(sets.len(), 1);
+        let (asset, schema, summary) = &sets[0];
+        assert_eq!(asset.type_name, "fs_resource_set");
+        assert_eq!(
+            asset.qualified_name,
+            "file://h/lake/sales/year={Year}/month={Month}/part-{N}-{GUID}-c000.snappy.parquet"
+        );
+        assert_eq!(asset.parent.as_ref().unwrap().qualified_name, "file://h/lake/sales");
+        assert_eq!((summary.partitions, summary.failed_partitions, summary.total_size), (4, 1, 307));
+        assert_eq!(summary.schema_count, 2);
+        let cols: Vec<&str> = schema.as_ref().unwrap().columns.iter().map(|c| c.data_type.as_str()).collect();
+        assert_eq!(cols, ["int64", "decimal(10,2)"], "the schema most files have, never an empty one");
+        let other = &summary.variants[1];
+        assert_eq!(other.added, ["note"]);
+        assert_eq!(other.retyped[0].column, "amount");
+        assert_eq!((other.retyped[0].from.as_str(), other.retyped[0].to.as_str()), ("decimal(10,2)", "float64"));
+        assert!(other.example.contains("month=03"));
+        assert_eq!(summary.partition_keys["year"].values.iter().collect::<Vec<_>>(), ["2023", "2024"]);
+        assert_eq!(asset.attributes.iter().find(|a| a.key == "modifiedTime").unwrap().value, Value::Timestamp(40));
+    }
+
+    #[test]
+    fn folders_inside_a_set_are_absorbed_and_others_kept() {
+        let mut g = grouper("");
+        let folder = |p: &str| Asset { file: None, ..file(p, 0, 0) };
+        assert!(matches!(g.offer(folder("sales"), None, false), Offer::Keep(..)));
+        assert!(matches!(g.offer(folder("sales/year=2023"), None, false), Offer::Absorbed));
+    }
+
+    #[test]
+    fn user_rules_come_first_and_do_not_group_wins() {
+        let mut g = grouper(
+            r#"
+            [[rule]]
+            do_not_group = "raw/"
+            [[rule]]
+            pattern = "tables/{table:string}/data.parquet"
+            name = "All tables"
+            "#,
+        );
+        assert!(matches!(g.offer(file("raw/export_1.csv", 1, 1), None, false), Offer::Keep(..)));
+        g.offer(file("tables/a/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
+        g.offer(file("tables/b/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
+        let sets = g.finish();
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].0.name, "All tables");
+        assert_eq!(sets[0].2.partitions, 2);
+        assert_eq!(sets[0].2.partition_keys["table"].values.len(), 2);
+    }
+
+    #[test]
+    fn grouping_can_be_switched_off() {
+        let mut g = grouper("enabled = false");
+        assert!(matches!(g.offer(file("a/part-00001.parquet", 1, 1), None, false), Offer::Keep(..)));
+        assert!(g.finish().is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded_by_variants_not_files() {
+        let mut g = grouper("");
+        for i in 0..(MAX_VARIANTS + 10) {
+            let cols = [(format!("c{i}"), "int64".to_string())];
+            let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            g.offer(file(&format!("t/part-{i:05}.parquet"), 1, 1), Some(schema(&cols)), false);
+        }
+        let (_, _, summary) = g.finish().pop().unwrap();
+        assert_eq!(summary.variants.len(), MAX_VARIANTS);
+        assert_eq!(summary.schema_count, (MAX_VARIANTS + 10) as u64);
+    }
+}
