@@ -19,6 +19,8 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-test-hostile-source", "surveyor_test_hostile_source", "tests/connectors/hostile-source"),
     ("surveyor-test-hostile-format", "surveyor_test_hostile_format", "tests/connectors/hostile-format"),
     ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),
+    ("surveyor-test-parquet-next", "surveyor_test_parquet_next", "tests/connectors/parquet-next"),
+    ("surveyor-test-incompatible", "surveyor_test_incompatible", "tests/connectors/incompatible"),
     ("psv-connector", "psv_connector", "examples/psv-connector"),
 ];
 
@@ -38,8 +40,9 @@ fn main() {
     for (package, stem, folder) in CONNECTORS {
         let dir = root.join(folder);
         let name = folder.rsplit('/').next().unwrap();
-        println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        for watched in ["src", "wit", "Cargo.toml"].map(|p| dir.join(p)).iter().filter(|p| p.exists()) {
+            println!("cargo:rerun-if-changed={}", watched.display());
+        }
         build_component(&root, &target_dir, package);
         let built = target_dir.join("wasm32-wasip2").join("wasm").join(format!("{stem}.wasm"));
         let embedded = out_dir.join(format!("{name}.wasm"));

@@ -66,6 +66,7 @@ impl Format for Parquet {
     }
 }
 
+#[cfg(feature = "component")]
 surveyor_sdk::export_format!(Parquet);
 
 fn malformed(input: &FileInput, message: String) -> Error {

@@ -12,12 +12,14 @@
 pub mod bindings;
 mod builtin;
 pub mod cache;
+pub mod catalog;
 mod error;
 pub mod format;
 pub mod registry;
 pub mod sandbox;
 pub mod source;
 
+pub use catalog::PluginCatalog;
 pub use error::{PluginError, kind_name};
 pub use registry::{Origin, Plugin, Registry, Rejected};
 pub use sandbox::Limits;

@@ -59,7 +59,11 @@ fn add(counter: &AtomicU64, n: u64) {
 enum Out {
     /// An asset, with its schema when one was read; `failed` when a format
     /// connector tried and failed (the error is reported separately).
-    Asset { asset: Asset, schema: Option<FileSchema>, failed: bool },
+    Asset {
+        asset: Asset,
+        schema: Option<FileSchema>,
+        failed: bool,
+    },
     Error(ItemError),
 }
 
@@ -247,9 +251,7 @@ fn schema_worker(
                 let kind = crate::host::kind_name(crate::host::source::storage_error(e.clone()).kind);
                 let msg = if vanished { "file vanished during the scan".to_string() } else { e.message.clone() };
                 let keep = !vanished;
-                if out.send(error(kind, msg, "storage")).is_err()
-                    || (keep && out.send(Out::failed(asset)).is_err())
-                {
+                if out.send(error(kind, msg, "storage")).is_err() || (keep && out.send(Out::failed(asset)).is_err()) {
                     return;
                 }
                 continue;
@@ -259,9 +261,7 @@ fn schema_worker(
         add(&counters.bytes_read, tail.len() as u64);
         if (tail.len() as u64) < tail_len {
             let msg = format!("file changed during the scan: listed as {} bytes, now shorter", file.size);
-            if out.send(error("malformed-input", msg, "storage")).is_err()
-                || out.send(Out::failed(asset)).is_err()
-            {
+            if out.send(error("malformed-input", msg, "storage")).is_err() || out.send(Out::failed(asset)).is_err() {
                 return;
             }
             continue;
@@ -273,8 +273,7 @@ fn schema_worker(
                     instances.insert(name.clone(), instance);
                 }
                 Err(e) => {
-                    if out.send(error(e.kind(), e.to_string(), &name)).is_err()
-                        || out.send(Out::failed(asset)).is_err()
+                    if out.send(error(e.kind(), e.to_string(), &name)).is_err() || out.send(Out::failed(asset)).is_err()
                     {
                         return;
                     }
@@ -289,8 +288,7 @@ fn schema_worker(
         let sent = match result {
             Ok(schema) if schema.columns.len() > MAX_COLUMNS => {
                 let msg = format!("schema of {} columns exceeds the limit of {MAX_COLUMNS}", schema.columns.len());
-                out.send(error("limit-exceeded", msg, &name)).is_ok()
-                    && out.send(Out::failed(asset)).is_ok()
+                out.send(error("limit-exceeded", msg, &name)).is_ok() && out.send(Out::failed(asset)).is_ok()
             }
             Ok(schema) => {
                 add(&counters.schemas, 1);
@@ -304,8 +302,7 @@ fn schema_worker(
                     PluginError::Returned { error, .. } => error.message.clone(),
                     other => other.to_string(),
                 };
-                out.send(error(e.kind(), message, &name)).is_ok()
-                    && out.send(Out::failed(asset)).is_ok()
+                out.send(error(e.kind(), message, &name)).is_ok() && out.send(Out::failed(asset)).is_ok()
             }
         };
         if !sent {
