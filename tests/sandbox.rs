@@ -34,8 +34,8 @@ fn setup() -> (Runtime, Arc<Registry>, tempfile::TempDir) {
 fn tight() -> ScanOptions {
     let limits = Limits {
         memory_bytes: 64 << 20,
-        call_timeout: Some(Duration::from_secs(1)),
-        idle_timeout: Duration::from_secs(1),
+        call_timeout: Some(Duration::from_secs(3)),
+        idle_timeout: Duration::from_secs(2),
     };
     let source = Limits { call_timeout: None, ..limits.clone() };
     ScanOptions { schema_workers: 1, source_limits: source, format_limits: limits, ..ScanOptions::default() }

@@ -56,6 +56,8 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+// Messages move once through a channel: boxing the large variant would only add an allocation per file.
+#[allow(clippy::large_enum_variant)]
 enum Out {
     /// An asset, with its schema when one was read; `failed` when a format
     /// connector tried and failed (the error is reported separately).
@@ -94,11 +96,15 @@ pub(super) fn run(
     registry: &Arc<Registry>,
     plugin: &Arc<Plugin>,
     source: &ScanSource,
-    request: &ScanRequest,
     options: &ScanOptions,
     grouper: Grouper,
     output: &mut RunOutput,
 ) -> Outcome {
+    let request = &ScanRequest {
+        root_uri: source.root_uri.clone(),
+        scope: source.scope.clone(),
+        modified_since: source.modified_since,
+    };
     let (job_tx, job_rx) = bounded::<Job>(QUEUE);
     let (out_tx, out_rx) = bounded::<Out>(QUEUE);
     let config = source.config.to_string();

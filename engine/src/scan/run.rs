@@ -2,7 +2,6 @@
 
 use super::pipeline::{self, Counters};
 use super::resource_sets::{Grouper, GroupingConfig, RuleError, SetSummary};
-use crate::host::bindings::ScanRequest;
 use crate::host::{Limits, PluginError, Registry, Runtime};
 use crate::report::ItemError;
 use crate::sink::atlas::TYPEDEFS;
@@ -199,12 +198,7 @@ pub fn run_scan(
     let mut output = RunOutput::new(sink.begin(&run_id)?, &run_id);
     output.put("typedefs.json", TYPEDEFS.as_bytes(), None)?;
 
-    let request = ScanRequest {
-        root_uri: source.root_uri.clone(),
-        scope: source.scope.clone(),
-        modified_since: source.modified_since,
-    };
-    let outcome = pipeline::run(runtime, registry, &plugin, source, &request, options, grouper, &mut output);
+    let outcome = pipeline::run(runtime, registry, &plugin, source, options, grouper, &mut output);
     let counters: &Counters = &options.counters;
 
     let (status, error) = match &outcome.source_result {

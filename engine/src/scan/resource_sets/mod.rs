@@ -28,6 +28,7 @@ const MAX_KEY_VALUES: usize = 100;
 const MAX_DIFF: usize = 50;
 
 /// What became of an asset offered to the [`Grouper`].
+#[allow(clippy::large_enum_variant)] // returned once per asset, never stored
 pub enum Offer {
     /// Not part of a set: write it as it is.
     Keep(Asset, Option<FileSchema>),
@@ -143,6 +144,8 @@ pub struct Retyped {
 struct Variant {
     fingerprint: u64,
     columns: Vec<Column>,
+    /// Format facts of the variant's first file (codecs, writer...).
+    facts: Vec<Attribute>,
     files: u64,
     example: String,
     newest: i64,
@@ -157,6 +160,8 @@ struct SetBuilder {
     partitions: u64,
     failed: u64,
     total_size: u64,
+    /// Sum of the members' `rowCount`, when every readable member had one.
+    total_rows: Option<i64>,
     last_modified: Option<i64>,
     keys: BTreeMap<String, KeyValues>,
     variants: Vec<Variant>,
@@ -202,6 +207,7 @@ impl SetBuilder {
             partitions: 0,
             failed: 0,
             total_size: 0,
+            total_rows: Some(0),
             last_modified: None,
             keys: BTreeMap::new(),
             variants: Vec::new(),
@@ -235,6 +241,14 @@ impl SetBuilder {
             }
         }
         let Some(schema) = schema else { return };
+        let rows = schema.attributes.iter().find(|a| a.key == "rowCount").and_then(|a| match a.value {
+            Value::Integer(n) => Some(n),
+            _ => None,
+        });
+        self.total_rows = match (self.total_rows, rows) {
+            (Some(total), Some(rows)) => Some(total.saturating_add(rows)),
+            _ => None,
+        };
         let fp = fingerprint(&schema.columns);
         if let Some(v) = self.variants.iter_mut().find(|v| v.fingerprint == fp) {
             v.files += 1;
@@ -245,6 +259,7 @@ impl SetBuilder {
             self.variants.push(Variant {
                 fingerprint: fp,
                 columns: schema.columns,
+                facts: schema.attributes,
                 files: 1,
                 example: path.to_string(),
                 newest: modified,
@@ -292,8 +307,15 @@ impl SetBuilder {
             relations: Vec::new(),
             file: None,
         };
-        let schema =
-            self.variants.into_iter().next().map(|v| FileSchema { columns: v.columns, attributes: Vec::new() });
+        let total_rows = self.total_rows;
+        let schema = self.variants.into_iter().next().map(|v| {
+            // Facts of the set's schema, with the row count of the whole set.
+            let mut facts: Vec<Attribute> = v.facts.into_iter().filter(|a| a.key != "rowCount").collect();
+            if let Some(rows) = total_rows {
+                facts.push(Attribute { key: "rowCount".into(), value: Value::Integer(rows) });
+            }
+            FileSchema { columns: v.columns, attributes: facts }
+        });
         let summary = SetSummary {
             qualified_name: self.qualified_name,
             pattern: self.pattern,

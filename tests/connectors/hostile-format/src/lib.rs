@@ -1,11 +1,9 @@
 //! A format connector that misbehaves on purpose, chosen by the file's name:
 //! `loop.hostile` spins, `alloc.hostile` allocates without bound,
-//! `trap.hostile` panics, `wide.hostile` returns 200,000 columns; any other
+//! `trap.hostile` panics, `wide.hostile` returns 120,000 columns; any other
 //! `.hostile` file gets a one-column schema.
 
-use surveyor_sdk::{
-    Column, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result,
-};
+use surveyor_sdk::{Column, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result};
 
 pub struct Hostile;
 
@@ -18,11 +16,7 @@ impl Format for Hostile {
             .description("misbehaves on purpose")
     }
 
-    fn read_schema(
-        input: &FileInput,
-        _file: &dyn FileReader,
-        _config: &Self::Config,
-    ) -> Result<FileSchema> {
+    fn read_schema(input: &FileInput, _file: &dyn FileReader, _config: &Self::Config) -> Result<FileSchema> {
         let name = input.path.rsplit('/').next().unwrap_or("");
         match name {
             "loop.hostile" => {
@@ -40,15 +34,10 @@ impl Format for Hostile {
             }
             "trap.hostile" => panic!("deliberate panic in hostile-format"),
             "wide.hostile" => Ok(FileSchema {
-                columns: (0..200_000)
-                    .map(|i| Column::new([format!("c{i}")], "INT32", "int32"))
-                    .collect(),
+                columns: (0..120_000).map(|i| Column::new([format!("c{i}")], "INT32", "int32")).collect(),
                 attributes: vec![],
             }),
-            _ => Ok(FileSchema {
-                columns: vec![Column::new(["only"], "INT32", "int32")],
-                attributes: vec![],
-            }),
+            _ => Ok(FileSchema { columns: vec![Column::new(["only"], "INT32", "int32")], attributes: vec![] }),
         }
     }
 }
