@@ -10,12 +10,14 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, artifact stem, folder under the workspace root). The first two
+/// (package, artifact stem, folder under the workspace root). The first four
 /// are embedded in the binary; the others are for the engine's tests (they
 /// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
 const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-connector-local-folder", "surveyor_connector_local_folder", "connectors/local-folder"),
     ("surveyor-connector-parquet", "surveyor_connector_parquet", "connectors/parquet"),
+    ("surveyor-connector-csv", "surveyor_connector_csv", "connectors/csv"),
+    ("surveyor-connector-json", "surveyor_connector_json", "connectors/json"),
     ("surveyor-test-hostile-source", "surveyor_test_hostile_source", "tests/connectors/hostile-source"),
     ("surveyor-test-hostile-format", "surveyor_test_hostile_format", "tests/connectors/hostile-format"),
     ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),

@@ -77,7 +77,7 @@ fn a_higher_version_in_the_folder_replaces_the_built_in_one() {
     assert!(registry.rejected().is_empty(), "{:?}", registry.rejected());
 
     let lake = tempfile::tempdir().unwrap();
-    surveyor_benches::write_lake(lake.path(), &surveyor_benches::LakeSpec { files: 3, ..Default::default() }).unwrap();
+    surveyor_lakegen::write_lake(lake.path(), &surveyor_lakegen::LakeSpec { files: 3, ..Default::default() }).unwrap();
     let out = tempfile::tempdir().unwrap();
     let report = scan(&runtime, &registry, lake.path(), out.path());
     assert_eq!(report.counts.schemas, 3);
@@ -124,5 +124,5 @@ fn broken_incompatible_and_duplicate_files_are_refused_by_name_and_nothing_else_
 
     assert_eq!(registry.get("psv").unwrap().origin, Origin::Folder(f("a-psv.wasm")));
     assert_eq!(registry.get("parquet").unwrap().origin, Origin::BuiltIn);
-    assert_eq!(registry.plugins().count(), 3, "local-folder, parquet, psv");
+    assert_eq!(registry.plugins().count(), 5, "local-folder, parquet, csv, json, psv");
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use support::{Run, root_uri, scan, stderr, surveyor};
-use surveyor_benches::{LakeSpec, write_lake};
+use surveyor_lakegen::{LakeSpec, write_lake};
 
 #[test]
 fn a_generated_lake_is_reported_file_by_file_with_its_schema_when_grouping_is_off() {
@@ -201,7 +201,8 @@ fn partitioned_tables_become_resource_sets_with_every_footer_read() {
     let written = write_lake(lake.path(), &spec).unwrap();
     // One partition of table_002 drifts (an extra column), one is corrupt.
     let drifted = written.iter().find(|f| f.path.contains("table_002")).unwrap();
-    let table_002: Vec<&surveyor_benches::WrittenFile> = written.iter().filter(|f| f.path.contains("table_002")).collect();
+    let table_002: Vec<&surveyor_lakegen::WrittenFile> =
+        written.iter().filter(|f| f.path.contains("table_002")).collect();
     let other = written.iter().find(|f| f.path.contains("table_001")).unwrap();
     std::fs::copy(lake.path().join(&other.path), lake.path().join(&drifted.path)).unwrap();
     let corrupt = table_002.last().unwrap();
@@ -219,7 +220,8 @@ fn partitioned_tables_become_resource_sets_with_every_footer_read() {
     let run = Run::latest(out.path());
     run.check_references();
     let root = root_uri(lake.path());
-    let set_qn = format!("{root}/warehouse/table_002/year={{Year}}/month={{Month}}/part-{{N}}-{{GUID}}-c000.snappy.parquet");
+    let set_qn =
+        format!("{root}/warehouse/table_002/year={{Year}}/month={{Month}}/part-{{N}}-{{GUID}}-c000.snappy.parquet");
     let names = run.by_name();
     let set = names.get(&set_qn).unwrap_or_else(|| panic!("no set {set_qn}"));
     assert_eq!(set["typeName"], "fs_resource_set");
@@ -232,15 +234,82 @@ fn partitioned_tables_become_resource_sets_with_every_footer_read() {
     for expected in &table_002[0].columns {
         assert!(columns.contains(&(expected.path.clone(), expected.data_type.clone())), "{expected:?} in {columns:?}");
     }
-    let summary = report["resourceSets"].as_array().unwrap().iter().find(|s| s["qualifiedName"] == set_qn.as_str()).unwrap();
+    let summary =
+        report["resourceSets"].as_array().unwrap().iter().find(|s| s["qualifiedName"] == set_qn.as_str()).unwrap();
     let variants = summary["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 2);
     assert_eq!(variants[1]["files"], 1);
     assert_eq!(variants[1]["example"], drifted.path.as_str());
-    assert!(!variants[1]["added"].as_array().unwrap().is_empty() || !variants[1]["removed"].as_array().unwrap().is_empty());
+    assert!(
+        !variants[1]["added"].as_array().unwrap().is_empty() || !variants[1]["removed"].as_array().unwrap().is_empty()
+    );
     let years = summary["partitionKeys"]["year"]["values"].as_array().unwrap();
     assert!(!years.is_empty());
     // Partition folders are inside the set; the table folder stays.
     assert!(names.contains_key(&format!("{root}/warehouse/table_002")));
     assert!(!names.keys().any(|k| k.contains("year=20")), "no partition folder or member file on its own");
+}
+
+#[test]
+fn csv_and_json_files_get_inferred_schemas_from_a_bounded_sample() {
+    let lake = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id;name;amount;day;active\n");
+    for i in 0..50_000 {
+        csv.push_str(&format!("{i};name {i};{}.5;2024-01-{:02};true\n", i * 3, 1 + i % 28));
+    }
+    std::fs::write(lake.path().join("orders.csv"), &csv).unwrap();
+    let gz = flate2_like_gzip(b"{\"user\": {\"id\": 1, \"tags\": [\"a\"]}, \"at\": \"2024-01-01T10:00:00Z\"}\n{\"user\": {\"id\": 2, \"tags\": []}, \"at\": \"2024-01-02T10:00:00Z\", \"extra\": null}\n");
+    std::fs::write(lake.path().join("events.ndjson.gz"), gz).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (output, report) = scan(lake.path(), out.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["counts"]["schemas"], 2, "{report}");
+    assert!(
+        report["counts"]["bytesRead"].as_u64().unwrap() < csv.len() as u64 / 2,
+        "a large CSV is sampled, not read whole: {} of {} bytes",
+        report["counts"]["bytesRead"],
+        csv.len()
+    );
+    let run = Run::latest(out.path());
+    let root = root_uri(lake.path());
+    let csv_cols = run.columns_of(&format!("{root}/orders.csv")).unwrap();
+    let ty = |cols: &[(String, String)], name: &str| cols.iter().find(|c| c.0 == name).map(|c| c.1.clone()).unwrap();
+    assert_eq!(ty(&csv_cols, "id"), "int64");
+    assert_eq!(ty(&csv_cols, "amount"), "float64");
+    assert_eq!(ty(&csv_cols, "day"), "date");
+    assert_eq!(ty(&csv_cols, "active"), "boolean");
+    assert_eq!(ty(&csv_cols, "name"), "string");
+    let json_cols = run.columns_of(&format!("{root}/events.ndjson.gz")).unwrap();
+    assert_eq!(ty(&json_cols, "user"), "struct");
+    assert_eq!(ty(&json_cols, "user.id"), "int64");
+    assert_eq!(ty(&json_cols, "user.tags"), "list<string>");
+    assert_eq!(ty(&json_cols, "at"), "timestamp[us, UTC]");
+}
+
+/// A gzip member holding `data` as stored (uncompressed) deflate blocks:
+/// enough for a test, without a compression dependency.
+fn flate2_like_gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    for (i, chunk) in data.chunks(65_535).enumerate() {
+        let last = (i + 1) * 65_535 >= data.len();
+        out.push(last as u8);
+        out.extend_from_slice(&(chunk.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(!(chunk.len() as u16)).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    let crc = crc32(data);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }

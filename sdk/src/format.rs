@@ -17,11 +17,7 @@ pub use wit::exports::surveyor::connector::format_connector::{FileInput, FileSch
 pub trait Format {
     type Config: DeserializeOwned;
     fn info() -> crate::PluginInfo;
-    fn read_schema(
-        input: &FileInput,
-        file: &dyn FileReader,
-        config: &Self::Config,
-    ) -> Result<FileSchema>;
+    fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Self::Config) -> Result<FileSchema>;
 }
 
 /// The one file being read, through the host.
@@ -34,22 +30,11 @@ impl FileInput {
     /// Bytes `[offset, offset + length)` of the file, from the speculative tail
     /// when it covers them, otherwise with one host read. Ranges past the end
     /// of the file are a malformed-input error naming the file.
-    pub fn bytes<'a>(
-        &'a self,
-        file: &dyn FileReader,
-        offset: u64,
-        length: u64,
-    ) -> Result<Cow<'a, [u8]>> {
-        offset
-            .checked_add(length)
-            .filter(|&e| e <= self.size)
-            .ok_or_else(|| {
-                Error::malformed(format!(
-                    "range {offset}+{length} lies outside the file ({} bytes)",
-                    self.size
-                ))
+    pub fn bytes<'a>(&'a self, file: &dyn FileReader, offset: u64, length: u64) -> Result<Cow<'a, [u8]>> {
+        offset.checked_add(length).filter(|&e| e <= self.size).ok_or_else(|| {
+            Error::malformed(format!("range {offset}+{length} lies outside the file ({} bytes)", self.size))
                 .with_item(self.path.clone())
-            })?;
+        })?;
         let tail_start = self.size.saturating_sub(self.tail.len() as u64);
         if offset >= tail_start {
             let from = (offset - tail_start) as usize;
@@ -104,16 +89,12 @@ macro_rules! export_format {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SurveyorFormat;
-            impl $crate::bindings::format::exports::surveyor::connector::plugin::Guest
-                for __SurveyorFormat
-            {
+            impl $crate::bindings::format::exports::surveyor::connector::plugin::Guest for __SurveyorFormat {
                 fn info() -> $crate::PluginInfo {
                     <$connector as $crate::Format>::info()
                 }
             }
-            impl $crate::bindings::format::exports::surveyor::connector::format_connector::Guest
-                for __SurveyorFormat
-            {
+            impl $crate::bindings::format::exports::surveyor::connector::format_connector::Guest for __SurveyorFormat {
                 fn read_schema(input: $crate::FileInput) -> $crate::Result<$crate::FileSchema> {
                     $crate::__format_glue::read_schema::<$connector>(input)
                 }

@@ -26,27 +26,21 @@ mod source;
 pub mod testing;
 
 pub use bindings::types::{
-    Asset, AssetRef, Attribute, Column, ConnectorError as Error, ErrorKind, FileRef, PluginInfo,
-    PluginKind, Relation, Repetition, Value,
+    Asset, AssetRef, Attribute, Column, ConnectorError as Error, ErrorKind, FileRef, PluginInfo, PluginKind, Relation,
+    Repetition, Value,
 };
 #[cfg(feature = "format")]
 pub use format::{FileInput, FileReader, FileSchema, Format};
 pub use model::LogLevel;
 #[cfg(feature = "source")]
-pub use source::{
-    BrowseEntry, Emitter, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source, SourceHost, walk,
-};
+pub use source::{BrowseEntry, Emitter, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source, SourceHost, walk};
 
 /// Result type of every connector entry point.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Parses a plugin's JSON configuration; an empty string means "all defaults".
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T> {
-    let text = if config.trim().is_empty() {
-        "{}"
-    } else {
-        config
-    };
+    let text = if config.trim().is_empty() { "{}" } else { config };
     serde_json::from_str(text).map_err(|e| Error::config(format!("invalid configuration: {e}")))
 }
 

@@ -2,8 +2,8 @@
 //! what they emit rather than as struct literals.
 
 use crate::bindings::types::{
-    Asset, AssetRef, Attribute, Column, ConnectorError, ErrorKind, FileRef, PluginInfo, PluginKind,
-    Relation, Repetition, Value,
+    Asset, AssetRef, Attribute, Column, ConnectorError, ErrorKind, FileRef, PluginInfo, PluginKind, Relation,
+    Repetition, Value,
 };
 
 /// Severity of a connector's log line; the host tags it with plugin and run.
@@ -45,11 +45,7 @@ impl PluginInfo {
 }
 
 impl Asset {
-    pub fn new(
-        type_name: impl Into<String>,
-        qualified_name: impl Into<String>,
-        name: impl Into<String>,
-    ) -> Self {
+    pub fn new(type_name: impl Into<String>, qualified_name: impl Into<String>, name: impl Into<String>) -> Self {
         Asset {
             type_name: type_name.into(),
             qualified_name: qualified_name.into(),
@@ -63,22 +59,12 @@ impl Asset {
         }
     }
     /// The containing asset, by type and qualified name.
-    pub fn parent(
-        mut self,
-        type_name: impl Into<String>,
-        qualified_name: impl Into<String>,
-    ) -> Self {
-        self.parent = Some(AssetRef {
-            type_name: type_name.into(),
-            qualified_name: qualified_name.into(),
-        });
+    pub fn parent(mut self, type_name: impl Into<String>, qualified_name: impl Into<String>) -> Self {
+        self.parent = Some(AssetRef { type_name: type_name.into(), qualified_name: qualified_name.into() });
         self
     }
     pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.attributes.push(Attribute {
-            key: key.into(),
-            value: value.into(),
-        });
+        self.attributes.push(Attribute { key: key.into(), value: value.into() });
         self
     }
     /// Adds the attribute only when `value` is `Some`.
@@ -121,20 +107,13 @@ impl Asset {
         self
     }
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.attributes
-            .iter()
-            .find(|a| a.key == key)
-            .map(|a| &a.value)
+        self.attributes.iter().find(|a| a.key == key).map(|a| &a.value)
     }
 }
 
 impl Column {
     /// A nullable (optional) column at `path` with the given stored and normalised types.
-    pub fn new<I, S>(
-        path: I,
-        physical_type: impl Into<String>,
-        data_type: impl Into<String>,
-    ) -> Self
+    pub fn new<I, S>(path: I, physical_type: impl Into<String>, data_type: impl Into<String>) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -169,10 +148,7 @@ impl Column {
         self
     }
     pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.attributes.push(Attribute {
-            key: key.into(),
-            value: value.into(),
-        });
+        self.attributes.push(Attribute { key: key.into(), value: value.into() });
         self
     }
     /// The column's own name: the last segment of its path.
@@ -187,11 +163,7 @@ impl Column {
 
 impl ConnectorError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ConnectorError {
-            kind,
-            message: message.into(),
-            item: None,
-        }
+        ConnectorError { kind, message: message.into(), item: None }
     }
     /// Names the item (path, table...) the error is about.
     pub fn with_item(mut self, item: impl Into<String>) -> Self {

@@ -61,10 +61,7 @@ pub fn column(dataset: &str, path: &[String]) -> String {
 
 /// The last segment of a `/`-separated path.
 pub fn file_name(path: &str) -> &str {
-    path.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or(path)
+    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -73,24 +70,15 @@ mod tests {
 
     #[test]
     fn join_escapes_only_what_breaks_a_url() {
-        assert_eq!(
-            join("file://h/data/", "a b/c#1.parquet"),
-            "file://h/data/a%20b/c%231.parquet"
-        );
-        assert_eq!(
-            join("file://h/data", "日本/表.parquet"),
-            "file://h/data/日本/表.parquet"
-        );
+        assert_eq!(join("file://h/data/", "a b/c#1.parquet"), "file://h/data/a%20b/c%231.parquet");
+        assert_eq!(join("file://h/data", "日本/表.parquet"), "file://h/data/日本/表.parquet");
         assert_eq!(join("file://h/data", ""), "file://h/data");
     }
 
     #[test]
     fn column_names_are_nested_under_the_schema() {
         let path = vec!["a/b".to_string(), "c".to_string()];
-        assert_eq!(
-            column("x://d/f", &path),
-            "x://d/f#__tabular_schema//a%2Fb/c"
-        );
+        assert_eq!(column("x://d/f", &path), "x://d/f#__tabular_schema//a%2Fb/c");
         assert_eq!(file_name("a/b/c.parquet"), "c.parquet");
     }
 }

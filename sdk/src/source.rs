@@ -5,9 +5,7 @@ use crate::bindings::source as wit;
 use crate::{Asset, Error, LogLevel, Result};
 use serde::de::DeserializeOwned;
 
-pub use wit::exports::surveyor::connector::source_connector::{
-    BrowseEntry, ScanRequest, ScanSummary,
-};
+pub use wit::exports::surveyor::connector::source_connector::{BrowseEntry, ScanRequest, ScanSummary};
 pub use wit::surveyor::connector::storage::{ListPage, ObjectMeta};
 
 /// A source connector: enumerates a source and streams assets to the host.
@@ -25,23 +23,14 @@ pub trait Source {
     /// Lists the children of `path`, for choosing a scan scope.
     fn browse(host: &dyn SourceHost, config: Self::Config, path: &str) -> Result<Vec<BrowseEntry>>;
     /// Scans the source, emitting assets as they are found (see [`Emitter`]).
-    fn scan(
-        host: &dyn SourceHost,
-        config: Self::Config,
-        request: &ScanRequest,
-    ) -> Result<ScanSummary>;
+    fn scan(host: &dyn SourceHost, config: Self::Config, request: &ScanRequest) -> Result<ScanSummary>;
 }
 
 /// The capabilities a source connector gets from the host, each already scoped
 /// by the host to the source being scanned.
 pub trait SourceHost {
     /// One page of objects under `prefix`; see [`walk`] for all pages.
-    fn list_objects(
-        &self,
-        prefix: &str,
-        recursive: bool,
-        page_token: Option<&str>,
-    ) -> Result<ListPage>;
+    fn list_objects(&self, prefix: &str, recursive: bool, page_token: Option<&str>) -> Result<ListPage>;
     fn stat(&self, path: &str) -> Result<ObjectMeta>;
     fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
     fn log(&self, level: LogLevel, message: &str);
@@ -100,12 +89,7 @@ impl<'h> Emitter<'h> {
         Self::with_batch_size(host, 256)
     }
     pub fn with_batch_size(host: &'h dyn SourceHost, batch: usize) -> Self {
-        Emitter {
-            host,
-            buffer: Vec::with_capacity(batch),
-            batch: batch.max(1),
-            emitted: 0,
-        }
+        Emitter { host, buffer: Vec::with_capacity(batch), batch: batch.max(1), emitted: 0 }
     }
     pub fn push(&mut self, asset: Asset) -> Result<()> {
         self.buffer.push(asset);
@@ -133,12 +117,7 @@ impl<'h> Emitter<'h> {
 pub struct WasmSourceHost;
 
 impl SourceHost for WasmSourceHost {
-    fn list_objects(
-        &self,
-        prefix: &str,
-        recursive: bool,
-        page_token: Option<&str>,
-    ) -> Result<ListPage> {
+    fn list_objects(&self, prefix: &str, recursive: bool, page_token: Option<&str>) -> Result<ListPage> {
         wit::surveyor::connector::storage::list_objects(prefix, recursive, page_token)
     }
     fn stat(&self, path: &str) -> Result<ObjectMeta> {
@@ -197,16 +176,12 @@ macro_rules! export_source {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SurveyorSource;
-            impl $crate::bindings::source::exports::surveyor::connector::plugin::Guest
-                for __SurveyorSource
-            {
+            impl $crate::bindings::source::exports::surveyor::connector::plugin::Guest for __SurveyorSource {
                 fn info() -> $crate::PluginInfo {
                     <$connector as $crate::Source>::info()
                 }
             }
-            impl $crate::bindings::source::exports::surveyor::connector::source_connector::Guest
-                for __SurveyorSource
-            {
+            impl $crate::bindings::source::exports::surveyor::connector::source_connector::Guest for __SurveyorSource {
                 fn test_connection(config: $crate::__private::String) -> $crate::Result<()> {
                     $crate::__source_glue::test_connection::<$connector>(config)
                 }

@@ -39,32 +39,18 @@ mod memory_host {
     impl MemoryHost {
         /// An empty storage listing 1,000 objects per page.
         pub fn new() -> Self {
-            MemoryHost {
-                page_size: 1000,
-                ..Default::default()
-            }
+            MemoryHost { page_size: 1000, ..Default::default() }
         }
         pub fn page_size(mut self, size: usize) -> Self {
             self.page_size = size.max(1);
             self
         }
         pub fn file(mut self, path: &str, bytes: impl Into<Vec<u8>>) -> Self {
-            self.files.insert(
-                path.trim_start_matches('/').to_string(),
-                (bytes.into(), None),
-            );
+            self.files.insert(path.trim_start_matches('/').to_string(), (bytes.into(), None));
             self
         }
-        pub fn file_modified(
-            mut self,
-            path: &str,
-            bytes: impl Into<Vec<u8>>,
-            modified_ms: i64,
-        ) -> Self {
-            self.files.insert(
-                path.trim_start_matches('/').to_string(),
-                (bytes.into(), Some(modified_ms)),
-            );
+        pub fn file_modified(mut self, path: &str, bytes: impl Into<Vec<u8>>, modified_ms: i64) -> Self {
+            self.files.insert(path.trim_start_matches('/').to_string(), (bytes.into(), Some(modified_ms)));
             self
         }
         /// The assets emitted so far.
@@ -73,11 +59,7 @@ mod memory_host {
         }
         /// The emitted asset with this qualified name.
         pub fn asset(&self, qualified_name: &str) -> Option<Asset> {
-            self.emitted
-                .borrow()
-                .iter()
-                .find(|a| a.qualified_name == qualified_name)
-                .cloned()
+            self.emitted.borrow().iter().find(|a| a.qualified_name == qualified_name).cloned()
         }
 
         fn meta(path: &str, bytes: &[u8], modified: Option<i64>) -> ObjectMeta {
@@ -105,18 +87,9 @@ mod memory_host {
     }
 
     impl SourceHost for MemoryHost {
-        fn list_objects(
-            &self,
-            prefix: &str,
-            recursive: bool,
-            page_token: Option<&str>,
-        ) -> Result<ListPage> {
+        fn list_objects(&self, prefix: &str, recursive: bool, page_token: Option<&str>) -> Result<ListPage> {
             let prefix = prefix.trim_matches('/');
-            let base = if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            };
+            let base = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
             let mut entries: Vec<ObjectMeta> = Vec::new();
             let mut dirs = std::collections::BTreeSet::new();
             for (path, (bytes, modified)) in self.files.range(base.clone()..) {
@@ -139,10 +112,7 @@ mod memory_host {
             let start: usize = page_token.map(|t| t.parse().unwrap_or(0)).unwrap_or(0);
             let end = (start + self.page_size).min(entries.len());
             let next_page = (end < entries.len()).then(|| end.to_string());
-            Ok(ListPage {
-                objects: entries[start.min(end)..end].to_vec(),
-                next_page,
-            })
+            Ok(ListPage { objects: entries[start.min(end)..end].to_vec(), next_page })
         }
         fn stat(&self, path: &str) -> Result<ObjectMeta> {
             let (bytes, modified) = self
@@ -198,11 +168,7 @@ mod memory_file {
 
     impl MemoryFile {
         pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-            MemoryFile {
-                bytes: bytes.into(),
-                reads: Cell::new(0),
-                logs: RefCell::new(Vec::new()),
-            }
+            MemoryFile { bytes: bytes.into(), reads: Cell::new(0), logs: RefCell::new(Vec::new()) }
         }
         /// The input the host would hand over: the last `tail_len` bytes.
         pub fn input(&self, path: &str, tail_len: usize) -> FileInput {
@@ -229,15 +195,10 @@ mod memory_file {
     /// Runs `F` on `bytes` as the host would, with a `tail_len`-byte
     /// speculative tail and default configuration; returns the schema and the
     /// number of extra reads.
-    pub fn read_schema<F: Format>(
-        path: &str,
-        bytes: &[u8],
-        tail_len: usize,
-    ) -> (Result<FileSchema>, u64) {
+    pub fn read_schema<F: Format>(path: &str, bytes: &[u8], tail_len: usize) -> (Result<FileSchema>, u64) {
         let file = MemoryFile::new(bytes);
         let input = file.input(path, tail_len);
-        let result = crate::parse_config::<F::Config>("")
-            .and_then(|config| F::read_schema(&input, &file, &config));
+        let result = crate::parse_config::<F::Config>("").and_then(|config| F::read_schema(&input, &file, &config));
         (result, file.reads.get())
     }
 }

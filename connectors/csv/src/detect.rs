@@ -1,7 +1,7 @@
 //! Dialect and header detection from the sample.
 
 use crate::infer::{Kind, classify};
-use crate::parse::{Dialect, parse};
+use crate::parse::{Dialect, Record, parse};
 use std::collections::{HashMap, HashSet};
 
 /// Delimiters tried when none is configured, in tie-break order.
@@ -20,7 +20,7 @@ pub fn delimiter(text: &str, quote: u8, complete: bool, preferred: &[u8]) -> u8 
     for &candidate in preferred {
         let dialect = Dialect { delimiter: candidate, quote };
         let records = parse(text, dialect, complete, DETECT_RECORDS).records;
-        let Some((mode, share)) = mode(records.iter().map(Vec::len)) else {
+        let Some((mode, share)) = mode(records.iter().map(Record::len)) else {
             continue;
         };
         if mode < 2 {
@@ -59,12 +59,12 @@ pub fn mode(counts: impl Iterator<Item = usize>) -> Option<(usize, f64)> {
 /// holds only strings and the first row's values reappear below in more than
 /// half of the columns — then it looks like one more data row. A first row of
 /// names above typed columns is the clearest header of all and always wins.
-pub fn has_header(records: &[Vec<String>]) -> bool {
+pub fn has_header(records: &[Record]) -> bool {
     let Some((first, data)) = records.split_first() else {
         return false;
     };
     let mut seen = HashSet::new();
-    for field in first {
+    for field in first.iter() {
         let name = field.trim().to_lowercase();
         if name.is_empty() || !seen.insert(name) || classify(field) != Kind::String {
             return false;

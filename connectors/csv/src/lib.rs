@@ -13,7 +13,7 @@ mod sample;
 mod text;
 
 use infer::ColumnStats;
-use parse::{Dialect, RecordCounter};
+use parse::{Dialect, Record, RecordCounter};
 use serde::Deserialize;
 use std::collections::HashSet;
 use surveyor_sdk::{
@@ -54,11 +54,12 @@ impl Default for Config {
     }
 }
 
-/// Largest accepted `sample_bytes`: the sample is held in the sandbox's memory.
-const MAX_SAMPLE_BYTES: u64 = 256 << 20;
+/// Largest accepted `sample_bytes`: the sample, its records and their text
+/// stay well within a format sandbox's 256 MiB.
+const MAX_SAMPLE_BYTES: u64 = 32 << 20;
 
 const CONFIG_SCHEMA: &str = r#"{"type":"object","additionalProperties":false,"properties":{
-"sample_bytes":{"type":"integer","minimum":1,"maximum":268435456,"description":"Decompressed bytes sampled from the start of the file (default 1048576)."},
+"sample_bytes":{"type":"integer","minimum":1,"maximum":33554432,"description":"Decompressed bytes sampled from the start of the file (default 1048576)."},
 "max_records":{"type":"integer","minimum":1,"description":"Data records sampled at most (default 1000)."},
 "delimiter":{"type":"string","description":"Field delimiter: one ASCII character, or \"tab\". Detected among , TAB ; | when unset."},
 "quote":{"type":"string","minLength":1,"maxLength":1,"description":"Quote character (default \")."},
@@ -132,7 +133,7 @@ fn ascii_char(name: &str, value: &str) -> Result<u8> {
     }
 }
 
-/// `.tsv` and `.tsv.gz` default to tab; everything else to comma.
+/// `.tsv` / `.tab` (and their `.gz`) default to tab; everything else to comma.
 fn is_tsv(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
@@ -184,11 +185,11 @@ fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result
 
     let width = match &header {
         Some(h) => h.len(),
-        None => detect::mode(data.iter().map(Vec::len)).map_or(0, |(m, _)| m),
+        None => detect::mode(data.iter().map(Record::len)).map_or(0, |(m, _)| m),
     };
     let truncated_columns = width > settings.max_columns;
     let width = width.min(settings.max_columns);
-    let names = column_names(header.as_deref(), width);
+    let names = column_names(header.as_ref(), width);
 
     let mut stats = vec![ColumnStats::default(); width];
     let mut ragged = 0u64;
@@ -197,7 +198,7 @@ fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result
             ragged += 1;
         }
         for (col, stat) in stats.iter_mut().enumerate() {
-            stat.add(row.get(col).map(String::as_str));
+            stat.add(row.get(col));
         }
     }
 
@@ -243,13 +244,13 @@ fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result
 
 /// Header names, trimmed and made unique (`name`, `name_2`, …); empty or
 /// missing names (and every name without a header) are `column_<n>`.
-fn column_names(header: Option<&[String]>, width: usize) -> Vec<String> {
+fn column_names(header: Option<&Record>, width: usize) -> Vec<String> {
     let mut used = HashSet::new();
     (0..width)
         .map(|i| {
             let base = header
                 .and_then(|h| h.get(i))
-                .map(|n| n.trim())
+                .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .map_or_else(|| format!("column_{}", i + 1), str::to_string);
             let mut name = base.clone();

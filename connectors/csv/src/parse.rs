@@ -13,9 +13,60 @@ pub struct Dialect {
     pub quote: u8,
 }
 
+/// One record: its fields' text end to end, one allocation per record
+/// rather than per field (a sample of one-character fields stays small).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Record {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Record {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            _ => *self.ends.get(index - 1)? as usize,
+        };
+        self.text.get(start..end)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// Builds a record field by field.
+#[derive(Default)]
+struct Builder {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Builder {
+    fn push(&mut self, byte: u8) {
+        self.bytes.push(byte);
+    }
+    fn end_field(&mut self) {
+        self.ends.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
+    }
+    fn finish(&mut self) -> Record {
+        let bytes = std::mem::take(&mut self.bytes);
+        Record {
+            // Always valid: a slice of UTF-8 text split at ASCII bytes.
+            text: String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ends: std::mem::take(&mut self.ends),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub records: Vec<Vec<String>>,
+    pub records: Vec<Record>,
     /// An incomplete last record (cut by the sample's end) was dropped.
     pub cut_record: bool,
     /// The file ended inside a quoted field (the record is kept).
@@ -38,8 +89,7 @@ enum State {
 pub fn parse(text: &str, dialect: Dialect, complete: bool, max_records: usize) -> Parsed {
     let bytes = text.as_bytes();
     let mut out = Parsed::default();
-    let mut record: Vec<String> = Vec::new();
-    let mut field: Vec<u8> = Vec::new();
+    let mut record = Builder::default();
     let mut state = State::Start;
     // Whether the current record has any content (blank lines are skipped).
     let mut content = false;
@@ -55,12 +105,12 @@ pub fn parse(text: &str, dialect: Dialect, complete: bool, max_records: usize) -
                 if c == dialect.quote {
                     state = State::QuoteInQuoted;
                 } else {
-                    field.push(c);
+                    record.push(c);
                 }
                 continue;
             }
             State::QuoteInQuoted if c == dialect.quote => {
-                field.push(c);
+                record.push(c);
                 state = State::Quoted;
                 continue;
             }
@@ -72,7 +122,7 @@ pub fn parse(text: &str, dialect: Dialect, complete: bool, max_records: usize) -
             _ => {}
         }
         if c == dialect.delimiter {
-            record.push(take(&mut field));
+            record.end_field();
             content = true;
             state = State::Start;
         } else if c == b'\n' || c == b'\r' {
@@ -80,13 +130,13 @@ pub fn parse(text: &str, dialect: Dialect, complete: bool, max_records: usize) -
                 i += 1;
             }
             if content {
-                record.push(take(&mut field));
-                out.records.push(std::mem::take(&mut record));
+                record.end_field();
+                out.records.push(record.finish());
             }
             content = false;
             state = State::Start;
         } else {
-            field.push(c);
+            record.push(c);
             content = true;
             state = State::Unquoted;
         }
@@ -94,19 +144,13 @@ pub fn parse(text: &str, dialect: Dialect, complete: bool, max_records: usize) -
     if content && out.records.len() < max_records {
         if complete {
             out.unterminated_quote = state == State::Quoted;
-            record.push(take(&mut field));
-            out.records.push(record);
+            record.end_field();
+            out.records.push(record.finish());
         } else {
             out.cut_record = true;
         }
     }
     out
-}
-
-fn take(field: &mut Vec<u8>) -> String {
-    let bytes = std::mem::take(field);
-    // Always valid: the bytes are a slice of UTF-8 text split at ASCII bytes.
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Counts complete records in a byte stream fed chunk by chunk, so sampling

@@ -63,8 +63,8 @@ fn temporal(v: &str) -> Option<StrKind> {
     let rest = &b[11..];
     let used = time(rest).or_else(|| hour_minute(rest).then_some(5))?;
     match offset(&rest[used..])? {
-        true => Some(StrStrKind::TimestampUtc),
-        false => Some(StrStrKind::Timestamp),
+        true => Some(StrKind::TimestampUtc),
+        false => Some(StrKind::Timestamp),
     }
 }
 

@@ -7,8 +7,8 @@
 use serde::Deserialize;
 use surveyor_sdk::qualified_name::{file_name, join};
 use surveyor_sdk::{
-    Asset, BrowseEntry, Emitter, LogLevel, ObjectMeta, PluginInfo, PluginKind, Result, ScanRequest,
-    ScanSummary, Source, SourceHost, walk,
+    Asset, BrowseEntry, Emitter, LogLevel, ObjectMeta, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary,
+    Source, SourceHost, walk,
 };
 
 pub struct LocalFolder;
@@ -42,16 +42,10 @@ impl Source for LocalFolder {
     type Config = Config;
 
     fn info() -> PluginInfo {
-        PluginInfo::new(
-            "local-folder",
-            env!("CARGO_PKG_VERSION"),
-            PluginKind::Source,
-        )
-        .handles(["local-folder"])
-        .description(
-            "A folder on this node: files and folders, with schemas read by format connectors",
-        )
-        .config_schema(CONFIG_SCHEMA)
+        PluginInfo::new("local-folder", env!("CARGO_PKG_VERSION"), PluginKind::Source)
+            .handles(["local-folder"])
+            .description("A folder on this node: files and folders, with schemas read by format connectors")
+            .config_schema(CONFIG_SCHEMA)
     }
 
     fn test_connection(host: &dyn SourceHost, _config: Config) -> Result<()> {
@@ -88,10 +82,7 @@ impl Source for LocalFolder {
         } else {
             request.scope.iter().map(|s| s.trim_matches('/')).collect()
         };
-        let mut summary = ScanSummary {
-            assets: 1,
-            items_failed: 0,
-        };
+        let mut summary = ScanSummary { assets: 1, items_failed: 0 };
         for scope in scopes {
             let mut folders = FolderTrail::default();
             for object in walk(host, scope, true) {
@@ -113,22 +104,14 @@ impl Source for LocalFolder {
                     out.push(folder_asset(root, &config.path, &folder))?;
                 }
                 summary.assets += 1;
-                out.push(file_asset(
-                    root,
-                    &config.path,
-                    &object,
-                    request.modified_since,
-                ))?;
+                out.push(file_asset(root, &config.path, &object, request.modified_since))?;
                 if summary.assets.is_multiple_of(10_000) {
                     host.progress(summary.assets, None, "walking");
                 }
             }
         }
         out.finish()?;
-        host.log(
-            LogLevel::Debug,
-            &format!("{} assets emitted", summary.assets),
-        );
+        host.log(LogLevel::Debug, &format!("{} assets emitted", summary.assets));
         Ok(summary)
     }
 }
@@ -163,31 +146,19 @@ fn folder_asset(root: &str, root_path: &str, folder: &str) -> Asset {
         .attr("isFile", false)
 }
 
-fn file_asset(
-    root: &str,
-    root_path: &str,
-    object: &ObjectMeta,
-    modified_since: Option<i64>,
-) -> Asset {
+fn file_asset(root: &str, root_path: &str, object: &ObjectMeta, modified_since: Option<i64>) -> Asset {
     let asset = Asset::new(FS_PATH, join(root, &object.path), file_name(&object.path))
         .storage_path(object.path.as_str())
         .parent(FS_PATH, parent_uri(root, &object.path))
         .attr("path", absolute(root_path, &object.path))
         .attr("isFile", true)
         .attr("fileSize", object.size)
-        .attr_opt(
-            "modifiedTime",
-            object.last_modified.map(surveyor_sdk::Value::Timestamp),
-        );
+        .attr_opt("modifiedTime", object.last_modified.map(surveyor_sdk::Value::Timestamp));
     let changed = match (modified_since, object.last_modified) {
         (Some(since), Some(modified)) => modified > since,
         _ => true,
     };
-    if changed {
-        asset.schema_from_file(object.path.as_str(), object.size, object.last_modified)
-    } else {
-        asset
-    }
+    if changed { asset.schema_from_file(object.path.as_str(), object.size, object.last_modified) } else { asset }
 }
 
 /// The folders of the path being walked. Listings come in lexicographic
@@ -205,12 +176,7 @@ impl FolderTrail {
             Some((dir, _)) => dir.split('/').collect(),
             None => Vec::new(),
         };
-        let common = self
-            .current
-            .iter()
-            .zip(&folders)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = self.current.iter().zip(&folders).take_while(|(a, b)| a == b).count();
         self.current.truncate(common);
         let mut new = Vec::new();
         for segment in &folders[common..] {
@@ -227,18 +193,11 @@ mod tests {
     use surveyor_sdk::testing::MemoryHost;
 
     fn request() -> ScanRequest {
-        ScanRequest {
-            root_uri: "file://node1/data/lake".into(),
-            scope: vec![],
-            modified_since: None,
-        }
+        ScanRequest { root_uri: "file://node1/data/lake".into(), scope: vec![], modified_since: None }
     }
 
     fn config() -> Config {
-        Config {
-            path: "/data/lake".into(),
-            include_hidden: false,
-        }
+        Config { path: "/data/lake".into(), include_hidden: false }
     }
 
     fn lake() -> MemoryHost {
@@ -273,42 +232,22 @@ mod tests {
             ]
         );
         assert_eq!(summary.assets, names.len() as u64);
-        let part = host
-            .asset("file://node1/data/lake/sales/year=2024/part-0.parquet")
-            .unwrap();
+        let part = host.asset("file://node1/data/lake/sales/year=2024/part-0.parquet").unwrap();
         assert_eq!(
             part.parent.as_ref().map(|p| p.qualified_name.as_str()),
             Some("file://node1/data/lake/sales/year=2024")
         );
-        assert_eq!(
-            part.file.as_ref().map(|f| (f.path.as_str(), f.size)),
-            Some(("sales/year=2024/part-0.parquet", 12))
-        );
-        assert_eq!(
-            part.get("path").and_then(|v| v.as_text()),
-            Some("/data/lake/sales/year=2024/part-0.parquet")
-        );
+        assert_eq!(part.file.as_ref().map(|f| (f.path.as_str(), f.size)), Some(("sales/year=2024/part-0.parquet", 12)));
+        assert_eq!(part.get("path").and_then(|v| v.as_text()), Some("/data/lake/sales/year=2024/part-0.parquet"));
         assert!(assets.iter().all(|a| a.type_name == "fs_path"));
         assert!(host.emit_calls.get() >= 1);
-        assert_eq!(
-            host.reads.get(),
-            0,
-            "the source never reads file content itself"
-        );
+        assert_eq!(host.reads.get(), 0, "the source never reads file content itself");
     }
 
     #[test]
     fn hidden_entries_are_skipped_unless_asked_for() {
         let host = lake();
-        LocalFolder::scan(
-            &host,
-            Config {
-                include_hidden: true,
-                ..config()
-            },
-            &request(),
-        )
-        .unwrap();
+        LocalFolder::scan(&host, Config { include_hidden: true, ..config() }, &request()).unwrap();
         assert!(host.asset("file://node1/data/lake/.git/config").is_some());
         let host = lake();
         LocalFolder::scan(&host, config(), &request()).unwrap();
@@ -317,42 +256,25 @@ mod tests {
 
     #[test]
     fn incremental_scans_request_schemas_only_for_changed_files() {
-        let host = MemoryHost::new()
-            .file_modified("old.parquet", b"x".to_vec(), 1_000)
-            .file_modified("new.parquet", b"y".to_vec(), 3_000);
-        let req = ScanRequest {
-            modified_since: Some(2_000),
-            ..request()
-        };
+        let host = MemoryHost::new().file_modified("old.parquet", b"x".to_vec(), 1_000).file_modified(
+            "new.parquet",
+            b"y".to_vec(),
+            3_000,
+        );
+        let req = ScanRequest { modified_since: Some(2_000), ..request() };
         LocalFolder::scan(&host, config(), &req).unwrap();
-        assert!(
-            host.asset("file://node1/data/lake/old.parquet")
-                .unwrap()
-                .file
-                .is_none()
-        );
-        assert!(
-            host.asset("file://node1/data/lake/new.parquet")
-                .unwrap()
-                .file
-                .is_some()
-        );
+        assert!(host.asset("file://node1/data/lake/old.parquet").unwrap().file.is_none());
+        assert!(host.asset("file://node1/data/lake/new.parquet").unwrap().file.is_some());
     }
 
     #[test]
     fn a_missing_scope_entry_is_an_item_error_and_the_rest_is_scanned() {
         let host = lake();
-        let req = ScanRequest {
-            scope: vec!["nope".into(), "sales/year=2024".into()],
-            ..request()
-        };
+        let req = ScanRequest { scope: vec!["nope".into(), "sales/year=2024".into()], ..request() };
         let summary = LocalFolder::scan(&host, config(), &req).unwrap();
         assert_eq!(summary.items_failed, 1);
         assert_eq!(host.item_errors.borrow()[0].item.as_deref(), Some("nope"));
-        assert!(
-            host.asset("file://node1/data/lake/sales/year=2024/part-0.parquet")
-                .is_some()
-        );
+        assert!(host.asset("file://node1/data/lake/sales/year=2024/part-0.parquet").is_some());
         assert!(host.asset("file://node1/data/lake/sales.csv").is_none());
     }
 
@@ -360,10 +282,7 @@ mod tests {
     fn browse_lists_one_level() {
         let host = lake();
         let entries = LocalFolder::browse(&host, config(), "sales").unwrap();
-        let names: Vec<(&str, bool)> = entries
-            .iter()
-            .map(|e| (e.name.as_str(), e.is_container))
-            .collect();
+        let names: Vec<(&str, bool)> = entries.iter().map(|e| (e.name.as_str(), e.is_container)).collect();
         assert_eq!(names, [("year=2023", true), ("year=2024", true)]);
     }
 }

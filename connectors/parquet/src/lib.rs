@@ -9,14 +9,11 @@
 mod schema;
 
 use parquet::file::metadata::{
-    FooterTail, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
-    ParquetStatisticsPolicy,
+    FooterTail, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy,
 };
 use serde::Deserialize;
 use std::collections::BTreeSet;
-use surveyor_sdk::{
-    Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result,
-};
+use surveyor_sdk::{Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result};
 
 /// Bytes in the Parquet trailer: 4-byte footer length + `PAR1`.
 const TRAILER: u64 = 8;
@@ -35,9 +32,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            max_footer_bytes: 64 << 20,
-        }
+        Config { max_footer_bytes: 64 << 20 }
     }
 }
 
@@ -53,16 +48,9 @@ impl Format for Parquet {
             )
     }
 
-    fn read_schema(
-        input: &FileInput,
-        file: &dyn FileReader,
-        config: &Config,
-    ) -> Result<FileSchema> {
+    fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
         let metadata = read_footer(input, file, config)?;
-        Ok(FileSchema {
-            columns: schema::columns(&metadata),
-            attributes: file_facts(&metadata),
-        })
+        Ok(FileSchema { columns: schema::columns(&metadata), attributes: file_facts(&metadata) })
     }
 }
 
@@ -75,23 +63,13 @@ fn malformed(input: &FileInput, message: String) -> Error {
 
 /// Finds, reads and decodes the footer, validating every length against the
 /// file's size before trusting it.
-fn read_footer(
-    input: &FileInput,
-    file: &dyn FileReader,
-    config: &Config,
-) -> Result<ParquetMetaData> {
+fn read_footer(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<ParquetMetaData> {
     let size = input.size;
     if size == 0 {
-        return Err(malformed(
-            input,
-            "empty file (0 bytes): not a Parquet file".into(),
-        ));
+        return Err(malformed(input, "empty file (0 bytes): not a Parquet file".into()));
     }
     if size < MIN_FILE {
-        return Err(malformed(
-            input,
-            format!("file is {size} bytes, too small for Parquet (at least {MIN_FILE})"),
-        ));
+        return Err(malformed(input, format!("file is {size} bytes, too small for Parquet (at least {MIN_FILE})")));
     }
     let trailer = input.bytes(file, size - TRAILER, TRAILER)?;
     let trailer: [u8; 8] = trailer.as_ref().try_into().expect("8 bytes");
@@ -103,21 +81,13 @@ fn read_footer(
         .with_item(input.path.clone()));
     }
     let tail = FooterTail::try_new(&trailer).map_err(|_| {
-        malformed(
-            input,
-            format!(
-                "not a Parquet file: trailing magic is {} (expected \"PAR1\")",
-                show_magic(magic)
-            ),
-        )
+        malformed(input, format!("not a Parquet file: trailing magic is {} (expected \"PAR1\")", show_magic(magic)))
     })?;
     let footer_len = tail.metadata_length() as u64;
     if footer_len > size - MIN_FILE {
         return Err(malformed(
             input,
-            format!(
-                "footer length {footer_len} points outside the file ({size} bytes): truncated or corrupt"
-            ),
+            format!("footer length {footer_len} points outside the file ({size} bytes): truncated or corrupt"),
         ));
     }
     if footer_len > config.max_footer_bytes {
@@ -146,10 +116,7 @@ fn show_magic(bytes: &[u8]) -> String {
     if bytes.iter().all(|b| b.is_ascii_graphic()) {
         format!("\"{}\"", String::from_utf8_lossy(bytes))
     } else {
-        format!(
-            "0x{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        )
+        format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 }
 
@@ -174,10 +141,7 @@ fn file_facts(metadata: &ParquetMetaData) -> Vec<Attribute> {
         attr("uncompressedSize", uncompressed.into()),
         attr("codecs", codecs.into_iter().collect::<Vec<_>>().into()),
         attr("formatVersion", meta.version().into()),
-        attr(
-            "columnCount",
-            (meta.schema_descr().num_columns() as i64).into(),
-        ),
+        attr("columnCount", (meta.schema_descr().num_columns() as i64).into()),
     ];
     if let Some(created_by) = meta.created_by() {
         attrs.push(attr("createdBy", created_by.into()));
@@ -190,10 +154,7 @@ fn file_facts(metadata: &ParquetMetaData) -> Vec<Attribute> {
 }
 
 fn attr(key: &str, value: surveyor_sdk::Value) -> Attribute {
-    Attribute {
-        key: key.to_string(),
-        value,
-    }
+    Attribute { key: key.to_string(), value }
 }
 
 #[cfg(test)]

@@ -2,9 +2,7 @@
 //! and leaves) with its full path, its physical and logical types, a
 //! normalised data type, repetition and per-leaf storage facts.
 
-use parquet::basic::{
-    ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical,
-};
+use parquet::basic::{ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::schema::types::Type;
 use surveyor_sdk::{Column, Repetition};
@@ -22,12 +20,7 @@ pub fn columns(metadata: &ParquetMetaData) -> Vec<Column> {
         }
     }
     let mut out = Vec::with_capacity(leaves + 8);
-    let mut walker = Walker {
-        out: &mut out,
-        leaf: 0,
-        compressed: &compressed,
-        uncompressed: &uncompressed,
-    };
+    let mut walker = Walker { out: &mut out, leaf: 0, compressed: &compressed, uncompressed: &uncompressed };
     let mut path = Vec::new();
     for (ordinal, field) in descr.root_schema().get_fields().iter().enumerate() {
         walker.visit(field, &mut path, ordinal as u32);
@@ -46,11 +39,7 @@ impl Walker<'_> {
     fn visit(&mut self, node: &Type, path: &mut Vec<String>, ordinal: u32) {
         let info = node.get_basic_info();
         path.push(node.name().to_string());
-        let repetition = if info.has_repetition() {
-            info.repetition()
-        } else {
-            PqRepetition::REQUIRED
-        };
+        let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
         let mut column = Column::new(path.iter().cloned(), physical_name(node), data_type(node))
             .repetition(match repetition {
                 PqRepetition::REQUIRED => Repetition::Required,
@@ -65,20 +54,13 @@ impl Walker<'_> {
             column = column.attr("fieldId", info.id());
         }
         if node.is_primitive() {
-            if let Type::PrimitiveType {
-                precision, scale, ..
-            } = node
+            if let Type::PrimitiveType { precision, scale, .. } = node
                 && is_decimal(node)
             {
                 column = column.attr("precision", *precision).attr("scale", *scale);
             }
-            if let (Some(c), Some(u)) = (
-                self.compressed.get(self.leaf),
-                self.uncompressed.get(self.leaf),
-            ) {
-                column = column
-                    .attr("compressedSize", *c)
-                    .attr("uncompressedSize", *u);
+            if let (Some(c), Some(u)) = (self.compressed.get(self.leaf), self.uncompressed.get(self.leaf)) {
+                column = column.attr("compressedSize", *c).attr("uncompressedSize", *u);
             }
             self.leaf += 1;
             self.out.push(column);
@@ -94,11 +76,7 @@ impl Walker<'_> {
 
 fn physical_name(node: &Type) -> String {
     match node {
-        Type::PrimitiveType {
-            physical_type: Physical::FIXED_LEN_BYTE_ARRAY,
-            type_length,
-            ..
-        } => {
+        Type::PrimitiveType { physical_type: Physical::FIXED_LEN_BYTE_ARRAY, type_length, .. } => {
             format!("FIXED_LEN_BYTE_ARRAY({type_length})")
         }
         Type::PrimitiveType { physical_type, .. } => physical_type.to_string(),
@@ -128,32 +106,16 @@ fn logical_name(node: &Type) -> Option<String> {
     let info = node.get_basic_info();
     if let Some(logical) = info.logical_type_ref() {
         return Some(match logical {
-            LogicalType::Integer(t) => format!(
-                "INTEGER({},{})",
-                t.bit_width,
-                if t.is_signed { "signed" } else { "unsigned" }
-            ),
+            LogicalType::Integer(t) => {
+                format!("INTEGER({},{})", t.bit_width, if t.is_signed { "signed" } else { "unsigned" })
+            }
             LogicalType::Decimal(d) => format!("DECIMAL({},{})", d.precision, d.scale),
             LogicalType::Timestamp(t) => {
-                format!(
-                    "TIMESTAMP({},{})",
-                    unit(&t.unit),
-                    if t.is_adjusted_to_u_t_c {
-                        "UTC"
-                    } else {
-                        "local"
-                    }
-                )
+                format!("TIMESTAMP({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" })
             }
-            LogicalType::Time(t) => format!(
-                "TIME({},{})",
-                unit(&t.unit),
-                if t.is_adjusted_to_u_t_c {
-                    "UTC"
-                } else {
-                    "local"
-                }
-            ),
+            LogicalType::Time(t) => {
+                format!("TIME({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" })
+            }
             LogicalType::Date => "DATE".into(),
             LogicalType::Bson => "BSON".into(),
             LogicalType::Json => "JSON".into(),
@@ -186,9 +148,7 @@ fn logical_name(node: &Type) -> Option<String> {
     match info.converted_type() {
         ConvertedType::NONE => None,
         ConvertedType::DECIMAL => match node {
-            Type::PrimitiveType {
-                precision, scale, ..
-            } => Some(format!("DECIMAL({precision},{scale})")),
+            Type::PrimitiveType { precision, scale, .. } => Some(format!("DECIMAL({precision},{scale})")),
             _ => Some("DECIMAL".into()),
         },
         other => Some(other.to_string()),
@@ -197,37 +157,28 @@ fn logical_name(node: &Type) -> Option<String> {
 
 fn is_decimal(node: &Type) -> bool {
     let info = node.get_basic_info();
-    matches!(info.logical_type_ref(), Some(LogicalType::Decimal(_)))
-        || info.converted_type() == ConvertedType::DECIMAL
+    matches!(info.logical_type_ref(), Some(LogicalType::Decimal(_))) || info.converted_type() == ConvertedType::DECIMAL
 }
 
 fn is_list(node: &Type) -> bool {
     let info = node.get_basic_info();
-    matches!(info.logical_type_ref(), Some(LogicalType::List))
-        || info.converted_type() == ConvertedType::LIST
+    matches!(info.logical_type_ref(), Some(LogicalType::List)) || info.converted_type() == ConvertedType::LIST
 }
 
 fn is_map(node: &Type) -> bool {
     let info = node.get_basic_info();
     matches!(info.logical_type_ref(), Some(LogicalType::Map))
-        || matches!(
-            info.converted_type(),
-            ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE
-        )
+        || matches!(info.converted_type(), ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE)
 }
 
 /// The normalised type: the same names whatever the writer or the format
 /// (`int64`, `decimal(10,2)`, `timestamp[us, UTC]`, `list<string>`, `struct`).
 pub fn data_type(node: &Type) -> String {
-    let repeated_leaf = node.get_basic_info().has_repetition()
-        && node.get_basic_info().repetition() == PqRepetition::REPEATED;
+    let repeated_leaf =
+        node.get_basic_info().has_repetition() && node.get_basic_info().repetition() == PqRepetition::REPEATED;
     let base = value_type(node);
     // A repeated field outside a LIST annotation is a legacy one-level list.
-    if repeated_leaf && node.is_primitive() {
-        format!("list<{base}>")
-    } else {
-        base
-    }
+    if repeated_leaf && node.is_primitive() { format!("list<{base}>") } else { base }
 }
 
 fn value_type(node: &Type) -> String {
@@ -247,13 +198,9 @@ fn value_type(node: &Type) -> String {
             }
             "struct".into()
         }
-        Type::PrimitiveType {
-            physical_type,
-            type_length,
-            precision,
-            scale,
-            ..
-        } => primitive_type(node, *physical_type, *type_length, *precision, *scale),
+        Type::PrimitiveType { physical_type, type_length, precision, scale, .. } => {
+            primitive_type(node, *physical_type, *type_length, *precision, *scale)
+        }
     }
 }
 
@@ -263,9 +210,8 @@ fn list_element_type(list_name: &str, repeated: &Type) -> String {
     match repeated {
         Type::PrimitiveType { .. } => value_type(repeated),
         Type::GroupType { fields, .. } => {
-            let legacy_group = fields.len() > 1
-                || repeated.name() == "array"
-                || repeated.name() == format!("{list_name}_tuple");
+            let legacy_group =
+                fields.len() > 1 || repeated.name() == "array" || repeated.name() == format!("{list_name}_tuple");
             match fields.as_slice() {
                 [element] if !legacy_group => value_type(element),
                 _ => "struct".into(),
@@ -274,13 +220,7 @@ fn list_element_type(list_name: &str, repeated: &Type) -> String {
     }
 }
 
-fn primitive_type(
-    node: &Type,
-    physical: Physical,
-    length: i32,
-    precision: i32,
-    scale: i32,
-) -> String {
+fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, scale: i32) -> String {
     let info = node.get_basic_info();
     if let Some(logical) = info.logical_type_ref() {
         match logical {

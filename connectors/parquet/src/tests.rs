@@ -10,35 +10,20 @@ use surveyor_sdk::{Column, ErrorKind, Repetition, Value};
 fn file_with_schema(message: &str) -> Vec<u8> {
     let schema = Arc::new(parse_message_type(message).expect("valid schema"));
     let mut buf = Vec::new();
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_created_by("surveyor-test".into())
-            .build(),
-    );
+    let props = Arc::new(WriterProperties::builder().set_created_by("surveyor-test".into()).build());
     let writer = SerializedFileWriter::new(&mut buf, schema, props).unwrap();
     writer.close().unwrap();
     buf
 }
 
 fn column<'a>(columns: &'a [Column], path: &str) -> &'a Column {
-    columns
-        .iter()
-        .find(|c| c.path.join(".") == path)
-        .unwrap_or_else(|| {
-            panic!(
-                "no column {path} in {:?}",
-                columns.iter().map(|c| c.path.join(".")).collect::<Vec<_>>()
-            )
-        })
+    columns.iter().find(|c| c.path.join(".") == path).unwrap_or_else(|| {
+        panic!("no column {path} in {:?}", columns.iter().map(|c| c.path.join(".")).collect::<Vec<_>>())
+    })
 }
 
 fn attr<'a>(schema: &'a FileSchema, key: &str) -> &'a Value {
-    &schema
-        .attributes
-        .iter()
-        .find(|a| a.key == key)
-        .unwrap_or_else(|| panic!("no attribute {key}"))
-        .value
+    &schema.attributes.iter().find(|a| a.key == key).unwrap_or_else(|| panic!("no attribute {key}")).value
 }
 
 const NESTED: &str = "
@@ -80,40 +65,22 @@ fn nested_columns_carry_full_paths_and_types() {
     let cols = &schema.columns;
 
     let id = column(cols, "id");
-    assert_eq!(
-        (
-            id.physical_type.as_str(),
-            id.data_type.as_str(),
-            id.nullable
-        ),
-        ("INT64", "int64", false)
-    );
+    assert_eq!((id.physical_type.as_str(), id.data_type.as_str(), id.nullable), ("INT64", "int64", false));
     assert_eq!(id.repetition, Repetition::Required);
     assert_eq!(column(cols, "name").data_type, "string");
     let uid = column(cols, "uid");
     assert_eq!(uid.physical_type, "FIXED_LEN_BYTE_ARRAY(16)");
-    assert_eq!(
-        (uid.logical_type.as_deref(), uid.data_type.as_str()),
-        (Some("UUID"), "uuid")
-    );
+    assert_eq!((uid.logical_type.as_deref(), uid.data_type.as_str()), (Some("UUID"), "uuid"));
     let ts = column(cols, "ts_utc");
     assert_eq!(ts.logical_type.as_deref(), Some("TIMESTAMP(MICROS,UTC)"));
     assert_eq!(ts.data_type, "timestamp[us, UTC]");
     assert_eq!(column(cols, "ts_local").data_type, "timestamp[ns]");
     let legacy = column(cols, "legacy_ts");
-    assert_eq!(
-        (legacy.physical_type.as_str(), legacy.data_type.as_str()),
-        ("INT96", "timestamp[ns]")
-    );
+    assert_eq!((legacy.physical_type.as_str(), legacy.data_type.as_str()), ("INT96", "timestamp[ns]"));
     assert_eq!(column(cols, "day").data_type, "date");
     let amount = column(cols, "amount");
     assert_eq!(amount.data_type, "decimal(20,4)");
-    assert!(
-        amount
-            .attributes
-            .iter()
-            .any(|a| a.key == "precision" && a.value == Value::Integer(20))
-    );
+    assert!(amount.attributes.iter().any(|a| a.key == "precision" && a.value == Value::Integer(20)));
     assert_eq!(column(cols, "small_amount").data_type, "decimal(9,2)");
     assert_eq!(column(cols, "doc").data_type, "json");
     assert_eq!(column(cols, "half").data_type, "float16");
@@ -131,10 +98,7 @@ fn nested_columns_carry_full_paths_and_types() {
     assert_eq!(column(cols, "legacy_list").data_type, "list<struct>");
     assert_eq!(column(cols, "bare_repeated").data_type, "list<int32>");
 
-    assert_eq!(
-        attr(&schema, "createdBy"),
-        &Value::Text("surveyor-test".into())
-    );
+    assert_eq!(attr(&schema, "createdBy"), &Value::Text("surveyor-test".into()));
     assert_eq!(attr(&schema, "rowCount"), &Value::Integer(0));
 }
 
@@ -151,16 +115,12 @@ fn arrow_written_file_reports_rows_codecs_and_metadata_keys() {
         schema.clone(),
         vec![
             Arc::new(Int64Array::from_iter_values(0..1000)),
-            Arc::new(StringArray::from_iter_values(
-                (0..1000).map(|i| format!("row {i}")),
-            )),
+            Arc::new(StringArray::from_iter_values((0..1000).map(|i| format!("row {i}")))),
         ],
     )
     .unwrap();
     let mut bytes = Vec::new();
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(300))
-        .build();
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(300)).build();
     let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props)).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
@@ -169,15 +129,9 @@ fn arrow_written_file_reports_rows_codecs_and_metadata_keys() {
     let schema = schema.unwrap();
     assert_eq!(attr(&schema, "rowCount"), &Value::Integer(1000));
     assert_eq!(attr(&schema, "rowGroupCount"), &Value::Integer(4));
-    assert_eq!(
-        attr(&schema, "codecs"),
-        &Value::Texts(vec!["UNCOMPRESSED".into()])
-    );
+    assert_eq!(attr(&schema, "codecs"), &Value::Texts(vec!["UNCOMPRESSED".into()]));
     // ArrowWriter stores the Arrow schema under this key.
-    assert_eq!(
-        attr(&schema, "keyValueMetadataKeys"),
-        &Value::Texts(vec!["ARROW:schema".into()])
-    );
+    assert_eq!(attr(&schema, "keyValueMetadataKeys"), &Value::Texts(vec!["ARROW:schema".into()]));
     let compressed = attr(&schema, "compressedSize").as_integer().unwrap();
     assert!(compressed > 0 && (compressed as usize) < bytes.len());
 }
@@ -194,11 +148,7 @@ fn expect_error(bytes: &[u8], kind: ErrorKind, needle: &str) {
     let (result, _) = read_schema::<Parquet>("bad.parquet", bytes, 64 * 1024);
     let err = result.expect_err("must fail");
     assert_eq!(err.kind, kind, "{err}");
-    assert!(
-        err.message.contains(needle),
-        "{:?} should mention {needle:?}",
-        err.message
-    );
+    assert!(err.message.contains(needle), "{:?} should mention {needle:?}", err.message);
     assert_eq!(err.item.as_deref(), Some("bad.parquet"));
 }
 
@@ -210,18 +160,10 @@ fn hostile_files_give_errors_that_name_the_problem() {
     let mut bad_magic = good.clone();
     let n = bad_magic.len();
     bad_magic[n - 4..].copy_from_slice(b"ORC!");
-    expect_error(
-        &bad_magic,
-        ErrorKind::MalformedInput,
-        "trailing magic is \"ORC!\"",
-    );
+    expect_error(&bad_magic, ErrorKind::MalformedInput, "trailing magic is \"ORC!\"");
     let mut outside = good.clone();
     outside[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    expect_error(
-        &outside,
-        ErrorKind::MalformedInput,
-        "points outside the file",
-    );
+    expect_error(&outside, ErrorKind::MalformedInput, "points outside the file");
     let truncated = &good[..good.len() / 2];
     expect_error(truncated, ErrorKind::MalformedInput, "magic");
     let mut garbage = good.clone();
@@ -238,9 +180,7 @@ fn hostile_files_give_errors_that_name_the_problem() {
 fn corpus_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("SURVEYOR_PARQUET_TESTING")
         .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parquet-testing")
-        });
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parquet-testing"));
     assert!(
         dir.is_dir(),
         "Apache parquet-testing corpus not found at {} (set SURVEYOR_PARQUET_TESTING)",
@@ -264,21 +204,14 @@ fn corpus_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn every_corpus_file_gives_a_schema_or_a_clear_error() {
     let mut files = Vec::new();
     corpus_files(&corpus_dir(), &mut files);
-    assert!(
-        files.len() > 80,
-        "corpus looks incomplete: {} files",
-        files.len()
-    );
+    assert!(files.len() > 80, "corpus looks incomplete: {} files", files.len());
     let (mut ok, mut failed) = (0, Vec::new());
     for path in &files {
         let bytes = std::fs::read(path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         match read_schema::<Parquet>(&name, &bytes, 64 * 1024).0 {
             Ok(schema) => {
-                assert!(
-                    !schema.columns.is_empty() || name.contains("empty"),
-                    "{name}: no columns"
-                );
+                assert!(!schema.columns.is_empty() || name.contains("empty"), "{name}: no columns");
                 ok += 1;
             }
             Err(e) => {
@@ -303,11 +236,7 @@ fn every_corpus_file_gives_a_schema_or_a_clear_error() {
             "unexpected failure: {f}"
         );
     }
-    assert!(
-        ok >= 75,
-        "only {ok} of {} corpus files gave a schema",
-        files.len()
-    );
+    assert!(ok >= 75, "only {ok} of {} corpus files gave a schema", files.len());
 }
 
 #[test]
@@ -318,28 +247,13 @@ fn corpus_legacy_and_special_types_are_recognised() {
         read_schema::<Parquet>(name, &bytes, 64 * 1024).0.unwrap()
     };
     let spark = schema_of("int96_from_spark.parquet");
-    assert!(
-        spark
-            .columns
-            .iter()
-            .any(|c| c.physical_type == "INT96" && c.data_type == "timestamp[ns]")
-    );
+    assert!(spark.columns.iter().any(|c| c.physical_type == "INT96" && c.data_type == "timestamp[ns]"));
     let f16 = schema_of("float16_nonzeros_and_nans.parquet");
     assert!(f16.columns.iter().any(|c| c.data_type == "float16"));
     let decimal = schema_of("fixed_length_decimal_legacy.parquet");
-    assert!(
-        decimal
-            .columns
-            .iter()
-            .any(|c| c.data_type.starts_with("decimal("))
-    );
+    assert!(decimal.columns.iter().any(|c| c.data_type.starts_with("decimal(")));
     let old_list = schema_of("old_list_structure.parquet");
-    assert!(
-        old_list
-            .columns
-            .iter()
-            .any(|c| c.data_type.starts_with("list<"))
-    );
+    assert!(old_list.columns.iter().any(|c| c.data_type.starts_with("list<")));
     let maps = schema_of("nested_maps.snappy.parquet");
     assert!(maps.columns.iter().any(|c| c.data_type.starts_with("map<")));
     let snappy = schema_of("alltypes_plain.snappy.parquet");

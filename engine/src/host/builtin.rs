@@ -4,4 +4,6 @@
 pub const BUILTIN: &[(&str, &[u8])] = &[
     ("local-folder", include_bytes!(concat!(env!("OUT_DIR"), "/local-folder.wasm"))),
     ("parquet", include_bytes!(concat!(env!("OUT_DIR"), "/parquet.wasm"))),
+    ("csv", include_bytes!(concat!(env!("OUT_DIR"), "/csv.wasm"))),
+    ("json", include_bytes!(concat!(env!("OUT_DIR"), "/json.wasm"))),
 ];

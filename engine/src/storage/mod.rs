@@ -7,8 +7,10 @@
 //! would leave it is refused, whatever the caller asks.
 
 mod local;
+mod memory;
 
 pub use local::LocalStorage;
+pub use memory::MemoryStorage;
 
 use crate::host::bindings::storage::ObjectMeta;
 

@@ -93,9 +93,11 @@ pub struct ServerConfig {
     /// Version (major, minor, build) in PRELOGIN and LOGINACK; the default
     /// is SQL Server 2022 RTM, 16.0.1000.
     pub version: (u8, u8, u16),
-    /// Packet size the server imposes after login instead of the client's
-    /// request (as a server configured with another `network packet size`
-    /// answers a client that asks for the default). Clamped to 512–32767.
+    /// Packet size the server confirms after login instead of the one the
+    /// client asked for (clamped to 512–32767). SQL Server itself honours
+    /// the client's request and uses its `network packet size` setting
+    /// only when the client asks for 0; this override exists because
+    /// tiberius always asks for 4096, and tests need larger sizes too.
     pub packet_size: Option<u32>,
     /// Send rows with NULLs as NBCROW (null bitmap) instead of ROW, as
     /// SQL Server does for wide sparse rows.

@@ -117,11 +117,8 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login7> {
         let bytes = record
             .get(offset..offset + chars * 2)
             .ok_or_else(|| ProtocolError::new(format!("LOGIN7 {what} points outside the record")))?;
-        let plain: Vec<u8> = if obfuscated {
-            bytes.iter().map(|b| deobfuscate_password(*b)).collect()
-        } else {
-            bytes.to_vec()
-        };
+        let plain: Vec<u8> =
+            if obfuscated { bytes.iter().map(|b| deobfuscate_password(*b)).collect() } else { bytes.to_vec() };
         crate::wire::utf16le_to_string(&plain)
     };
     out.host_name = string(&mut r, "host name", false)?;

@@ -102,16 +102,7 @@ impl PacketHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let l = self.length.to_be_bytes();
         let s = self.spid.to_be_bytes();
-        [
-            self.ty,
-            self.status,
-            l[0],
-            l[1],
-            s[0],
-            s[1],
-            self.packet_id,
-            self.window,
-        ]
+        [self.ty, self.status, l[0], l[1], s[0], s[1], self.packet_id, self.window]
     }
 }
 
@@ -156,32 +147,36 @@ impl From<ProtocolError> for ConnError {
     }
 }
 
+/// True for the packet types a client may send (MS-TDS 2.2.3.1.1).
+pub fn is_client_packet_type(ty: u8) -> bool {
+    use packet_type::*;
+    matches!(
+        ty,
+        SQL_BATCH
+            | PRE_TDS7_LOGIN
+            | RPC
+            | ATTENTION
+            | BULK_LOAD
+            | FEDAUTH_TOKEN
+            | TRANSACTION_MANAGER
+            | LOGIN7
+            | SSPI
+            | PRELOGIN
+    )
+}
+
 /// Splits `payload` into packets of at most `packet_size` bytes (header
 /// included), MS-TDS 2.2.3.1: every packet but the last is exactly
 /// `packet_size` long, the last carries EOM. `first_id` numbers the first
 /// packet; the returned value is the next free id.
-pub fn frame_message(
-    ty: u8,
-    payload: &[u8],
-    packet_size: usize,
-    spid: u16,
-    first_id: u8,
-    out: &mut Vec<u8>,
-) -> u8 {
+pub fn frame_message(ty: u8, payload: &[u8], packet_size: usize, spid: u16, first_id: u8, out: &mut Vec<u8>) -> u8 {
     let packet_size = packet_size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE);
     let chunk = packet_size - HEADER_LEN;
     let mut id = first_id;
     let mut chunks = payload.chunks(chunk).peekable();
     if chunks.peek().is_none() {
         // An empty message is still one (header-only) packet.
-        let h = PacketHeader {
-            ty,
-            status: status::EOM,
-            length: HEADER_LEN as u16,
-            spid,
-            packet_id: id,
-            window: 0,
-        };
+        let h = PacketHeader { ty, status: status::EOM, length: HEADER_LEN as u16, spid, packet_id: id, window: 0 };
         out.extend_from_slice(&h.encode());
         return id.wrapping_add(1);
     }
@@ -215,18 +210,25 @@ pub(crate) struct PacketStream<S> {
     next_id: u8,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
+impl<S> PacketStream<S> {
     pub(crate) fn new(io: S, spid: u16, max_message: usize) -> Self {
-        Self {
-            io,
-            packet_size: DEFAULT_PACKET_SIZE,
-            max_message,
-            spid,
-            next_id: 1,
-        }
+        Self { io, packet_size: DEFAULT_PACKET_SIZE, max_message, spid, next_id: 1 }
     }
 
-    /// Replaces the transport (TLS on or off), keeping the packet state.
+    /// Takes the transport out (to put TLS on or off), keeping the packet
+    /// state in the returned placeholder.
+    pub(crate) fn take_io(self) -> (S, PacketStream<()>) {
+        let rest = PacketStream {
+            io: (),
+            packet_size: self.packet_size,
+            max_message: self.max_message,
+            spid: self.spid,
+            next_id: self.next_id,
+        };
+        (self.io, rest)
+    }
+
+    /// Puts a transport in, keeping the packet state.
     pub(crate) fn with_io<T>(self, io: T) -> PacketStream<T> {
         PacketStream {
             io,
@@ -236,7 +238,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             next_id: self.next_id,
         }
     }
+}
 
+impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// Reads one packet. `Ok(None)` is a clean end of stream before any
     /// header byte.
     pub(crate) async fn read_packet(&mut self) -> Result<Option<(PacketHeader, Vec<u8>)>, ConnError> {
@@ -247,6 +251,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
         self.io.read_exact(&mut hdr[1..]).await?;
         let header = PacketHeader::decode(&hdr);
+        if !is_client_packet_type(header.ty) {
+            return Err(ProtocolError::new(format!("{:#04x} is not a client packet type", header.ty)).into());
+        }
         let len = header.length as usize;
         if len < HEADER_LEN {
             return Err(ProtocolError::new(format!("packet length {len} is shorter than its header")).into());
@@ -286,11 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                     .into());
                 }
                 if payload.len() + more.len() > self.max_message {
-                    return Err(ProtocolError::new(format!(
-                        "message larger than {} bytes",
-                        self.max_message
-                    ))
-                    .into());
+                    return Err(ProtocolError::new(format!("message larger than {} bytes", self.max_message)).into());
                 }
                 payload.extend_from_slice(&more);
                 last_status = next.status;
@@ -298,11 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             if last_status & status::IGNORE != 0 {
                 continue;
             }
-            return Ok(Some(Message {
-                ty: first.ty,
-                first_status: first.status,
-                payload,
-            }));
+            return Ok(Some(Message { ty: first.ty, first_status: first.status, payload }));
         }
     }
 

@@ -63,10 +63,7 @@ pub struct ClientPrelogin {
 /// (MS-TDS 3.3.5.1); every offset and length is checked against the payload.
 pub fn parse_client_prelogin(payload: &[u8]) -> PResult<ClientPrelogin> {
     let mut table = Reader::new(payload);
-    let mut out = ClientPrelogin {
-        encryption: encrypt::NOT_SUP,
-        ..Default::default()
-    };
+    let mut out = ClientPrelogin { encryption: encrypt::NOT_SUP, ..Default::default() };
     let mut first = true;
     let mut seen_encryption = false;
     loop {
@@ -77,7 +74,7 @@ pub fn parse_client_prelogin(payload: &[u8]) -> PResult<ClientPrelogin> {
         let offset = table.u16_be()? as usize;
         let len = table.u16_be()? as usize;
         let data = payload
-            .get(offset..offset.checked_add(len).unwrap_or(usize::MAX))
+            .get(offset..offset.saturating_add(len))
             .ok_or_else(|| ProtocolError::new("PRELOGIN option points outside the message"))?;
         if first && token != option::VERSION {
             return Err(ProtocolError::new("PRELOGIN does not start with the VERSION option"));
@@ -104,11 +101,7 @@ pub fn parse_client_prelogin(payload: &[u8]) -> PResult<ClientPrelogin> {
                     out.instance = Some(name);
                 }
             }
-            option::THREADID => {
-                if len >= 4 {
-                    out.thread_id = Some(r.u32_be()?);
-                }
-            }
+            option::THREADID if len >= 4 => out.thread_id = Some(r.u32_be()?),
             option::MARS => out.mars = r.u8()? != 0,
             option::FEDAUTHREQUIRED => out.fed_auth_required = Some(r.u8()? != 0),
             // TRACEID, NONCEOPT and options of later versions: accepted, unused.
@@ -210,8 +203,8 @@ mod tests {
     fn parses_its_own_kind_of_table() {
         // VERSION, ENCRYPTION(ON), THREADID, MARS, as tiberius sends them.
         let payload = [
-            0x00, 0x00, 0x15, 0x00, 0x06, 0x01, 0x00, 0x1b, 0x00, 0x01, 0x03, 0x00, 0x1c, 0x00, 0x04, 0x04, 0x00,
-            0x20, 0x00, 0x01, 0xff, 0x0c, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x00,
+            0x00, 0x00, 0x15, 0x00, 0x06, 0x01, 0x00, 0x1b, 0x00, 0x01, 0x03, 0x00, 0x1c, 0x00, 0x04, 0x04, 0x00, 0x20,
+            0x00, 0x01, 0xff, 0x0c, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x00,
         ];
         let p = parse_client_prelogin(&payload).unwrap();
         assert_eq!(p.version, 0x0c00_0001);

@@ -94,6 +94,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for PreloginWrapper<S> {
         if !this.handshaking {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         while this.payload_left == 0 {
             // Read the next PRELOGIN packet header.
             while this.header_pos < HEADER_LEN {

@@ -142,7 +142,15 @@ const DAYS_0001_TO_1900: i64 = 693_595;
 
 impl SqlDateTime {
     /// From a calendar date and time of day; `None` if out of range.
-    pub fn from_ymd_hms_nano(year: i32, month: u32, day: u32, hour: u32, min: u32, sec: u32, nano: u32) -> Option<Self> {
+    pub fn from_ymd_hms_nano(
+        year: i32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        min: u32,
+        sec: u32,
+        nano: u32,
+    ) -> Option<Self> {
         if !(1..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 || day > 31 {
             return None;
         }
@@ -493,6 +501,16 @@ fn put_date(dst: &mut Vec<u8>, days: u32) {
     dst.extend_from_slice(&days.to_le_bytes()[..3]);
 }
 
+/// The declared maximum length of a variable-length type (`None`: MAX).
+fn declared_max(ty: SqlType) -> Option<u16> {
+    match ty {
+        SqlType::NVarChar(n) | SqlType::VarChar(n) | SqlType::VarBinary(n) => n,
+        SqlType::NChar(n) | SqlType::Char(n) | SqlType::Binary(n) => Some(n),
+        SqlType::SysName => Some(128),
+        _ => None,
+    }
+}
+
 /// Writes one column value (`TYPE_VARBYTE`) for the column's wire type.
 fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), String> {
     let n = c.nullable;
@@ -590,7 +608,7 @@ fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), Strin
             dst.push(if value < 0 { 0 } else { 1 });
             dst.extend_from_slice(&value.unsigned_abs().to_le_bytes()[..(len - 1) as usize]);
         }
-        SqlType::NVarChar(max) | SqlType::NChar(_) if matches!(v, SqlValue::String(_)) => {
+        SqlType::NVarChar(_) | SqlType::NChar(_) if matches!(v, SqlValue::String(_)) => {
             let s = v.as_str().unwrap_or_default();
             let mut units: Vec<u16> = s.encode_utf16().collect();
             if let SqlType::NChar(len) = c.ty {
@@ -600,7 +618,7 @@ fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), Strin
             }
             let limit = match c.ty {
                 SqlType::NChar(len) => Some(len),
-                _ => max,
+                _ => declared_max(c.ty),
             };
             if let Some(limit) = limit
                 && units.len() > limit as usize
@@ -614,14 +632,14 @@ fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), Strin
             let sub = ColumnDef { ty: SqlType::NVarChar(Some(128)), ..c.clone() };
             put_value(dst, &sub, v)?;
         }
-        SqlType::VarChar(max) | SqlType::Char(_) if matches!(v, SqlValue::String(_)) => {
+        SqlType::VarChar(_) | SqlType::Char(_) if matches!(v, SqlValue::String(_)) => {
             let mut bytes = encode_cp1252(c, v.as_str().unwrap_or_default())?;
             let limit = match c.ty {
                 SqlType::Char(len) => {
                     bytes.resize(bytes.len().max(len as usize), b' ');
                     Some(len)
                 }
-                _ => max,
+                _ => declared_max(c.ty),
             };
             if let Some(limit) = limit
                 && bytes.len() > limit as usize
@@ -630,7 +648,7 @@ fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), Strin
             }
             put_ushort_or_plp(dst, limit, &bytes);
         }
-        SqlType::VarBinary(max) | SqlType::Binary(_) if matches!(v, SqlValue::Binary(_)) => {
+        SqlType::VarBinary(_) | SqlType::Binary(_) if matches!(v, SqlValue::Binary(_)) => {
             let SqlValue::Binary(b) = v else { unreachable!() };
             let mut bytes = b.clone();
             let limit = match c.ty {
@@ -638,7 +656,7 @@ fn put_value(dst: &mut Vec<u8>, c: &ColumnDef, v: &SqlValue) -> Result<(), Strin
                     bytes.resize(bytes.len().max(len as usize), 0);
                     Some(len)
                 }
-                _ => max,
+                _ => declared_max(c.ty),
             };
             if let Some(limit) = limit
                 && bytes.len() > limit as usize
@@ -817,10 +835,7 @@ fn read_plp(r: &mut Reader<'_>) -> PResult<Option<Vec<u8>>> {
         out.extend_from_slice(r.bytes(chunk)?);
     }
     if total != u64::MAX - 1 && total != out.len() as u64 {
-        return Err(ProtocolError::new(format!(
-            "PLP value announced {total} bytes but carried {}",
-            out.len()
-        )));
+        return Err(ProtocolError::new(format!("PLP value announced {total} bytes but carried {}", out.len())));
     }
     Ok(Some(out))
 }
@@ -874,10 +889,7 @@ fn decode_fixed(code: u8, b: &[u8]) -> PResult<SqlValue> {
             SqlValue::Guid(guid_swap(g))
         }
         _ => {
-            return Err(ProtocolError::new(format!(
-                "length {} is invalid for type {code:#04x}",
-                b.len()
-            )));
+            return Err(ProtocolError::new(format!("length {} is invalid for type {code:#04x}", b.len())));
         }
     })
 }
@@ -924,10 +936,7 @@ pub(crate) fn read_value(r: &mut Reader<'_>, t: &WireType) -> PResult<SqlValue> 
                 }
                 0x2B if len == time_len(scale) + 5 => {
                     let tl = time_len(scale);
-                    let dt = SqlDateTime {
-                        nanos: decode_time(&b[..tl], scale)?,
-                        days: le_uint(&b[tl..tl + 3]) as u32,
-                    };
+                    let dt = SqlDateTime { nanos: decode_time(&b[..tl], scale)?, days: le_uint(&b[tl..tl + 3]) as u32 };
                     Ok(SqlValue::DateTimeOffset(dt, i16::from_le_bytes([b[tl + 3], b[tl + 4]])))
                 }
                 0x28..=0x2B => Err(ProtocolError::new(format!("length {len} is invalid for type {code:#04x}"))),
@@ -989,7 +998,9 @@ mod tests {
         let mut b = Vec::new();
         put_value(&mut b, &col, &SqlValue::Decimal(-12345, 2)).unwrap();
         assert_eq!(b, vec![9, 0, 0x39, 0x30, 0, 0, 0, 0, 0, 0]);
-        assert!(put_value(&mut Vec::new(), &ColumnDef::new("d", SqlType::Decimal(3, 0)), &SqlValue::Int(1000)).is_err());
+        assert!(
+            put_value(&mut Vec::new(), &ColumnDef::new("d", SqlType::Decimal(3, 0)), &SqlValue::Int(1000)).is_err()
+        );
     }
 
     #[test]

@@ -120,9 +120,7 @@ impl<'a> Reader<'a> {
 
     /// `n` UCS-2 code units (2 × `n` bytes), decoded as UTF-16LE.
     pub(crate) fn utf16(&mut self, n_chars: usize) -> PResult<String> {
-        let raw = self.bytes(n_chars.checked_mul(2).ok_or_else(|| {
-            ProtocolError::new("string length overflows")
-        })?)?;
+        let raw = self.bytes(n_chars.checked_mul(2).ok_or_else(|| ProtocolError::new("string length overflows"))?)?;
         utf16le_to_string(raw)
     }
 
@@ -142,13 +140,10 @@ impl<'a> Reader<'a> {
 /// Decodes UTF-16LE bytes; an odd length or an unpaired surrogate is a
 /// protocol error.
 pub(crate) fn utf16le_to_string(raw: &[u8]) -> PResult<String> {
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(ProtocolError::new("UCS-2 string with an odd byte length"));
     }
-    let units: Vec<u16> = raw
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     String::from_utf16(&units).map_err(|_| ProtocolError::new("invalid UTF-16 string"))
 }
 

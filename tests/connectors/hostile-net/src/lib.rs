@@ -1,9 +1,7 @@
 //! A source connector that tries to open a network connection itself. It
 //! must never load: connectors get no sockets.
 
-use surveyor_sdk::{
-    BrowseEntry, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary, Source, SourceHost,
-};
+use surveyor_sdk::{BrowseEntry, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary, Source, SourceHost};
 
 pub struct Net;
 
@@ -20,24 +18,13 @@ impl Source for Net {
             .map_err(|e| surveyor_sdk::Error::internal(e.to_string()))
     }
 
-    fn browse(
-        _host: &dyn SourceHost,
-        _config: Self::Config,
-        _path: &str,
-    ) -> Result<Vec<BrowseEntry>> {
+    fn browse(_host: &dyn SourceHost, _config: Self::Config, _path: &str) -> Result<Vec<BrowseEntry>> {
         Ok(Vec::new())
     }
 
-    fn scan(
-        host: &dyn SourceHost,
-        config: Self::Config,
-        _request: &ScanRequest,
-    ) -> Result<ScanSummary> {
+    fn scan(host: &dyn SourceHost, config: Self::Config, _request: &ScanRequest) -> Result<ScanSummary> {
         Self::test_connection(host, config)?;
-        Ok(ScanSummary {
-            assets: 0,
-            items_failed: 0,
-        })
+        Ok(ScanSummary { assets: 0, items_failed: 0 })
     }
 }
 

@@ -3,8 +3,7 @@
 
 use serde::Deserialize;
 use surveyor_sdk::{
-    Asset, BrowseEntry, Emitter, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary, Source,
-    SourceHost,
+    Asset, BrowseEntry, Emitter, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary, Source, SourceHost,
 };
 
 pub struct Hostile;
@@ -57,34 +56,19 @@ impl Source for Hostile {
             "malformed" => {
                 out.push(Asset::new("", format!("{root}/no-type"), "no-type"))?;
                 out.push(Asset::new("hostile_item", "", "no-name"))?;
-                out.push(Asset::new(
-                    "bad type!",
-                    format!("{root}/bad-type"),
-                    "bad-type",
-                ))?;
-                out.push(Asset::new(
-                    "hostile_item",
-                    format!("{root}/{}", "x".repeat(10_000)),
-                    "too-long",
-                ))?;
+                out.push(Asset::new("bad type!", format!("{root}/bad-type"), "bad-type"))?;
+                out.push(Asset::new("hostile_item", format!("{root}/{}", "x".repeat(10_000)), "too-long"))?;
                 out.push(Asset::new("hostile_item", format!("{root}/good"), "good"))?;
             }
             "flood" => {
                 for i in 0..config.count {
-                    out.push(Asset::new(
-                        "hostile_item",
-                        format!("{root}/item/{i}"),
-                        format!("item {i}"),
-                    ))?;
+                    out.push(Asset::new("hostile_item", format!("{root}/item/{i}"), format!("item {i}")))?;
                 }
             }
             _ => {}
         }
         let assets = out.finish()?;
-        Ok(ScanSummary {
-            assets,
-            items_failed: 0,
-        })
+        Ok(ScanSummary { assets, items_failed: 0 })
     }
 }
 

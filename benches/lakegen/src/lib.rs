@@ -6,8 +6,8 @@
 use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder};
 use arrow_array::types::Int64Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
-    ListArray, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, StructArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -124,19 +124,11 @@ const KINDS: [Kind; 11] = [
 ];
 
 fn struct_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("code", DataType::Int32, false),
-        Field::new("label", DataType::Utf8, true),
-    ])
+    Fields::from(vec![Field::new("code", DataType::Int32, false), Field::new("label", DataType::Utf8, true)])
 }
 
 fn field(name: &str, kind: Kind) -> (Field, Vec<ExpectedColumn>) {
-    let col = |t: &str| {
-        vec![ExpectedColumn {
-            path: name.to_string(),
-            data_type: t.to_string(),
-        }]
-    };
+    let col = |t: &str| vec![ExpectedColumn { path: name.to_string(), data_type: t.to_string() }];
     match kind {
         Kind::Int32 => (Field::new(name, DataType::Int32, true), col("int32")),
         Kind::Int64 => (Field::new(name, DataType::Int64, false), col("int64")),
@@ -145,38 +137,18 @@ fn field(name: &str, kind: Kind) -> (Field, Vec<ExpectedColumn>) {
         Kind::Boolean => (Field::new(name, DataType::Boolean, true), col("boolean")),
         Kind::Date => (Field::new(name, DataType::Date32, true), col("date")),
         Kind::TimestampUtc => (
-            Field::new(
-                name,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
+            Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
             col("timestamp[us, UTC]"),
         ),
-        Kind::Decimal => (
-            Field::new(name, DataType::Decimal128(10, 2), true),
-            col("decimal(10,2)"),
-        ),
+        Kind::Decimal => (Field::new(name, DataType::Decimal128(10, 2), true), col("decimal(10,2)")),
         Kind::Struct => {
             let mut cols = col("struct");
-            cols.push(ExpectedColumn {
-                path: format!("{name}.code"),
-                data_type: "int32".into(),
-            });
-            cols.push(ExpectedColumn {
-                path: format!("{name}.label"),
-                data_type: "string".into(),
-            });
-            (
-                Field::new(name, DataType::Struct(struct_fields()), true),
-                cols,
-            )
+            cols.push(ExpectedColumn { path: format!("{name}.code"), data_type: "int32".into() });
+            cols.push(ExpectedColumn { path: format!("{name}.label"), data_type: "string".into() });
+            (Field::new(name, DataType::Struct(struct_fields()), true), cols)
         }
         Kind::List => (
-            Field::new(
-                name,
-                DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
-                true,
-            ),
+            Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Int64, true))), true),
             col("list<int64>"),
         ),
         Kind::Map => {
@@ -188,10 +160,7 @@ fn field(name: &str, kind: Kind) -> (Field, Vec<ExpectedColumn>) {
                 ])),
                 false,
             );
-            (
-                Field::new(name, DataType::Map(Arc::new(entries), false), true),
-                col("map<string, int32>"),
-            )
+            (Field::new(name, DataType::Map(Arc::new(entries), false), true), col("map<string, int32>"))
         }
     }
 }
@@ -199,23 +168,16 @@ fn field(name: &str, kind: Kind) -> (Field, Vec<ExpectedColumn>) {
 fn array(kind: Kind, rows: usize, rng: &mut Rng) -> ArrayRef {
     let n = rows as i64;
     match kind {
-        Kind::Int32 => Arc::new(Int32Array::from_iter_values(
-            (0..rows).map(|_| rng.below(1000) as i32),
-        )),
+        Kind::Int32 => Arc::new(Int32Array::from_iter_values((0..rows).map(|_| rng.below(1000) as i32))),
         Kind::Int64 => Arc::new(Int64Array::from_iter_values(0..n)),
-        Kind::Float64 => Arc::new(Float64Array::from_iter_values(
-            (0..rows).map(|_| rng.below(10_000) as f64 / 7.0),
-        )),
-        Kind::Utf8 => Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| format!("value-{i}-{}", rng.below(100))),
-        )),
+        Kind::Float64 => Arc::new(Float64Array::from_iter_values((0..rows).map(|_| rng.below(10_000) as f64 / 7.0))),
+        Kind::Utf8 => {
+            Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("value-{i}-{}", rng.below(100)))))
+        }
         Kind::Boolean => Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 2 == 0)))),
-        Kind::Date => Arc::new(Date32Array::from_iter_values(
-            (0..rows).map(|i| 19_000 + i as i32),
-        )),
+        Kind::Date => Arc::new(Date32Array::from_iter_values((0..rows).map(|i| 19_000 + i as i32))),
         Kind::TimestampUtc => Arc::new(
-            TimestampMicrosecondArray::from_iter_values((0..n).map(|i| 1_700_000_000_000_000 + i))
-                .with_timezone("UTC"),
+            TimestampMicrosecondArray::from_iter_values((0..n).map(|i| 1_700_000_000_000_000 + i)).with_timezone("UTC"),
         ),
         Kind::Decimal => Arc::new(
             Decimal128Array::from_iter_values((0..rows).map(|_| rng.below(1_000_000) as i128))
@@ -226,9 +188,7 @@ fn array(kind: Kind, rows: usize, rng: &mut Rng) -> ArrayRef {
             struct_fields(),
             vec![
                 Arc::new(Int32Array::from_iter_values(0..rows as i32)),
-                Arc::new(StringArray::from_iter_values(
-                    (0..rows).map(|i| format!("l{i}")),
-                )),
+                Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("l{i}")))),
             ],
             None,
         )),
@@ -263,22 +223,13 @@ fn table(name: String, spec: &LakeSpec, rng: &mut Rng) -> Table {
     let mut expected = Vec::new();
     for i in 0..n {
         // The first column is always a non-null id; the rest are random.
-        let kind = if i == 0 {
-            Kind::Int64
-        } else {
-            KINDS[rng.below(KINDS.len() as u64) as usize]
-        };
+        let kind = if i == 0 { Kind::Int64 } else { KINDS[rng.below(KINDS.len() as u64) as usize] };
         let (f, cols) = field(&format!("c{i:02}_{}", kind_name(kind)), kind);
         fields.push(f);
         kinds.push(kind);
         expected.extend(cols);
     }
-    Table {
-        name,
-        schema: Arc::new(Schema::new(fields)),
-        kinds,
-        expected,
-    }
+    Table { name, schema: Arc::new(Schema::new(fields)), kinds, expected }
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -297,23 +248,13 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-fn write_file(
-    path: &Path,
-    table: &Table,
-    rows: usize,
-    rng: &mut Rng,
-    compression: Compression,
-) -> std::io::Result<()> {
+fn write_file(path: &Path, table: &Table, rows: usize, rng: &mut Rng, compression: Compression) -> std::io::Result<()> {
     std::fs::create_dir_all(path.parent().unwrap())?;
     let columns: Vec<ArrayRef> = table.kinds.iter().map(|k| array(*k, rows, rng)).collect();
-    let batch =
-        RecordBatch::try_new(table.schema.clone(), columns).map_err(std::io::Error::other)?;
+    let batch = RecordBatch::try_new(table.schema.clone(), columns).map_err(std::io::Error::other)?;
     let file = std::fs::File::create(path)?;
-    let props = WriterProperties::builder()
-        .set_compression(compression)
-        .build();
-    let mut writer = ArrowWriter::try_new(file, table.schema.clone(), Some(props))
-        .map_err(std::io::Error::other)?;
+    let props = WriterProperties::builder().set_compression(compression).build();
+    let mut writer = ArrowWriter::try_new(file, table.schema.clone(), Some(props)).map_err(std::io::Error::other)?;
     writer.write(&batch).map_err(std::io::Error::other)?;
     writer.close().map_err(std::io::Error::other)?;
     Ok(())
@@ -330,10 +271,7 @@ pub fn write_lake(root: &Path, spec: &LakeSpec) -> std::io::Result<Vec<WrittenFi
         let loose = rng.below(100) < spec.loose_percent;
         let (rel, table) = if loose {
             let t = table(format!("loose{i}"), spec, &mut rng);
-            (
-                format!("landing/batch_{:03}/export_{i:05}.parquet", i / 100),
-                t,
-            )
+            (format!("landing/batch_{:03}/export_{i:05}.parquet", i / 100), t)
         } else {
             if current.is_none() || in_table >= spec.files_per_table.max(1) {
                 tables += 1;
@@ -359,17 +297,9 @@ pub fn write_lake(root: &Path, spec: &LakeSpec) -> std::io::Result<Vec<WrittenFi
                 },
             )
         };
-        let compression = if rel.contains(".snappy.") {
-            Compression::SNAPPY
-        } else {
-            Compression::UNCOMPRESSED
-        };
+        let compression = if rel.contains(".snappy.") { Compression::SNAPPY } else { Compression::UNCOMPRESSED };
         write_file(&root.join(&rel), &table, spec.rows, &mut rng, compression)?;
-        written.push(WrittenFile {
-            path: rel,
-            rows: spec.rows,
-            columns: table.expected,
-        });
+        written.push(WrittenFile { path: rel, rows: spec.rows, columns: table.expected });
     }
     written.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(written)

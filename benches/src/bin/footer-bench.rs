@@ -1,0 +1,148 @@
+//! `footer-bench <LAKE> [ROUNDS]`: the cost of reading Parquet schemas in the
+//! sandbox against the same code run natively, on the same files, in the
+//! same process, one thread each; and the cost of a fresh instance from
+//! `InstancePre`.
+//!
+//! Both paths get the same input (the file's path, size and 64 KiB tail from
+//! memory, the rest of the file from memory when the footer is larger) and
+//! produce the same schema. The wasm path includes everything the host does
+//! per file: copying the tail into the sandbox, the call, and lifting the
+//! schema back into host types.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use surveyor_connector_parquet::{Config, Parquet};
+use surveyor_engine::host::{Limits, Registry, Runtime, RuntimeOptions};
+use surveyor_engine::storage::{MemoryStorage, Storage};
+use surveyor_sdk::{FileInput, FileReader, Format, LogLevel};
+
+const TAIL: usize = 64 * 1024;
+
+struct File {
+    path: String,
+    bytes: Arc<Vec<u8>>,
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl FileReader for Reader<'_> {
+    fn read_range(&self, offset: u64, length: u64) -> surveyor_sdk::Result<Vec<u8>> {
+        let start = (offset as usize).min(self.0.len());
+        let end = (start + length as usize).min(self.0.len());
+        Ok(self.0[start..end].to_vec())
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+}
+
+fn tail(bytes: &[u8]) -> Vec<u8> {
+    bytes[bytes.len().saturating_sub(TAIL)..].to_vec()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let lake = PathBuf::from(args.next().expect("usage: footer-bench <LAKE> [ROUNDS]"));
+    let rounds: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(3);
+    let mut paths = Vec::new();
+    collect(&lake, &mut paths);
+    paths.sort();
+    let mut storage = MemoryStorage::new();
+    let files: Vec<File> = paths
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&lake).unwrap().to_string_lossy().to_string();
+            let bytes = std::fs::read(p).unwrap();
+            storage.insert(&rel, bytes.clone());
+            File { path: rel, bytes: Arc::new(bytes) }
+        })
+        .collect();
+    let storage: Arc<dyn Storage> = Arc::new(storage);
+    let n = files.len();
+
+    // Native: the connector's own code, called directly.
+    let config = Config::default();
+    let mut native = Vec::new();
+    let mut native_columns = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        native_columns = 0;
+        for f in &files {
+            let input = FileInput {
+                path: f.path.clone(),
+                size: f.bytes.len() as u64,
+                tail: tail(&f.bytes),
+                config: String::new(),
+            };
+            let schema = Parquet::read_schema(&input, &Reader(&f.bytes), &config).expect("schema");
+            native_columns += schema.columns.len();
+        }
+        native.push(started.elapsed());
+    }
+
+    // Wasm: the built-in component, through the host, one instance reused.
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    let registry = Registry::load(&runtime, None);
+    let plugin = registry.get("parquet").expect("built-in parquet").clone();
+    let mut instance = plugin.format_instance(&runtime, Limits::format(), None).unwrap();
+    let mut wasm = Vec::new();
+    let mut wasm_columns = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        wasm_columns = 0;
+        for f in &files {
+            let (schema, _) = instance.read_schema(&storage, &f.path, f.bytes.len() as u64, tail(&f.bytes), "");
+            wasm_columns += schema.expect("schema").columns.len();
+        }
+        wasm.push(started.elapsed());
+    }
+    assert_eq!(native_columns, wasm_columns, "both paths read the same schemas");
+
+    // Instantiation from InstancePre: a fresh store and instance each time.
+    let mut inst = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let started = Instant::now();
+        let instance = plugin.format_instance(&runtime, Limits::format(), None).unwrap();
+        inst.push(started.elapsed());
+        drop(instance);
+    }
+
+    let (native, wasm) = (median(native), median(wasm));
+    let per_s = |d: Duration| n as f64 / d.as_secs_f64();
+    let mut sorted = inst.clone();
+    sorted.sort();
+    let p90 = sorted[sorted.len() * 9 / 10];
+    println!("files: {n}, columns: {native_columns}, rounds: {rounds} (median), one thread");
+    println!(
+        "native footer parsing : {:>8.0} files/s  ({:.1} µs/file)",
+        per_s(native),
+        native.as_secs_f64() * 1e6 / n as f64
+    );
+    println!(
+        "wasm footer parsing   : {:>8.0} files/s  ({:.1} µs/file)",
+        per_s(wasm),
+        wasm.as_secs_f64() * 1e6 / n as f64
+    );
+    println!("wasm / native time    : {:.2}x", wasm.as_secs_f64() / native.as_secs_f64());
+    println!(
+        "instantiation (InstancePre → instance, fresh store): median {:.1} µs, p90 {:.1} µs over {} runs",
+        median(inst.clone()).as_secs_f64() * 1e6,
+        p90.as_secs_f64() * 1e6,
+        inst.len()
+    );
+}
