@@ -1,3 +1,8 @@
+/// The host does many small allocations per file (lifted schemas, assets);
+/// mimalloc serves them faster than the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     surveyor_engine::cli::main()
 }

@@ -14,6 +14,7 @@
 //! Enable exactly one of the crate features `source` or `format` in a
 //! connector crate.
 
+mod arena;
 pub mod bindings;
 mod model;
 pub mod qualified_name;
@@ -25,6 +26,7 @@ mod source;
 #[cfg(any(feature = "source", feature = "format"))]
 pub mod testing;
 
+pub use arena::CallArena;
 pub use bindings::types::{
     Asset, AssetRef, Attribute, Column, ConnectorError as Error, ErrorKind, FileRef, PluginInfo, PluginKind, Relation,
     Repetition, Value,

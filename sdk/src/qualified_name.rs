@@ -17,6 +17,10 @@ pub fn join(root: &str, path: &str) -> String {
 }
 
 fn escape_into(segment: &str, out: &mut String) {
+    if segment.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'%' | b'#' | b'?')) {
+        out.push_str(segment);
+        return;
+    }
     for ch in segment.chars() {
         match ch {
             '%' => out.push_str("%25"),

@@ -27,6 +27,8 @@ pub struct LakeSpec {
     pub max_columns: usize,
     /// Files per partitioned table (the rest of the layout follows).
     pub files_per_table: usize,
+    /// Part files per partition folder (Spark writes one per task).
+    pub files_per_partition: usize,
     /// Fraction (0-100) of files that are loose, outside any table.
     pub loose_percent: u64,
     pub seed: u64,
@@ -40,6 +42,7 @@ impl Default for LakeSpec {
             min_columns: 5,
             max_columns: 40,
             files_per_table: 50,
+            files_per_partition: 4,
             loose_percent: 10,
             seed: 42,
         }
@@ -280,8 +283,9 @@ pub fn write_lake(root: &Path, spec: &LakeSpec) -> std::io::Result<Vec<WrittenFi
             }
             in_table += 1;
             let t = current.as_ref().unwrap();
-            let year = 2020 + (in_table % 4);
-            let month = 1 + (in_table / 4) % 12;
+            let partition = (in_table - 1) / spec.files_per_partition.max(1);
+            let year = 2020 + partition / 12;
+            let month = 1 + partition % 12;
             let rel = format!(
                 "warehouse/{}/year={year}/month={month:02}/part-{in_table:05}-{}-c000.snappy.parquet",
                 t.name,

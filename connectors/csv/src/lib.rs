@@ -82,6 +82,11 @@ impl Format for Csv {
     }
 }
 
+/// Each call is independent: a bump arena reset after every call.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: surveyor_sdk::CallArena = surveyor_sdk::CallArena::new();
+
 surveyor_sdk::export_format!(Csv);
 
 /// The configuration, validated.

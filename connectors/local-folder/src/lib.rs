@@ -104,7 +104,7 @@ impl Source for LocalFolder {
                     out.push(folder_asset(root, &config.path, &folder))?;
                 }
                 summary.assets += 1;
-                out.push(file_asset(root, &config.path, &object, request.modified_since))?;
+                out.push(file_asset(root, &config.path, &object, folders.qualified_name(root)))?;
                 if summary.assets.is_multiple_of(10_000) {
                     host.progress(summary.assets, None, "walking");
                 }
@@ -146,19 +146,16 @@ fn folder_asset(root: &str, root_path: &str, folder: &str) -> Asset {
         .attr("isFile", false)
 }
 
-fn file_asset(root: &str, root_path: &str, object: &ObjectMeta, modified_since: Option<i64>) -> Asset {
-    let asset = Asset::new(FS_PATH, join(root, &object.path), file_name(&object.path))
-        .storage_path(object.path.as_str())
-        .parent(FS_PATH, parent_uri(root, &object.path))
+/// A file: the host attaches its schema when a format connector handles it
+/// (and, on incremental runs, when it changed since the last one).
+fn file_asset(root: &str, root_path: &str, object: &ObjectMeta, parent_qn: &str) -> Asset {
+    Asset::new(FS_PATH, join(root, &object.path), file_name(&object.path))
+        .parent(FS_PATH, parent_qn)
         .attr("path", absolute(root_path, &object.path))
         .attr("isFile", true)
         .attr("fileSize", object.size)
-        .attr_opt("modifiedTime", object.last_modified.map(surveyor_sdk::Value::Timestamp));
-    let changed = match (modified_since, object.last_modified) {
-        (Some(since), Some(modified)) => modified > since,
-        _ => true,
-    };
-    if changed { asset.schema_from_file(object.path.as_str(), object.size, object.last_modified) } else { asset }
+        .attr_opt("modifiedTime", object.last_modified.map(surveyor_sdk::Value::Timestamp))
+        .schema_from_file(object.path.as_str(), object.size, object.last_modified)
 }
 
 /// The folders of the path being walked. Listings come in lexicographic
@@ -167,6 +164,8 @@ fn file_asset(root: &str, root_path: &str, object: &ObjectMeta, modified_since: 
 #[derive(Default)]
 struct FolderTrail {
     current: Vec<String>,
+    /// Qualified name of the current folder, computed once per folder.
+    qualified_name: Option<String>,
 }
 
 impl FolderTrail {
@@ -177,6 +176,9 @@ impl FolderTrail {
             None => Vec::new(),
         };
         let common = self.current.iter().zip(&folders).take_while(|(a, b)| a == b).count();
+        if common != self.current.len() || common != folders.len() {
+            self.qualified_name = None;
+        }
         self.current.truncate(common);
         let mut new = Vec::new();
         for segment in &folders[common..] {
@@ -184,6 +186,12 @@ impl FolderTrail {
             new.push(self.current.join("/"));
         }
         new
+    }
+
+    /// The qualified name of the folder last entered.
+    fn qualified_name(&mut self, root: &str) -> &str {
+        let current = &self.current;
+        self.qualified_name.get_or_insert_with(|| join(root, &current.join("/")))
     }
 }
 
@@ -255,16 +263,11 @@ mod tests {
     }
 
     #[test]
-    fn incremental_scans_request_schemas_only_for_changed_files() {
-        let host = MemoryHost::new().file_modified("old.parquet", b"x".to_vec(), 1_000).file_modified(
-            "new.parquet",
-            b"y".to_vec(),
-            3_000,
-        );
-        let req = ScanRequest { modified_since: Some(2_000), ..request() };
-        LocalFolder::scan(&host, config(), &req).unwrap();
-        assert!(host.asset("file://node1/data/lake/old.parquet").unwrap().file.is_none());
-        assert!(host.asset("file://node1/data/lake/new.parquet").unwrap().file.is_some());
+    fn files_carry_size_and_modification_time_for_the_host() {
+        let host = MemoryHost::new().file_modified("old.parquet", b"x".to_vec(), 1_000);
+        LocalFolder::scan(&host, config(), &request()).unwrap();
+        let file = host.asset("file://node1/data/lake/old.parquet").unwrap().file.unwrap();
+        assert_eq!((file.path.as_str(), file.size, file.last_modified), ("old.parquet", 1, Some(1_000)));
     }
 
     #[test]

@@ -6,13 +6,13 @@
 //! read fetches the footer. Parsing is done by the `parquet` crate, inside
 //! the sandbox.
 
+mod footer;
 mod schema;
 
-use parquet::file::metadata::{
-    FooterTail, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy,
-};
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use parquet::schema::types::SchemaDescriptor;
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 use surveyor_sdk::{Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result};
 
 /// Bytes in the Parquet trailer: 4-byte footer length + `PAR1`.
@@ -49,10 +49,18 @@ impl Format for Parquet {
     }
 
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
-        let metadata = read_footer(input, file, config)?;
-        Ok(FileSchema { columns: schema::columns(&metadata), attributes: file_facts(&metadata) })
+        let footer = read_footer(input, file, config)?;
+        let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
+        let schema = ParquetMetaDataReader::decode_schema(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let facts = footer::read(&footer).map_err(|e| corrupt(e.to_string()))?;
+        Ok(FileSchema { columns: schema::columns(&schema), attributes: file_facts(&schema, &facts) })
     }
 }
+
+/// Each call is independent: a bump arena reset after every call.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: surveyor_sdk::CallArena = surveyor_sdk::CallArena::new();
 
 #[cfg(feature = "component")]
 surveyor_sdk::export_format!(Parquet);
@@ -61,9 +69,9 @@ fn malformed(input: &FileInput, message: String) -> Error {
     Error::malformed(message).with_item(input.path.clone())
 }
 
-/// Finds, reads and decodes the footer, validating every length against the
-/// file's size before trusting it.
-fn read_footer(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<ParquetMetaData> {
+/// Finds and reads the footer (from the tail when it is there), validating
+/// every length against the file's size before trusting it.
+fn read_footer<'a>(input: &'a FileInput, file: &dyn FileReader, config: &Config) -> Result<Cow<'a, [u8]>> {
     let size = input.size;
     if size == 0 {
         return Err(malformed(input, "empty file (0 bytes): not a Parquet file".into()));
@@ -97,19 +105,7 @@ fn read_footer(input: &FileInput, file: &dyn FileReader, config: &Config) -> Res
         ))
         .with_item(input.path.clone()));
     }
-    let footer = input.bytes(file, size - TRAILER - footer_len, footer_len)?;
-    ParquetMetaDataReader::decode_metadata_with_options(&footer, Some(&decode_options()))
-        .map_err(|e| malformed(input, format!("corrupt footer: {e}")))
-}
-
-/// Statistics (min/max, encodings, size histograms) are not part of a schema:
-/// skipping them makes decoding faster and tolerates writers that encode them
-/// in ways strict readers reject.
-fn decode_options() -> ParquetMetaDataOptions {
-    ParquetMetaDataOptions::new()
-        .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
+    input.bytes(file, size - TRAILER - footer_len, footer_len)
 }
 
 fn show_magic(bytes: &[u8]) -> String {
@@ -121,34 +117,22 @@ fn show_magic(bytes: &[u8]) -> String {
 }
 
 /// Facts about the file as a whole: sizes, rows, codecs, writer, metadata keys.
-fn file_facts(metadata: &ParquetMetaData) -> Vec<Attribute> {
-    let meta = metadata.file_metadata();
-    let groups = metadata.row_groups();
-    let mut codecs = BTreeSet::new();
-    let (mut compressed, mut uncompressed) = (0i64, 0i64);
-    for group in groups {
-        for column in group.columns() {
-            codecs.insert(column.compression_codec().to_string());
-            compressed = compressed.saturating_add(column.compressed_size());
-            uncompressed = uncompressed.saturating_add(column.uncompressed_size());
-        }
-    }
+fn file_facts(schema: &SchemaDescriptor, facts: &footer::Facts) -> Vec<Attribute> {
     let mut attrs = vec![
         attr("format", "parquet".into()),
-        attr("rowCount", meta.num_rows().into()),
-        attr("rowGroupCount", (groups.len() as i64).into()),
-        attr("compressedSize", compressed.into()),
-        attr("uncompressedSize", uncompressed.into()),
-        attr("codecs", codecs.into_iter().collect::<Vec<_>>().into()),
-        attr("formatVersion", meta.version().into()),
-        attr("columnCount", (meta.schema_descr().num_columns() as i64).into()),
+        attr("rowCount", facts.num_rows.into()),
+        attr("rowGroupCount", (facts.row_groups as i64).into()),
+        attr("compressedSize", facts.compressed.into()),
+        attr("uncompressedSize", facts.uncompressed.into()),
+        attr("codecs", facts.codecs.iter().map(|c| c.to_string()).collect::<Vec<_>>().into()),
+        attr("formatVersion", facts.version.into()),
+        attr("columnCount", (schema.num_columns() as i64).into()),
     ];
-    if let Some(created_by) = meta.created_by() {
-        attrs.push(attr("createdBy", created_by.into()));
+    if let Some(created_by) = &facts.created_by {
+        attrs.push(attr("createdBy", created_by.as_str().into()));
     }
-    if let Some(kv) = meta.key_value_metadata() {
-        let keys: Vec<String> = kv.iter().map(|kv| kv.key.clone()).collect();
-        attrs.push(attr("keyValueMetadataKeys", keys.into()));
+    if !facts.key_value_keys.is_empty() {
+        attrs.push(attr("keyValueMetadataKeys", facts.key_value_keys.clone().into()));
     }
     attrs
 }

@@ -1,77 +1,49 @@
 //! Parquet schema → contract columns: every node of the schema tree (groups
 //! and leaves) with its full path, its physical and logical types, a
-//! normalised data type, repetition and per-leaf storage facts.
+//! normalised data type and repetition.
 
 use parquet::basic::{ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical};
-use parquet::file::metadata::ParquetMetaData;
-use parquet::schema::types::Type;
+use parquet::schema::types::{SchemaDescriptor, Type};
 use surveyor_sdk::{Column, Repetition};
 
-pub fn columns(metadata: &ParquetMetaData) -> Vec<Column> {
-    let descr = metadata.file_metadata().schema_descr();
-    // Storage facts per leaf, summed over row groups, in leaf order.
-    let leaves = descr.num_columns();
-    let mut compressed = vec![0i64; leaves];
-    let mut uncompressed = vec![0i64; leaves];
-    for group in metadata.row_groups() {
-        for (i, chunk) in group.columns().iter().enumerate().take(leaves) {
-            compressed[i] = compressed[i].saturating_add(chunk.compressed_size());
-            uncompressed[i] = uncompressed[i].saturating_add(chunk.uncompressed_size());
-        }
-    }
-    let mut out = Vec::with_capacity(leaves + 8);
-    let mut walker = Walker { out: &mut out, leaf: 0, compressed: &compressed, uncompressed: &uncompressed };
+pub fn columns(descr: &SchemaDescriptor) -> Vec<Column> {
+    let mut out = Vec::with_capacity(descr.num_columns() + 8);
     let mut path = Vec::new();
     for (ordinal, field) in descr.root_schema().get_fields().iter().enumerate() {
-        walker.visit(field, &mut path, ordinal as u32);
+        visit(&mut out, field, &mut path, ordinal as u32);
     }
     out
 }
 
-struct Walker<'a> {
-    out: &'a mut Vec<Column>,
-    leaf: usize,
-    compressed: &'a [i64],
-    uncompressed: &'a [i64],
-}
-
-impl Walker<'_> {
-    fn visit(&mut self, node: &Type, path: &mut Vec<String>, ordinal: u32) {
-        let info = node.get_basic_info();
-        path.push(node.name().to_string());
-        let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
-        let mut column = Column::new(path.iter().cloned(), physical_name(node), data_type(node))
-            .repetition(match repetition {
-                PqRepetition::REQUIRED => Repetition::Required,
-                PqRepetition::OPTIONAL => Repetition::Optional,
-                PqRepetition::REPEATED => Repetition::Repeated,
-            })
-            .ordinal(ordinal);
-        if let Some(logical) = logical_name(node) {
-            column = column.logical_type(logical);
-        }
-        if info.has_id() {
-            column = column.attr("fieldId", info.id());
-        }
-        if node.is_primitive() {
-            if let Type::PrimitiveType { precision, scale, .. } = node
-                && is_decimal(node)
-            {
-                column = column.attr("precision", *precision).attr("scale", *scale);
-            }
-            if let (Some(c), Some(u)) = (self.compressed.get(self.leaf), self.uncompressed.get(self.leaf)) {
-                column = column.attr("compressedSize", *c).attr("uncompressedSize", *u);
-            }
-            self.leaf += 1;
-            self.out.push(column);
-        } else {
-            self.out.push(column);
-            for (i, child) in node.get_fields().iter().enumerate() {
-                self.visit(child, path, i as u32);
-            }
-        }
-        path.pop();
+fn visit(out: &mut Vec<Column>, node: &Type, path: &mut Vec<String>, ordinal: u32) {
+    let info = node.get_basic_info();
+    path.push(node.name().to_string());
+    let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
+    let mut column = Column::new(path.iter().cloned(), physical_name(node), data_type(node))
+        .repetition(match repetition {
+            PqRepetition::REQUIRED => Repetition::Required,
+            PqRepetition::OPTIONAL => Repetition::Optional,
+            PqRepetition::REPEATED => Repetition::Repeated,
+        })
+        .ordinal(ordinal);
+    if let Some(logical) = logical_name(node) {
+        column = column.logical_type(logical);
     }
+    if info.has_id() {
+        column = column.attr("fieldId", info.id());
+    }
+    if let Type::PrimitiveType { precision, scale, .. } = node
+        && is_decimal(node)
+    {
+        column = column.attr("precision", *precision).attr("scale", *scale);
+    }
+    out.push(column);
+    if node.is_group() {
+        for (i, child) in node.get_fields().iter().enumerate() {
+            visit(out, child, path, i as u32);
+        }
+    }
+    path.pop();
 }
 
 fn physical_name(node: &Type) -> String {

@@ -45,6 +45,10 @@ pub struct ScanArgs {
     /// Print the run report as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Benchmarks only: parse Parquet natively, outside the sandbox.
+    #[cfg(feature = "bench-native")]
+    #[arg(long)]
+    pub native_parquet: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
@@ -78,6 +82,10 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         grouping.enabled = false;
     }
     let mut options = ScanOptions { tail_bytes: args.tail_bytes, grouping, ..ScanOptions::default() };
+    #[cfg(feature = "bench-native")]
+    {
+        options.native_parquet = args.native_parquet;
+    }
     if let Some(workers) = args.workers {
         options.schema_workers = workers.max(1);
     }

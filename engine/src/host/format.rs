@@ -100,21 +100,22 @@ impl FormatInstance {
     }
 
     /// Reads the schema of `path` (of `size` bytes), handing over `tail` (its
-    /// last bytes) with the call. Further reads go through `storage`, bounded
-    /// to this one file.
+    /// last bytes) with the call; `tail` keeps its buffer for the next file.
+    /// Further reads go through `storage`, bounded to this one file.
     pub fn read_schema(
         &mut self,
         storage: &Arc<dyn Storage>,
         path: &str,
         size: u64,
-        tail: Vec<u8>,
+        tail: &mut Vec<u8>,
         config: &str,
     ) -> (Result<FileSchema, PluginError>, ReadStats) {
         let state = self.store.data_mut();
         state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
-        let input = FileInput { path: path.to_string(), size, tail, config: config.to_string() };
+        let input = FileInput { path: path.to_string(), size, tail: std::mem::take(tail), config: config.to_string() };
         let r = self.bindings.surveyor_connector_format_connector().call_read_schema(&mut self.store, &input);
+        *tail = input.tail;
         let file = self.store.data_mut().file.take();
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {

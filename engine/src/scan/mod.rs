@@ -13,6 +13,8 @@
 //! workers, which slow the source (backpressure), so memory stays flat
 //! however large the source is.
 
+#[cfg(feature = "bench-native")]
+mod native;
 mod pipeline;
 pub mod resource_sets;
 mod run;

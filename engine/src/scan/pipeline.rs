@@ -2,7 +2,7 @@
 
 use super::resource_sets::{Grouper, Offer, SetSummary};
 use super::run::{Counts, ScanOptions, ScanSource};
-use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind};
+use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
 use crate::host::format::FormatInstance;
 use crate::host::source::{ScanOutput, SourceCapabilities};
@@ -119,6 +119,7 @@ pub(super) fn run(
                 counters: options.counters.clone(),
                 cancel: options.cancel.clone(),
                 used: used.clone(),
+                modified_since: source.modified_since,
             };
             let caps = SourceCapabilities::none().storage(source.storage.clone()).output(Box::new(dispatch));
             let config = &config;
@@ -170,6 +171,7 @@ struct Dispatch {
     counters: Arc<Counters>,
     cancel: Arc<std::sync::atomic::AtomicBool>,
     used: Arc<Mutex<BTreeMap<String, Arc<Plugin>>>>,
+    modified_since: Option<i64>,
 }
 
 fn gone() -> ConnectorError {
@@ -194,7 +196,13 @@ impl ScanOutput for Dispatch {
                 ));
                 continue;
             }
-            let format = asset.file.as_ref().and_then(|f| self.registry.format_for(&f.path)).cloned();
+            // Incremental runs read schemas only of files changed since the last run.
+            let changed = |f: &FileRef| match (self.modified_since, f.last_modified) {
+                (Some(since), Some(modified)) => modified > since,
+                _ => true,
+            };
+            let format =
+                asset.file.as_ref().filter(|f| changed(f)).and_then(|f| self.registry.format_for(&f.path)).cloned();
             let sent = match format {
                 Some(format) => {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
@@ -246,13 +254,14 @@ fn schema_worker(
 ) {
     let counters = &options.counters;
     let mut instances: HashMap<String, FormatInstance> = HashMap::new();
+    // One tail buffer per worker, reused for every file.
+    let mut tail = Vec::with_capacity(options.tail_bytes as usize);
     for Job { asset, plugin } in jobs {
         let file = asset.file.clone().expect("jobs carry a file");
         let error = |kind: &str, message: String, by: &str| Out::Error(ItemError::new(&file.path, kind, &message, by));
         let tail_len = file.size.min(options.tail_bytes);
-        let tail = match storage.read_range(&file.path, file.size - tail_len, tail_len) {
-            Ok(tail) => tail,
-            Err(e) => {
+        if let Err(e) = storage.read_range_into(&file.path, file.size - tail_len, tail_len, &mut tail) {
+            {
                 let vanished = e.kind == StorageErrorKind::NotFound;
                 let kind = crate::host::kind_name(crate::host::source::storage_error(e.clone()).kind);
                 let msg = if vanished { "file vanished during the scan".to_string() } else { e.message.clone() };
@@ -262,7 +271,7 @@ fn schema_worker(
                 }
                 continue;
             }
-        };
+        }
         add(&counters.reads, 1);
         add(&counters.bytes_read, tail.len() as u64);
         if (tail.len() as u64) < tail_len {
@@ -288,7 +297,14 @@ fn schema_worker(
             }
         }
         let instance = instances.get_mut(&name).expect("just inserted");
-        let (result, stats) = instance.read_schema(storage, &file.path, file.size, tail, "");
+        #[cfg(feature = "bench-native")]
+        let (result, stats) = if options.native_parquet && name == "parquet" {
+            super::native::read_parquet(storage, &file.path, file.size, tail.clone())
+        } else {
+            instance.read_schema(storage, &file.path, file.size, &mut tail, "")
+        };
+        #[cfg(not(feature = "bench-native"))]
+        let (result, stats) = instance.read_schema(storage, &file.path, file.size, &mut tail, "");
         add(&counters.reads, stats.extra_reads as u64);
         add(&counters.bytes_read, stats.extra_bytes);
         let sent = match result {

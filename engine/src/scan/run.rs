@@ -50,6 +50,9 @@ pub struct ScanOptions {
     pub max_reported_errors: usize,
     /// Resource-set grouping: built-in heuristics and user rules.
     pub grouping: GroupingConfig,
+    /// Benchmarks only: parse Parquet natively, outside the sandbox.
+    #[cfg(feature = "bench-native")]
+    pub native_parquet: bool,
 }
 
 impl Default for ScanOptions {
@@ -64,6 +67,8 @@ impl Default for ScanOptions {
             counters: Arc::new(RunCounters::default()),
             max_reported_errors: 1000,
             grouping: GroupingConfig::default(),
+            #[cfg(feature = "bench-native")]
+            native_parquet: false,
         }
     }
 }

@@ -10,7 +10,6 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -107,19 +106,32 @@ impl Storage for LocalStorage {
     }
 
     fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, StorageError> {
-        let file = File::from(self.open_beneath(path, OFlags::RDONLY)?);
-        let mut buf = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(path, &e)),
-            }
-        }
-        buf.truncate(filled);
+        let mut buf = Vec::new();
+        self.read_range_into(path, offset, length, &mut buf)?;
         Ok(buf)
+    }
+
+    fn read_range_into(&self, path: &str, offset: u64, length: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        let fd = self.open_beneath(path, OFlags::RDONLY)?;
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        buf.clear();
+        buf.reserve(length);
+        // Read into the spare capacity: no zeroing of a buffer about to be overwritten.
+        while buf.len() < length {
+            let (done, want) = (buf.len(), length - buf.len());
+            let spare = &mut buf.spare_capacity_mut()[..want];
+            let read = match rustix::io::pread(&fd, spare, offset + done as u64) {
+                Ok((filled, _)) => filled.len(),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_error(path, &e.into())),
+            };
+            if read == 0 {
+                break;
+            }
+            // SAFETY: `pread` initialised the first `read` bytes of the spare capacity.
+            unsafe { buf.set_len(done + read) };
+        }
+        Ok(())
     }
 }
 

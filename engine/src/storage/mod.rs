@@ -30,6 +30,14 @@ pub trait Storage: Send + Sync {
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError>;
     /// Up to `length` bytes from `offset`; fewer at the end of the object.
     fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, StorageError>;
+    /// As [`read_range`](Self::read_range), into `buf` (cleared first), so
+    /// that a caller reading many files reuses one buffer.
+    fn read_range_into(&self, path: &str, offset: u64, length: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        let bytes = self.read_range(path, offset, length)?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        Ok(())
+    }
 }
 
 /// Why a storage call failed, in the terms of the connector contract.
