@@ -8,7 +8,10 @@ pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "surveyor:connector/source@0.1.0",
-        additional_derives: [PartialEq],
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+        with: {
+            "surveyor:connector/sql.rows": crate::host::sql::BufferedRows,
+        },
     });
 }
 
@@ -26,4 +29,4 @@ pub mod format {
 pub use format::exports::surveyor::connector::format_connector::{FileInput, FileSchema};
 pub use source::exports::surveyor::connector::source_connector::{BrowseEntry, ScanRequest, ScanSummary};
 pub use source::surveyor::connector::types;
-pub use source::surveyor::connector::{emit, log, progress, storage};
+pub use source::surveyor::connector::{emit, http, log, progress, sql, storage};

@@ -15,9 +15,11 @@ pub mod cache;
 pub mod catalog;
 mod error;
 pub mod format;
+pub mod http;
 pub mod registry;
 pub mod sandbox;
 pub mod source;
+pub mod sql;
 
 pub use catalog::PluginCatalog;
 pub use error::{PluginError, kind_name};

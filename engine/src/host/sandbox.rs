@@ -133,6 +133,11 @@ impl SandboxContext {
         Ok(())
     }
 
+    /// Resources handed to the connector (WASI streams, SQL result sets).
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// What the connector printed (a panic message, typically), last bytes only.
     pub fn output(&self) -> String {
         let bytes = self.output.contents();

@@ -1,12 +1,16 @@
 //! One instance of a source connector, and the capabilities it is granted:
 //! `storage`, `log`, `progress` and `emit`.
 
+use super::bindings::http::{HttpRequest, HttpResponse};
 use super::bindings::source::{Source, SourcePre};
+use super::bindings::sql::{SqlColumn, SqlValue};
 use super::bindings::storage::{ListPage, ObjectMeta};
 use super::bindings::types::{Asset, ConnectorError, ErrorKind};
-use super::bindings::{BrowseEntry, ScanRequest, ScanSummary, emit, log, progress, storage, types};
+use super::bindings::{BrowseEntry, ScanRequest, ScanSummary, emit, http, log, progress, sql, storage, types};
 use super::error::PluginError;
+use super::http::HttpBackend;
 use super::sandbox::{Limits, SandboxContext, Sandboxed, new_store};
+use super::sql::{BufferedRows, SqlBackend};
 use super::{Plugin, Runtime};
 use crate::report::ItemError;
 use crate::storage::{Listing, Storage, StorageError, StorageErrorKind};
@@ -15,7 +19,7 @@ use std::iter::Peekable;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 
 /// Objects per page handed to the connector.
 const PAGE: usize = 1000;
@@ -41,6 +45,8 @@ pub type ProgressFn = Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>;
 /// that builds its `SourceCapabilities` from the source's configuration.
 pub struct SourceCapabilities {
     storage: Option<Arc<dyn Storage>>,
+    sql: Option<Arc<dyn SqlBackend>>,
+    http: Option<Arc<dyn HttpBackend>>,
     output: Option<Box<dyn ScanOutput>>,
     progress: Option<ProgressFn>,
     listings: HashMap<String, Peekable<Listing>>,
@@ -49,11 +55,29 @@ pub struct SourceCapabilities {
 
 impl SourceCapabilities {
     pub fn none() -> Self {
-        SourceCapabilities { storage: None, output: None, progress: None, listings: HashMap::new(), next_listing: 0 }
+        SourceCapabilities {
+            storage: None,
+            sql: None,
+            http: None,
+            output: None,
+            progress: None,
+            listings: HashMap::new(),
+            next_listing: 0,
+        }
     }
     /// Grants list/stat/read on this storage (already scoped to the source's root).
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(storage);
+        self
+    }
+    /// Grants SQL on the source's server, through this backend.
+    pub fn sql(mut self, sql: Arc<dyn SqlBackend>) -> Self {
+        self.sql = Some(sql);
+        self
+    }
+    /// Grants HTTP to the hosts this backend allows.
+    pub fn http(mut self, http: Arc<dyn HttpBackend>) -> Self {
+        self.http = Some(http);
         self
     }
     pub fn output(mut self, output: Box<dyn ScanOutput>) -> Self {
@@ -254,6 +278,55 @@ impl storage::Host for SourceState {
         let r = self.storage()?.read_range(&path, offset, length).map_err(storage_error);
         self.sandbox.touch();
         r
+    }
+}
+
+impl sql::HostRows for SourceState {
+    fn columns(&mut self, rows: Resource<BufferedRows>) -> Vec<SqlColumn> {
+        self.sandbox.touch();
+        self.sandbox.table().get(&rows).map(|r| r.columns()).unwrap_or_default()
+    }
+
+    fn next(&mut self, rows: Resource<BufferedRows>, max: u32) -> Result<Vec<Vec<SqlValue>>, ConnectorError> {
+        self.sandbox.touch();
+        let rows = self.sandbox.table().get_mut(&rows).map_err(|e| refused(&format!("invalid rows handle: {e}")))?;
+        Ok(rows.next(max.min(10_000)))
+    }
+
+    fn next_result(&mut self, rows: Resource<BufferedRows>) -> bool {
+        self.sandbox.touch();
+        self.sandbox.table().get_mut(&rows).map(|r| r.next_result()).unwrap_or(false)
+    }
+
+    fn drop(&mut self, rows: Resource<BufferedRows>) -> wasmtime::Result<()> {
+        self.sandbox.table().delete(rows)?;
+        Ok(())
+    }
+}
+
+impl sql::Host for SourceState {
+    fn query(
+        &mut self,
+        database: Option<String>,
+        statement: String,
+        params: Vec<SqlValue>,
+    ) -> Result<Resource<BufferedRows>, ConnectorError> {
+        self.sandbox.touch();
+        let backend = self.caps.sql.clone().ok_or_else(|| super::sql::not_granted("SQL"))?;
+        let sets = backend.query(database.as_deref(), &statement, &params);
+        self.sandbox.touch();
+        let rows = BufferedRows::new(sets?);
+        self.sandbox.table().push(rows).map_err(|e| refused(&format!("too many open result sets: {e}")))
+    }
+}
+
+impl http::Host for SourceState {
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        self.sandbox.touch();
+        let backend = self.caps.http.clone().ok_or_else(|| super::sql::not_granted("HTTP"))?;
+        let response = backend.send(request);
+        self.sandbox.touch();
+        response
     }
 }
 

@@ -25,7 +25,7 @@ pub const MAX_VARIANTS: usize = 32;
 /// Distinct values kept per partition key.
 const MAX_KEY_VALUES: usize = 100;
 /// Columns listed per difference (added, removed, retyped).
-const MAX_DIFF: usize = 50;
+const MAX_DIFF: usize = 20;
 
 /// What became of an asset offered to the [`Grouper`].
 #[allow(clippy::large_enum_variant)] // returned once per asset, never stored
@@ -90,11 +90,12 @@ impl Grouper {
         file_pattern(path).map(|m| (m, None))
     }
 
-    /// The sets, as assets with their schema, and their summaries, in pattern order.
-    pub fn finish(self) -> Vec<(Asset, Option<FileSchema>, SetSummary)> {
+    /// The sets, as assets with their schema, and their summaries, in
+    /// pattern order; built one at a time, as the iterator is consumed.
+    pub fn finish(self) -> impl Iterator<Item = (Asset, Option<FileSchema>, SetSummary)> {
         let mut sets: Vec<SetBuilder> = self.sets.into_values().collect();
         sets.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
-        sets.into_iter().map(SetBuilder::build).collect()
+        sets.into_iter().map(SetBuilder::build)
     }
 }
 
@@ -143,9 +144,10 @@ pub struct Retyped {
 
 struct Variant {
     fingerprint: u64,
-    columns: Vec<Column>,
-    /// Format facts of the variant's first file (codecs, writer...).
-    facts: Vec<Attribute>,
+    /// The variant's columns and its first file's format facts (codecs,
+    /// writer…), encoded compactly: a few KiB per variant instead of tens,
+    /// decoded only once, when the set is written.
+    encoded: Box<[u8]>,
     files: u64,
     example: String,
     newest: i64,
@@ -256,10 +258,10 @@ impl SetBuilder {
                 v.newest = modified;
             }
         } else if self.variants.len() < MAX_VARIANTS {
+            let encoded = postcard::to_allocvec(&(&schema.columns, &schema.attributes)).unwrap_or_default();
             self.variants.push(Variant {
                 fingerprint: fp,
-                columns: schema.columns,
-                facts: schema.attributes,
+                encoded: encoded.into_boxed_slice(),
                 files: 1,
                 example: path.to_string(),
                 newest: modified,
@@ -275,8 +277,13 @@ impl SetBuilder {
         self.variants
             .sort_by(|a, b| b.files.cmp(&a.files).then(b.newest.cmp(&a.newest)).then(a.example.cmp(&b.example)));
         let schema_count = self.variants.len() as u64 + self.overflow_fingerprints.len() as u64;
-        let variants: Vec<VariantSummary> = match self.variants.first() {
-            Some(base) => self.variants.iter().enumerate().map(|(i, v)| diff(i == 0, base, v)).collect(),
+        let decode =
+            |v: &Variant| postcard::from_bytes::<(Vec<Column>, Vec<Attribute>)>(&v.encoded).unwrap_or_default();
+        let base = self.variants.first().map(decode);
+        let variants: Vec<VariantSummary> = match &base {
+            Some((base_columns, _)) => {
+                self.variants.iter().enumerate().map(|(i, v)| diff(i == 0, base_columns, v, &decode(v).0)).collect()
+            }
             None => Vec::new(),
         };
         let name = self
@@ -307,14 +314,13 @@ impl SetBuilder {
             relations: Vec::new(),
             file: None,
         };
-        let total_rows = self.total_rows;
-        let schema = self.variants.into_iter().next().map(|v| {
+        let schema = base.map(|(columns, facts)| {
             // Facts of the set's schema, with the row count of the whole set.
-            let mut facts: Vec<Attribute> = v.facts.into_iter().filter(|a| a.key != "rowCount").collect();
-            if let Some(rows) = total_rows {
+            let mut facts: Vec<Attribute> = facts.into_iter().filter(|a| a.key != "rowCount").collect();
+            if let Some(rows) = self.total_rows {
                 facts.push(Attribute { key: "rowCount".into(), value: Value::Integer(rows) });
             }
-            FileSchema { columns: v.columns, attributes: facts }
+            FileSchema { columns, attributes: facts }
         });
         let summary = SetSummary {
             qualified_name: self.qualified_name,
@@ -330,13 +336,13 @@ impl SetBuilder {
     }
 }
 
-fn diff(is_base: bool, base: &Variant, v: &Variant) -> VariantSummary {
+fn diff(is_base: bool, base: &[Column], v: &Variant, columns: &[Column]) -> VariantSummary {
     let dotted = |c: &Column| c.path.join(".");
-    let base_types: HashMap<String, &str> = base.columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
-    let own: HashMap<String, &str> = v.columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
+    let base_types: HashMap<String, &str> = base.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
+    let own: HashMap<String, &str> = columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
     let mut added = Vec::new();
     let mut retyped = Vec::new();
-    for c in &v.columns {
+    for c in columns {
         let path = dotted(c);
         match base_types.get(&path) {
             None => added.push(path),
@@ -346,14 +352,14 @@ fn diff(is_base: bool, base: &Variant, v: &Variant) -> VariantSummary {
             _ => {}
         }
     }
-    let removed: Vec<String> = base.columns.iter().map(dotted).filter(|p| !own.contains_key(p)).collect();
+    let removed: Vec<String> = base.iter().map(dotted).filter(|p| !own.contains_key(p)).collect();
     added.truncate(MAX_DIFF);
     retyped.truncate(MAX_DIFF);
     VariantSummary {
         base: is_base,
         files: v.files,
         example: v.example.clone(),
-        columns: v.columns.len(),
+        columns: columns.len(),
         added,
         removed: removed.into_iter().take(MAX_DIFF).collect(),
         retyped,
@@ -419,7 +425,7 @@ mod tests {
         assert!(matches!(g.offer(file(&corrupt, 7, 40), None, true), Offer::Absorbed));
         assert!(matches!(g.offer(file("sales/_SUCCESS", 0, 1), None, false), Offer::Keep(..)));
 
-        let sets = g.finish();
+        let sets: Vec<_> = g.finish().collect();
         assert_eq!(sets.len(), 1);
         let (asset, schema, summary) = &sets[0];
         assert_eq!(asset.type_name, "fs_resource_set");
@@ -463,7 +469,7 @@ mod tests {
         assert!(matches!(g.offer(file("raw/export_1.csv", 1, 1), None, false), Offer::Keep(..)));
         g.offer(file("tables/a/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
         g.offer(file("tables/b/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
-        let sets = g.finish();
+        let sets: Vec<_> = g.finish().collect();
         assert_eq!(sets.len(), 1);
         assert_eq!(sets[0].0.name, "All tables");
         assert_eq!(sets[0].2.partitions, 2);
@@ -474,7 +480,7 @@ mod tests {
     fn grouping_can_be_switched_off() {
         let mut g = grouper("enabled = false");
         assert!(matches!(g.offer(file("a/part-00001.parquet", 1, 1), None, false), Offer::Keep(..)));
-        assert!(g.finish().is_empty());
+        assert!(g.finish().next().is_none());
     }
 
     #[test]
@@ -485,7 +491,7 @@ mod tests {
             let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             g.offer(file(&format!("t/part-{i:05}.parquet"), 1, 1), Some(schema(&cols)), false);
         }
-        let (_, _, summary) = g.finish().pop().unwrap();
+        let (_, _, summary) = g.finish().last().unwrap();
         assert_eq!(summary.variants.len(), MAX_VARIANTS);
         assert_eq!(summary.schema_count, (MAX_VARIANTS + 10) as u64);
     }
