@@ -10,7 +10,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, artifact stem, folder under the workspace root). The first four
+/// (package, artifact stem, folder under the workspace root). The first six
 /// are embedded in the binary; the others are for the engine's tests (they
 /// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
 const CONNECTORS: &[(&str, &str, &str)] = &[
@@ -18,6 +18,8 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-connector-parquet", "surveyor_connector_parquet", "connectors/parquet"),
     ("surveyor-connector-csv", "surveyor_connector_csv", "connectors/csv"),
     ("surveyor-connector-json", "surveyor_connector_json", "connectors/json"),
+    ("surveyor-connector-azure-blob", "surveyor_connector_azure_blob", "connectors/azure-blob"),
+    ("surveyor-connector-adls-gen2", "surveyor_connector_adls_gen2", "connectors/adls-gen2"),
     ("surveyor-test-hostile-source", "surveyor_test_hostile_source", "tests/connectors/hostile-source"),
     ("surveyor-test-hostile-format", "surveyor_test_hostile_format", "tests/connectors/hostile-format"),
     ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),
@@ -34,7 +36,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-connectors"));
 
-    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml"] {
+    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml", "connectors/azure-common/src"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");

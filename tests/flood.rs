@@ -10,6 +10,7 @@ use std::sync::Arc;
 use surveyor_engine::host::{Registry, Runtime, RuntimeOptions};
 use surveyor_engine::scan::{RunStatus, ScanOptions, ScanSource, run_scan};
 use surveyor_engine::sink::LocalFolderSink;
+use surveyor_engine::sources::Grants;
 use surveyor_engine::storage::LocalStorage;
 
 fn peak_rss_mib() -> u64 {
@@ -30,8 +31,7 @@ fn a_million_assets_stream_through_with_flat_memory() {
         name: "flood".into(),
         source_type: "hostile".into(),
         config: serde_json::json!({"mode": "flood", "count": 1_000_000}),
-        storage: Arc::new(LocalStorage::open(empty.path()).unwrap()),
-        root_uri: "file://test/flood".into(),
+        grants: Grants::storage(Arc::new(LocalStorage::open(empty.path()).unwrap()), "file://test/flood"),
         scope: vec![],
         modified_since: None,
     };

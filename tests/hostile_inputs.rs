@@ -15,6 +15,7 @@ use surveyor_engine::host::bindings::storage::ObjectMeta;
 use surveyor_engine::host::{Registry, Runtime, RuntimeOptions};
 use surveyor_engine::scan::{ScanOptions, ScanSource, run_scan};
 use surveyor_engine::sink::LocalFolderSink;
+use surveyor_engine::sources::Grants;
 use surveyor_engine::storage::{Listing, LocalStorage, Storage, StorageError};
 
 fn write_parquet(path: &Path, columns: &[&str]) {
@@ -154,9 +155,8 @@ fn a_file_that_vanishes_during_the_scan_is_reported_and_not_catalogued() {
     let source = ScanSource {
         name: "t".into(),
         source_type: "local-folder".into(),
-        config: serde_json::json!({"path": lake.path().to_str().unwrap()}),
-        storage: Arc::new(storage),
-        root_uri: "file://t/lake".into(),
+        config: serde_json::json!({}),
+        grants: Grants::storage(Arc::new(storage), "file://t/lake"),
         scope: vec![],
         modified_since: None,
     };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use surveyor_engine::host::{Origin, PluginCatalog, Registry, Runtime, RuntimeOptions};
 use surveyor_engine::scan::{RunReport, ScanOptions, ScanSource, run_scan};
 use surveyor_engine::sink::LocalFolderSink;
+use surveyor_engine::sources::Grants;
 use surveyor_engine::storage::LocalStorage;
 
 fn built(name: &str) -> PathBuf {
@@ -24,9 +25,8 @@ fn scan(runtime: &Runtime, registry: &Arc<Registry>, dir: &Path, out: &Path) -> 
     let source = ScanSource {
         name: "t".into(),
         source_type: "local-folder".into(),
-        config: serde_json::json!({"path": dir.to_str().unwrap()}),
-        storage: Arc::new(LocalStorage::open(dir).unwrap()),
-        root_uri: "file://t/lake".into(),
+        config: serde_json::json!({}),
+        grants: Grants::storage(Arc::new(LocalStorage::open(dir).unwrap()), "file://t/lake"),
         scope: vec![],
         modified_since: None,
     };

@@ -13,6 +13,7 @@ use std::time::Duration;
 use surveyor_engine::host::{Limits, Registry, Runtime, RuntimeOptions};
 use surveyor_engine::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
 use surveyor_engine::sink::LocalFolderSink;
+use surveyor_engine::sources::Grants;
 use surveyor_engine::storage::LocalStorage;
 
 fn plugins_with_hostile() -> tempfile::TempDir {
@@ -53,17 +54,13 @@ fn scan(
         name: "test".into(),
         source_type: source_type.into(),
         config,
-        storage: Arc::new(LocalStorage::open(dir).unwrap()),
-        root_uri: "file://test/lake".into(),
+        grants: Grants::storage(Arc::new(LocalStorage::open(dir).unwrap()), "file://test/lake"),
         scope: vec![],
         modified_since: None,
     };
     run_scan(runtime, registry, &source, &tight(), &LocalFolderSink::new(out)).unwrap()
 }
 
-fn local(dir: &Path) -> serde_json::Value {
-    serde_json::json!({"path": dir.to_str().unwrap()})
-}
 
 #[test]
 fn a_connector_that_wants_sockets_is_refused_at_load_and_nothing_else_changes() {
@@ -85,7 +82,7 @@ fn format_connector_failures_are_per_file_errors_and_later_files_are_still_read(
         std::fs::write(lake.path().join(name), b"data").unwrap();
     }
     let out = tempfile::tempdir().unwrap();
-    let report = scan(&runtime, &registry, lake.path(), "local-folder", local(lake.path()), out.path());
+    let report = scan(&runtime, &registry, lake.path(), "local-folder", serde_json::json!({}), out.path());
     assert_eq!(report.status, RunStatus::CompletedWithExceptions, "{:?}", report.error);
     assert_eq!(report.counts.schemas, 2, "a.hostile and z.hostile, read after the failures");
     let kind =

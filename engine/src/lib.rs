@@ -5,10 +5,12 @@
 //! ([`scan`]) and writes what they find to ingestion storage ([`sink`]).
 //! The `surveyor` binary ([`cli`]) is a thin layer over this library.
 
+pub mod backends;
 pub mod cli;
 pub mod host;
 pub mod report;
 pub mod scan;
+pub mod sources;
 pub mod sink;
 pub mod storage;
 

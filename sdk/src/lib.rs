@@ -18,6 +18,7 @@ mod arena;
 pub mod bindings;
 mod model;
 pub mod qualified_name;
+pub mod tree;
 
 #[cfg(feature = "format")]
 mod format;

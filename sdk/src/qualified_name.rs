@@ -38,6 +38,29 @@ fn escape_into(segment: &str, out: &mut String) {
     }
 }
 
+/// The path of a `file://host/...` root URI, as the node sees it
+/// (`file://node1/data/my%20lake` → `/data/my lake`).
+pub fn file_uri_path(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("file://")?;
+    let path = &rest[rest.find('/')?..];
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(Some(h)), Some(Some(l))) = (bytes.get(i + 1).map(|b| hex(*b)), bytes.get(i + 2).map(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The qualified name of a dataset's schema, after Purview's convention
 /// (`<dataset>#__tabular_schema`).
 pub fn tabular_schema(dataset: &str) -> String {
@@ -77,6 +100,13 @@ mod tests {
         assert_eq!(join("file://h/data/", "a b/c#1.parquet"), "file://h/data/a%20b/c%231.parquet");
         assert_eq!(join("file://h/data", "日本/表.parquet"), "file://h/data/日本/表.parquet");
         assert_eq!(join("file://h/data", ""), "file://h/data");
+    }
+
+    #[test]
+    fn file_uris_give_back_their_path() {
+        let uri = join("file://node1", "/data/my lake/#1");
+        assert_eq!(file_uri_path(&uri).as_deref(), Some("/data/my lake/#1"));
+        assert_eq!(file_uri_path("https://x/y"), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! asking the host to attach a schema to every file a format connector reads.
 
 use serde::Deserialize;
-use surveyor_sdk::qualified_name::{file_name, join};
+use surveyor_sdk::qualified_name::{file_name, file_uri_path, join};
+use surveyor_sdk::tree::FolderTrail;
 use surveyor_sdk::{
     Asset, BrowseEntry, Emitter, LogLevel, ObjectMeta, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary,
     Source, SourceHost, walk,
@@ -13,24 +14,20 @@ use surveyor_sdk::{
 
 pub struct LocalFolder;
 
-/// Configuration of a `local-folder` source.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Configuration of a `local-folder` source. The folder itself is the
+/// source's connection, held by the host: the connector only sees paths
+/// relative to it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The folder to scan. The host grants read access to it and nothing else;
-    /// the connector itself only uses it to name the root asset.
-    pub path: String,
     /// Also catalog hidden files and folders (names starting with `.`).
-    #[serde(default)]
     pub include_hidden: bool,
 }
 
 const CONFIG_SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
-  "required": ["path"],
   "properties": {
-    "path": {"type": "string", "minLength": 1, "description": "Absolute path of the folder to scan."},
     "include_hidden": {"type": "boolean", "default": false, "description": "Also catalog names starting with '.'."}
   }
 }"#;
@@ -71,10 +68,12 @@ impl Source for LocalFolder {
 
     fn scan(host: &dyn SourceHost, config: Config, request: &ScanRequest) -> Result<ScanSummary> {
         let root = &request.root_uri;
+        // The folder as this node sees it, for the `path` attributes.
+        let root_path = file_uri_path(root).unwrap_or_default();
         let mut out = Emitter::new(host);
         out.push(
-            Asset::new(FS_PATH, root.as_str(), root_name(&config.path))
-                .attr("path", config.path.as_str())
+            Asset::new(FS_PATH, root.as_str(), root_name(&root_path))
+                .attr("path", root_path.as_str())
                 .attr("isFile", false),
         )?;
         let scopes: Vec<&str> = if request.scope.is_empty() {
@@ -84,7 +83,7 @@ impl Source for LocalFolder {
         };
         let mut summary = ScanSummary { assets: 1, items_failed: 0 };
         for scope in scopes {
-            let mut folders = FolderTrail::default();
+            let mut folders = FolderTrail::new();
             for object in walk(host, scope, true) {
                 let object = match object {
                     Ok(o) => o,
@@ -101,10 +100,10 @@ impl Source for LocalFolder {
                 }
                 for folder in folders.enter(&object.path) {
                     summary.assets += 1;
-                    out.push(folder_asset(root, &config.path, &folder))?;
+                    out.push(folder_asset(root, &root_path, &folder))?;
                 }
                 summary.assets += 1;
-                out.push(file_asset(root, &config.path, &object, folders.qualified_name(root)))?;
+                out.push(file_asset(root, &root_path, &object, folders.qualified_name(root)))?;
                 if summary.assets.is_multiple_of(10_000) {
                     host.progress(summary.assets, None, "walking");
                 }
@@ -158,43 +157,6 @@ fn file_asset(root: &str, root_path: &str, object: &ObjectMeta, parent_qn: &str)
         .schema_from_file(object.path.as_str(), object.size, object.last_modified)
 }
 
-/// The folders of the path being walked. Listings come in lexicographic
-/// order, so a folder's contents are contiguous: keeping only the current
-/// chain of folders is enough to emit each folder once, in bounded memory.
-#[derive(Default)]
-struct FolderTrail {
-    current: Vec<String>,
-    /// Qualified name of the current folder, computed once per folder.
-    qualified_name: Option<String>,
-}
-
-impl FolderTrail {
-    /// The folders of `file_path` not yet emitted, outermost first.
-    fn enter(&mut self, file_path: &str) -> Vec<String> {
-        let folders: Vec<&str> = match file_path.rsplit_once('/') {
-            Some((dir, _)) => dir.split('/').collect(),
-            None => Vec::new(),
-        };
-        let common = self.current.iter().zip(&folders).take_while(|(a, b)| a == b).count();
-        if common != self.current.len() || common != folders.len() {
-            self.qualified_name = None;
-        }
-        self.current.truncate(common);
-        let mut new = Vec::new();
-        for segment in &folders[common..] {
-            self.current.push(segment.to_string());
-            new.push(self.current.join("/"));
-        }
-        new
-    }
-
-    /// The qualified name of the folder last entered.
-    fn qualified_name(&mut self, root: &str) -> &str {
-        let current = &self.current;
-        self.qualified_name.get_or_insert_with(|| join(root, &current.join("/")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +167,7 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config { path: "/data/lake".into(), include_hidden: false }
+        Config { include_hidden: false }
     }
 
     fn lake() -> MemoryHost {
@@ -255,7 +217,7 @@ mod tests {
     #[test]
     fn hidden_entries_are_skipped_unless_asked_for() {
         let host = lake();
-        LocalFolder::scan(&host, Config { include_hidden: true, ..config() }, &request()).unwrap();
+        LocalFolder::scan(&host, Config { include_hidden: true }, &request()).unwrap();
         assert!(host.asset("file://node1/data/lake/.git/config").is_some());
         let host = lake();
         LocalFolder::scan(&host, config(), &request()).unwrap();

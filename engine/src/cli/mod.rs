@@ -3,6 +3,7 @@
 
 mod plugins;
 mod scan;
+mod source;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,8 +40,12 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan a local folder and write what it holds to an output folder.
+    /// Scan a source (a local folder, or a source definition) and write what it holds.
     Scan(scan::ScanArgs),
+    /// Check that a source is reachable and its credentials work.
+    TestConnection(source::TestConnectionArgs),
+    /// List what a source holds at a path, to choose a scan scope.
+    Browse(source::BrowseArgs),
     /// Inspect the plugins this runtime would use.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -53,6 +58,8 @@ pub fn main() -> ExitCode {
     init_logging(&cli.global);
     let result = match cli.command {
         Command::Scan(args) => scan::run(&cli.global, args),
+        Command::TestConnection(args) => source::test_connection(&cli.global, args),
+        Command::Browse(args) => source::browse(&cli.global, args),
         Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
         Command::Version => {
             println!("surveyor {}", crate::VERSION);

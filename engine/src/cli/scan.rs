@@ -1,11 +1,12 @@
-//! `surveyor scan <PATH>`: the main job on embedded defaults. Scans a local
-//! folder with the built-in connectors and writes the run to `--out`.
+//! `surveyor scan`: the main job. `surveyor scan <PATH>` scans a local
+//! folder on the embedded defaults; `surveyor scan --source FILE` scans any
+//! source defined in a TOML file.
 
 use super::GlobalArgs;
 use crate::scan::resource_sets::GroupingConfig;
 use crate::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
 use crate::sink::LocalFolderSink;
-use crate::storage::LocalStorage;
+use crate::sources::SourceDefinition;
 use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,15 +17,19 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
-    /// The folder to scan.
-    pub path: PathBuf,
+    /// The folder to scan (or use --source).
+    #[arg(required_unless_present = "source", conflicts_with = "source")]
+    pub path: Option<PathBuf>,
+    /// A source definition (TOML) to scan instead of a folder.
+    #[arg(long, value_name = "FILE")]
+    pub source: Option<PathBuf>,
     /// Where to write the run.
     #[arg(long, default_value = "surveyor-out")]
     pub out: PathBuf,
     /// Source name in the report [default: the folder's name].
     #[arg(long)]
     pub name: Option<String>,
-    /// Threads reading schemas [default: one per CPU].
+    /// Threads reading schemas [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
     /// Bytes read speculatively from the end of each file.
@@ -51,43 +56,57 @@ pub struct ScanArgs {
     pub native_parquet: bool,
 }
 
+/// The definition of a local folder source, as `surveyor scan <PATH>` makes it.
+pub fn folder_definition(path: &std::path::Path, name: Option<String>, include_hidden: bool) -> SourceDefinition {
+    let name = name.unwrap_or_else(|| {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        canonical.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "/".into())
+    });
+    let mut connection = toml::Table::new();
+    connection.insert("path".into(), toml::Value::String(path.to_string_lossy().to_string()));
+    let mut config = toml::Table::new();
+    if include_hidden {
+        config.insert("include_hidden".into(), toml::Value::Boolean(true));
+    }
+    SourceDefinition { name, source_type: "local-folder".into(), connection, config, resource_sets: None }
+}
+
 pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let storage = LocalStorage::open(&args.path)
-        .map_err(|e| anyhow::anyhow!("cannot scan {}: {}", args.path.display(), e.message))?;
-    let root = storage.root().to_path_buf();
-    let root_str = root.to_str().context("the folder's path is not valid UTF-8")?.to_string();
+    let definition = match (&args.source, &args.path) {
+        (Some(file), _) => SourceDefinition::from_file(file)?,
+        (None, Some(path)) => folder_definition(path, args.name.clone(), args.include_hidden),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let grants = crate::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
     let (runtime, registry) = super::load(global)?;
+    let config = definition.connector_config(&registry)?;
+    let remote = !matches!(definition.connection()?, crate::sources::Connection::LocalFolder(_));
     let registry = Arc::new(registry);
 
-    let source = ScanSource {
-        name: args
-            .name
-            .clone()
-            .unwrap_or_else(|| root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "/".into())),
-        source_type: "local-folder".into(),
-        config: serde_json::json!({"path": root_str, "include_hidden": args.include_hidden}),
-        storage: Arc::new(storage),
-        root_uri: surveyor_sdk::qualified_name::join(&format!("file://{}", hostname()), &root_str),
-        scope: Vec::new(),
-        modified_since: None,
-    };
     let mut grouping: GroupingConfig = match &args.rules {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("invalid rules in {}", path.display()))?
         }
-        None => GroupingConfig::default(),
+        None => definition.resource_sets.clone().unwrap_or_default(),
     };
     if args.no_resource_sets {
         grouping.enabled = false;
     }
+    let source = ScanSource {
+        name: definition.name.clone(),
+        source_type: definition.source_type.clone(),
+        config,
+        grants,
+        scope: Vec::new(),
+        modified_since: None,
+    };
     let mut options = ScanOptions { tail_bytes: args.tail_bytes, grouping, ..ScanOptions::default() };
+    // Remote storage is latency-bound: more readers than cores.
+    options.schema_workers = args.workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
     #[cfg(feature = "bench-native")]
     {
         options.native_parquet = args.native_parquet;
-    }
-    if let Some(workers) = args.workers {
-        options.schema_workers = workers.max(1);
     }
     signal_hook::flag::register(signal_hook::consts::SIGINT, options.cancel.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, options.cancel.clone())?;
@@ -111,9 +130,6 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn hostname() -> String {
-    rustix::system::uname().nodename().to_string_lossy().to_string()
-}
 
 fn print_summary(report: &RunReport) {
     let c = &report.counts;

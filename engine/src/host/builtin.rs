@@ -6,4 +6,6 @@ pub const BUILTIN: &[(&str, &[u8])] = &[
     ("parquet", include_bytes!(concat!(env!("OUT_DIR"), "/parquet.wasm"))),
     ("csv", include_bytes!(concat!(env!("OUT_DIR"), "/csv.wasm"))),
     ("json", include_bytes!(concat!(env!("OUT_DIR"), "/json.wasm"))),
+    ("azure-blob", include_bytes!(concat!(env!("OUT_DIR"), "/azure-blob.wasm"))),
+    ("adls-gen2", include_bytes!(concat!(env!("OUT_DIR"), "/adls-gen2.wasm"))),
 ];

@@ -101,7 +101,7 @@ pub(super) fn run(
     output: &mut RunOutput,
 ) -> Outcome {
     let request = &ScanRequest {
-        root_uri: source.root_uri.clone(),
+        root_uri: source.grants.root_uri.clone(),
         scope: source.scope.clone(),
         modified_since: source.modified_since,
     };
@@ -120,8 +120,18 @@ pub(super) fn run(
                 cancel: options.cancel.clone(),
                 used: used.clone(),
                 modified_since: source.modified_since,
+                reads_files: source.grants.storage.is_some(),
             };
-            let caps = SourceCapabilities::none().storage(source.storage.clone()).output(Box::new(dispatch));
+            let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
+            if let Some(storage) = &source.grants.storage {
+                caps = caps.storage(storage.clone());
+            }
+            if let Some(sql) = &source.grants.sql {
+                caps = caps.sql(sql.clone());
+            }
+            if let Some(http) = &source.grants.http {
+                caps = caps.http(http.clone());
+            }
             let config = &config;
             std::thread::Builder::new()
                 .name("surveyor-source".into())
@@ -136,9 +146,10 @@ pub(super) fn run(
                 })
                 .expect("spawn source thread")
         };
-        for i in 0..options.schema_workers.max(1) {
+        let workers = if source.grants.storage.is_some() { options.schema_workers.max(1) } else { 0 };
+        for i in 0..workers {
             let (jobs, out) = (job_rx.clone(), out_tx.clone());
-            let storage = &source.storage;
+            let storage = source.grants.storage.as_ref().expect("workers read files from the storage");
             std::thread::Builder::new()
                 .name(format!("surveyor-schema-{i}"))
                 .spawn_scoped(scope, move || schema_worker(runtime, jobs, out, storage, options))
@@ -172,6 +183,8 @@ struct Dispatch {
     cancel: Arc<std::sync::atomic::AtomicBool>,
     used: Arc<Mutex<BTreeMap<String, Arc<Plugin>>>>,
     modified_since: Option<i64>,
+    /// Schemas are read only from a storage the source was granted.
+    reads_files: bool,
 }
 
 fn gone() -> ConnectorError {
@@ -201,8 +214,12 @@ impl ScanOutput for Dispatch {
                 (Some(since), Some(modified)) => modified > since,
                 _ => true,
             };
-            let format =
-                asset.file.as_ref().filter(|f| changed(f)).and_then(|f| self.registry.format_for(&f.path)).cloned();
+            let format = asset
+                .file
+                .as_ref()
+                .filter(|f| self.reads_files && changed(f))
+                .and_then(|f| self.registry.format_for(&f.path))
+                .cloned();
             let sent = match format {
                 Some(format) => {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());

@@ -6,7 +6,7 @@ use crate::host::{Limits, PluginError, Registry, Runtime};
 use crate::report::ItemError;
 use crate::sink::atlas::TYPEDEFS;
 use crate::sink::{RunOutput, Sink, SinkError};
-use crate::storage::Storage;
+use crate::sources::Grants;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +20,8 @@ pub struct ScanSource {
     pub source_type: String,
     /// The connector's configuration.
     pub config: serde_json::Value,
-    /// The storage granted to the source, already scoped to its root.
-    pub storage: Arc<dyn Storage>,
-    /// URI of the source's root; qualified names start with it.
-    pub root_uri: String,
+    /// The capabilities granted to the source's connector, and its root URI.
+    pub grants: Grants,
     /// Paths to scan (relative to the root); empty for everything.
     pub scope: Vec<String>,
     /// Incremental runs: only files modified after this (ms since the epoch) get a schema read.
@@ -235,7 +233,7 @@ pub fn run_scan(
         source: SourceSummary {
             name: source.name.clone(),
             source_type: source.source_type.clone(),
-            root: source.root_uri.clone(),
+            root: source.grants.root_uri.clone(),
         },
         status,
         error,

@@ -6,6 +6,7 @@
 //! configuration. Every implementation is scoped to one root: a path that
 //! would leave it is refused, whatever the caller asks.
 
+pub mod azure;
 mod local;
 mod memory;
 

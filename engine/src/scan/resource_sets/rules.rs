@@ -20,10 +20,10 @@
 //! tried in order, before the built-in heuristics.
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The grouping configuration of a scan.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupingConfig {
     #[serde(default = "yes")]
@@ -42,7 +42,7 @@ impl Default for GroupingConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub pattern: Option<String>,
