@@ -104,6 +104,8 @@ impl Storage for BlobStorage {
         }
         let full = format!("{container}/{rest}");
         match self.lister.account.blob_properties(&full, counter) {
+            // The container itself is missing: no folder to look for.
+            Err(e) if e.kind == StorageErrorKind::NotFound && e.message.contains("ContainerNotFound") => Err(e),
             Err(e) if e.kind == StorageErrorKind::NotFound => {
                 // No blob of that name: a virtual folder if anything is under it.
                 let mut pages = BlobPages::new(self.lister.clone(), container, rest, false);

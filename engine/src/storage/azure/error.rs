@@ -178,7 +178,10 @@ pub(crate) fn from_status(
     let said = service_message.as_deref().map(|m| format!(" The service said: {m}")).unwrap_or_default();
     let endpoint = subject.endpoint();
     let thing = subject.thing();
-    let authn = matches!(code_str, "AuthenticationFailed" | "InvalidAuthenticationInfo" | "NoAuthenticationInformation");
+    // Azure says `AuthenticationFailed` for a bad signature; Azurite says
+    // `AuthorizationFailure` with the same "failed to authenticate" text.
+    let authn = matches!(code_str, "AuthenticationFailed" | "InvalidAuthenticationInfo" | "NoAuthenticationInformation")
+        || service_message.as_deref().is_some_and(|m| m.contains("failed to authenticate"));
     let (kind, message) = if status == StatusCode::UNAUTHORIZED || authn {
         (StorageErrorKind::Auth, format!("authentication failed at {endpoint} ({tag}): {auth_hint}.{said}"))
     } else if status == StatusCode::FORBIDDEN {
