@@ -110,8 +110,10 @@ fn with_properties(mut asset: Asset, object: &ObjectMeta) -> Asset {
 
 pub fn test_connection(host: &dyn SourceHost) -> Result<()> {
     let page = host.list_objects("", false, None)?;
-    // Listing containers can succeed where reading them does not: read one.
-    if let Some(container) = page.objects.iter().find(|o| o.is_dir) {
+    // Listing containers can succeed where reading them does not, and a
+    // connection's own list of containers is not checked by listing: read
+    // each (the first hundred).
+    for container in page.objects.iter().filter(|o| o.is_dir).take(100) {
         host.list_objects(&container.path, false, None)?;
     }
     Ok(())
@@ -163,7 +165,9 @@ pub fn scan(host: &dyn SourceHost, config: &Config, request: &ScanRequest, flavo
         ))?;
         summary.assets += 1;
         for prefix in prefixes {
-            if let Err(e) = scan_container(host, &mut out, &filter, flavour, &name, &container_qn, &prefix, &mut summary) {
+            if let Err(e) =
+                scan_container(host, &mut out, &filter, flavour, &name, &container_qn, &prefix, &mut summary)
+            {
                 // One container (or folder) failing is its error; the others are scanned.
                 host.log(LogLevel::Warn, &format!("{prefix}: {}", e.message));
                 host.item_error(&e.with_item(prefix.clone()));
@@ -196,7 +200,8 @@ fn scan_container(
         let within = object.path.strip_prefix(&strip).unwrap_or(&object.path);
         for folder in folders.enter(within) {
             summary.assets += 1;
-            let parent = folder.rsplit_once('/').map(|(p, _)| join(container_qn, p)).unwrap_or_else(|| container_qn.to_string());
+            let parent =
+                folder.rsplit_once('/').map(|(p, _)| join(container_qn, p)).unwrap_or_else(|| container_qn.to_string());
             let parent_type = if folder.contains('/') { flavour.path } else { flavour.container };
             out.push(
                 Asset::new(flavour.path, join(container_qn, &folder), file_name(&folder))
@@ -269,18 +274,29 @@ mod tests {
         assert_eq!(folder.parent.as_ref().unwrap().type_name, "azure_blob_container");
         let service = host.asset("https://acct.blob.core.windows.net").unwrap();
         assert_eq!((service.type_name.as_str(), service.name.as_str()), ("azure_blob_service", "acct"));
-        assert!(host.asset("https://acct.blob.core.windows.net/curated/.tmp/junk").is_none(), "hidden names are skipped");
+        assert!(
+            host.asset("https://acct.blob.core.windows.net/curated/.tmp/junk").is_none(),
+            "hidden names are skipped"
+        );
     }
 
     #[test]
     fn globs_narrow_what_is_catalogued() {
         let host = account();
-        let config = Config { include: vec!["**/*.parquet".into()], exclude: vec!["raw/2024/02/**".into()], include_hidden: false };
+        let config = Config {
+            include: vec!["**/*.parquet".into()],
+            exclude: vec!["raw/2024/02/**".into()],
+            include_hidden: false,
+        };
         LocalScan::run(&host, config, &ADLS_GEN2);
-        let names: Vec<String> = host.assets().into_iter().filter(|a| a.file.is_some()).map(|a| a.qualified_name).collect();
+        let names: Vec<String> =
+            host.assets().into_iter().filter(|a| a.file.is_some()).map(|a| a.qualified_name).collect();
         assert_eq!(
             names,
-            ["https://acct.blob.core.windows.net/curated/sales/part-0.parquet", "https://acct.blob.core.windows.net/raw/2024/01/events.parquet"]
+            [
+                "https://acct.blob.core.windows.net/curated/sales/part-0.parquet",
+                "https://acct.blob.core.windows.net/raw/2024/01/events.parquet"
+            ]
         );
         assert!(host.assets().iter().all(|a| a.type_name.starts_with("azure_datalake_gen2_")));
     }

@@ -4,8 +4,9 @@
 
 use super::GlobalArgs;
 use crate::scan::resource_sets::GroupingConfig;
+use crate::scan::state::SourceState;
 use crate::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
-use crate::sink::LocalFolderSink;
+use crate::sink::{LocalFolderSink, Sink, SinkDefinition};
 use crate::sources::SourceDefinition;
 use anyhow::Context;
 use std::io::IsTerminal;
@@ -23,9 +24,19 @@ pub struct ScanArgs {
     /// A source definition (TOML) to scan instead of a folder.
     #[arg(long, value_name = "FILE")]
     pub source: Option<PathBuf>,
-    /// Where to write the run.
+    /// Where to write the run (a local folder; see --sink for others).
     #[arg(long, default_value = "surveyor-out")]
     pub out: PathBuf,
+    /// Write the run to the sink defined in this TOML file (an Azure Storage container...) instead of --out.
+    #[arg(long, value_name = "FILE")]
+    pub sink: Option<PathBuf>,
+    /// Read schemas only of files modified since the source's last successful run
+    /// (everything is still listed, and deletions are reported).
+    #[arg(long)]
+    pub incremental: bool,
+    /// Where sources remember their last successful run [default: <out>/state].
+    #[arg(long, value_name = "DIR", env = "SURVEYOR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Source name in the report [default: the folder's name].
     #[arg(long)]
     pub name: Option<String>,
@@ -77,7 +88,8 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         (None, Some(path)) => folder_definition(path, args.name.clone(), args.include_hidden),
         (None, None) => unreachable!("clap requires one"),
     };
-    let grants = crate::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
+    let grants =
+        crate::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
     let (runtime, registry) = super::load(global)?;
     let config = definition.connector_config(&registry)?;
     let remote = !matches!(definition.connection()?, crate::sources::Connection::LocalFolder(_));
@@ -93,15 +105,23 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     if args.no_resource_sets {
         grouping.enabled = false;
     }
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| args.out.join("state"));
+    let state = SourceState::new(&state_dir, &definition.name, &definition.source_type, &grants.root_uri);
+    let modified_since = if args.incremental { state.modified_since()? } else { None };
+    let sink: Box<dyn Sink> = match &args.sink {
+        Some(file) => SinkDefinition::from_file(file)?.build()?,
+        None => Box::new(LocalFolderSink::new(&args.out)),
+    };
     let source = ScanSource {
         name: definition.name.clone(),
         source_type: definition.source_type.clone(),
         config,
         grants,
         scope: Vec::new(),
-        modified_since: None,
+        modified_since,
     };
-    let mut options = ScanOptions { tail_bytes: args.tail_bytes, grouping, ..ScanOptions::default() };
+    let mut options =
+        ScanOptions { tail_bytes: args.tail_bytes, grouping, state: Some(state), ..ScanOptions::default() };
     // Remote storage is latency-bound: more readers than cores.
     options.schema_workers = args.workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
     #[cfg(feature = "bench-native")]
@@ -113,8 +133,7 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     let show_progress = !args.no_progress && !args.json && std::io::stderr().is_terminal();
     let progress = show_progress.then(|| Progress::start(options.counters.clone()));
-    let sink = LocalFolderSink::new(&args.out);
-    let report = run_scan(&runtime, &registry, &source, &options, &sink);
+    let report = run_scan(&runtime, &registry, &source, &options, sink.as_ref());
     drop(progress);
     let report = report?;
 
@@ -129,7 +148,6 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         RunStatus::Canceled => ExitCode::from(130),
     })
 }
-
 
 fn print_summary(report: &RunReport) {
     let c = &report.counts;
@@ -146,6 +164,16 @@ fn print_summary(report: &RunReport) {
         secs,
         report.files_per_second
     );
+    if let Some(since) = &report.modified_since {
+        println!("incremental: schemas read of files modified since {since}");
+    }
+    if c.deleted > 0 {
+        println!(
+            "{} assets gone since run {} (deletions.json)",
+            c.deleted,
+            report.previous_run_id.as_deref().unwrap_or("?")
+        );
+    }
     if let Some(error) = &report.error {
         println!("run error: {error}");
     }

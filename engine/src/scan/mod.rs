@@ -13,10 +13,12 @@
 //! workers, which slow the source (backpressure), so memory stays flat
 //! however large the source is.
 
+mod fail_fast;
 #[cfg(feature = "bench-native")]
 mod native;
 mod pipeline;
 pub mod resource_sets;
 mod run;
+pub mod state;
 
 pub use run::{RunCounters, RunReport, RunStatus, ScanError, ScanOptions, ScanSource, run_scan};

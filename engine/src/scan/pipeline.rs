@@ -1,7 +1,9 @@
 //! The threads of a run and the channels between them.
 
+use super::fail_fast::{FailFast, Fatal};
 use super::resource_sets::{Grouper, Offer, SetSummary};
 use super::run::{Counts, ScanOptions, ScanSource};
+use super::state::AssetId;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
 use crate::host::format::FormatInstance;
@@ -48,6 +50,7 @@ impl Counters {
             item_errors: get(&self.item_errors),
             bytes_read: get(&self.bytes_read),
             reads: get(&self.reads),
+            deleted: 0,
         }
     }
 }
@@ -89,6 +92,11 @@ pub(super) struct Outcome {
     pub item_errors: Vec<ItemError>,
     pub plugins_used: Vec<Arc<Plugin>>,
     pub resource_sets: Vec<SetSummary>,
+    /// Every asset written, for the source's state (deletions next time).
+    pub inventory: Vec<AssetId>,
+    /// Why the run had to stop although the source went on (its storage
+    /// became unreachable or refused the credential).
+    pub fatal: Option<String>,
 }
 
 pub(super) fn run(
@@ -109,6 +117,8 @@ pub(super) fn run(
     let (out_tx, out_rx) = bounded::<Out>(QUEUE);
     let config = source.config.to_string();
     let used = Arc::new(Mutex::new(BTreeMap::from([(plugin.info.name.clone(), plugin.clone())])));
+    let fatal = Arc::new(Fatal::default());
+    let storage = source.grants.storage.clone().map(|s| FailFast::wrap(s, fatal.clone(), options.cancel.clone()));
 
     std::thread::scope(|scope| {
         let source_thread = {
@@ -123,7 +133,7 @@ pub(super) fn run(
                 reads_files: source.grants.storage.is_some(),
             };
             let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
-            if let Some(storage) = &source.grants.storage {
+            if let Some(storage) = &storage {
                 caps = caps.storage(storage.clone());
             }
             if let Some(sql) = &source.grants.sql {
@@ -146,10 +156,10 @@ pub(super) fn run(
                 })
                 .expect("spawn source thread")
         };
-        let workers = if source.grants.storage.is_some() { options.schema_workers.max(1) } else { 0 };
+        let workers = if storage.is_some() { options.schema_workers.max(1) } else { 0 };
         for i in 0..workers {
             let (jobs, out) = (job_rx.clone(), out_tx.clone());
-            let storage = source.grants.storage.as_ref().expect("workers read files from the storage");
+            let storage = storage.as_ref().expect("workers read files from the storage");
             std::thread::Builder::new()
                 .name(format!("surveyor-schema-{i}"))
                 .spawn_scoped(scope, move || schema_worker(runtime, jobs, out, storage, options))
@@ -169,6 +179,8 @@ pub(super) fn run(
             item_errors: written.item_errors,
             plugins_used,
             resource_sets: written.resource_sets,
+            inventory: written.inventory,
+            fatal: fatal.take(),
         }
     })
 }
@@ -354,6 +366,7 @@ struct Written {
     sink_error: Option<SinkError>,
     item_errors: Vec<ItemError>,
     resource_sets: Vec<SetSummary>,
+    inventory: Vec<AssetId>,
 }
 
 /// Groups files into resource sets, batches everything into Atlas entities
@@ -364,7 +377,9 @@ fn write_all(out: Receiver<Out>, output: &mut RunOutput, mut grouper: Grouper, o
     let mut batcher = AtlasBatcher::new(options.batch_entities);
     let mut sink_error: Option<SinkError> = None;
     let mut item_errors = Vec::new();
+    let mut inventory = Vec::new();
     let mut write = |asset: &Asset, schema: Option<&FileSchema>, sink_error: &mut Option<SinkError>| {
+        inventory.push(AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() });
         // An asset that carries its own columns (a table) is its own schema.
         let own = (schema.is_none() && !asset.columns.is_empty())
             .then(|| FileSchema { columns: asset.columns.clone(), attributes: Vec::new() });
@@ -411,5 +426,5 @@ fn write_all(out: Receiver<Out>, output: &mut RunOutput, mut grouper: Grouper, o
         sink_error = Some(e);
     }
     counters.entities.store(batcher.total_entities(), Ordering::Relaxed);
-    Written { sink_error, item_errors, resource_sets }
+    Written { sink_error, item_errors, resource_sets, inventory }
 }

@@ -2,6 +2,7 @@
 
 use super::pipeline::{self, Counters};
 use super::resource_sets::{Grouper, GroupingConfig, RuleError, SetSummary};
+use super::state::{self, LastRun, SourceState, StateError};
 use crate::host::{Limits, PluginError, Registry, Runtime};
 use crate::report::ItemError;
 use crate::sink::atlas::TYPEDEFS;
@@ -48,6 +49,9 @@ pub struct ScanOptions {
     pub max_reported_errors: usize,
     /// Resource-set grouping: built-in heuristics and user rules.
     pub grouping: GroupingConfig,
+    /// Where the source's last successful run is remembered: deletions are
+    /// reported against it, and a successful run replaces it.
+    pub state: Option<SourceState>,
     /// Benchmarks only: parse Parquet natively, outside the sandbox.
     #[cfg(feature = "bench-native")]
     pub native_parquet: bool,
@@ -65,6 +69,7 @@ impl Default for ScanOptions {
             counters: Arc::new(RunCounters::default()),
             max_reported_errors: 1000,
             grouping: GroupingConfig::default(),
+            state: None,
             #[cfg(feature = "bench-native")]
             native_parquet: false,
         }
@@ -130,6 +135,8 @@ pub struct Counts {
     pub bytes_read: u64,
     /// Storage reads made (speculative tails plus connector reads).
     pub reads: u64,
+    /// Assets found by the last successful run and not by this one (listed in `deletions.json`).
+    pub deleted: u64,
 }
 
 /// The report of one run, written as `report.json`.
@@ -145,6 +152,10 @@ pub struct RunReport {
     pub finished_at: String,
     pub duration_ms: u64,
     pub files_per_second: f64,
+    /// Incremental runs: schemas were read only of files modified after this time.
+    pub modified_since: Option<String>,
+    /// The run deletions are reported against.
+    pub previous_run_id: Option<String>,
     pub counts: Counts,
     pub plugins: Vec<PluginUse>,
     /// The first per-item errors (all are counted in `counts.itemErrors`).
@@ -164,6 +175,8 @@ pub enum ScanError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Rules(#[from] RuleError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 fn now() -> String {
@@ -196,7 +209,12 @@ pub fn run_scan(
         registry.source(&source.source_type).ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?.clone();
     let grouper = Grouper::new(&options.grouping)?;
     let started = Instant::now();
+    let started_at_ms = jiff::Timestamp::now().as_millisecond();
     let started_at = now();
+    let (previous_run, previous_inventory) = match &options.state {
+        Some(state) => (state.last_run()?, state.inventory()?),
+        None => (None, None),
+    };
     let run_id = new_run_id();
     let mut output = RunOutput::new(sink.begin(&run_id)?, &run_id);
     output.put("typedefs.json", TYPEDEFS.as_bytes(), None)?;
@@ -205,6 +223,7 @@ pub fn run_scan(
     let counters: &Counters = &options.counters;
 
     let (status, error) = match &outcome.source_result {
+        _ if outcome.fatal.is_some() => (RunStatus::Failed, outcome.fatal.clone()),
         _ if outcome.sink_error.is_some() => {
             (RunStatus::Failed, outcome.sink_error.as_ref().map(|e| format!("writing the output failed: {e}")))
         }
@@ -214,8 +233,28 @@ pub fn run_scan(
         Ok(_) if counters.item_errors.load(Ordering::Relaxed) > 0 => (RunStatus::CompletedWithExceptions, None),
         Ok(_) => (RunStatus::Succeeded, None),
     };
+    // Deletions only from a run that saw the whole source.
+    let complete =
+        matches!(status, RunStatus::Succeeded | RunStatus::CompletedWithExceptions) && source.scope.is_empty();
+    let mut inventory = outcome.inventory;
+    let mut deleted = 0;
+    if complete && let Some(before) = &previous_inventory {
+        inventory.sort();
+        inventory.dedup();
+        let gone = state::deletions(before, &inventory);
+        deleted = gone.len() as u64;
+        let body = serde_json::json!({
+            "previousRunId": previous_run.as_ref().map(|r| &r.run_id),
+            "entities": gone.iter().map(|id| serde_json::json!({
+                "typeName": id.type_name,
+                "uniqueAttributes": {"qualifiedName": id.qualified_name},
+            })).collect::<Vec<_>>(),
+        });
+        output.put("deletions.json", &serde_json::to_vec_pretty(&body).expect("serializes"), None)?;
+    }
     let elapsed = started.elapsed();
-    let counts = counters.snapshot();
+    let mut counts = counters.snapshot();
+    counts.deleted = deleted;
     let mut plugins: Vec<PluginUse> = outcome
         .plugins_used
         .iter()
@@ -241,6 +280,11 @@ pub fn run_scan(
         finished_at: now(),
         duration_ms: elapsed.as_millis() as u64,
         files_per_second: if elapsed.as_secs_f64() > 0.0 { counts.files as f64 / elapsed.as_secs_f64() } else { 0.0 },
+        modified_since: source
+            .modified_since
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms + 1).ok())
+            .map(|t| t.to_string()),
+        previous_run_id: previous_run.map(|r| r.run_id),
         counts,
         plugins,
         item_errors_omitted: item_errors_total.saturating_sub(outcome.item_errors.len() as u64),
@@ -252,5 +296,13 @@ pub fn run_scan(
     output.put("report.json", &report_bytes, None)?;
     let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
     report.location = Some(location);
+    // Remembered only once the output is committed: a run that never became
+    // visible must not move the next incremental run's starting point.
+    if complete && let Some(state) = &options.state {
+        let last = LastRun { run_id: run_id.clone(), started_at_ms, status: report.status.as_str().to_string() };
+        if let Err(e) = state.record(&last, &mut inventory) {
+            tracing::warn!(error = %e, "the run is committed but the source's state could not be saved");
+        }
+    }
     Ok(report)
 }

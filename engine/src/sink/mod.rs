@@ -9,9 +9,11 @@
 //! whatever else is there.
 
 pub mod atlas;
+mod definition;
 mod local;
 mod manifest;
 
+pub use definition::SinkDefinition;
 pub use local::LocalFolderSink;
 pub use manifest::{Manifest, ManifestEntry, RunOutput};
 
