@@ -443,7 +443,8 @@ fn queue_message_announces_each_committed_run() {
     let mut conn = connection(az.blob_endpoint(), key());
     conn.queue_endpoint = Some(az.queue_endpoint());
     let acc = AzureAccount::new(conn).unwrap();
-    let sink = BlobSink::new(acc.clone(), "ingest".into(), "p".into(), Some(QueueNotifier::new(acc.clone(), "runs".into())));
+    let sink =
+        BlobSink::new(acc.clone(), "ingest".into(), "p".into(), Some(QueueNotifier::new(acc.clone(), "runs".into())));
     for (run, status) in [("run-1", "succeeded"), ("run-2", "completed_with_exceptions")] {
         let mut writer = sink.begin(run).unwrap();
         writer.put("report.json", b"{}").unwrap();
@@ -508,17 +509,21 @@ fn retries_transient_server_errors() {
     assert!(e.message.contains("InternalError, HTTP 500") && e.message.contains("after 4 attempts"), "{}", e.message);
     // Every request was signed, with a date and a version.
     let requests = stand_in.requests();
-    assert!(requests.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("SharedKey devstoreaccount1:"))
-        && r.header("x-ms-date").is_some()
-        && r.header("x-ms-version").is_some()));
+    assert!(requests.iter().all(|r| {
+        r.header("authorization").is_some_and(|a| a.starts_with("SharedKey devstoreaccount1:"))
+            && r.header("x-ms-date").is_some()
+            && r.header("x-ms-version").is_some()
+    }));
 }
 
 #[test]
 fn client_secret_token_is_fetched_once_and_sent_as_bearer() {
     let stand_in = StandIn::start(|r| match (r.method.as_str(), r.path()) {
-        ("POST", "/tenant-1/oauth2/v2.0/token") => {
-            Reply::with(200, &[("content-type", "application/json")], r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}"#)
-        }
+        ("POST", "/tenant-1/oauth2/v2.0/token") => Reply::with(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}"#,
+        ),
         ("POST", _) => Reply::with(
             401,
             &[],
@@ -539,7 +544,8 @@ fn client_secret_token_is_fetched_once_and_sent_as_bearer() {
     let tokens: Vec<_> = requests.iter().filter(|r| r.method == "POST").collect();
     assert_eq!(tokens.len(), 1, "the token is cached");
     let form = String::from_utf8_lossy(&tokens[0].body).to_string();
-    for part in ["grant_type=client_credentials", "client_id=app-1", "scope=https%3A%2F%2Fstorage.azure.com%2F.default"] {
+    for part in ["grant_type=client_credentials", "client_id=app-1", "scope=https%3A%2F%2Fstorage.azure.com%2F.default"]
+    {
         assert!(form.contains(part), "{part} not in {form}");
     }
     let gets: Vec<_> = requests.iter().filter(|r| r.method == "GET").collect();
@@ -550,7 +556,11 @@ fn client_secret_token_is_fetched_once_and_sent_as_bearer() {
     let e = acc.check().unwrap_err();
     assert_eq!(e.kind, StorageErrorKind::Auth);
     assert!(e.message.contains("invalid_client") && e.message.contains("AADSTS7000215"), "{}", e.message);
-    assert!(e.message.contains("tenant-2") && !e.message.contains("s3cr3t") && !e.message.contains("Trace ID"), "{}", e.message);
+    assert!(
+        e.message.contains("tenant-2") && !e.message.contains("s3cr3t") && !e.message.contains("Trace ID"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -559,12 +569,24 @@ fn dfs_listing_follows_continuations_against_a_stand_in() {
     let stand_in = StandIn::start(|r| {
         let query = r.target.split_once('?').map(|(_, q)| q).unwrap_or("");
         if r.method == "HEAD" {
-            return Reply::with(200, &[("x-ms-acl", "user::rwx,group::r-x,other::---"), ("x-ms-owner", "$superuser")], "");
+            return Reply::with(
+                200,
+                &[("x-ms-acl", "user::rwx,group::r-x,other::---"), ("x-ms-owner", "$superuser")],
+                "",
+            );
         }
         if query.contains("continuation=") {
-            Reply::with(200, &[], r#"{"paths":[{"name":"raw/b.parquet","contentLength":"20","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x2","owner":"o","group":"g","permissions":"rw-r-----"}]}"#)
+            Reply::with(
+                200,
+                &[],
+                r#"{"paths":[{"name":"raw/b.parquet","contentLength":"20","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x2","owner":"o","group":"g","permissions":"rw-r-----"}]}"#,
+            )
         } else {
-            Reply::with(200, &[("x-ms-continuation", "page/2+")], r#"{"paths":[{"name":"raw","isDirectory":"true","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x1","permissions":"rwxr-x---"},{"name":"raw/a.parquet","contentLength":"10","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x3"}]}"#)
+            Reply::with(
+                200,
+                &[("x-ms-continuation", "page/2+")],
+                r#"{"paths":[{"name":"raw","isDirectory":"true","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x1","permissions":"rwxr-x---"},{"name":"raw/a.parquet","contentLength":"10","lastModified":"Tue, 02 Jan 2024 10:00:00 GMT","etag":"0x3"}]}"#,
+            )
         }
     });
     let mut conn = connection(stand_in.url("/devstoreaccount1"), key());
@@ -577,7 +599,8 @@ fn dfs_listing_follows_continuations_against_a_stand_in() {
     );
     assert_eq!(attr(&listed[2], "permissions"), text("rw-r-----"));
     assert_eq!(attr(&listed[0], "acl"), text("user::rwx,group::r-x,other::---"));
-    let targets: Vec<String> = stand_in.requests().iter().filter(|r| r.method == "GET").map(|r| r.target.clone()).collect();
+    let targets: Vec<String> =
+        stand_in.requests().iter().filter(|r| r.method == "GET").map(|r| r.target.clone()).collect();
     assert_eq!(
         targets,
         [

@@ -61,7 +61,6 @@ fn scan(
     run_scan(runtime, registry, &source, &tight(), &LocalFolderSink::new(out)).unwrap()
 }
 
-
 #[test]
 fn a_connector_that_wants_sockets_is_refused_at_load_and_nothing_else_changes() {
     let (_runtime, registry, _plugins) = setup();

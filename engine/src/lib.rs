@@ -10,8 +10,8 @@ pub mod cli;
 pub mod host;
 pub mod report;
 pub mod scan;
-pub mod sources;
 pub mod sink;
+pub mod sources;
 pub mod storage;
 
 /// The engine's version, as built.

@@ -43,11 +43,17 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &std::path::Path
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}) before listening on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "{what} exited ({status}) before listening on {port}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{what} did not listen on 127.0.0.1:{port} within 15 s: {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "{what} did not listen on 127.0.0.1:{port} within 15 s: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -79,8 +85,9 @@ impl Azurite {
     }
 
     fn spawn(&mut self, name: &str, args: &[&str], port: u16) {
-        let bin = bin_dir_candidates(name)
-            .unwrap_or_else(|| panic!("azurite not found: npm install -g azurite (or set AZURITE_BIN_DIR); looked for {name}"));
+        let bin = bin_dir_candidates(name).unwrap_or_else(|| {
+            panic!("azurite not found: npm install -g azurite (or set AZURITE_BIN_DIR); looked for {name}")
+        });
         let log = self.log_dir.join(format!("{name}-{port}.log"));
         let out = std::fs::File::create(&log).unwrap();
         // --inMemoryPersistence cannot be combined with --location.
@@ -143,7 +150,11 @@ impl Received {
 
 /// What a stand-in answers.
 pub enum Reply {
-    Http { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Bytes sent as they are, then the connection is closed.
     Raw(Vec<u8>),
     /// The connection is closed without an answer.

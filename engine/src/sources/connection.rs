@@ -199,15 +199,21 @@ impl Grants {
 pub fn azure_account(c: &AzureConnectionDef) -> Result<Arc<AzureAccount>, SourceError> {
     let invalid = |m: String| SourceError::Invalid(m);
     let credential = match &c.credential {
-        AzureCredentialDef::AccountKey { key } => AzureCredential::AccountKey(key.resolve("connection.credential.key").map_err(invalid)?),
-        AzureCredentialDef::Sas { token } => AzureCredential::Sas(token.resolve("connection.credential.token").map_err(invalid)?),
+        AzureCredentialDef::AccountKey { key } => {
+            AzureCredential::AccountKey(key.resolve("connection.credential.key").map_err(invalid)?)
+        }
+        AzureCredentialDef::Sas { token } => {
+            AzureCredential::Sas(token.resolve("connection.credential.token").map_err(invalid)?)
+        }
         AzureCredentialDef::ClientSecret { tenant_id, client_id, secret, authority } => AzureCredential::ClientSecret {
             tenant_id: tenant_id.clone(),
             client_id: client_id.clone(),
             secret: secret.resolve("connection.credential.secret").map_err(invalid)?,
             authority: authority.clone(),
         },
-        AzureCredentialDef::ManagedIdentity { client_id } => AzureCredential::ManagedIdentity { client_id: client_id.clone() },
+        AzureCredentialDef::ManagedIdentity { client_id } => {
+            AzureCredential::ManagedIdentity { client_id: client_id.clone() }
+        }
         AzureCredentialDef::Anonymous => AzureCredential::Anonymous,
     };
     let url = |field: &str, value: &Option<String>| -> Result<Option<url::Url>, SourceError> {
@@ -242,7 +248,8 @@ pub fn grant(def: &SourceDefinition) -> Result<Grants, SourceError> {
         Connection::LocalFolder(c) => {
             let storage = LocalStorage::open(&c.path)
                 .map_err(|e| SourceError::Invalid(format!("connection.path {}: {}", c.path.display(), e.message)))?;
-            let root = storage.root().to_str().ok_or_else(|| SourceError::Invalid("the folder's path is not UTF-8".into()))?;
+            let root =
+                storage.root().to_str().ok_or_else(|| SourceError::Invalid("the folder's path is not UTF-8".into()))?;
             let root_uri = surveyor_sdk::qualified_name::join(&format!("file://{}", hostname()), root);
             Ok(Grants { storage: Some(Arc::new(storage)), sql: None, http: None, root_uri })
         }

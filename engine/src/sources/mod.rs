@@ -71,7 +71,10 @@ impl SourceDefinition {
     /// The connector's configuration as JSON, checked against the connector's JSON Schema.
     pub fn connector_config(&self, registry: &Registry) -> Result<serde_json::Value, SourceError> {
         let plugin = registry.source(&self.source_type).ok_or_else(|| {
-            SourceError::Invalid(format!("no connector handles sources of type '{}' (see `surveyor plugins list`)", self.source_type))
+            SourceError::Invalid(format!(
+                "no connector handles sources of type '{}' (see `surveyor plugins list`)",
+                self.source_type
+            ))
         })?;
         let config = serde_json::to_value(&self.config).map_err(|e| SourceError::Invalid(e.to_string()))?;
         validate(&plugin.info.name, &plugin.info.config_schema, &config)?;

@@ -92,6 +92,11 @@ mod tests {
         std::fs::write(dir.path().join("key"), "s3cr3t\n").unwrap();
         let r = SecretRef::File { file: dir.path().join("key") };
         assert_eq!(r.resolve("k").unwrap().expose(), "s3cr3t");
-        assert!(SecretRef::Inline(String::new()).resolve("connection.password").unwrap_err().contains("connection.password"));
+        assert!(
+            SecretRef::Inline(String::new())
+                .resolve("connection.password")
+                .unwrap_err()
+                .contains("connection.password")
+        );
     }
 }

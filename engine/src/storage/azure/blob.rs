@@ -86,7 +86,11 @@ impl Storage for BlobStorage {
             if !recursive {
                 return Ok(Box::new(containers.into_iter().map(Ok)));
             }
-            return Ok(Box::new(AccountWalk { lister: self.lister.clone(), containers: containers.into_iter(), current: None }));
+            return Ok(Box::new(AccountWalk {
+                lister: self.lister.clone(),
+                containers: containers.into_iter(),
+                current: None,
+            }));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, recursive);
         pages.fetch()?;
@@ -126,7 +130,11 @@ impl Storage for BlobStorage {
     fn read_range_into(&self, path: &str, offset: u64, length: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
         let (_, rest) = self.split(path)?;
         if rest.is_empty() {
-            return Err(StorageError::new(StorageErrorKind::Refused, path, "a container is not a blob; give a blob path"));
+            return Err(StorageError::new(
+                StorageErrorKind::Refused,
+                path,
+                "a container is not a blob; give a blob path",
+            ));
         }
         self.lister.account.read_blob_into(checked_relative(path)?, offset, length, buf, Some(&*self.lister.requests))
     }
@@ -164,7 +172,15 @@ impl Lister {
 }
 
 pub(crate) fn dir_meta(path: String) -> ObjectMeta {
-    ObjectMeta { path, is_dir: true, size: 0, last_modified: None, etag: None, content_type: None, attributes: Vec::new() }
+    ObjectMeta {
+        path,
+        is_dir: true,
+        size: 0,
+        last_modified: None,
+        etag: None,
+        content_type: None,
+        attributes: Vec::new(),
+    }
 }
 
 pub(crate) fn text(key: &str, value: impl Into<String>) -> Attribute {
@@ -219,9 +235,10 @@ impl BlobPages {
             req = req.query("marker", marker.clone());
         }
         let mut body = Vec::new();
-        let result = self.lister.account.call(&req, &[], &mut body).and_then(|_| {
-            xml::parse::<xml::BlobList>(&body).map_err(|m| self.lister.account.bad_response(&req, m))
-        });
+        let result =
+            self.lister.account.call(&req, &[], &mut body).and_then(|_| {
+                xml::parse::<xml::BlobList>(&body).map_err(|m| self.lister.account.bad_response(&req, m))
+            });
         let list = match result {
             Ok(list) => list,
             Err(e) => {
@@ -425,7 +442,9 @@ impl AzureAccount {
             return Ok(());
         }
         let last = offset.saturating_add(length - 1);
-        let req = Request::new(Method::GET, Service::Blob, path).header("range", format!("bytes={offset}-{last}")).counted(counter);
+        let req = Request::new(Method::GET, Service::Blob, path)
+            .header("range", format!("bytes={offset}-{last}"))
+            .counted(counter);
         let head = self.call(&req, &[416], buf)?;
         match head.status.as_u16() {
             416 => buf.clear(),
@@ -474,7 +493,12 @@ impl AzureAccount {
     }
 
     /// Put Block List: commits the blocks, in order, as the blob's content.
-    pub(crate) fn put_block_list(&self, path: &str, block_ids: &[String], content_type: &str) -> Result<(), StorageError> {
+    pub(crate) fn put_block_list(
+        &self,
+        path: &str,
+        block_ids: &[String],
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         let mut list = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
         for id in block_ids {
             list.push_str(&format!("<Latest>{}</Latest>", xml::escape(id)));

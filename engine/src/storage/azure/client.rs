@@ -150,7 +150,9 @@ impl AzureAccount {
             .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("surveyor/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| StorageError::new(StorageErrorKind::Other, "", format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| {
+                StorageError::new(StorageErrorKind::Other, "", format!("cannot set up the HTTP client: {e}"))
+            })?;
         Ok(Arc::new(AzureAccount {
             http,
             account: conn.account,
@@ -293,7 +295,14 @@ impl AzureAccount {
             let failure = match self.attempt(req, body) {
                 Ok(head) if head.status.is_success() || accept.contains(&head.status.as_u16()) => return Ok(head),
                 Ok(head) => Failure {
-                    error: error::from_status(head.status, &head.headers, body, &subject, self.auth.auth_hint(), attempts),
+                    error: error::from_status(
+                        head.status,
+                        &head.headers,
+                        body,
+                        &subject,
+                        self.auth.auth_hint(),
+                        attempts,
+                    ),
                     retryable: head.status.is_server_error() || matches!(head.status.as_u16(), 408 | 429),
                     retry_after: error::retry_after(&head.headers),
                 },
@@ -344,7 +353,11 @@ impl AzureAccount {
         };
         if let Some(value) = authorization {
             let mut value = HeaderValue::from_str(&value).map_err(|_| Failure {
-                error: StorageError::new(StorageErrorKind::Auth, req.path, "the credential is not a valid header value"),
+                error: StorageError::new(
+                    StorageErrorKind::Auth,
+                    req.path,
+                    "the credential is not a valid header value",
+                ),
                 retryable: false,
                 retry_after: None,
             })?;

@@ -63,7 +63,11 @@ impl Auth {
             AzureCredential::ClientSecret { tenant_id, client_id, secret, authority } => {
                 let authority = authority.as_deref().unwrap_or(DEFAULT_AUTHORITY).trim_end_matches('/');
                 let url = url::Url::parse(&format!("{authority}/{tenant_id}/oauth2/v2.0/token")).map_err(|e| {
-                    StorageError::new(StorageErrorKind::Other, "", format!("invalid Entra ID authority {authority}: {e}"))
+                    StorageError::new(
+                        StorageErrorKind::Other,
+                        "",
+                        format!("invalid Entra ID authority {authority}: {e}"),
+                    )
                 })?;
                 Auth::Token(TokenSource::new(TokenKind::ClientSecret { url, tenant_id, client_id, secret }))
             }
@@ -139,9 +143,11 @@ impl TokenSource {
                     .body(form);
                 (url, format!("Entra ID ({}) for tenant {tenant_id}, client {client_id}", origin(url)), request)
             }
-            TokenKind::ManagedIdentity { url } => {
-                (url, format!("the managed identity endpoint {}", origin(url)), http.get(url.clone()).header("Metadata", "true"))
-            }
+            TokenKind::ManagedIdentity { url } => (
+                url,
+                format!("the managed identity endpoint {}", origin(url)),
+                http.get(url.clone()).header("Metadata", "true"),
+            ),
         };
         let response = request.timeout(timeout).send().map_err(|e| {
             let mut failure = error::transport(&e, "", url, timeout);
@@ -206,7 +212,8 @@ mod tests {
         let aad = serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "t1"});
         let (t, d) = parse_token(&aad).unwrap();
         assert_eq!((t.expose(), d), ("t1", Duration::from_secs(3599)));
-        let imds = serde_json::json!({"access_token": "t2", "expires_in": "86399", "resource": "https://storage.azure.com/"});
+        let imds =
+            serde_json::json!({"access_token": "t2", "expires_in": "86399", "resource": "https://storage.azure.com/"});
         assert_eq!(parse_token(&imds).unwrap().1, Duration::from_secs(86399));
         assert!(parse_token(&serde_json::json!({"error": "invalid_client"})).is_none());
     }
@@ -224,7 +231,8 @@ mod tests {
 
     #[test]
     fn managed_identity_asks_imds_for_storage() {
-        let Auth::Token(source) = Auth::new(AzureCredential::ManagedIdentity { client_id: Some("abc".into()) }).unwrap()
+        let Auth::Token(source) =
+            Auth::new(AzureCredential::ManagedIdentity { client_id: Some("abc".into()) }).unwrap()
         else {
             panic!("not a token source")
         };

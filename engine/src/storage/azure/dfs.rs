@@ -108,7 +108,8 @@ impl Storage for DfsStorage {
             return Ok(meta);
         }
         let full = format!("{fs}/{rest}");
-        let head = account.call(&Request::new(Method::HEAD, Service::Dfs, &full).counted(counter), &[], &mut Vec::new())?;
+        let head =
+            account.call(&Request::new(Method::HEAD, Service::Dfs, &full).counted(counter), &[], &mut Vec::new())?;
         let mut entry = serde_json::Map::new();
         for (key, header) in [
             ("contentLength", "content-length"),
@@ -185,8 +186,14 @@ impl PathPages {
     }
 
     fn request(&self) -> Request<'_> {
-        list_paths_request(&self.fs, &self.directory, self.recursive, self.lister.page_size, self.continuation.as_deref())
-            .counted(Some(&self.lister.requests))
+        list_paths_request(
+            &self.fs,
+            &self.directory,
+            self.recursive,
+            self.lister.page_size,
+            self.continuation.as_deref(),
+        )
+        .counted(Some(&self.lister.requests))
     }
 
     fn fetch(&mut self) -> Result<(), StorageError> {
@@ -338,7 +345,10 @@ mod tests {
             "https://acct.dfs.core.windows.net/raw?resource=filesystem&recursive=false&maxResults=10"
         );
         let req = Request::new(Method::HEAD, Service::Dfs, "raw/a b").query("action", "getAccessControl");
-        assert_eq!(account.request_url(&req).as_str(), "https://acct.dfs.core.windows.net/raw/a%20b?action=getAccessControl");
+        assert_eq!(
+            account.request_url(&req).as_str(),
+            "https://acct.dfs.core.windows.net/raw/a%20b?action=getAccessControl"
+        );
     }
 
     #[test]
@@ -355,8 +365,12 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let metas: Vec<ObjectMeta> =
-            page["paths"].as_array().unwrap().iter().map(|e| path_meta("raw", e["name"].as_str().unwrap(), e)).collect();
+        let metas: Vec<ObjectMeta> = page["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| path_meta("raw", e["name"].as_str().unwrap(), e))
+            .collect();
         assert_eq!(metas[0].path, "raw/sales");
         assert!(metas[0].is_dir);
         let attr = |m: &ObjectMeta, k: &str| m.attributes.iter().find(|a| a.key == k).map(|a| a.value.clone());

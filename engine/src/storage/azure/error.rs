@@ -180,8 +180,9 @@ pub(crate) fn from_status(
     let thing = subject.thing();
     // Azure says `AuthenticationFailed` for a bad signature; Azurite says
     // `AuthorizationFailure` with the same "failed to authenticate" text.
-    let authn = matches!(code_str, "AuthenticationFailed" | "InvalidAuthenticationInfo" | "NoAuthenticationInformation")
-        || service_message.as_deref().is_some_and(|m| m.contains("failed to authenticate"));
+    let authn =
+        matches!(code_str, "AuthenticationFailed" | "InvalidAuthenticationInfo" | "NoAuthenticationInformation")
+            || service_message.as_deref().is_some_and(|m| m.contains("failed to authenticate"));
     let (kind, message) = if status == StatusCode::UNAUTHORIZED || authn {
         (StorageErrorKind::Auth, format!("authentication failed at {endpoint} ({tag}): {auth_hint}.{said}"))
     } else if status == StatusCode::FORBIDDEN {

@@ -28,7 +28,9 @@ impl QueueNotifier {
     /// Put Message with the JSON, base64-encoded.
     pub fn notify(&self, json: &serde_json::Value) -> Result<(), StorageError> {
         let text = base64::engine::general_purpose::STANDARD.encode(json.to_string());
-        let body = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><QueueMessage><MessageText>{text}</MessageText></QueueMessage>");
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><QueueMessage><MessageText>{text}</MessageText></QueueMessage>"
+        );
         let path = format!("{}/messages", self.queue);
         let put = Request::new(Method::POST, Service::Queue, &path)
             .header("content-type", "application/xml")
@@ -70,7 +72,8 @@ impl QueueNotifier {
             .iter()
             .map(|m| {
                 let text = m.message_text.as_deref().unwrap_or("").trim();
-                let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_else(|_| text.as_bytes().to_vec());
+                let bytes =
+                    base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_else(|_| text.as_bytes().to_vec());
                 serde_json::from_slice(&bytes).map_err(|e| {
                     StorageError::new(StorageErrorKind::Other, &path, format!("a message is not base64 JSON: {e}"))
                 })

@@ -111,8 +111,9 @@ mod tests {
 
     #[test]
     fn string_to_sign_follows_the_documented_layout() {
-        let url = url::Url::parse("https://myaccount.blob.core.windows.net/mycontainer?restype=container&comp=metadata")
-            .unwrap();
+        let url =
+            url::Url::parse("https://myaccount.blob.core.windows.net/mycontainer?restype=container&comp=metadata")
+                .unwrap();
         let h = headers(&[
             ("x-ms-version", "2024-11-04"),
             ("x-ms-date", "Fri, 26 Jun 2015 23:39:12 GMT"),

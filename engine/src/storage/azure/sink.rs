@@ -123,9 +123,8 @@ impl BlobRun {
         let blob = format!("{}/{name}", self.folder);
         // Recorded first: a Put that failed after the service stored it must go too.
         self.uploaded.push(blob.clone());
-        self.send(&blob, bytes, content_type).map_err(|e| {
-            SinkError::Other(format!("cannot upload {name} of run {}: {}", self.run_id, e.message))
-        })
+        self.send(&blob, bytes, content_type)
+            .map_err(|e| SinkError::Other(format!("cannot upload {name} of run {}: {}", self.run_id, e.message)))
     }
 
     fn send(&self, blob: &str, bytes: &[u8], content_type: &str) -> Result<(), StorageError> {
