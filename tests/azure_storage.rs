@@ -491,13 +491,13 @@ fn retries_transient_server_errors() {
     let acc = AzureAccount::new(conn).unwrap();
     let storage = BlobStorage::new(acc.clone(), None);
 
-    storage.list("busy", false).unwrap();
+    drop(storage.list("busy", false).unwrap());
     assert_eq!(storage.request_count(), 3, "503, 503, then 200");
     let started = Instant::now();
-    storage.list("throttled", false).unwrap();
+    drop(storage.list("throttled", false).unwrap());
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After is honoured");
     assert_eq!(storage.request_count(), 5);
-    storage.list("reset", false).unwrap();
+    drop(storage.list("reset", false).unwrap());
     assert_eq!(storage.request_count(), 7, "a dropped connection is retried");
 
     let e = storage.list("bad", false).err().unwrap();

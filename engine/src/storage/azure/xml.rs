@@ -55,12 +55,6 @@ pub(crate) struct ContainerProperties {
     pub etag: Option<String>,
     #[serde(rename = "PublicAccess")]
     pub public_access: Option<String>,
-    #[serde(rename = "LeaseState")]
-    pub lease_state: Option<String>,
-    #[serde(rename = "HasImmutabilityPolicy")]
-    pub has_immutability_policy: Option<String>,
-    #[serde(rename = "HasLegalHold")]
-    pub has_legal_hold: Option<String>,
 }
 
 /// List Blobs: blobs and, with a delimiter, virtual folders (`BlobPrefix`),
