@@ -381,7 +381,7 @@ fn large_files_go_up_in_blocks() {
     let proxy = StandIn::proxy(az.blob_port, |_| None);
     let acc = account(proxy.url(&format!("/{ACCOUNT}")));
     let sink = BlobSink::new(acc.clone(), "ingest".into(), String::new(), None).with_upload_sizes(1 << 20, 256 << 10);
-    let big: Vec<u8> = (0..(1_300_000u32)).map(|i| (i % 249) as u8).collect();
+    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i % 249) as u8).collect();
     let mut writer = sink.begin("r").unwrap();
     writer.put("batches/000001.json", &big).unwrap();
     writer.commit(b"{}").unwrap();

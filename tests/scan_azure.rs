@@ -442,7 +442,7 @@ max_retries = 1
     assert!(message.contains("403"), "{message}");
     let runs: Vec<String> =
         storage.list("ingest/surveyor/prod/runs", false).unwrap().map(|o| o.unwrap().path).collect();
-    assert_eq!(runs, [folder.clone()]);
+    assert_eq!(runs, std::slice::from_ref(&folder));
     assert_eq!(
         surveyor_engine::storage::azure::QueueNotifier::new(acc, "surveyor-runs".into()).peek(32).unwrap().len(),
         1

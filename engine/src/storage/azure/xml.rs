@@ -73,6 +73,9 @@ pub(crate) struct Blobs {
     pub items: Vec<BlobItem>,
 }
 
+// Deserialized into a page's Vec and consumed once: boxing the larger
+// variant would only add an allocation per blob.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Deserialize)]
 pub(crate) enum BlobItem {
     Blob(Blob),
