@@ -350,8 +350,9 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     let error = report["error"].as_str().unwrap();
     assert!(error.contains("127.0.0.1") && error.contains("refused"), "{error}");
     assert!((report["counts"]["itemErrors"].as_u64().unwrap()) < 5, "not one error per remaining file: {report:#}");
-    // The run is visible only as failed, and the source's state is untouched.
-    let run = Run::latest(&out);
+    // The run is kept only as failed (for its report), and the source's state is untouched.
+    assert!(!out.join("LATEST").exists(), "LATEST names completed runs only");
+    let run = Run::read(&out.join("runs").join(report["runId"].as_str().unwrap()));
     assert_eq!(run.manifest["status"], "failed");
     let state = out.join("state");
     assert!(walk_if_exists(&state).iter().all(|p| !p.ends_with("last-run.json")), "a failed run is not remembered");

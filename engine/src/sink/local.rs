@@ -2,7 +2,8 @@
 //!
 //! Layout: `<root>/runs/<run-id>/…`. A run is written into
 //! `runs/<run-id>.partial/` and renamed to `runs/<run-id>/` once its manifest
-//! is on disk, then `<root>/LATEST` is replaced (atomically) with the run's id.
+//! is on disk, then `<root>/LATEST` is replaced (atomically) with the run's id
+//! if the run completed (a failed or canceled run is kept, but not LATEST).
 
 use super::{RunWriter, Sink, SinkError};
 use std::io::Write;
@@ -62,6 +63,9 @@ impl RunWriter for LocalRun {
         rustix::fs::syncfs(&dir).map_err(|e| io(&self.partial, e.into()))?;
         write_durably(&self.partial.join("manifest.json"), manifest)?;
         std::fs::rename(&self.partial, &self.done).map_err(|e| io(&self.done, e))?;
+        if !super::completed(manifest) {
+            return Ok(self.done.display().to_string());
+        }
         let latest = self.root.join("LATEST");
         let tmp = self.root.join(format!(".LATEST.{}", std::process::id()));
         write_durably(&tmp, format!("{}\n", self.run_id).as_bytes())?;

@@ -30,6 +30,19 @@ pub struct Manifest {
     pub files: Vec<ManifestEntry>,
 }
 
+/// Whether a manifest's run completed (`succeeded` or
+/// `completed_with_exceptions`): only such runs move `LATEST`, so that a
+/// consumer following it never lands on a failed or canceled run's partial
+/// findings. Failed runs are still committed, for their report.
+pub fn completed(manifest: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Status<'a> {
+        status: &'a str,
+    }
+    serde_json::from_slice::<Status<'_>>(manifest)
+        .is_ok_and(|m| matches!(m.status, "succeeded" | "completed_with_exceptions"))
+}
+
 /// A run's output on its way to a sink: records what was written, then
 /// commits with the manifest.
 pub struct RunOutput {

@@ -15,7 +15,7 @@ mod manifest;
 
 pub use definition::SinkDefinition;
 pub use local::LocalFolderSink;
-pub use manifest::{Manifest, ManifestEntry, RunOutput};
+pub use manifest::{Manifest, ManifestEntry, RunOutput, completed};
 
 /// Where runs are written.
 pub trait Sink: Send + Sync {

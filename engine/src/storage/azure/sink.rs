@@ -1,7 +1,8 @@
 //! [`BlobSink`]: ingestion output as block blobs in a container.
 //!
 //! Layout: `{container}/{prefix}/runs/{run_id}/{name}`, the run's
-//! `manifest.json` last, then `{prefix}/LATEST` (the run id). Blob storage
+//! `manifest.json` last, then `{prefix}/LATEST` (the run id) when the run
+//! completed (a failed or canceled run is kept for its report, not LATEST). Blob storage
 //! has no rename, so there is no `.partial` folder as on a local disk: a run
 //! is complete when its manifest exists, and a consumer reads `LATEST` or
 //! the manifest, never a listing.
@@ -158,14 +159,16 @@ impl RunWriter for BlobRun {
         // From here on the run is complete: nothing is deleted, whatever follows.
         self.committed = true;
         let location = format!("{}/{}/{}", error::shown_endpoint(self.account.blob_url()), self.container, self.folder);
-        self.account
-            .put_blob(&self.container, &self.latest, format!("{}\n", self.run_id).as_bytes(), "text/plain")
-            .map_err(|e| {
-                SinkError::Other(format!(
-                    "run {} is complete at {location}, but {} could not be updated: {}",
-                    self.run_id, self.latest, e.message
-                ))
-            })?;
+        if crate::sink::completed(manifest) {
+            self.account
+                .put_blob(&self.container, &self.latest, format!("{}\n", self.run_id).as_bytes(), "text/plain")
+                .map_err(|e| {
+                    SinkError::Other(format!(
+                        "run {} is complete at {location}, but {} could not be updated: {}",
+                        self.run_id, self.latest, e.message
+                    ))
+                })?;
+        }
         if let Some(queue) = &self.notify {
             let status = serde_json::from_slice::<serde_json::Value>(manifest)
                 .ok()
