@@ -10,6 +10,7 @@ pub mod cli;
 pub mod host;
 pub mod report;
 pub mod scan;
+pub mod service;
 pub mod sources;
 pub mod sink;
 pub mod storage;
