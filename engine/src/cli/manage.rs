@@ -221,7 +221,7 @@ enum SourcesCommand {
     },
 }
 
-fn definition_json(file: &PathBuf) -> anyhow::Result<(String, Value)> {
+fn definition_json(file: &std::path::Path) -> anyhow::Result<(String, Value)> {
     let def = SourceDefinition::from_file(file)?;
     Ok((def.name.clone(), serde_json::to_value(&def)?))
 }

@@ -415,7 +415,7 @@ async fn regenerate_key(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterNode {
-    /// Default: the caller's host name is not known to the service, so `node-<n>`.
+    /// The node's name, unique in its runtime (default: the node's id; `surveyor node register` sends the host name).
     pub name: Option<String>,
     /// The node's own API URL, if it serves one.
     pub url: Option<String>,

@@ -181,14 +181,20 @@ async fn execute(service: Arc<Service>, run: RunView) {
         };
     service.running.lock().unwrap().remove(&run.id);
     let user_canceled = service.user_canceled.lock().unwrap().remove(&run.id);
-    let (state, counts, error, location) = match outcome {
+    let (mut state, counts, mut error, location) = match outcome {
         Ok(o) => o,
         Err(e) => ("failed".to_string(), RunCounts::default(), Some(e), None),
     };
-    if state == "canceled" && !user_canceled && service.shutting_down.load(Ordering::SeqCst) {
+    let stopped = cancel.load(Ordering::SeqCst);
+    if stopped && !user_canceled && service.shutting_down.load(Ordering::SeqCst) {
         // Stopped by the shutdown: left `in_progress`, queued again at the next start.
         tracing::info!(run = %run.id, "run stopped by the shutdown; it runs again at the next start");
         return;
+    }
+    if stopped && user_canceled && state != "succeeded" {
+        // Items cut short by the cancel are item errors in the report; the run was canceled.
+        state = "canceled".to_string();
+        error.get_or_insert_with(|| "canceled".to_string());
     }
     if let Err(e) = service.db.finish_run(&run.id, &state, &counts, error.as_deref(), location.as_deref()).await {
         tracing::error!(run = %run.id, error = %e, "recording the run's end");
