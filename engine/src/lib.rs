@@ -8,6 +8,7 @@
 pub mod backends;
 pub mod cli;
 pub mod host;
+pub mod net;
 pub mod report;
 pub mod scan;
 pub mod service;

@@ -3,6 +3,7 @@
 
 mod manage;
 mod plugins;
+mod proxy;
 mod scan;
 mod serve;
 mod source;
@@ -42,6 +43,8 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The runtime's proxy settings for outbound HTTP(S): show, set, clear.
+    Proxy(proxy::ProxyArgs),
     /// Scan a source (a local folder, or a source definition) and write what it holds.
     Scan(scan::ScanArgs),
     /// Check that a source is reachable and its credentials work.
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
     }
     init_logging(&cli.global);
     let result = match cli.command {
+        Command::Proxy(args) => proxy::run(args),
         Command::Scan(args) => scan::run(&cli.global, args),
         Command::TestConnection(args) => source::test_connection(&cli.global, args),
         Command::Browse(args) => source::browse(&cli.global, args),
