@@ -382,47 +382,90 @@ fn sources_scans_and_runs_with_secrets_kept_out_of_sight() {
 }
 
 #[test]
-fn a_run_stopped_by_sigterm_runs_again_at_the_next_start_once() {
+fn a_run_stopped_by_sigterm_is_queued_again_at_the_next_start_and_can_be_canceled() {
+    // A source that emits assets for as long as it is let run (tests/connectors/hostile-source).
     let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
-    let written = write_lake(&lake, &LakeSpec { files: 400, rows: 5, max_columns: 10, ..LakeSpec::default() }).unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(Path::new(env!("OUT_DIR")).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    let p = plugins.to_str().unwrap();
     let data = tmp.path().join("data");
     // No grace: the run in progress is stopped at once.
-    let svc = Service::start_with(&data, &["--grace-period", "0", "--workers", "1"]);
-    let source = json!({"name": "lake", "type": "local-folder", "connection": {"path": lake}});
-    assert_eq!(svc.admin("POST", "/v1/sources", Some(source)).0, 201);
-    assert_eq!(svc.admin("POST", "/v1/scans", Some(json!({"name": "big", "source": "lake"}))).0, 201);
-    let (status, run) = svc.admin("POST", "/v1/scans/big/runs", None);
+    let svc = Service::start_with(&data, &["--grace-period", "0", "--plugins", p]);
+    let source = json!({"name": "endless", "type": "hostile", "connection": {"kind": "local-folder", "path": tmp.path()},
+        "config": {"mode": "flood", "count": 1_000_000_000u64}});
+    let (status, e) = svc.admin("POST", "/v1/sources", Some(source));
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(svc.admin("POST", "/v1/scans", Some(json!({"name": "long", "source": "endless"}))).0, 201);
+    let (status, run) = svc.admin("POST", "/v1/scans/long/runs", None);
     assert_eq!(status, 202);
     let id = run["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while svc.admin("GET", &format!("/v1/runs/{id}"), None).1["state"] != "in_progress" {
-        assert!(Instant::now() < deadline, "the run did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let wait_for = |svc: &Service, pred: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let run = svc.admin("GET", &format!("/v1/runs/{id}"), None).1;
+            if pred(&run) {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "{run}; log: {}", svc.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(&svc, &|r| r["state"] == "in_progress");
     assert!(svc.stop().success());
 
-    // Restarted: the run is queued again (same id, attempt 2) and finishes; no second run.
-    let svc = Service::start_with(&data, &["--grace-period", "5", "--workers", "1"]);
-    let run = poll_run(&svc, &id);
-    assert_eq!(run["state"], "succeeded", "{run}");
-    assert_eq!(run["reason"], "resumed", "{run}");
-    assert_eq!(run["attempt"], 2, "{run}");
-    assert_eq!(run["counts"]["files"], written.len());
-    let (_, runs) = svc.admin("GET", "/v1/runs?scan=big", None);
-    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    // Restarted: the same run is queued again (attempt 2) and runs; no second run appears.
+    let svc = Service::start_with(&data, &["--grace-period", "0", "--plugins", p]);
+    let run = wait_for(&svc, &|r| r["state"] == "in_progress");
+    assert_eq!((run["reason"].as_str(), run["attempt"].as_i64()), (Some("resumed"), Some(2)), "{run}");
     assert!(svc.log().contains("queued again"), "{}", svc.log());
+    let (_, runs) = svc.admin("GET", "/v1/runs?scan=long", None);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
 
-    // Canceled through the CLI while in progress: `canceled`, not completed.
-    let (_, run) = svc.admin("POST", "/v1/scans/big/runs", None);
-    let id = run["id"].as_str().unwrap().to_string();
-    while svc.admin("GET", &format!("/v1/runs/{id}"), None).1["state"] != "in_progress" {
-        assert!(Instant::now() < deadline + Duration::from_secs(30), "the run did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Canceled through the CLI while in progress: `canceled`.
     let (ok, _, err) = svc.cli(&["runs", "cancel", &id]);
     assert!(ok, "{err}");
-    let run = poll_run(&svc, &id);
+    let run = wait_for(&svc, &|r| r["state"] != "in_progress");
     assert_eq!(run["state"], "canceled", "{run}");
+    assert!(svc.stop().success());
+}
+
+#[test]
+fn the_api_is_served_over_tls_when_given_a_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let openssl = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian: apt-get install openssl) makes the test certificate");
+    assert!(openssl.status.success(), "{}", stderr(&openssl));
+
+    let data = tmp.path().join("data");
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let svc = Service::start_with(&data, &["--tls-cert", c, "--tls-key", k]);
+    assert!(svc.url.starts_with("https://127.0.0.1:"), "{}", svc.url);
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let health = client.get(format!("{}/healthz", svc.url)).send().unwrap();
+    assert_eq!(health.status(), 200);
+    let created = client
+        .post(format!("{}/v1/integration-runtimes", svc.url))
+        .bearer_auth(&svc.token)
+        .header("content-type", "application/json")
+        .body(json!({"name": "tls-ir"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Plain HTTP and clients that do not trust the certificate get nothing.
+    let plain = svc.url.replace("https://", "http://");
+    assert!(reqwest::blocking::get(format!("{plain}/healthz")).is_err());
+    assert!(reqwest::blocking::get(format!("{}/healthz", svc.url)).is_err());
     assert!(svc.stop().success());
 }

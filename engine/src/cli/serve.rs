@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// Threads reading schemas per run [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Serve the API over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SURVEYOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, env = "SURVEYOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -51,6 +57,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention: Duration::from_secs(args.retention_days * 86_400),
         database_url: args.database_url,
         schema_workers: args.workers,
+        tls: args.tls_cert.zip(args.tls_key),
     };
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(crate::service::serve(data, config, runtime, registry))?;
