@@ -491,3 +491,140 @@ fn required_encryption_against_a_server_without_tls_is_a_clear_error() {
     let text = format!("{}{}", stdout(&output), stderr(&output));
     assert!(text.contains("[unreachable]") && text.contains("during the TLS handshake"), "{text}");
 }
+
+/// Opt-in: the connector against a real SQL-Server-compatible server (SQL
+/// Server, Azure SQL Database, or Babelfish for PostgreSQL), named by
+/// `SURVEYOR_TEST_MSSQL="host=…;port=1433;user=…;password=…[;encryption=trust-server-certificate][;database=…]"`.
+/// Without the variable the test prints that it was skipped.
+#[test]
+fn real_server_when_one_is_named() {
+    let Ok(spec) = std::env::var("SURVEYOR_TEST_MSSQL") else {
+        eprintln!("SKIPPED real_server_when_one_is_named: set SURVEYOR_TEST_MSSQL to run it against a real server");
+        return;
+    };
+    let kv: std::collections::HashMap<String, String> = spec
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let get = |k: &str| kv.get(k).cloned().unwrap_or_else(|| panic!("SURVEYOR_TEST_MSSQL needs {k}="));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("real.toml");
+    let database = kv.get("database").map(|d| format!("database = \"{d}\"\n")).unwrap_or_default();
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"real-mssql\"\ntype = \"sql-server\"\n\n[connection]\nhost = \"{}\"\nport = {}\nencryption = \"{}\"\n{database}credential = {{ kind = \"password\", user = \"{}\", password = {{ env = \"TEST_MSSQL_PASSWORD\" }} }}\n",
+            get("host"),
+            kv.get("port").cloned().unwrap_or_else(|| "1433".into()),
+            kv.get("encryption").cloned().unwrap_or_else(|| "trust-server-certificate".into()),
+            get("user"),
+        ),
+    )
+    .unwrap();
+    let password = get("password");
+    let output = surveyor().env("TEST_MSSQL_PASSWORD", &password).arg("test-connection").arg(&file).output().unwrap();
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    let out = tmp.path().join("out");
+    let (output, report) = scan(&file, &out, &password);
+    assert_ne!(report["status"], "failed", "{}{}", stdout(&output), stderr(&output));
+    let run = Run::latest(&out);
+    assert!(run.entities().any(|e| e["typeName"].as_str().unwrap().ends_with("_db")), "no database emitted");
+    for table in run.entities().filter(|e| e["typeName"].as_str().unwrap().ends_with("_table")) {
+        let qn = table["attributes"]["qualifiedName"].as_str().unwrap();
+        assert!(run.columns_of(qn).is_some_and(|c| !c.is_empty()), "{qn} has no columns");
+        assert!(table["attributes"]["rowCount"].is_number(), "{qn} has no row count");
+    }
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(!all.contains(&password));
+}
+
+/// Benchmark (run with `--ignored --nocapture`): the catalog of one database
+/// of 2,000 tables × 20 columns through the stand-in; prints the round trips
+/// and assets per second.
+#[test]
+#[ignore = "benchmark"]
+fn benchmark_catalog_of_2000_tables() {
+    const TABLES: usize = 2000;
+    const COLUMNS: usize = 20;
+    let big = |tag: &str| -> Reply {
+        match tag {
+            "objects" => {
+                let mut set = ResultSet::new(vec![
+                    name("schema_name"),
+                    name("object_name"),
+                    ColumnDef::not_null("object_type", SqlType::Char(2)),
+                    ColumnDef::new("row_count", SqlType::BigInt),
+                ]);
+                set.rows = (0..TABLES)
+                    .map(|t| vec![s("dbo"), s(&format!("t{t:04}")), s("U "), SqlValue::BigInt(t as i64)])
+                    .collect();
+                Reply::rows(set)
+            }
+            "columns" => {
+                let mut set = ResultSet::new(vec![
+                    name("schema_name"),
+                    name("object_name"),
+                    ColumnDef::not_null("column_id", SqlType::Int),
+                    name("column_name"),
+                    name("type_name"),
+                    ColumnDef::not_null("max_length", SqlType::SmallInt),
+                    ColumnDef::not_null("precision", SqlType::TinyInt),
+                    ColumnDef::not_null("scale", SqlType::TinyInt),
+                    ColumnDef::new("is_nullable", SqlType::Bit),
+                ]);
+                set.rows = (0..TABLES * COLUMNS)
+                    .map(|i| {
+                        vec![
+                            s("dbo"),
+                            s(&format!("t{:04}", i / COLUMNS)),
+                            int((i % COLUMNS) as i32 + 1),
+                            s(&format!("c{}", i % COLUMNS)),
+                            s("nvarchar"),
+                            SqlValue::SmallInt(100),
+                            SqlValue::TinyInt(0),
+                            SqlValue::TinyInt(0),
+                            bit(true),
+                        ]
+                    })
+                    .collect();
+                Reply::rows(set)
+            }
+            other => hr_catalog(other),
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt
+        .block_on(TdsServer::start_with(config(TlsMode::Optional), move |req: &Request| {
+            let tag = req.sql.split("surveyor:").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
+            if req.database.eq_ignore_ascii_case("sales") && !matches!(tag, "server" | "databases" | "ping") {
+                big(tag)
+            } else {
+                handler(req)
+            }
+        }))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = source_file(tmp.path(), server.addr().port(), "off", "databases = [\"sales\"]");
+    let out = tmp.path().join("out");
+    let started = std::time::Instant::now();
+    let (output, report) = scan(&file, &out, "S3cret-Pa55!");
+    let elapsed = started.elapsed();
+    assert_eq!(report["status"], "succeeded", "{}{}", stdout(&output), stderr(&output));
+    let run = Run::latest(&out);
+    let tables = run.entities().filter(|e| e["typeName"] == "mssql_table").count();
+    assert_eq!(tables, TABLES);
+    let on_sales = server
+        .requests()
+        .iter()
+        .filter(|r| r.database.eq_ignore_ascii_case("sales") && r.sql.contains("surveyor:"))
+        .count();
+    let assets = report["counts"]["assets"].as_u64().unwrap_or(0);
+    println!(
+        "catalog of {TABLES} tables x {COLUMNS} columns: {on_sales} round trips on the database, {} in all, {assets} assets, {} entities, {:.2}s wall, {:.0} assets/s",
+        server.requests().len(),
+        report["counts"]["entities"],
+        elapsed.as_secs_f64(),
+        assets as f64 / elapsed.as_secs_f64()
+    );
+}
