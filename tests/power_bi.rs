@@ -458,3 +458,31 @@ fn an_oversized_response_is_refused() {
     let text = format!("{report}{}", stderr(&output));
     assert!(text.contains("exceeds the limit of 1000000 bytes"), "{text}");
 }
+
+/// Benchmark (run with `--ignored --nocapture`): a tenant of 500 workspaces
+/// through the stand-in; prints the API calls made against the minimum the
+/// API allows (one `getInfo` and one `scanResult` per 100 workspaces).
+#[test]
+#[ignore = "benchmark"]
+fn benchmark_500_workspaces() {
+    let stand_in = start(500);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = source(tmp.path(), &stand_in, "\"127.0.0.1\"", "");
+    let out = tmp.path().join("out");
+    let started = std::time::Instant::now();
+    let (output, report) = scan(&file, &out, &[]);
+    let elapsed = started.elapsed();
+    assert_ne!(report["status"], "failed", "{}{}", stdout(&output), stderr(&output));
+    let st = stand_in.state.lock().unwrap();
+    let count = |needle: &str| st.log.iter().filter(|(_, p)| p.contains(needle)).count();
+    println!(
+        "500 workspaces: {} getInfo + {} scanResult (minimum 5 + 5), {} scanStatus polls, {} modified (1 answered 429), {} token requests, {} assets in {:.2}s",
+        count("getInfo"),
+        count("scanResult"),
+        count("scanStatus"),
+        count("/modified"),
+        st.tokens_issued,
+        report["counts"]["assets"],
+        elapsed.as_secs_f64()
+    );
+}
