@@ -10,4 +10,5 @@ pub const BUILTIN: &[(&str, &[u8])] = &[
     ("adls-gen2", include_bytes!(concat!(env!("OUT_DIR"), "/adls-gen2.wasm"))),
     ("sql-server", include_bytes!(concat!(env!("OUT_DIR"), "/sql-server.wasm"))),
     ("power-bi", include_bytes!(concat!(env!("OUT_DIR"), "/power-bi.wasm"))),
+    ("postgresql", include_bytes!(concat!(env!("OUT_DIR"), "/postgresql.wasm"))),
 ];
