@@ -10,7 +10,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, artifact stem, folder under the workspace root). The first six
+/// (package, artifact stem, folder under the workspace root). The first nine
 /// are embedded in the binary; the others are for the engine's tests (they
 /// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
 const CONNECTORS: &[(&str, &str, &str)] = &[
@@ -20,6 +20,9 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-connector-json", "surveyor_connector_json", "connectors/json"),
     ("surveyor-connector-azure-blob", "surveyor_connector_azure_blob", "connectors/azure-blob"),
     ("surveyor-connector-adls-gen2", "surveyor_connector_adls_gen2", "connectors/adls-gen2"),
+    ("surveyor-connector-sql-server", "surveyor_connector_sql_server", "connectors/sql-server"),
+    ("surveyor-connector-power-bi", "surveyor_connector_power_bi", "connectors/power-bi"),
+    ("surveyor-connector-postgresql", "surveyor_connector_postgresql", "connectors/postgresql"),
     ("surveyor-test-hostile-source", "surveyor_test_hostile_source", "tests/connectors/hostile-source"),
     ("surveyor-test-hostile-format", "surveyor_test_hostile_format", "tests/connectors/hostile-format"),
     ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),

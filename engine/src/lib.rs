@@ -8,8 +8,10 @@
 pub mod backends;
 pub mod cli;
 pub mod host;
+pub mod net;
 pub mod report;
 pub mod scan;
+pub mod service;
 pub mod sink;
 pub mod sources;
 pub mod storage;

@@ -36,7 +36,10 @@ pub use bindings::types::{
 pub use format::{FileInput, FileReader, FileSchema, Format};
 pub use model::LogLevel;
 #[cfg(feature = "source")]
-pub use source::{BrowseEntry, Emitter, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source, SourceHost, walk};
+pub use source::{
+    BrowseEntry, Emitter, HttpRequest, HttpResponse, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source,
+    SourceHost, SqlColumn, SqlResultSet, SqlValue, walk,
+};
 
 /// Result type of every connector entry point.
 pub type Result<T, E = Error> = core::result::Result<T, E>;

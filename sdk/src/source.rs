@@ -6,7 +6,23 @@ use crate::{Asset, Error, LogLevel, Result};
 use serde::de::DeserializeOwned;
 
 pub use wit::exports::surveyor::connector::source_connector::{BrowseEntry, ScanRequest, ScanSummary};
+pub use wit::surveyor::connector::http::{HttpRequest, HttpResponse};
+pub use wit::surveyor::connector::sql::{SqlColumn, SqlValue};
 pub use wit::surveyor::connector::storage::{ListPage, ObjectMeta};
+
+/// One result set of a statement run through [`SourceHost::sql_query`], read completely.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SqlResultSet {
+    pub columns: Vec<SqlColumn>,
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+impl SqlResultSet {
+    /// The position of the column named `name` (case-insensitive).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
 
 /// A source connector: enumerates a source and streams assets to the host.
 ///
@@ -39,6 +55,21 @@ pub trait SourceHost {
     fn emit(&self, assets: &[Asset]) -> Result<()>;
     /// Reports a problem with one item; the scan goes on.
     fn item_error(&self, error: &Error);
+    /// Runs a statement on the source's database server (`database`: `None`
+    /// for the source's default) and reads every result set. Positional
+    /// parameters: `@P1`… on SQL Server, `$1`… on PostgreSQL. Refused unless
+    /// the source's connection is a database.
+    fn sql_query(&self, database: Option<&str>, statement: &str, params: &[SqlValue]) -> Result<Vec<SqlResultSet>> {
+        let _ = (database, statement, params);
+        Err(Error::new(crate::ErrorKind::Refused, "this host grants no SQL access"))
+    }
+    /// Sends an HTTP request through the host, which checks the host name
+    /// against the source's allow-list and adds authentication. Refused
+    /// unless the source's connection allows HTTP.
+    fn http_send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+        let _ = request;
+        Err(Error::new(crate::ErrorKind::Refused, "this host grants no HTTP access"))
+    }
 }
 
 /// Every object under `prefix`, page by page, as one iterator.
@@ -145,6 +176,28 @@ impl SourceHost for WasmSourceHost {
     }
     fn item_error(&self, error: &Error) {
         wit::surveyor::connector::emit::item_error(error)
+    }
+    fn sql_query(&self, database: Option<&str>, statement: &str, params: &[SqlValue]) -> Result<Vec<SqlResultSet>> {
+        let rows = wit::surveyor::connector::sql::query(database, statement, params)?;
+        let mut sets = Vec::new();
+        loop {
+            let mut set = SqlResultSet { columns: rows.columns(), rows: Vec::new() };
+            loop {
+                let page = rows.next(4096)?;
+                if page.is_empty() {
+                    break;
+                }
+                set.rows.extend(page);
+            }
+            sets.push(set);
+            if !rows.next_result() {
+                break;
+            }
+        }
+        Ok(sets)
+    }
+    fn http_send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+        wit::surveyor::connector::http::send(request)
     }
 }
 

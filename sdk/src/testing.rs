@@ -16,8 +16,13 @@ pub use memory_host::MemoryHost;
 #[cfg(feature = "source")]
 mod memory_host {
     use super::*;
-    use crate::{Asset, ListPage, ObjectMeta, SourceHost};
+    use crate::{Asset, HttpRequest, HttpResponse, ListPage, ObjectMeta, SourceHost, SqlResultSet, SqlValue};
     use std::collections::BTreeMap;
+
+    /// Answers the connector's SQL statements: `(database, statement, params)`.
+    pub type SqlHandler = Box<dyn Fn(Option<&str>, &str, &[SqlValue]) -> Result<Vec<SqlResultSet>>>;
+    /// Answers the connector's HTTP requests.
+    pub type HttpHandler = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse>>;
 
     /// An in-memory storage with the host's listing semantics (sorted,
     /// paginated, one level or recursive), recording what the connector emits.
@@ -34,6 +39,12 @@ mod memory_host {
         pub reads: Cell<u64>,
         /// Number of `emit` calls made.
         pub emit_calls: Cell<u64>,
+        sql: Option<SqlHandler>,
+        http: Option<HttpHandler>,
+        /// Every SQL statement run, with its database.
+        pub sql_queries: RefCell<Vec<(Option<String>, String)>>,
+        /// Every HTTP request sent (method and URL).
+        pub http_requests: RefCell<Vec<(String, String)>>,
     }
 
     impl MemoryHost {
@@ -52,6 +63,23 @@ mod memory_host {
         pub fn file_modified(mut self, path: &str, bytes: impl Into<Vec<u8>>, modified_ms: i64) -> Self {
             self.files.insert(path.trim_start_matches('/').to_string(), (bytes.into(), Some(modified_ms)));
             self
+        }
+        /// Grants SQL access, answered by `handler`.
+        pub fn with_sql(
+            mut self,
+            handler: impl Fn(Option<&str>, &str, &[SqlValue]) -> Result<Vec<SqlResultSet>> + 'static,
+        ) -> Self {
+            self.sql = Some(Box::new(handler));
+            self
+        }
+        /// Grants HTTP access, answered by `handler`.
+        pub fn with_http(mut self, handler: impl Fn(&HttpRequest) -> Result<HttpResponse> + 'static) -> Self {
+            self.http = Some(Box::new(handler));
+            self
+        }
+        /// The item errors reported so far.
+        pub fn errors(&self) -> Vec<Error> {
+            self.item_errors.borrow().clone()
         }
         /// The assets emitted so far.
         pub fn assets(&self) -> Vec<Asset> {
@@ -140,6 +168,20 @@ mod memory_host {
         }
         fn item_error(&self, error: &Error) {
             self.item_errors.borrow_mut().push(error.clone());
+        }
+        fn sql_query(&self, database: Option<&str>, statement: &str, params: &[SqlValue]) -> Result<Vec<SqlResultSet>> {
+            self.sql_queries.borrow_mut().push((database.map(str::to_string), statement.to_string()));
+            match &self.sql {
+                Some(handler) => handler(database, statement, params),
+                None => Err(Error::new(crate::ErrorKind::Refused, "no SQL access is granted to this source")),
+            }
+        }
+        fn http_send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+            self.http_requests.borrow_mut().push((request.method.clone(), request.url.clone()));
+            match &self.http {
+                Some(handler) => handler(request),
+                None => Err(Error::new(crate::ErrorKind::Refused, "no HTTP access is granted to this source")),
+            }
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The `surveyor` command line: argument parsing and dispatch. Each command
 //! is one module; the work is done by the library.
 
+mod manage;
 mod plugins;
+mod proxy;
 mod scan;
+mod serve;
 mod source;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +43,8 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The runtime's proxy settings for outbound HTTP(S): show, set, clear.
+    Proxy(proxy::ProxyArgs),
     /// Scan a source (a local folder, or a source definition) and write what it holds.
     Scan(scan::ScanArgs),
     /// Check that a source is reachable and its credentials work.
@@ -49,20 +54,46 @@ enum Command {
     /// Inspect the plugins this runtime would use.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
-    /// Print the version.
+    /// Run the service: HTTP API, scheduler and run queue.
+    Serve(serve::ServeArgs),
+    /// Integration runtimes and their keys (on a running service).
+    Ir(manage::IrArgs),
+    /// Nodes of integration runtimes (on a running service).
+    Node(manage::NodeArgs),
+    /// Sources defined in the service.
+    Sources(manage::SourcesArgs),
+    /// Scans defined in the service.
+    Scans(manage::ScansArgs),
+    /// Runs of the service's scans.
+    Runs(manage::RunsArgs),
+    /// Print the version, its release date and expiry.
     Version,
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) && cli.global.verbose == 0 {
+        cli.global.verbose = 1; // the service logs at info by default
+    }
     init_logging(&cli.global);
     let result = match cli.command {
+        Command::Proxy(args) => proxy::run(args),
         Command::Scan(args) => scan::run(&cli.global, args),
         Command::TestConnection(args) => source::test_connection(&cli.global, args),
         Command::Browse(args) => source::browse(&cli.global, args),
         Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Ir(args) => manage::ir(args),
+        Command::Node(args) => manage::node(args),
+        Command::Sources(args) => manage::sources(args),
+        Command::Scans(args) => manage::scans(args),
+        Command::Runs(args) => manage::runs(args),
         Command::Version => {
-            println!("surveyor {}", crate::VERSION);
+            let v = crate::service::version::current();
+            println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);
+            if let Some(w) = &v.warning {
+                eprintln!("warning: {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -8,4 +8,7 @@ pub const BUILTIN: &[(&str, &[u8])] = &[
     ("json", include_bytes!(concat!(env!("OUT_DIR"), "/json.wasm"))),
     ("azure-blob", include_bytes!(concat!(env!("OUT_DIR"), "/azure-blob.wasm"))),
     ("adls-gen2", include_bytes!(concat!(env!("OUT_DIR"), "/adls-gen2.wasm"))),
+    ("sql-server", include_bytes!(concat!(env!("OUT_DIR"), "/sql-server.wasm"))),
+    ("power-bi", include_bytes!(concat!(env!("OUT_DIR"), "/power-bi.wasm"))),
+    ("postgresql", include_bytes!(concat!(env!("OUT_DIR"), "/postgresql.wasm"))),
 ];

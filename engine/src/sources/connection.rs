@@ -83,6 +83,13 @@ pub struct HttpConnectionDef {
     pub max_response_bytes: Option<u64>,
     /// Seconds per request (default 60).
     pub timeout_seconds: Option<u64>,
+    /// Retries after a 429, a 5xx or a connection failure (default 4).
+    pub max_retries: Option<u32>,
+    /// First wait before retrying a 5xx or a connection failure, in
+    /// milliseconds (default 500; doubles at each retry). A 429 waits for its `Retry-After`.
+    pub retry_backoff_ms: Option<u64>,
+    /// The source's root URI in qualified names (default `https://<first allowed host>`).
+    pub root_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

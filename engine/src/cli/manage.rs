@@ -1,0 +1,357 @@
+//! Managing a running service: `surveyor ir|node|sources|scans|runs ...`.
+//!
+//! These commands are clients of the service's HTTP API (`--url`, default
+//! `http://127.0.0.1:7400`), authenticated with the admin token (`--token`
+//! or `SURVEYOR_TOKEN`, else `<data-dir>/admin-token` on the same machine).
+//! They print the API's JSON answers.
+
+use crate::service::client::{Client, seg};
+use crate::sources::SourceDefinition;
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Clone)]
+pub struct ApiArgs {
+    /// The service's API.
+    #[arg(long, global = true, env = "SURVEYOR_URL", default_value = "http://127.0.0.1:7400")]
+    pub url: String,
+    /// The admin token [default: read from <data-dir>/admin-token].
+    #[arg(long, global = true, env = "SURVEYOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The service's data directory (for its admin token and node.json).
+    #[arg(long, global = true, env = "SURVEYOR_DATA", default_value = "surveyor-data")]
+    pub data_dir: PathBuf,
+}
+
+impl ApiArgs {
+    fn admin(&self) -> anyhow::Result<Client> {
+        let token = match &self.token {
+            Some(t) => t.clone(),
+            None => crate::service::read_admin_token(&self.data_dir).with_context(
+                || "no admin token: pass --token (or SURVEYOR_TOKEN), or --data-dir of the service on this machine",
+            )?,
+        };
+        Ok(Client::new(&self.url, Some(token))?)
+    }
+}
+
+fn print(v: &Value) -> anyhow::Result<ExitCode> {
+    if !v.is_null() {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct IrArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: IrCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum IrCommand {
+    /// Create an integration runtime; prints its two keys.
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Nodes allowed [default: the service's --max-nodes].
+        #[arg(long)]
+        max_nodes: Option<i64>,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Show both keys.
+    Keys {
+        name: String,
+    },
+    /// Regenerate one key: its old value stops working at once, the other keeps working.
+    RegenerateKey {
+        name: String,
+        #[arg(long, value_parser = ["1", "2"])]
+        key: String,
+    },
+}
+
+pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
+    let c = args.api.admin()?;
+    let base = "/v1/integration-runtimes";
+    let out = match args.command {
+        IrCommand::Create { name, description, max_nodes } => {
+            c.post(base, &json!({"name": name, "description": description, "max_nodes": max_nodes}))?
+        }
+        IrCommand::List => c.get(base)?,
+        IrCommand::Show { name } => c.get(&format!("{base}/{}", seg(&name)))?,
+        IrCommand::Delete { name } => c.delete(&format!("{base}/{}", seg(&name)))?,
+        IrCommand::Keys { name } => c.get(&format!("{base}/{}/keys", seg(&name)))?,
+        IrCommand::RegenerateKey { name, key } => {
+            c.post(&format!("{base}/{}/keys/{key}/regenerate", seg(&name)), &json!({}))?
+        }
+    };
+    print(&out)
+}
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: NodeCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum NodeCommand {
+    /// Register this machine as a node of the runtime the key belongs to; the
+    /// node's credential is saved in <data-dir>/node.json (0600).
+    Register {
+        /// One of the integration runtime's keys.
+        #[arg(long, env = "SURVEYOR_IR_KEY", hide_env_values = true)]
+        key: String,
+        /// This node's name [default: the host name].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Send heartbeats (CPU, memory) with the credential in <data-dir>/node.json.
+    Heartbeat {
+        /// Keep sending, every this many seconds.
+        #[arg(long)]
+        every: Option<u64>,
+    },
+    List {
+        #[arg(long)]
+        integration_runtime: Option<String>,
+    },
+    /// Remove a node (by id or name); its credential stops working at once.
+    Remove { node: String },
+}
+
+fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().to_string()
+}
+
+fn heartbeat_body() -> Value {
+    let memory = crate::service::sysinfo::memory();
+    json!({
+        "version": crate::VERSION,
+        "running_jobs": 0,
+        "cpu_percent": crate::service::sysinfo::cpu_percent(std::time::Duration::from_millis(250)),
+        "memory_used_bytes": memory.map(|m| m.1),
+        "memory_total_bytes": memory.map(|m| m.0),
+    })
+}
+
+pub fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let node_file = args.api.data_dir.join("node.json");
+    match args.command {
+        NodeCommand::Register { key, name } => {
+            let c = Client::new(&args.api.url, Some(key))?;
+            let name = name.unwrap_or_else(hostname);
+            let out =
+                c.post("/v1/nodes/register", &json!({"name": name, "url": args.api.url, "version": crate::VERSION}))?;
+            let saved = json!({"url": args.api.url, "node_id": out["node"]["id"], "credential": out["credential"]});
+            std::fs::create_dir_all(&args.api.data_dir)?;
+            let _ = std::fs::remove_file(&node_file);
+            crate::service::crypto::write_private(&node_file, saved.to_string().as_bytes())
+                .with_context(|| format!("saving {}", node_file.display()))?;
+            let node_client = Client::new(&args.api.url, out["credential"].as_str().map(str::to_string))?;
+            node_client.post("/v1/nodes/heartbeat", &heartbeat_body())?;
+            eprintln!("node registered; its credential is in {}", node_file.display());
+            print(&out["node"])
+        }
+        NodeCommand::Heartbeat { every } => {
+            let saved: Value = serde_json::from_slice(
+                &std::fs::read(&node_file)
+                    .with_context(|| format!("{}: register the node first", node_file.display()))?,
+            )?;
+            let url = saved["url"].as_str().unwrap_or(&args.api.url).to_string();
+            let c = Client::new(&url, saved["credential"].as_str().map(str::to_string))?;
+            loop {
+                let out = c.post("/v1/nodes/heartbeat", &heartbeat_body())?;
+                if let Some(w) = out["service_version"]["warning"].as_str() {
+                    tracing::warn!("{w}");
+                }
+                match every {
+                    Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
+                    None => return print(&out),
+                }
+            }
+        }
+        NodeCommand::List { integration_runtime } => {
+            let c = args.api.admin()?;
+            let q = integration_runtime.map(|r| format!("?integration_runtime={}", seg(&r))).unwrap_or_default();
+            print(&c.get(&format!("/v1/nodes{q}"))?)
+        }
+        NodeCommand::Remove { node } => print(&args.api.admin()?.delete(&format!("/v1/nodes/{}", seg(&node)))?),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SourcesArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: SourcesCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum SourcesCommand {
+    /// Create a source from a definition file (TOML, as for `surveyor scan --source`).
+    Create {
+        file: PathBuf,
+    },
+    /// Replace a source's definition.
+    Update {
+        file: PathBuf,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+fn definition_json(file: &std::path::Path) -> anyhow::Result<(String, Value)> {
+    let def = SourceDefinition::from_file(file)?;
+    Ok((def.name.clone(), serde_json::to_value(&def)?))
+}
+
+pub fn sources(args: SourcesArgs) -> anyhow::Result<ExitCode> {
+    let c = args.api.admin()?;
+    let out = match args.command {
+        SourcesCommand::Create { file } => c.post("/v1/sources", &definition_json(&file)?.1)?,
+        SourcesCommand::Update { file } => {
+            let (name, body) = definition_json(&file)?;
+            c.call(reqwest::Method::PUT, &format!("/v1/sources/{}", seg(&name)), Some(&body))?
+        }
+        SourcesCommand::List => c.get("/v1/sources")?,
+        SourcesCommand::Show { name } => c.get(&format!("/v1/sources/{}", seg(&name)))?,
+        SourcesCommand::Delete { name } => c.delete(&format!("/v1/sources/{}", seg(&name)))?,
+    };
+    print(&out)
+}
+
+#[derive(clap::Args)]
+pub struct ScansArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: ScansCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ScansCommand {
+    /// Create a scan of a source.
+    Create {
+        name: String,
+        #[arg(long)]
+        source: String,
+        /// A path under the source's root (repeatable) [default: all].
+        #[arg(long)]
+        scope: Vec<String>,
+        /// The trigger as JSON (see docs/service.md), e.g. '{"kind":"recurring","interval":"days","hours":[2]}'.
+        #[arg(long, conflicts_with = "cron")]
+        trigger: Option<String>,
+        /// A cron expression (five fields).
+        #[arg(long)]
+        cron: Option<String>,
+        /// Time zone of --cron.
+        #[arg(long, requires = "cron")]
+        time_zone: Option<String>,
+        /// Read schemas only of files modified since the last complete run.
+        #[arg(long)]
+        incremental: bool,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Run a scan now.
+    Run {
+        name: String,
+    },
+}
+
+pub fn scans(args: ScansArgs) -> anyhow::Result<ExitCode> {
+    let c = args.api.admin()?;
+    let out = match args.command {
+        ScansCommand::Create { name, source, scope, trigger, cron, time_zone, incremental } => {
+            let trigger: Option<Value> = match (trigger, cron) {
+                (Some(t), _) => Some(serde_json::from_str(&t).context("--trigger is not JSON")?),
+                (None, Some(expr)) => Some(json!({"kind": "cron", "expression": expr, "time_zone": time_zone})),
+                (None, None) => None,
+            };
+            c.post(
+                "/v1/scans",
+                &json!({"name": name, "source": source, "scope": scope, "trigger": trigger, "incremental": incremental}),
+            )?
+        }
+        ScansCommand::List => c.get("/v1/scans")?,
+        ScansCommand::Show { name } => c.get(&format!("/v1/scans/{}", seg(&name)))?,
+        ScansCommand::Delete { name } => c.delete(&format!("/v1/scans/{}", seg(&name)))?,
+        ScansCommand::Run { name } => c.post(&format!("/v1/scans/{}/runs", seg(&name)), &json!({}))?,
+    };
+    print(&out)
+}
+
+#[derive(clap::Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: RunsCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum RunsCommand {
+    List {
+        #[arg(long)]
+        scan: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    Show {
+        id: String,
+    },
+    Cancel {
+        id: String,
+    },
+}
+
+pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let c = args.api.admin()?;
+    let out = match args.command {
+        RunsCommand::List { scan, state, limit } => {
+            let mut q = Vec::new();
+            if let Some(s) = scan {
+                q.push(format!("scan={}", seg(&s)));
+            }
+            if let Some(s) = state {
+                q.push(format!("state={}", seg(&s)));
+            }
+            if let Some(l) = limit {
+                q.push(format!("limit={l}"));
+            }
+            let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+            c.get(&format!("/v1/runs{q}"))?
+        }
+        RunsCommand::Show { id } => c.get(&format!("/v1/runs/{}", seg(&id)))?,
+        RunsCommand::Cancel { id } => c.post(&format!("/v1/runs/{}/cancel", seg(&id)), &json!({}))?,
+    };
+    print(&out)
+}

@@ -1,0 +1,247 @@
+//! The scheduler and the run queue.
+//!
+//! One loop: queue a run for every scan whose next run time has come (once,
+//! however many times it would have run while the service was down), start
+//! queued runs while fewer than the concurrency are in progress, purge run
+//! history past its retention, then sleep until the next run time, a wake-up
+//! (a scan or a run changed) or a run's end. A run is the same scan as
+//! `surveyor scan`, on a blocking thread, with its output in
+//! `<data-dir>/output/<scan>/runs/<id>/`.
+
+use super::schedule::advance;
+use super::state::{RunCounts, RunView};
+use super::{Service, ServiceError, now_ms};
+use crate::scan::resource_sets::GroupingConfig;
+use crate::scan::{ScanOptions, ScanSource, run_scan};
+use crate::sink::LocalFolderSink;
+use crate::sources::SourceDefinition;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const RETENTION_EVERY_MS: i64 = 3_600_000;
+
+pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut last_purge = 0i64;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = now_ms();
+        if let Err(e) = queue_due(&service, now).await {
+            tracing::warn!(error = %e, "scheduling");
+        }
+        if now - last_purge > RETENTION_EVERY_MS {
+            last_purge = now;
+            purge(&service).await;
+        }
+        while tasks.len() < service.concurrency {
+            match service.db.claim_queued_run().await {
+                Ok(Some(run)) => {
+                    tasks.spawn(execute(service.clone(), run));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the run queue");
+                    break;
+                }
+            }
+        }
+        let next = service.db.earliest_next_run().await.ok().flatten();
+        let wait = next.map(|n| (n - now_ms()).clamp(0, 30_000)).unwrap_or(30_000) as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait + 5)) => {}
+            _ = service.wake.notified() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = stop.changed() => {}
+        }
+    }
+    // Shutting down: running scans get the grace period to finish; the rest
+    // are stopped and stay `in_progress`, to be queued again at the next start.
+    if !tasks.is_empty() {
+        tracing::info!(runs = tasks.len(), "waiting for runs in progress");
+        let deadline = tokio::time::sleep(service.config.grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = tasks.join_next() => if r.is_none() { break },
+                _ = &mut deadline => {
+                    let flags: Vec<_> = service.running.lock().unwrap().values().cloned().collect();
+                    tracing::warn!(runs = flags.len(), "grace period over: stopping runs; they run again at the next start");
+                    for flag in flags {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn queue_due(service: &Service, now: i64) -> Result<(), ServiceError> {
+    let now_ts = jiff::Timestamp::from_millisecond(now).unwrap_or_else(|_| jiff::Timestamp::now());
+    for scan in service.db.due_scans(now).await? {
+        let schedule = match scan.trigger.schedule() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(scan = %scan.name, error = %e, "unusable trigger; the scan is no longer scheduled");
+                service.db.set_next_run(&scan.id, None).await?;
+                continue;
+            }
+        };
+        let due = scan.next_run_at.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+        let (fire, next) = advance(&schedule, due, now_ts);
+        if fire {
+            let id = super::new_run_id();
+            service.db.queue_run(&id, &scan, "schedule").await?;
+            tracing::info!(scan = %scan.name, run = %id, "scheduled run queued");
+        }
+        service.db.set_next_run(&scan.id, next.map(|t| t.as_millisecond())).await?;
+    }
+    Ok(())
+}
+
+async fn purge(service: &Service) {
+    let before = now_ms() - service.config.retention.as_millis() as i64;
+    match service.db.purge_runs(before).await {
+        Ok(locations) => {
+            let output = service.data.root.join("output");
+            for location in locations.into_iter().flatten() {
+                let path = std::path::PathBuf::from(&location);
+                if path.starts_with(&output) {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "purging run history"),
+    }
+}
+
+/// What a run needs, read from the database.
+struct Prepared {
+    definition: SourceDefinition,
+    scope: Vec<String>,
+    grouping: Option<GroupingConfig>,
+    modified_since: Option<i64>,
+    sink_root: std::path::PathBuf,
+}
+
+async fn prepare(service: &Service, run: &RunView) -> Result<Prepared, String> {
+    let (scan, _) = service.db.scan(&run.scan_id).await.map_err(|_| "the scan was deleted".to_string())?;
+    let source = service.db.source_row(&scan.source_id).await.map_err(|e| e.to_string())?;
+    let connection = service.secrets.open(&source.connection_sealed).map_err(|e| e.to_string())?;
+    let connection: toml::Table =
+        serde_json::from_slice(&connection).map_err(|e| format!("the stored connection is unreadable: {e}"))?;
+    let config: toml::Table =
+        serde_json::from_value(source.definition.get("config").cloned().unwrap_or_default()).unwrap_or_default();
+    let resource_sets: Option<GroupingConfig> =
+        source.definition.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
+    let definition = SourceDefinition {
+        name: source.name.clone(),
+        source_type: source.source_type.clone(),
+        connection,
+        config,
+        resource_sets,
+    };
+    let grouping = scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
+    let modified_since = if scan.incremental {
+        service.db.last_complete_run_start(&scan.id).await.map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    Ok(Prepared {
+        definition,
+        scope: scan.scope.clone(),
+        grouping,
+        modified_since,
+        sink_root: service.data.root.join("output").join(&scan.name),
+    })
+}
+
+async fn execute(service: Arc<Service>, run: RunView) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    service.running.lock().unwrap().insert(run.id.clone(), cancel.clone());
+    tracing::info!(run = %run.id, scan = %run.scan, "run started");
+    let started = std::time::Instant::now();
+    let outcome: Result<(String, RunCounts, Option<String>, Option<String>), String> =
+        match prepare(&service, &run).await {
+            Err(e) => Err(e),
+            Ok(p) => {
+                let runtime = service.runtime.clone();
+                let registry = service.registry.clone();
+                let workers = service.config.schema_workers;
+                let cancel = cancel.clone();
+                tokio::task::spawn_blocking(move || scan_blocking(&runtime, &registry, p, workers, cancel))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the run crashed: {e}")))
+            }
+        };
+    service.running.lock().unwrap().remove(&run.id);
+    let user_canceled = service.user_canceled.lock().unwrap().remove(&run.id);
+    let (mut state, counts, mut error, location) = match outcome {
+        Ok(o) => o,
+        Err(e) => ("failed".to_string(), RunCounts::default(), Some(e), None),
+    };
+    let stopped = cancel.load(Ordering::SeqCst);
+    if stopped && !user_canceled && service.shutting_down.load(Ordering::SeqCst) {
+        // Stopped by the shutdown: left `in_progress`, queued again at the next start.
+        tracing::info!(run = %run.id, "run stopped by the shutdown; it runs again at the next start");
+        return;
+    }
+    if stopped && user_canceled && state != "succeeded" {
+        // Items cut short by the cancel are item errors in the report; the run was canceled.
+        state = "canceled".to_string();
+        error.get_or_insert_with(|| "canceled".to_string());
+    }
+    if let Err(e) = service.db.finish_run(&run.id, &state, &counts, error.as_deref(), location.as_deref()).await {
+        tracing::error!(run = %run.id, error = %e, "recording the run's end");
+    }
+    service.metrics.record_run(&state, started.elapsed().as_secs_f64(), &counts);
+    tracing::info!(run = %run.id, scan = %run.scan, state = %state, assets = counts.assets, errors = counts.item_errors, "run finished");
+    service.wake.notify_one();
+}
+
+type Outcome = Result<(String, RunCounts, Option<String>, Option<String>), String>;
+
+fn scan_blocking(
+    runtime: &crate::host::Runtime,
+    registry: &Arc<crate::host::Registry>,
+    p: Prepared,
+    workers: Option<usize>,
+    cancel: Arc<AtomicBool>,
+) -> Outcome {
+    let def = &p.definition;
+    let grants = crate::sources::grant(def).map_err(|e| format!("cannot scan '{}': {e}", def.name))?;
+    let config = def.connector_config(registry).map_err(|e| e.to_string())?;
+    let remote = !matches!(def.connection(), Ok(crate::sources::Connection::LocalFolder(_)));
+    let source = ScanSource {
+        name: def.name.clone(),
+        source_type: def.source_type.clone(),
+        config,
+        grants,
+        scope: p.scope,
+        modified_since: p.modified_since,
+    };
+    let mut options = ScanOptions {
+        grouping: p.grouping.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
+        cancel,
+        ..ScanOptions::default()
+    };
+    options.schema_workers = workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
+    let sink = LocalFolderSink::new(&p.sink_root);
+    let report = run_scan(runtime, registry, &source, &options, &sink).map_err(|e| e.to_string())?;
+    let c = &report.counts;
+    let counts = RunCounts {
+        assets: c.assets as i64,
+        files: c.files as i64,
+        schemas: c.schemas as i64,
+        resource_sets: c.resource_sets as i64,
+        entities: c.entities as i64,
+        item_errors: c.item_errors as i64,
+        bytes_read: c.bytes_read as i64,
+    };
+    Ok((report.status.as_str().to_string(), counts, report.error.clone(), report.location.clone()))
+}

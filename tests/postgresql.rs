@@ -1,0 +1,200 @@
+//! End-to-end tests of the `postgresql` connector and the host's PostgreSQL
+//! backend against a real PostgreSQL 15 (Debian's `postgresql` package): a
+//! throwaway cluster made by `initdb` in a temporary folder, run as the
+//! unprivileged `postgres` user (PostgreSQL refuses to run as root) on
+//! 127.0.0.1 and a free port, and stopped with `pg_ctl stop` at the end.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{Run, stderr, stdout, surveyor};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{BIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(out.status.success(), "{cmd:?}: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"]).arg(format!("{BIN}/{program}"));
+    cmd
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        assert!(Path::new(BIN).is_dir(), "PostgreSQL 15 is installed (apt-get install postgresql)");
+        let dir = PathBuf::from(format!("/tmp/surveyor-pg-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(dir.join("pw"), "postgres-admin-pw\n").unwrap();
+        std::fs::set_permissions(dir.join("pw"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        run(as_postgres("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"])
+            .arg(format!("--pwfile={}", dir.join("pw").display())));
+        run(as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .arg("-l")
+            .arg(dir.join("log"))
+            .arg("-o")
+            .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display()))
+            .args(["-w", "start"]));
+        Cluster { dir, port }
+    }
+
+    fn psql(&self, database: &str, sql: &str) {
+        run(as_postgres("psql").arg("-h").arg(&self.dir).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ]));
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000
+}
+
+fn setup() -> Cluster {
+    let c = Cluster::start();
+    // One statement per call: CREATE DATABASE cannot run in psql -c's transaction.
+    for sql in [
+        "CREATE ROLE scanner LOGIN PASSWORD 'pg-Sc4nner'",
+        "CREATE DATABASE sales",
+        "CREATE DATABASE locked",
+        "REVOKE CONNECT ON DATABASE locked FROM PUBLIC",
+    ] {
+        c.psql("postgres", sql);
+    }
+    c.psql(
+        "sales",
+        "CREATE SCHEMA shop; \
+         CREATE TABLE shop.customers (id int PRIMARY KEY, name text NOT NULL, email varchar(200) UNIQUE); \
+         COMMENT ON TABLE shop.customers IS 'Who buys'; \
+         CREATE TABLE shop.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers(id), \
+            amount numeric(12,2) DEFAULT 0, placed_at timestamptz NOT NULL DEFAULT now(), note text); \
+         CREATE TABLE shop.order_lines (order_id bigint REFERENCES shop.orders(id), line_no smallint, sku text, PRIMARY KEY (order_id, line_no)); \
+         CREATE VIEW shop.big_orders AS SELECT id, amount FROM shop.orders WHERE amount > 1000; \
+         CREATE MATERIALIZED VIEW shop.totals AS SELECT customer_id, sum(amount) AS total FROM shop.orders GROUP BY customer_id; \
+         CREATE TABLE public.\"客户\" (\"名字\" text); \
+         INSERT INTO shop.customers SELECT g, 'c' || g, 'c' || g || '@x' FROM generate_series(1, 300) g; \
+         INSERT INTO shop.orders (customer_id, amount) SELECT 1 + g % 300, g FROM generate_series(1, 1200) g; \
+         ANALYZE;",
+    );
+    c
+}
+
+fn source(dir: &Path, port: u16, config: &str) -> PathBuf {
+    let file = dir.join("pg.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"pg\"\ntype = \"postgresql\"\n\n[connection]\nhost = \"127.0.0.1\"\nport = {port}\nencryption = \"off\"\nconnect_timeout_seconds = 5\n\
+             credential = {{ kind = \"password\", user = \"scanner\", password = {{ env = \"TEST_PG_PASSWORD\" }} }}\n\n[config]\n{config}\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn scans_a_real_postgresql_with_keys_views_and_a_locked_database() {
+    let cluster = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = source(tmp.path(), cluster.port, "");
+
+    // Wrong password: a clear auth error, without the password.
+    let output = surveyor().env("TEST_PG_PASSWORD", "wrong-pw").arg("test-connection").arg(&file).output().unwrap();
+    assert!(!output.status.success());
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(text.contains("[auth]") && text.contains("28P01"), "{text}");
+    assert!(!text.contains("wrong-pw"));
+
+    let out = tmp.path().join("out");
+    let output = surveyor()
+        .env("TEST_PG_PASSWORD", "pg-Sc4nner")
+        .args(["scan", "--source"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["--json", "--no-progress"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert_eq!(report["status"], "completed_with_exceptions", "{}{}", stdout(&output), stderr(&output));
+    // The database the login may not open: a per-item error; the rest is scanned.
+    let errors = report["itemErrors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["item"], "locked");
+    assert!(errors[0]["message"].as_str().unwrap().contains("42501"), "{}", errors[0]);
+
+    let run = Run::latest(&out);
+    let by = run.by_name();
+    let root = format!("postgresql://127.0.0.1:{}", cluster.port);
+    let q = |p: &str| format!("{root}/{p}");
+    assert_eq!(by[&root]["typeName"], "postgresql_server");
+    assert_eq!(by[&q("sales")]["typeName"], "postgresql_db");
+    assert_eq!(by[&q("sales/shop")]["typeName"], "postgresql_schema");
+    let orders = by[&q("sales/shop/orders")];
+    assert_eq!(orders["attributes"]["rowCount"], 1200, "row estimate from ANALYZE");
+    assert_eq!(orders["attributes"]["primaryKey"], serde_json::json!(["id"]));
+    let fks: serde_json::Value = serde_json::from_str(orders["attributes"]["foreignKeys"].as_str().unwrap()).unwrap();
+    assert_eq!(fks[0]["referencedTable"], q("sales/shop/customers"));
+    assert_eq!(fks[0]["columns"], serde_json::json!(["customer_id"]));
+    assert_eq!(by[&q("sales/shop/customers")]["attributes"]["description"], "Who buys");
+    assert_eq!(
+        by[&q("sales/shop/order_lines")]["attributes"]["primaryKey"],
+        serde_json::json!(["order_id", "line_no"])
+    );
+    let cols = run.columns_of(&q("sales/shop/orders")).unwrap();
+    assert_eq!(
+        cols,
+        vec![
+            ("amount".to_string(), "decimal(12,2)".to_string()),
+            ("customer_id".to_string(), "int32".to_string()),
+            ("id".to_string(), "int64".to_string()),
+            ("note".to_string(), "string".to_string()),
+            ("placed_at".to_string(), "timestamp[us, UTC]".to_string()),
+        ]
+    );
+    let view = by[&q("sales/shop/big_orders")];
+    assert_eq!(view["typeName"], "postgresql_view");
+    assert!(view["attributes"]["viewDefinition"].as_str().unwrap().contains("amount > "), "{view}");
+    assert_eq!(by[&q("sales/shop/totals")]["attributes"]["objectType"], "MATERIALIZED VIEW");
+    assert!(run.columns_of(&q("sales/public/客户")).unwrap().iter().any(|(p, _)| p == "名字"));
+    assert!(!stdout(&output).contains("pg-Sc4nner") && !stderr(&output).contains("pg-Sc4nner"));
+}

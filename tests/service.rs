@@ -1,0 +1,471 @@
+//! `surveyor serve` as a real process on 127.0.0.1, driven over HTTP and by
+//! the CLI: integration runtimes and key rotation, nodes, sources (secrets
+//! never returned, logged or stored in clear), scans and runs, the data
+//! directory lock, SIGTERM.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use support::{Run, stderr, stdout, surveyor};
+use surveyor_lakegen::{LakeSpec, write_lake};
+
+/// A running service.
+struct Service {
+    child: Child,
+    url: String,
+    token: String,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(data: &Path) -> Service {
+        Service::start_with(data, &["--grace-period", "5"])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Service {
+        let log = data.with_extension("log");
+        let mut child = surveyor()
+            .args(["serve", "--listen", "127.0.0.1:0", "--node-offline-after", "30"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start surveyor serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("surveyor service listening on ")
+            .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", std::fs::read_to_string(&log).unwrap()))
+            .to_string();
+        let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
+        Service { child, url, token, data: data.to_path_buf(), log }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.token), body.map(|b| b.to_string()).as_deref())
+    }
+
+    /// The CLI, pointed at this service.
+    fn cli(&self, args: &[&str]) -> (bool, Value, String) {
+        let out =
+            surveyor().args(args).env("SURVEYOR_URL", &self.url).env("SURVEYOR_DATA", &self.data).output().unwrap();
+        (out.status.success(), serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null), stderr(&out))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the service did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn poll_run(svc: &Service, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (status, run) = svc.admin("GET", &format!("/v1/runs/{id}"), None);
+        assert_eq!(status, 200, "{run}");
+        if !matches!(run["state"].as_str(), Some("queued" | "in_progress")) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not end: {run}; log: {}", svc.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn runtimes_keys_nodes_and_the_data_directory_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let svc = Service::start(&data);
+
+    // A second service on the same data directory is refused, clearly.
+    let second = surveyor().args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("another surveyor service") && stderr(&second).contains("is using the data directory"),
+        "{}",
+        stderr(&second)
+    );
+
+    // Health, version, and the admin token.
+    let (status, health) = svc.call("GET", "/healthz", None, None);
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    assert_eq!(health["version"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(health["version"]["expires_on"].is_string());
+    let (status, err) = svc.call("GET", "/v1/integration-runtimes", None, None);
+    assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = svc.call("GET", "/v1/integration-runtimes", Some("ADMIN@wrong"), None);
+    assert_eq!(status, 401);
+
+    // Create a runtime with the CLI: two keys.
+    let (ok, created, err) = svc.cli(&["ir", "create", "lake-ir", "--description", "the lake's runtime"]);
+    assert!(ok, "{err}");
+    let key1 = created["keys"]["key1"].as_str().unwrap().to_string();
+    let key2 = created["keys"]["key2"].as_str().unwrap().to_string();
+    assert!(key1.starts_with("IR@") && key2.starts_with("IR@") && key1 != key2);
+    assert_eq!(created["integration_runtime"]["max_nodes"], 4);
+    let (status, keys) = svc.admin("GET", "/v1/integration-runtimes/lake-ir/keys", None);
+    assert_eq!((status, keys["key1"].as_str(), keys["key2"].as_str()), (200, Some(&*key1), Some(&*key2)));
+
+    // Bad input: precise 4xx.
+    let (status, e) = svc.call("POST", "/v1/integration-runtimes", Some(&svc.token), Some("{\"name\": "));
+    assert_eq!(status, 400, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("malformed JSON"), "{e}");
+    let (status, e) = svc.admin("POST", "/v1/integration-runtimes", Some(json!({"name": "x", "colour": "red"})));
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("colour"), "{e}");
+    let (status, e) = svc.admin("POST", "/v1/integration-runtimes", Some(json!({"name": "n".repeat(65)})));
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("longer than 64"), "{e}");
+    let (status, _) = svc.admin("POST", "/v1/integration-runtimes", Some(json!({"name": "lake-ir"})));
+    assert_eq!(status, 409);
+    let (status, _) = svc.call("POST", "/v1/integration-runtimes", Some(&svc.token), None);
+    assert_eq!(status, 415);
+
+    // Rotate key 1: the old key 1 is refused at once, key 2 keeps working.
+    let (ok, rotated, err) = svc.cli(&["ir", "regenerate-key", "lake-ir", "--key", "1"]);
+    assert!(ok, "{err}");
+    let new_key1 = rotated["key1"].as_str().unwrap().to_string();
+    assert_ne!(new_key1, key1);
+    assert_eq!(rotated["key2"].as_str(), Some(&*key2));
+    let (status, e) = svc.call("POST", "/v1/nodes/register", Some(&key1), Some("{\"name\": \"old\"}"));
+    assert_eq!(status, 401, "{e}");
+
+    // Register a node with the CLI and key 2 (it sends a first heartbeat).
+    let node_dir = tmp.path().join("node-a");
+    let out = surveyor()
+        .args(["node", "register", "--name", "node-a", "--key", &key2, "--url", &svc.url, "--data-dir"])
+        .arg(&node_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let saved: Value = serde_json::from_slice(&std::fs::read(node_dir.join("node.json")).unwrap()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(node_dir.join("node.json")).unwrap().permissions().mode() & 0o777, 0o600);
+    let credential_a = saved["credential"].as_str().unwrap().to_string();
+
+    // The new key 1 works too; heartbeats carry CPU and memory.
+    let mut credentials = vec![credential_a.clone()];
+    for name in ["node-b", "node-c", "node-d"] {
+        let (status, reg) =
+            svc.call("POST", "/v1/nodes/register", Some(&new_key1), Some(&json!({"name": name}).to_string()));
+        assert_eq!(status, 201, "{reg}");
+        credentials.push(reg["credential"].as_str().unwrap().to_string());
+    }
+    let hb = json!({"version": "0.1.0", "running_jobs": 1, "cpu_percent": 12.5, "memory_used_bytes": 1000, "memory_total_bytes": 4000});
+    let (status, reply) = svc.call("POST", "/v1/nodes/heartbeat", Some(&credentials[1]), Some(&hb.to_string()));
+    assert_eq!(status, 200, "{reply}");
+    let (status, e) = svc.call(
+        "POST",
+        "/v1/nodes/heartbeat",
+        Some(&credentials[1]),
+        Some("{\"version\": \"1\", \"cpu_percent\": 250}"),
+    );
+    assert_eq!(status, 400, "{e}");
+
+    // At most 4 nodes.
+    let (status, e) = svc.call("POST", "/v1/nodes/register", Some(&key2), Some("{\"name\": \"node-e\"}"));
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("maximum"), "{e}");
+
+    let (ok, nodes, err) = svc.cli(&["node", "list"]);
+    assert!(ok, "{err}");
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    let a = nodes.iter().find(|n| n["name"] == "node-a").unwrap();
+    // This machine's real CPU and memory: `limited` when busy (CPU or memory above 90%).
+    assert!(matches!(a["status"].as_str(), Some("online" | "limited")), "{a}");
+    assert!(a["memory_total_bytes"].as_i64().unwrap() > 0 && a["cpu_percent"].is_number(), "{a}");
+    assert_eq!(a["ip_address"], "127.0.0.1");
+    let b = nodes.iter().find(|n| n["name"] == "node-b").unwrap();
+    assert_eq!((b["running_jobs"].as_i64(), b["cpu_percent"].as_f64()), (Some(1), Some(12.5)));
+    assert_eq!(b["status"], "online", "{b}");
+    let c = nodes.iter().find(|n| n["name"] == "node-c").unwrap();
+    assert_eq!(c["status"], "offline", "no heartbeat yet");
+
+    // Remove node-a: its credential stops working at once, and there is room for a fifth.
+    let (ok, _, err) = svc.cli(&["node", "remove", "node-a"]);
+    assert!(ok, "{err}");
+    let (status, _) = svc.call("POST", "/v1/nodes/heartbeat", Some(&credential_a), Some(&hb.to_string()));
+    assert_eq!(status, 401);
+    let (status, _) = svc.call("POST", "/v1/nodes/register", Some(&key2), Some("{\"name\": \"node-e\"}"));
+    assert_eq!(status, 201);
+
+    // Metrics.
+    let (status, metrics) = svc.call("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    assert!(metrics.as_str().unwrap().contains("surveyor_build_info{version="), "{metrics}");
+
+    // SIGTERM: a clean exit, and the lock is released.
+    let status = svc.stop();
+    assert!(status.success(), "{status:?}");
+    let again = Service::start(&data);
+    let (status, irs) = again.admin("GET", "/v1/integration-runtimes", None);
+    assert_eq!((status, irs[0]["name"].as_str(), irs[0]["nodes"].as_i64()), (200, Some("lake-ir"), Some(4)));
+    assert!(again.stop().success());
+}
+
+#[test]
+fn sources_scans_and_runs_with_secrets_kept_out_of_sight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let written = write_lake(&lake, &LakeSpec { files: 12, files_per_table: 4, ..LakeSpec::default() }).unwrap();
+    let data = tmp.path().join("data");
+    let svc = Service::start(&data);
+
+    // A local folder source; a bad definition is refused naming the field.
+    let source = json!({"name": "lake", "type": "local-folder", "connection": {"path": lake}, "config": {}});
+    let (status, created) = svc.admin("POST", "/v1/sources", Some(source.clone()));
+    assert_eq!(status, 201, "{created}");
+    let mut bad = source.clone();
+    bad["name"] = json!("lake2");
+    bad["config"] = json!({"include_hidden": "yes"});
+    let (status, e) = svc.admin("POST", "/v1/sources", Some(bad));
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("config.include_hidden"), "{e}");
+    let (status, e) = svc.admin(
+        "POST",
+        "/v1/sources",
+        Some(json!({"name": "x", "type": "local-folder", "connection": {}, "colour": 1})),
+    );
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("colour"), "{e}");
+
+    // An Azure source with an inline account key: never returned, logged or stored in clear.
+    let secret = "c2VjcmV0LWFjY291bnQta2V5LWZvci1zdXJ2ZXlvci10ZXN0cw==";
+    let azure = json!({"name": "blobs", "type": "azure-blob",
+        "connection": {"account": "devstoreaccount1", "endpoint": "http://127.0.0.1:1/devstoreaccount1",
+                       "credential": {"kind": "account-key", "key": secret}},
+        "config": {}});
+    let (status, view) = svc.admin("POST", "/v1/sources", Some(azure));
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(view["connection"]["credential"]["key"], "<redacted>");
+    let (_, list) = svc.admin("GET", "/v1/sources", None);
+    let (_, one) = svc.admin("GET", "/v1/sources/blobs", None);
+    assert!(!list.to_string().contains(secret) && !one.to_string().contains(secret));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // A scan with a manual trigger, and rules that catalog every file on its own.
+    let scan = json!({"name": "lake-daily", "source": "lake", "rule_set": {"resource_sets": {"enabled": false}},
+        "trigger": {"kind": "recurring", "interval": "days", "hours": [3], "minutes": [0], "time_zone": "Europe/Berlin"}});
+    let (status, created) = svc.admin("POST", "/v1/scans", Some(scan));
+    assert_eq!(status, 201, "{created}");
+    assert!(created["next_run_at"].as_str().unwrap().ends_with(":00:00Z"), "{created}");
+    // Bad triggers and scopes: precise 400s.
+    let (status, e) = svc.admin(
+        "POST",
+        "/v1/scans",
+        Some(json!({"name": "s2", "source": "lake", "trigger": {"kind": "once", "at": "2020-01-01T00:00:00Z"}})),
+    );
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("trigger.at"), "{e}");
+    let (status, e) =
+        svc.admin("POST", "/v1/scans", Some(json!({"name": "s2", "source": "lake", "scope": ["../etc"]})));
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("scope[0]"), "{e}");
+    let (status, _) = svc.admin("POST", "/v1/scans", Some(json!({"name": "s2", "source": "nope"})));
+    assert_eq!(status, 400);
+
+    // Run now, and wait for it.
+    let (ok, run, err) = svc.cli(&["scans", "run", "lake-daily"]);
+    assert!(ok, "{err}");
+    assert_eq!(run["state"], "queued");
+    let run = poll_run(&svc, run["id"].as_str().unwrap());
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["files"], written.len());
+    assert_eq!(run["counts"]["schemas"], written.len());
+    assert_eq!(run["counts"]["item_errors"], 0);
+    assert!(run["counts"]["assets"].as_i64().unwrap() > written.len() as i64, "files and folders: {run}");
+    let location = PathBuf::from(run["location"].as_str().unwrap());
+    assert!(location.starts_with(&data), "{location:?}");
+    let output = Run::read(&location);
+    assert_eq!(output.manifest["status"], "succeeded");
+    output.check_references();
+
+    // A scan on a schedule runs on it: `once`, two seconds from now.
+    let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2)).to_string();
+    let (status, created) = svc.admin("POST", "/v1/scans", Some(json!({"name": "lake-once", "source": "lake", "scope": ["warehouse"], "trigger": {"kind": "once", "at": at}})));
+    assert_eq!(status, 201, "{created}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scheduled = loop {
+        let (_, runs) = svc.admin("GET", "/v1/runs?scan=lake-once", None);
+        if let Some(r) = runs.as_array().unwrap().first() {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "the scheduled run did not start; log: {}", svc.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(scheduled["reason"], "schedule");
+    let scheduled = poll_run(&svc, scheduled["id"].as_str().unwrap());
+    assert_eq!(scheduled["state"], "succeeded", "{scheduled}");
+    let in_scope = written.iter().filter(|f| f.path.starts_with("warehouse/")).count();
+    assert_eq!(scheduled["counts"]["files"], in_scope, "only the scope is scanned");
+    let (_, scan) = svc.admin("GET", "/v1/scans/lake-once", None);
+    assert!(scan["next_run_at"].is_null(), "a once trigger runs once: {scan}");
+
+    // Run history: newest first, filtered by state; bad filters refused.
+    let (status, runs) = svc.admin("GET", "/v1/runs?state=succeeded", None);
+    assert_eq!(status, 200);
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    let (status, _) = svc.admin("GET", "/v1/runs?state=done", None);
+    assert_eq!(status, 400);
+    // A finished run cannot be canceled; a deleted scan keeps its history.
+    let (status, _) = svc.admin("POST", &format!("/v1/runs/{}/cancel", run["id"].as_str().unwrap()), None);
+    assert_eq!(status, 409);
+    let (status, _) = svc.admin("DELETE", "/v1/scans/lake-once", None);
+    assert_eq!(status, 204);
+    let (_, runs) = svc.admin("GET", "/v1/runs?scan=lake-once", None);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+
+    let (_, metrics) = svc.call("GET", "/metrics", None, None);
+    assert!(metrics.as_str().unwrap().contains("surveyor_runs_finished_total{state=\"succeeded\"} 2"), "{metrics}");
+
+    assert!(svc.stop().success());
+    // The secret is nowhere in clear: not in the database files, not in the log.
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert!(!log.contains(secret), "the log holds the secret");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+    assert!(data.join("state.db").exists());
+}
+
+#[test]
+fn a_run_stopped_by_sigterm_is_queued_again_at_the_next_start_and_can_be_canceled() {
+    // A source that emits assets for as long as it is let run (tests/connectors/hostile-source).
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(Path::new(env!("OUT_DIR")).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    let p = plugins.to_str().unwrap();
+    let data = tmp.path().join("data");
+    // No grace: the run in progress is stopped at once.
+    let svc = Service::start_with(&data, &["--grace-period", "0", "--plugins", p]);
+    let source = json!({"name": "endless", "type": "hostile", "connection": {"kind": "local-folder", "path": tmp.path()},
+        "config": {"mode": "flood", "count": 1_000_000_000u64}});
+    let (status, e) = svc.admin("POST", "/v1/sources", Some(source));
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(svc.admin("POST", "/v1/scans", Some(json!({"name": "long", "source": "endless"}))).0, 201);
+    let (status, run) = svc.admin("POST", "/v1/scans/long/runs", None);
+    assert_eq!(status, 202);
+    let id = run["id"].as_str().unwrap().to_string();
+    let wait_for = |svc: &Service, pred: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let run = svc.admin("GET", &format!("/v1/runs/{id}"), None).1;
+            if pred(&run) {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "{run}; log: {}", svc.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(&svc, &|r| r["state"] == "in_progress");
+    assert!(svc.stop().success());
+
+    // Restarted: the same run is queued again (attempt 2) and runs; no second run appears.
+    let svc = Service::start_with(&data, &["--grace-period", "0", "--plugins", p]);
+    let run = wait_for(&svc, &|r| r["state"] == "in_progress");
+    assert_eq!((run["reason"].as_str(), run["attempt"].as_i64()), (Some("resumed"), Some(2)), "{run}");
+    assert!(svc.log().contains("queued again"), "{}", svc.log());
+    let (_, runs) = svc.admin("GET", "/v1/runs?scan=long", None);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+
+    // Canceled through the CLI while in progress: `canceled`.
+    let (ok, _, err) = svc.cli(&["runs", "cancel", &id]);
+    assert!(ok, "{err}");
+    let run = wait_for(&svc, &|r| r["state"] != "in_progress");
+    assert_eq!(run["state"], "canceled", "{run}");
+    assert!(svc.stop().success());
+}
+
+#[test]
+fn the_api_is_served_over_tls_when_given_a_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let openssl = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian: apt-get install openssl) makes the test certificate");
+    assert!(openssl.status.success(), "{}", stderr(&openssl));
+
+    let data = tmp.path().join("data");
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let svc = Service::start_with(&data, &["--tls-cert", c, "--tls-key", k]);
+    assert!(svc.url.starts_with("https://127.0.0.1:"), "{}", svc.url);
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let health = client.get(format!("{}/healthz", svc.url)).send().unwrap();
+    assert_eq!(health.status(), 200);
+    let created = client
+        .post(format!("{}/v1/integration-runtimes", svc.url))
+        .bearer_auth(&svc.token)
+        .header("content-type", "application/json")
+        .body(json!({"name": "tls-ir"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Plain HTTP and clients that do not trust the certificate get nothing.
+    let plain = svc.url.replace("https://", "http://");
+    assert!(reqwest::blocking::get(format!("{plain}/healthz")).is_err());
+    assert!(reqwest::blocking::get(format!("{}/healthz", svc.url)).is_err());
+    assert!(svc.stop().success());
+}
