@@ -7,6 +7,8 @@
 //! request that went through the proxy carries it, a bypassed one does not.
 
 mod support;
+#[path = "support/tinyproxy.rs"]
+mod tinyproxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,57 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{stderr, stdout, surveyor};
+use tinyproxy::{free_port, tinyproxy};
 use surveyor_engine::backends::http::HttpApiBackend;
 use surveyor_engine::host::bindings::http::HttpRequest;
 use surveyor_engine::host::http::HttpBackend;
 use surveyor_engine::sources::connection::HttpConnectionDef;
-
-struct Tinyproxy {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Tinyproxy {
-    fn drop(&mut self) {
-        // Stop the one we started, by its PID.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn tinyproxy(dir: &Path, user: &str, password: &str) -> Tinyproxy {
-    let port = free_port();
-    let log = dir.join("tinyproxy.log");
-    let conf = dir.join("tinyproxy.conf");
-    // Our own configuration: Debian's restricts CONNECT ports and logs to /var/log.
-    std::fs::write(
-        &conf,
-        format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nAllow 127.0.0.1\nBasicAuth {user} {password}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tinyproxy is installed (apt-get install tinyproxy)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tinyproxy did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Tinyproxy { child, port, log }
-}
 
 /// A target that records the `Via` header of each request (None: direct).
 fn target() -> (u16, Arc<Mutex<Vec<Option<String>>>>) {

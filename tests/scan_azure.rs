@@ -11,6 +11,8 @@
 mod azurite;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "support/tinyproxy.rs"]
+mod tinyproxy;
 
 use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -448,4 +450,37 @@ max_retries = 1
         surveyor_engine::storage::azure::QueueNotifier::new(acc, "surveyor-runs".into()).peek(32).unwrap().len(),
         1
     );
+}
+
+#[test]
+fn azure_storage_and_the_sink_go_through_the_runtime_proxy() {
+    let az = Azurite::start();
+    let acc = account(&az);
+    acc.create_container("lake").unwrap();
+    acc.put_blob("lake", "t.parquet", &parquet(&[("a", DataType::Int32)]), "").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = tinyproxy::tinyproxy(tmp.path(), "scanner", "pr0xy-pass");
+    let data = tmp.path().join("data");
+    let set = surveyor()
+        .args(["proxy", "--data-dir", data.to_str().unwrap(), "set", "custom", "--address", "127.0.0.1"])
+        .args(["--port", &proxy.port.to_string(), "--user", "scanner", "--password-env", "TEST_PROXY_PASSWORD"])
+        .env("TEST_PROXY_PASSWORD", "pr0xy-pass")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+
+    let source = source_file(tmp.path(), "lake", "azure-blob", &az, "");
+    let out = tmp.path().join("out");
+    let output = surveyor()
+        .args(["scan", "--source", source.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"])
+        .env("TEST_AZURE_KEY", KEY)
+        .env("SURVEYOR_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["counts"]["schemas"], 1, "{report:#}");
+    let log = std::fs::read_to_string(&proxy.log).unwrap();
+    let azurite = format!("127.0.0.1:{}", az.blob_port);
+    assert!(log.contains(&azurite), "the listing and the reads went through the proxy: {log}");
 }

@@ -111,7 +111,8 @@ impl std::fmt::Debug for AzureAccount {
 
 impl AzureAccount {
     pub fn new(conn: AzureConnection) -> Result<Arc<Self>, StorageError> {
-        Self::with_client(conn, reqwest::blocking::Client::builder())
+        // The runtime's proxy settings, as they are now (docs/proxy.md).
+        Self::with_client(conn, crate::net::http_client_builder())
     }
 
     /// Builds with a given client builder (proxy settings, extra root
