@@ -10,7 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{Run, stderr, stdout, surveyor};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The server binaries of Debian's `postgresql` package, whatever its major version.
+fn bin() -> String {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").is_file()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().map(|p| p.display().to_string()).unwrap_or_else(|| "/usr/lib/postgresql/15/bin".into())
+}
 
 struct Cluster {
     dir: PathBuf,
@@ -21,7 +28,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--"])
-            .arg(format!("{BIN}/pg_ctl"))
+            .arg(format!("{}/pg_ctl", bin()))
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-m", "immediate", "stop"])
@@ -38,13 +45,13 @@ fn run(cmd: &mut Command) -> String {
 
 fn as_postgres(program: &str) -> Command {
     let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"]).arg(format!("{BIN}/{program}"));
+    cmd.args(["-u", "postgres", "--"]).arg(format!("{}/{program}", bin()));
     cmd
 }
 
 impl Cluster {
     fn start() -> Cluster {
-        assert!(Path::new(BIN).is_dir(), "PostgreSQL 15 is installed (apt-get install postgresql)");
+        assert!(Path::new(&bin()).is_dir(), "PostgreSQL is installed (apt-get install postgresql)");
         let dir = PathBuf::from(format!("/tmp/surveyor-pg-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         use std::os::unix::fs::PermissionsExt;

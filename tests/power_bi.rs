@@ -407,7 +407,6 @@ fn scans_a_tenant_in_batches_with_lineage_throttling_and_token_renewal() {
 }
 
 #[test]
-#[ignore = "needs `surveyor scan --incremental` (pending in the engine's CLI); the connector's unit tests cover modifiedSince"]
 fn incremental_run_asks_only_for_workspaces_modified_since_the_last_one() {
     let stand_in = start(3);
     let tmp = tempfile::tempdir().unwrap();

@@ -54,4 +54,3 @@ pub fn tinyproxy(dir: &Path, user: &str, password: &str) -> Tinyproxy {
     }
     Tinyproxy { child, port, log }
 }
-
