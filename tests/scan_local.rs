@@ -158,7 +158,9 @@ fn version_and_plugins_are_listed() {
     assert!(parquet["handles"].as_array().unwrap().contains(&"parquet".into()));
     let local = plugins.iter().find(|p| p["name"] == "local-folder").expect("local-folder listed");
     assert_eq!(local["kind"], "source");
-    assert_eq!(local["configSchema"]["required"][0], "path");
+    // The folder is the connection's (held by the host); the config only narrows the walk.
+    assert_eq!(local["configSchema"]["properties"]["include_hidden"]["type"], "boolean");
+    assert_eq!(local["configSchema"]["additionalProperties"], false);
 }
 
 #[test]

@@ -72,7 +72,7 @@ impl Service {
     /// The CLI, pointed at this service.
     fn cli(&self, args: &[&str]) -> (bool, Value, String) {
         let out =
-            surveyor().args(args).env("SURVEYOR_URL", &self.url).env("SURVEYOR_DATA", &self.data).output().unwrap();
+            surveyor().args(args).env("SURVEYOR_URL", &self.url).env("SURVEYOR_DATA_DIR", &self.data).output().unwrap();
         (out.status.success(), serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null), stderr(&out))
     }
 

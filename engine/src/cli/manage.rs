@@ -21,7 +21,7 @@ pub struct ApiArgs {
     #[arg(long, global = true, env = "SURVEYOR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// The service's data directory (for its admin token and node.json).
-    #[arg(long, global = true, env = "SURVEYOR_DATA", default_value = "surveyor-data")]
+    #[arg(long, global = true, env = "SURVEYOR_DATA_DIR", default_value = "surveyor-data")]
     pub data_dir: PathBuf,
 }
 

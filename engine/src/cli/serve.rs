@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// The service's data directory (database, keys, runs' output).
-    #[arg(long, env = "SURVEYOR_DATA", default_value = "surveyor-data")]
+    #[arg(long, env = "SURVEYOR_DATA_DIR", default_value = "surveyor-data")]
     pub data_dir: PathBuf,
     /// Address of the HTTP API.
     #[arg(long, env = "SURVEYOR_LISTEN", default_value = "127.0.0.1:7400")]
@@ -47,6 +47,8 @@ pub struct ServeArgs {
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The lock first: a second service on the same directory fails at once.
     let data = DataDir::open_locked(&args.data_dir)?;
+    // Proxy settings (`surveyor proxy set`) live in the same data directory.
+    crate::net::proxy::set_data_dir(&args.data_dir);
     let (runtime, registry) = super::load(global)?;
     let config = ServeConfig {
         listen: args.listen,

@@ -12,6 +12,7 @@ use super::schedule::advance;
 use super::state::{RunCounts, RunView};
 use super::{Service, ServiceError, now_ms};
 use crate::scan::resource_sets::GroupingConfig;
+use crate::scan::state::SourceState;
 use crate::scan::{ScanOptions, ScanSource, run_scan};
 use crate::sink::LocalFolderSink;
 use crate::sources::SourceDefinition;
@@ -225,9 +226,12 @@ fn scan_blocking(
         scope: p.scope,
         modified_since: p.modified_since,
     };
+    // Per scan, next to its output: deletions are reported against the scan's last complete run.
+    let state = SourceState::new(&p.sink_root.join("state"), &def.name, &def.source_type, &source.grants.root_uri);
     let mut options = ScanOptions {
         grouping: p.grouping.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
         cancel,
+        state: Some(state),
         ..ScanOptions::default()
     };
     options.schema_workers = workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
