@@ -11,17 +11,15 @@ mod support;
 mod tinyproxy;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use support::{stderr, stdout, surveyor};
 use surveyor_engine::backends::http::HttpApiBackend;
 use surveyor_engine::host::bindings::http::HttpRequest;
 use surveyor_engine::host::http::HttpBackend;
 use surveyor_engine::sources::connection::HttpConnectionDef;
-use tinyproxy::{free_port, tinyproxy};
+use tinyproxy::tinyproxy;
 
 /// A target that records the `Via` header of each request (None: direct).
 fn target() -> (u16, Arc<Mutex<Vec<Option<String>>>>) {
