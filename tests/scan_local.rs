@@ -315,3 +315,24 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn a_rule_set_can_limit_which_formats_get_a_schema() {
+    let lake = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/lake/landing/batch_000/export_00014.parquet");
+    std::fs::copy(example, lake.path().join("c.parquet")).unwrap();
+    std::fs::write(lake.path().join("t.csv"), "a,b\n1,2\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (output, report) = scan(lake.path(), out.path(), &["--schema-formats", "csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!((report["counts"]["files"].as_u64(), report["counts"]["schemas"].as_u64()), (Some(2), Some(1)));
+    let run = Run::latest(out.path());
+    let root = root_uri(lake.path());
+    assert!(run.columns_of(&format!("{root}/t.csv")).is_some());
+    assert!(run.columns_of(&format!("{root}/c.parquet")).is_none(), "catalogued without a schema");
+    assert!(run.by_name().contains_key(&format!("{root}/c.parquet")));
+
+    let refused = surveyor().arg("scan").arg(lake.path()).args(["--schema-formats", "parket"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("no format connector is named 'parket'"), "{}", stderr(&refused));
+}

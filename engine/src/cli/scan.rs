@@ -3,6 +3,7 @@
 //! source defined in a TOML file.
 
 use super::GlobalArgs;
+use crate::host::bindings::types::PluginKind;
 use crate::scan::resource_sets::GroupingConfig;
 use crate::scan::state::SourceState;
 use crate::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
@@ -49,6 +50,9 @@ pub struct ScanArgs {
     /// Also catalog hidden files and folders (names starting with '.').
     #[arg(long)]
     pub include_hidden: bool,
+    /// Read schemas only of files of these formats (e.g. `parquet,csv`); other files are catalogued without one.
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
+    pub schema_formats: Option<Vec<String>>,
     /// Catalog every file on its own instead of grouping partitions into resource sets.
     #[arg(long)]
     pub no_resource_sets: bool,
@@ -120,8 +124,18 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         scope: Vec::new(),
         modified_since,
     };
-    let mut options =
-        ScanOptions { tail_bytes: args.tail_bytes, grouping, state: Some(state), ..ScanOptions::default() };
+    if let Some(formats) = &args.schema_formats
+        && let Some(unknown) = formats.iter().find(|f| registry.get(f).is_none_or(|p| p.kind() != PluginKind::Format))
+    {
+        anyhow::bail!("--schema-formats: no format connector is named '{unknown}' (see `surveyor plugins list`)");
+    }
+    let mut options = ScanOptions {
+        tail_bytes: args.tail_bytes,
+        grouping,
+        state: Some(state),
+        schema_formats: args.schema_formats.clone(),
+        ..ScanOptions::default()
+    };
     // Remote storage is latency-bound: more readers than cores.
     options.schema_workers = args.workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
     #[cfg(feature = "bench-native")]

@@ -131,6 +131,7 @@ pub(super) fn run(
                 used: used.clone(),
                 modified_since: source.modified_since,
                 reads_files: source.grants.storage.is_some(),
+                schema_formats: options.schema_formats.clone(),
             };
             let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
             if let Some(storage) = &storage {
@@ -197,6 +198,7 @@ struct Dispatch {
     modified_since: Option<i64>,
     /// Schemas are read only from a storage the source was granted.
     reads_files: bool,
+    schema_formats: Option<Vec<String>>,
 }
 
 fn gone() -> ConnectorError {
@@ -231,6 +233,7 @@ impl ScanOutput for Dispatch {
                 .as_ref()
                 .filter(|f| self.reads_files && changed(f))
                 .and_then(|f| self.registry.format_for(&f.path))
+                .filter(|p| self.schema_formats.as_ref().is_none_or(|only| only.contains(&p.info.name)))
                 .cloned();
             let sent = match format {
                 Some(format) => {

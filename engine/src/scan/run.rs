@@ -52,6 +52,10 @@ pub struct ScanOptions {
     /// Where the source's last successful run is remembered: deletions are
     /// reported against it, and a successful run replaces it.
     pub state: Option<SourceState>,
+    /// The format connectors (`parquet`, `csv`…) whose files get their schema
+    /// read, as a scan rule set's file types; `None`: every known format.
+    /// Other files are still catalogued, without a schema.
+    pub schema_formats: Option<Vec<String>>,
     /// Benchmarks only: parse Parquet natively, outside the sandbox.
     #[cfg(feature = "bench-native")]
     pub native_parquet: bool,
@@ -70,6 +74,7 @@ impl Default for ScanOptions {
             max_reported_errors: 1000,
             grouping: GroupingConfig::default(),
             state: None,
+            schema_formats: None,
             #[cfg(feature = "bench-native")]
             native_parquet: false,
         }

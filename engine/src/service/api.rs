@@ -689,6 +689,9 @@ pub struct RuleSet {
     /// Resource-set grouping rules (docs/resource-sets.md), overriding the source's.
     #[schema(value_type = Option<Object>)]
     pub resource_sets: Option<serde_json::Value>,
+    /// The format connectors (`parquet`, `csv`, `json`…) whose files get a
+    /// schema read; all when unset. Other files are catalogued without one.
+    pub schema_formats: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -730,6 +733,11 @@ async fn create_scan(
             serde_json::from_value(rules.clone()).map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
         crate::scan::resource_sets::Grouper::new(&grouping)
             .map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
+    }
+    for (i, name) in req.rule_set.schema_formats.iter().flatten().enumerate() {
+        if s.registry.get(name).is_none_or(|p| p.kind() != crate::host::bindings::types::PluginKind::Format) {
+            return Err(ApiError::bad(format!("rule_set.schema_formats[{i}]: no format connector is named '{name}'")));
+        }
     }
     let source =
         s.db.source_row(&req.source).await.map_err(|_| ApiError::bad(format!("source: no source '{}'", req.source)))?;

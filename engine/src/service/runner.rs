@@ -127,6 +127,7 @@ struct Prepared {
     scope: Vec<String>,
     grouping: Option<GroupingConfig>,
     modified_since: Option<i64>,
+    schema_formats: Option<Vec<String>>,
     sink_root: std::path::PathBuf,
 }
 
@@ -158,6 +159,7 @@ async fn prepare(service: &Service, run: &RunView) -> Result<Prepared, String> {
         scope: scan.scope.clone(),
         grouping,
         modified_since,
+        schema_formats: scan.rule_set.get("schema_formats").cloned().and_then(|v| serde_json::from_value(v).ok()),
         sink_root: service.data.root.join("output").join(&scan.name),
     })
 }
@@ -232,6 +234,7 @@ fn scan_blocking(
         grouping: p.grouping.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
         cancel,
         state: Some(state),
+        schema_formats: p.schema_formats,
         ..ScanOptions::default()
     };
     options.schema_workers = workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
