@@ -289,6 +289,11 @@ fn schema_worker(
     // One tail buffer per worker, reused for every file.
     let mut tail = Vec::with_capacity(options.tail_bytes as usize);
     for Job { asset, plugin } in jobs {
+        // A stopping run (canceled, or its storage gone) reads nothing more:
+        // the files still queued would each wait out their retries.
+        if options.cancel.load(Ordering::Relaxed) {
+            return;
+        }
         let file = asset.file.clone().expect("jobs carry a file");
         let error = |kind: &str, message: String, by: &str| Out::Error(ItemError::new(&file.path, kind, &message, by));
         let tail_len = file.size.min(options.tail_bytes);
