@@ -39,7 +39,15 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-connectors"));
 
-    for path in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock", "Cargo.toml", "connectors/azure-common/src"] {
+    for path in [
+        "wit",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "Cargo.lock",
+        "Cargo.toml",
+        "connectors/azure-common/src",
+        "connectors/text-common/src",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SURVEYOR_WASM_TARGET_DIR");

@@ -9,13 +9,12 @@
 mod detect;
 mod infer;
 mod parse;
-mod sample;
-mod text;
 
 use infer::ColumnStats;
 use parse::{Dialect, Record, RecordCounter};
 use serde::Deserialize;
 use std::collections::HashSet;
+use surveyor_connector_text_common::{sample, text};
 use surveyor_sdk::{
     Attribute, Column, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Repetition, Result,
     Value,

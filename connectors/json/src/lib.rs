@@ -8,12 +8,11 @@
 
 mod infer;
 mod layout;
-mod sample;
 mod scan;
 mod temporal;
-mod text;
 
 use serde::Deserialize;
+use surveyor_connector_text_common::{sample, text};
 use surveyor_sdk::{
     Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result, Value,
 };

@@ -6,9 +6,6 @@
 //! compressed reads (gzip), and the sample in memory never exceeds
 //! `sample_bytes`. Reading also stops as soon as the caller has seen enough
 //! records.
-//!
-//! Kept identical in `connectors/csv` and `connectors/json`: each connector
-//! is a self-contained component.
 
 use flate2::bufread::MultiGzDecoder;
 use std::io::{self, BufRead, Read};

@@ -1,9 +1,6 @@
 //! Sample bytes → text: skips a UTF-8 byte-order mark, refuses binary data
 //! and UTF-16, and tolerates what real exports contain: a few invalid UTF-8
 //! bytes (replaced), or a legacy single-byte encoding (Windows-1252, decoded).
-//!
-//! Kept identical in `connectors/csv` and `connectors/json`: each connector
-//! is a self-contained component.
 
 use std::borrow::Cow;
 use surveyor_sdk::{Error, Result};
