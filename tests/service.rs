@@ -30,8 +30,11 @@ impl Service {
 
     fn start_with(data: &Path, extra: &[&str]) -> Service {
         let log = data.with_extension("log");
+        let offline =
+            if extra.contains(&"--node-offline-after") { &[][..] } else { &["--node-offline-after", "30"][..] };
         let mut child = surveyor()
-            .args(["serve", "--listen", "127.0.0.1:0", "--node-offline-after", "30"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(offline)
             .args(extra)
             .arg("--data-dir")
             .arg(data)
@@ -468,4 +471,180 @@ fn the_api_is_served_over_tls_when_given_a_certificate() {
     assert!(reqwest::blocking::get(format!("{plain}/healthz")).is_err());
     assert!(reqwest::blocking::get(format!("{}/healthz", svc.url)).is_err());
     assert!(svc.stop().success());
+}
+
+/// A `surveyor node run` process, working for the service that registered it.
+struct NodeAgent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl NodeAgent {
+    /// Registers a node with `key` in `data`, and starts it.
+    fn start(svc: &Service, data: &Path, name: &str, key: &str, plugins: &str) -> NodeAgent {
+        let d = data.to_str().unwrap();
+        let out = surveyor()
+            .args(["node", "register", "--key", key, "--url", &svc.url, "--name", name, "--data-dir", d])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let log = data.with_extension("log");
+        let child = surveyor()
+            .args(["node", "run", "--poll-interval", "1", "--grace-period", "0", "--data-dir", d, "--plugins", plugins])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        NodeAgent { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&mut self, signal: rustix::process::Signal) -> std::process::ExitStatus {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop; log: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_run(svc: &Service, id: &str, what: &str, pred: &dyn Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let run = svc.admin("GET", &format!("/v1/runs/{id}"), None).1;
+        if pred(&run) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {run}; log: {}", svc.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn scans_of_an_integration_runtime_run_on_its_nodes_and_survive_a_node_lost_mid_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let written = write_lake(&lake, &LakeSpec { files: 12, files_per_table: 4, ..LakeSpec::default() }).unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(Path::new(env!("OUT_DIR")).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    let p = plugins.to_str().unwrap();
+    let svc = Service::start_with(&tmp.path().join("data"), &["--node-offline-after", "3", "--plugins", p]);
+
+    let (status, ir) = svc.admin("POST", "/v1/integration-runtimes", Some(json!({"name": "edge"})));
+    assert_eq!(status, 201, "{ir}");
+    let (key1, key2) = (ir["keys"]["key1"].as_str().unwrap(), ir["keys"]["key2"].as_str().unwrap());
+    let source = json!({"name": "lake", "type": "local-folder", "connection": {"path": lake}});
+    assert_eq!(svc.admin("POST", "/v1/sources", Some(source)).0, 201);
+
+    // Test connection and browse, from the service.
+    let (status, verdict) = svc.admin("POST", "/v1/sources/lake/test-connection", None);
+    assert_eq!((status, &verdict["ok"]), (200, &json!(true)), "{verdict}");
+    let (status, entries) = svc.admin("GET", "/v1/sources/lake/browse", None);
+    assert_eq!(status, 200, "{entries}");
+    let top: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    let first_table = written[0].path.split('/').next().unwrap();
+    assert!(top.contains(&first_table), "{entries}");
+    let (status, e) = svc.admin("GET", "/v1/sources/lake/browse?path=no/such/folder", None);
+    assert_eq!(status, 404, "{e}");
+    let gone = json!({"name": "gone", "type": "local-folder", "connection": {"path": tmp.path().join("nowhere")}});
+    assert_eq!(svc.admin("POST", "/v1/sources", Some(gone)).0, 201);
+    let (ok, out, _) = svc.cli(&["sources", "test-connection", "gone"]);
+    assert!(!ok, "{out}");
+    assert_eq!(out["ok"], false);
+    assert!(out["error"]["message"].as_str().unwrap().contains("nowhere"), "{out}");
+
+    // A scan on the runtime's nodes; an unknown runtime is a 400 naming the field.
+    let (status, e) =
+        svc.admin("POST", "/v1/scans", Some(json!({"name": "x", "source": "lake", "integration_runtime": "nope"})));
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().starts_with("integration_runtime:"), "{e}");
+    let (ok, scan, err) =
+        svc.cli(&["scans", "create", "edge-lake", "--source", "lake", "--integration-runtime", "edge"]);
+    assert!(ok, "{err}");
+    assert_eq!(scan["integration_runtime"], "edge");
+    let (status, e) = svc.admin("DELETE", "/v1/integration-runtimes/edge", None);
+    assert_eq!(status, 409, "{e}");
+
+    // Queued while no node works: it waits; the service does not run it.
+    let (_, run) = svc.admin("POST", "/v1/scans/edge-lake/runs", None);
+    let id = run["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(svc.admin("GET", &format!("/v1/runs/{id}"), None).1["state"], "queued");
+
+    // A node takes it and runs it, with the output in its own data directory.
+    let node_a_data = tmp.path().join("node-a");
+    let mut node_a = NodeAgent::start(&svc, &node_a_data, "node-a", key1, p);
+    let run = wait_run(&svc, &id, "the node's run", &|r| r["state"] == "succeeded");
+    assert_eq!(run["node"], "node-a", "{run}");
+    assert_eq!(run["counts"]["files"], written.len() as i64, "{run}");
+    let location = PathBuf::from(run["location"].as_str().unwrap());
+    assert!(location.starts_with(node_a_data.join("output").join("edge-lake")), "{run}");
+    assert!(location.join("manifest.json").is_file(), "{run}");
+    assert!(!svc.data.join("output").join("edge-lake").exists());
+
+    // Updated (PUT): the scan's definition changes, its name cannot.
+    let (status, updated) = svc.admin(
+        "PUT",
+        "/v1/scans/edge-lake",
+        Some(json!({"name": "edge-lake", "source": "lake", "scope": [first_table],
+            "integration_runtime": "edge"})),
+    );
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["scope"].as_array().unwrap().len(), 1, "{updated}");
+    let (status, e) = svc.admin("PUT", "/v1/scans/edge-lake", Some(json!({"name": "renamed", "source": "lake"})));
+    assert_eq!(status, 400, "{e}");
+    let (_, run) = svc.admin("POST", "/v1/scans/edge-lake/runs", None);
+    let run = wait_run(&svc, run["id"].as_str().unwrap(), "the scoped run", &|r| r["state"] == "succeeded");
+    assert!(run["counts"]["files"].as_i64().unwrap() < written.len() as i64, "{run}");
+
+    // A run that never ends by itself: canceled through the service, the node stops it.
+    let endless = json!({"name": "endless", "type": "hostile", "connection": {"kind": "local-folder", "path": tmp.path()},
+        "config": {"mode": "flood", "count": 1_000_000_000u64}});
+    assert_eq!(svc.admin("POST", "/v1/sources", Some(endless)).0, 201);
+    let scan = json!({"name": "long", "source": "endless", "integration_runtime": "edge"});
+    assert_eq!(svc.admin("POST", "/v1/scans", Some(scan)).0, 201);
+    let (_, run) = svc.admin("POST", "/v1/scans/long/runs", None);
+    let id = run["id"].as_str().unwrap().to_string();
+    wait_run(&svc, &id, "the node to start it", &|r| r["state"] == "in_progress");
+    assert_eq!(svc.admin("POST", &format!("/v1/runs/{id}/cancel"), None).0, 202);
+    let run = wait_run(&svc, &id, "the cancel", &|r| r["state"] != "in_progress");
+    assert_eq!(run["state"], "canceled", "{run}; node log: {}", node_a.log());
+
+    // The node dies mid-run (SIGKILL): once it is offline, its run is queued
+    // again and another node of the runtime takes it (attempt 2).
+    let (_, run) = svc.admin("POST", "/v1/scans/long/runs", None);
+    let id = run["id"].as_str().unwrap().to_string();
+    wait_run(&svc, &id, "node-a to start it", &|r| r["state"] == "in_progress" && r["node"] == "node-a");
+    node_a.signal(rustix::process::Signal::KILL);
+    let mut node_b = NodeAgent::start(&svc, &tmp.path().join("node-b"), "node-b", key2, p);
+    let run = wait_run(&svc, &id, "node-b to take it over", &|r| r["node"] == "node-b");
+    assert_eq!(
+        (run["state"].as_str(), run["reason"].as_str(), run["attempt"].as_i64()),
+        (Some("in_progress"), Some("resumed"), Some(2)),
+        "{run}"
+    );
+    assert!(svc.log().contains("nodes gone offline"), "{}", svc.log());
+
+    // SIGTERM with no grace: the node stops the run and gives it back to the queue.
+    assert!(node_b.signal(rustix::process::Signal::TERM).success(), "{}", node_b.log());
+    let run = wait_run(&svc, &id, "the run given back", &|r| r["state"] == "queued");
+    assert_eq!((run["attempt"].as_i64(), &run["node"]), (Some(3), &Value::Null), "{run}");
+    assert_eq!(svc.admin("POST", &format!("/v1/runs/{id}/cancel"), None).0, 202);
+    let (_, runs) = svc.admin("GET", "/v1/runs?scan=long", None);
+    assert_eq!(runs.as_array().unwrap().len(), 2, "one run per trigger, however often it moved: {runs}");
 }

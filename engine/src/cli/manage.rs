@@ -5,6 +5,7 @@
 //! or `SURVEYOR_TOKEN`, else `<data-dir>/admin-token` on the same machine).
 //! They print the API's JSON answers.
 
+use crate::service::agent::{self, NodeFile, heartbeat_body};
 use crate::service::client::{Client, seg};
 use crate::sources::SourceDefinition;
 use anyhow::Context;
@@ -120,7 +121,23 @@ enum NodeCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Send heartbeats (CPU, memory) with the credential in <data-dir>/node.json.
+    /// Work for the integration runtime: heartbeats, and the runs of its scans
+    /// (output in <data-dir>/output), until SIGTERM.
+    Run {
+        /// Runs at the same time [default: from the machine's cores and memory].
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Seconds between heartbeats and looks at the queue.
+        #[arg(long, default_value_t = 10)]
+        poll_interval: u64,
+        /// Seconds running scans get to finish after SIGTERM before they are stopped and given back.
+        #[arg(long, default_value_t = 30)]
+        grace_period: u64,
+        /// Threads reading schemas per run [default: one per CPU, 16 for remote storage].
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Send heartbeats (CPU, memory) with the credential in <data-dir>/node.json, without running scans.
     Heartbeat {
         /// Keep sending, every this many seconds.
         #[arg(long)]
@@ -138,44 +155,44 @@ fn hostname() -> String {
     rustix::system::uname().nodename().to_string_lossy().to_string()
 }
 
-fn heartbeat_body() -> Value {
-    let memory = crate::service::sysinfo::memory();
-    json!({
-        "version": crate::VERSION,
-        "running_jobs": 0,
-        "cpu_percent": crate::service::sysinfo::cpu_percent(std::time::Duration::from_millis(250)),
-        "memory_used_bytes": memory.map(|m| m.1),
-        "memory_total_bytes": memory.map(|m| m.0),
-    })
-}
-
-pub fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
-    let node_file = args.api.data_dir.join("node.json");
+pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         NodeCommand::Register { key, name } => {
             let c = Client::new(&args.api.url, Some(key))?;
             let name = name.unwrap_or_else(hostname);
             let out =
                 c.post("/v1/nodes/register", &json!({"name": name, "url": args.api.url, "version": crate::VERSION}))?;
-            let saved = json!({"url": args.api.url, "node_id": out["node"]["id"], "credential": out["credential"]});
-            std::fs::create_dir_all(&args.api.data_dir)?;
-            let _ = std::fs::remove_file(&node_file);
-            crate::service::crypto::write_private(&node_file, saved.to_string().as_bytes())
-                .with_context(|| format!("saving {}", node_file.display()))?;
-            let node_client = Client::new(&args.api.url, out["credential"].as_str().map(str::to_string))?;
-            node_client.post("/v1/nodes/heartbeat", &heartbeat_body())?;
-            eprintln!("node registered; its credential is in {}", node_file.display());
+            let saved = NodeFile {
+                url: args.api.url.clone(),
+                node_id: out["node"]["id"].as_str().unwrap_or_default().to_string(),
+                credential: out["credential"].as_str().unwrap_or_default().to_string(),
+            };
+            saved.save(&args.api.data_dir)?;
+            saved.client()?.post("/v1/nodes/heartbeat", &heartbeat_body(&[]))?;
+            eprintln!("node registered; its credential is in {}", NodeFile::path(&args.api.data_dir).display());
             print(&out["node"])
         }
+        NodeCommand::Run { concurrency, poll_interval, grace_period, workers } => {
+            crate::net::proxy::set_data_dir(&args.api.data_dir);
+            let (runtime, registry) = super::load(global)?;
+            let options = agent::AgentOptions {
+                data_dir: args.api.data_dir.clone(),
+                concurrency: concurrency.unwrap_or_else(crate::service::default_concurrency).max(1),
+                poll: std::time::Duration::from_secs(poll_interval.max(1)),
+                grace: std::time::Duration::from_secs(grace_period),
+                schema_workers: workers,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                signal_hook::flag::register(signal, stop.clone())?;
+            }
+            agent::run(options, runtime, registry, stop)?;
+            Ok(ExitCode::SUCCESS)
+        }
         NodeCommand::Heartbeat { every } => {
-            let saved: Value = serde_json::from_slice(
-                &std::fs::read(&node_file)
-                    .with_context(|| format!("{}: register the node first", node_file.display()))?,
-            )?;
-            let url = saved["url"].as_str().unwrap_or(&args.api.url).to_string();
-            let c = Client::new(&url, saved["credential"].as_str().map(str::to_string))?;
+            let c = NodeFile::load(&args.api.data_dir)?.client()?;
             loop {
-                let out = c.post("/v1/nodes/heartbeat", &heartbeat_body())?;
+                let out = c.post("/v1/nodes/heartbeat", &heartbeat_body(&[]))?;
                 if let Some(w) = out["service_version"]["warning"].as_str() {
                     tracing::warn!("{w}");
                 }
@@ -219,6 +236,16 @@ enum SourcesCommand {
     Delete {
         name: String,
     },
+    /// Test a stored source's connection, from the service.
+    TestConnection {
+        name: String,
+    },
+    /// List what is in a stored source at a path, from the service.
+    Browse {
+        name: String,
+        #[arg(default_value = "")]
+        path: String,
+    },
 }
 
 fn definition_json(file: &std::path::Path) -> anyhow::Result<(String, Value)> {
@@ -237,6 +264,14 @@ pub fn sources(args: SourcesArgs) -> anyhow::Result<ExitCode> {
         SourcesCommand::List => c.get("/v1/sources")?,
         SourcesCommand::Show { name } => c.get(&format!("/v1/sources/{}", seg(&name)))?,
         SourcesCommand::Delete { name } => c.delete(&format!("/v1/sources/{}", seg(&name)))?,
+        SourcesCommand::TestConnection { name } => {
+            let out = c.post(&format!("/v1/sources/{}/test-connection", seg(&name)), &json!({}))?;
+            print(&out)?;
+            return Ok(if out["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        SourcesCommand::Browse { name, path } => {
+            c.get(&format!("/v1/sources/{}/browse?path={}", seg(&name), seg(&path)))?
+        }
     };
     print(&out)
 }
@@ -252,26 +287,9 @@ pub struct ScansArgs {
 #[derive(clap::Subcommand)]
 enum ScansCommand {
     /// Create a scan of a source.
-    Create {
-        name: String,
-        #[arg(long)]
-        source: String,
-        /// A path under the source's root (repeatable) [default: all].
-        #[arg(long)]
-        scope: Vec<String>,
-        /// The trigger as JSON (see docs/service.md), e.g. '{"kind":"recurring","interval":"days","hours":[2]}'.
-        #[arg(long, conflicts_with = "cron")]
-        trigger: Option<String>,
-        /// A cron expression (five fields).
-        #[arg(long)]
-        cron: Option<String>,
-        /// Time zone of --cron.
-        #[arg(long, requires = "cron")]
-        time_zone: Option<String>,
-        /// Read schemas only of files modified since the last complete run.
-        #[arg(long)]
-        incremental: bool,
-    },
+    Create(ScanSpec),
+    /// Replace a scan's definition (every option as for create).
+    Update(ScanSpec),
     List,
     Show {
         name: String,
@@ -285,19 +303,54 @@ enum ScansCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct ScanSpec {
+    name: String,
+    #[arg(long)]
+    source: String,
+    /// A path under the source's root (repeatable) [default: all].
+    #[arg(long)]
+    scope: Vec<String>,
+    /// The trigger as JSON (see docs/service.md), e.g. '{"kind":"recurring","interval":"days","hours":[2]}'.
+    #[arg(long, conflicts_with = "cron")]
+    trigger: Option<String>,
+    /// A cron expression (five fields).
+    #[arg(long)]
+    cron: Option<String>,
+    /// Time zone of --cron.
+    #[arg(long, requires = "cron")]
+    time_zone: Option<String>,
+    /// Read schemas only of files modified since the last complete run.
+    #[arg(long)]
+    incremental: bool,
+    /// Read schemas only of files of these formats (comma-separated, e.g. parquet,csv) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    schema_formats: Option<Vec<String>>,
+    /// Run on the nodes of this integration runtime (`surveyor node run`) instead of the service itself.
+    #[arg(long)]
+    integration_runtime: Option<String>,
+}
+
+impl ScanSpec {
+    fn body(self) -> anyhow::Result<Value> {
+        let trigger: Option<Value> = match (self.trigger, self.cron) {
+            (Some(t), _) => Some(serde_json::from_str(&t).context("--trigger is not JSON")?),
+            (None, Some(expr)) => Some(json!({"kind": "cron", "expression": expr, "time_zone": self.time_zone})),
+            (None, None) => None,
+        };
+        Ok(json!({"name": self.name, "source": self.source, "scope": self.scope, "trigger": trigger,
+            "incremental": self.incremental, "rule_set": {"schema_formats": self.schema_formats},
+            "integration_runtime": self.integration_runtime}))
+    }
+}
+
 pub fn scans(args: ScansArgs) -> anyhow::Result<ExitCode> {
     let c = args.api.admin()?;
     let out = match args.command {
-        ScansCommand::Create { name, source, scope, trigger, cron, time_zone, incremental } => {
-            let trigger: Option<Value> = match (trigger, cron) {
-                (Some(t), _) => Some(serde_json::from_str(&t).context("--trigger is not JSON")?),
-                (None, Some(expr)) => Some(json!({"kind": "cron", "expression": expr, "time_zone": time_zone})),
-                (None, None) => None,
-            };
-            c.post(
-                "/v1/scans",
-                &json!({"name": name, "source": source, "scope": scope, "trigger": trigger, "incremental": incremental}),
-            )?
+        ScansCommand::Create(spec) => c.post("/v1/scans", &spec.body()?)?,
+        ScansCommand::Update(spec) => {
+            let path = format!("/v1/scans/{}", seg(&spec.name));
+            c.call(reqwest::Method::PUT, &path, Some(&spec.body()?))?
         }
         ScansCommand::List => c.get("/v1/scans")?,
         ScansCommand::Show { name } => c.get(&format!("/v1/scans/{}", seg(&name)))?,

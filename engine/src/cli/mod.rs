@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
         Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Ir(args) => manage::ir(args),
-        Command::Node(args) => manage::node(args),
+        Command::Node(args) => manage::node(&cli.global, args),
         Command::Sources(args) => manage::sources(args),
         Command::Scans(args) => manage::scans(args),
         Command::Runs(args) => manage::runs(args),

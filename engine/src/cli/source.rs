@@ -3,9 +3,8 @@
 //! scan scope.
 
 use super::GlobalArgs;
-use crate::host::source::{SourceCapabilities, SourceInstance};
-use crate::host::{Limits, PluginError};
 use crate::sources::SourceDefinition;
+use crate::sources::probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,48 +26,16 @@ pub struct BrowseArgs {
     pub json: bool,
 }
 
-/// A connector instance for the source, with its capabilities and nothing to emit to.
-fn instance(global: &GlobalArgs, definition: &SourceDefinition) -> anyhow::Result<(SourceInstance, String)> {
-    let (runtime, registry) = super::load(global)?;
-    let config = definition.connector_config(&registry)?.to_string();
-    let grants = crate::sources::grant(definition)?;
-    let plugin = registry
-        .source(&definition.source_type)
-        .ok_or_else(|| anyhow::anyhow!("no connector handles sources of type '{}'", definition.source_type))?;
-    let mut caps = SourceCapabilities::none();
-    if let Some(storage) = grants.storage {
-        caps = caps.storage(storage);
-    }
-    if let Some(sql) = grants.sql {
-        caps = caps.sql(sql);
-    }
-    if let Some(http) = grants.http {
-        caps = caps.http(http);
-    }
-    let instance = plugin.source_instance(&runtime, caps, Limits::source(), None)?;
-    Ok((instance, config))
-}
-
-fn explain(error: &PluginError) -> String {
-    match error {
-        PluginError::Returned { error, .. } => {
-            let item = error.item.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
-            format!("[{}] {}{item}", crate::host::kind_name(error.kind), error.message)
-        }
-        other => format!("[{}] {other}", other.kind()),
-    }
-}
-
 pub fn test_connection(global: &GlobalArgs, args: TestConnectionArgs) -> anyhow::Result<ExitCode> {
     let definition = SourceDefinition::from_file(&args.source)?;
-    let (mut instance, config) = instance(global, &definition)?;
-    match instance.test_connection(&config) {
+    let (runtime, registry) = super::load(global)?;
+    match probe::test_connection(&runtime, &registry, &definition) {
         Ok(()) => {
             println!("ok: '{}' ({}) is reachable and the credentials work", definition.name, definition.source_type);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("failed: '{}' ({}): {}", definition.name, definition.source_type, explain(&e));
+            println!("failed: '{}' ({}): {}", definition.name, definition.source_type, e);
             Ok(ExitCode::FAILURE)
         }
     }
@@ -76,25 +43,21 @@ pub fn test_connection(global: &GlobalArgs, args: TestConnectionArgs) -> anyhow:
 
 pub fn browse(global: &GlobalArgs, args: BrowseArgs) -> anyhow::Result<ExitCode> {
     let definition = SourceDefinition::from_file(&args.source)?;
-    let (mut instance, config) = instance(global, &definition)?;
-    match instance.browse(&config, &args.path) {
+    let (runtime, registry) = super::load(global)?;
+    match probe::browse(&runtime, &registry, &definition, &args.path) {
         Ok(entries) => {
             if args.json {
-                let rows: Vec<serde_json::Value> = entries
-                    .iter()
-                    .map(|e| serde_json::json!({"path": e.path, "name": e.name, "container": e.is_container, "size": e.size}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
                 for e in &entries {
                     let size = e.size.map(|s| s.to_string()).unwrap_or_default();
-                    println!("{:<6} {:>12}  {}", if e.is_container { "dir" } else { "file" }, size, e.path);
+                    println!("{:<6} {:>12}  {}", if e.container { "dir" } else { "file" }, size, e.path);
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: cannot browse '{}' at '{}': {}", definition.name, args.path, explain(&e));
+            eprintln!("error: cannot browse '{}' at '{}': {}", definition.name, args.path, e);
             Ok(ExitCode::FAILURE)
         }
     }

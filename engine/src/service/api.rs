@@ -13,11 +13,13 @@
 //! credential, 404, 409 for conflicts, 415 for a body that is not JSON.
 
 use super::crypto::{constant_time_eq, hash_key, new_token};
+use super::runner::{Finished, Job};
 use super::schedule::Trigger;
 use super::state::{IntegrationRuntime, Node, RunView, ScanRow, ScanView, SourceRow, SourceView};
 use super::version::VersionInfo;
 use super::{Service, ServiceError, new_id};
 use crate::sources::SourceDefinition;
+use crate::sources::probe::{self, Entry, ProbeError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -43,7 +45,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// `bad_request`, `unauthorized`, `not_found`, `conflict`, `unsupported_media_type`, `internal`.
+    /// `bad_request`, `unauthorized`, `not_found`, `conflict`, `unsupported_media_type`,
+    /// `payload_too_large`, `source_error` (the source refused or could not be reached), `internal`.
     pub code: String,
     pub message: String,
 }
@@ -82,6 +85,7 @@ impl IntoResponse for ApiError {
             StatusCode::CONFLICT => "conflict",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::BAD_GATEWAY => "source_error",
             _ => "internal",
         };
         let mut response =
@@ -476,11 +480,16 @@ pub struct Heartbeat {
     pub cpu_percent: Option<f64>,
     pub memory_used_bytes: Option<i64>,
     pub memory_total_bytes: Option<i64>,
+    /// Ids of the runs this node has in progress (for `cancel` in the reply).
+    #[serde(default)]
+    pub running: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HeartbeatReply {
     pub node_id: String,
+    /// Runs of this node that were canceled: stop them and report them `canceled`.
+    pub cancel: Vec<String>,
     /// The service's version; a node older than it should be upgraded.
     pub service_version: VersionInfo,
 }
@@ -514,7 +523,59 @@ async fn heartbeat(
         hb.memory_total_bytes,
     )
     .await?;
-    Ok(Json(HeartbeatReply { node_id: node, service_version: s.version() }))
+    let cancel = if hb.running.is_empty() { Vec::new() } else { s.db.cancels_for_node(&node).await? };
+    Ok(Json(HeartbeatReply { node_id: node, cancel, service_version: s.version() }))
+}
+
+/// Take the oldest queued run of this node's integration runtime: 200 with
+/// the job (the source's definition with its connection), 204 when none is queued.
+#[utoipa::path(post, path = "/v1/nodes/runs/claim", security(("node" = [])),
+    responses((status = 200, body = Job), (status = 204), (status = 401, body = ErrorBody)))]
+async fn claim_run(State(s): Svc, NodeAuth(node): NodeAuth) -> ApiResult<Response> {
+    let Some(run) = s.db.claim_for_node(&node).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    match super::runner::prepare(&s, &run).await {
+        Ok(job) => {
+            tracing::info!(run = %run.id, scan = %run.scan, node = %node, "run given to a node");
+            Ok(Json(job).into_response())
+        }
+        Err(e) => {
+            s.db.finish_node_run(&node, &run.id, "failed", &Default::default(), Some(&e), None).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
+}
+
+const FINISHED_STATES: &[&str] = &["succeeded", "completed_with_exceptions", "failed", "canceled"];
+
+/// Report the end of a run this node claimed.
+#[utoipa::path(post, path = "/v1/nodes/runs/{id}/finish", request_body = Finished, security(("node" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn finish_run(
+    State(s): Svc,
+    NodeAuth(node): NodeAuth,
+    Path(id): Path<String>,
+    ApiJson(f): ApiJson<Finished>,
+) -> ApiResult<StatusCode> {
+    if !FINISHED_STATES.contains(&f.state.as_str()) {
+        return Err(ApiError::bad(format!("state: '{}' is not one of {}", f.state, FINISHED_STATES.join(", "))));
+    }
+    s.db.finish_node_run(&node, &id, &f.state, &f.counts, f.error.as_deref(), f.location.as_deref()).await?;
+    let run = s.db.run(&id).await?;
+    let seconds = run.duration_ms.unwrap_or(0) as f64 / 1000.0;
+    s.metrics.record_run(&f.state, seconds, &f.counts);
+    tracing::info!(run = %id, node = %run.node.unwrap_or_default(), state = %f.state, assets = f.counts.assets, "node run finished");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give a run back (the node is stopping): it is queued again, for any node.
+#[utoipa::path(post, path = "/v1/nodes/runs/{id}/release", security(("node" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn release_run(State(s): Svc, NodeAuth(node): NodeAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.db.release_node_run(&node, &id).await?;
+    tracing::info!(run = %id, node = %node, "run given back by its node; queued again");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -680,6 +741,77 @@ async fn delete_source(State(s): Svc, _: Admin, Path(name): Path<String>) -> Api
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The verdict of a connection test.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionTest {
+    /// Whether the service reached the source and its credentials work.
+    pub ok: bool,
+    /// Why not: `kind` as in run reports (`auth`, `unreachable`, `not-found`, `config`…).
+    pub error: Option<ProbeError>,
+}
+
+/// Runs a probe of a stored source on a blocking thread (connector calls are synchronous).
+async fn probe<T: Send + 'static>(
+    s: &Arc<Service>,
+    name: &str,
+    call: impl FnOnce(&crate::host::Runtime, &crate::host::Registry, &SourceDefinition) -> Result<T, ProbeError>
+    + Send
+    + 'static,
+) -> ApiResult<Result<T, ProbeError>> {
+    let definition = s.source_definition(name).await?;
+    let (runtime, registry) = (s.runtime.clone(), s.registry.clone());
+    tokio::task::spawn_blocking(move || call(&runtime, &registry, &definition))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the probe crashed: {e}")))
+}
+
+/// Test a source's connection from the service: reach it and check the
+/// credentials, as `surveyor test-connection` does. A failed test is a 200
+/// with `ok: false` and the reason.
+#[utoipa::path(post, path = "/v1/sources/{name}/test-connection", security(("admin" = [])), params(("name" = String, Path, description = "name or id")),
+    responses((status = 200, body = ConnectionTest), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn test_source(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiResult<Json<ConnectionTest>> {
+    let verdict = probe(&s, &name, probe::test_connection).await?;
+    if let Err(e) = &verdict {
+        tracing::info!(source = %name, error = %e, "connection test failed");
+    }
+    Ok(Json(ConnectionTest { ok: verdict.is_ok(), error: verdict.err() }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct BrowseQuery {
+    /// Where to look, relative to the source's root (a container, a folder, a schema); the top when unset.
+    #[serde(default)]
+    pub path: String,
+}
+
+/// List what is in a source, to choose a scan's scope (as `surveyor browse`).
+/// The source's own errors are 404 (`not-found`) or 502 with the reason.
+#[utoipa::path(get, path = "/v1/sources/{name}/browse", params(("name" = String, Path, description = "name or id"), BrowseQuery), security(("admin" = [])),
+    responses((status = 200, body = Vec<Entry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn browse_source(
+    State(s): Svc,
+    _: Admin,
+    Path(name): Path<String>,
+    q: Result<Query<BrowseQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<Entry>>> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    let path = q.path.clone();
+    match probe(&s, &name, move |runtime, registry, def| probe::browse(runtime, registry, def, &path)).await? {
+        Ok(entries) => Ok(Json(entries)),
+        Err(e) => {
+            let status = match e.kind.as_str() {
+                "not-found" => StatusCode::NOT_FOUND,
+                "config" => StatusCode::BAD_REQUEST,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            Err(ApiError(status, format!("cannot browse '{name}' at '{}': {e}", q.path)))
+        }
+    }
+}
+
 // ---------- scans ----------
 
 /// The scan rule set.
@@ -710,16 +842,13 @@ pub struct CreateScan {
     /// Read schemas only of files modified since the last complete run.
     #[serde(default)]
     pub incremental: bool,
+    /// Run on the nodes of this integration runtime (name or id) rather than
+    /// on the service itself (docs/service.md, "Nodes").
+    pub integration_runtime: Option<String>,
 }
 
-/// Create a scan of a source, with its trigger.
-#[utoipa::path(post, path = "/v1/scans", request_body = CreateScan, security(("admin" = [])),
-    responses((status = 201, body = ScanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create_scan(
-    State(s): Svc,
-    _: Admin,
-    ApiJson(req): ApiJson<CreateScan>,
-) -> ApiResult<(StatusCode, Json<ScanView>)> {
+/// Checks a scan's definition and makes its row (`next_run_at` from now).
+async fn scan_row(s: &Service, id: String, req: CreateScan) -> ApiResult<ScanRow> {
     check_name("name", &req.name)?;
     for (i, path) in req.scope.iter().enumerate() {
         if path.starts_with('/') || path.split('/').any(|p| p == "..") || path.is_empty() {
@@ -741,25 +870,68 @@ async fn create_scan(
     }
     let source =
         s.db.source_row(&req.source).await.map_err(|_| ApiError::bad(format!("source: no source '{}'", req.source)))?;
+    let ir = match &req.integration_runtime {
+        Some(name) => Some(
+            s.db.ir(name)
+                .await
+                .map_err(|_| ApiError::bad(format!("integration_runtime: no integration runtime '{name}'")))?,
+        ),
+        None => None,
+    };
     let now = jiff::Timestamp::now();
     let (trigger, schedule) = req.trigger.unwrap_or_else(Trigger::manual).normalize(now).map_err(ApiError::bad)?;
-    let next = schedule.first_at_or_after(now).map(|t| t.as_millisecond());
-    let row = ScanRow {
-        id: new_id("scan"),
-        name: req.name.clone(),
+    Ok(ScanRow {
+        id,
+        name: req.name,
         source_id: source.id,
         source_name: source.name,
         scope: req.scope,
         rule_set: serde_json::to_value(&req.rule_set).unwrap_or_default(),
         trigger,
         incremental: req.incremental,
-        next_run_at: next,
-    };
+        next_run_at: schedule.first_at_or_after(now).map(|t| t.as_millisecond()),
+        ir_id: ir.as_ref().map(|r| r.id.clone()),
+        ir_name: ir.map(|r| r.name),
+    })
+}
+
+/// Create a scan of a source, with its trigger.
+#[utoipa::path(post, path = "/v1/scans", request_body = CreateScan, security(("admin" = [])),
+    responses((status = 201, body = ScanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_scan(
+    State(s): Svc,
+    _: Admin,
+    ApiJson(req): ApiJson<CreateScan>,
+) -> ApiResult<(StatusCode, Json<ScanView>)> {
+    let row = scan_row(&s, new_id("scan"), req).await?;
     s.db.put_scan(&row, true).await?;
     s.wake.notify_one();
     tracing::info!(scan = %row.name, "scan created");
     let (row, created) = s.db.scan(&row.id).await?;
     Ok((StatusCode::CREATED, Json(super::state::Db::scan_view(&row, created))))
+}
+
+/// Replace a scan's definition (the same body as for creating it; the name
+/// cannot change). Its next run is computed again from now; runs queued or in
+/// progress are not affected.
+#[utoipa::path(put, path = "/v1/scans/{name}", request_body = CreateScan, security(("admin" = [])), params(("name" = String, Path, description = "name or id")),
+    responses((status = 200, body = ScanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_scan(
+    State(s): Svc,
+    _: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<CreateScan>,
+) -> ApiResult<Json<ScanView>> {
+    let (existing, _) = s.db.scan(&name).await?;
+    if req.name != existing.name {
+        return Err(ApiError::bad(format!("name: '{}' does not match the scan's name '{}'", req.name, existing.name)));
+    }
+    let row = scan_row(&s, existing.id, req).await?;
+    s.db.put_scan(&row, false).await?;
+    s.wake.notify_one();
+    tracing::info!(scan = %row.name, "scan updated");
+    let (row, created) = s.db.scan(&row.id).await?;
+    Ok(Json(super::state::Db::scan_view(&row, created)))
 }
 
 /// List scans.
@@ -855,6 +1027,7 @@ async fn cancel_run(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResul
             flag.store(true, Ordering::SeqCst);
             Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?)))
         }
+        None if s.db.request_cancel(&id).await? => Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?))),
         None => Err(ApiError(StatusCode::CONFLICT, format!("run {id} has already ended ({})", run.state))),
     }
 }
@@ -876,12 +1049,17 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/integration-runtimes/{name}/keys/{slot}/regenerate", post(regenerate_key))
         .route("/v1/nodes/register", post(register_node))
         .route("/v1/nodes/heartbeat", post(heartbeat))
+        .route("/v1/nodes/runs/claim", post(claim_run))
+        .route("/v1/nodes/runs/{id}/finish", post(finish_run))
+        .route("/v1/nodes/runs/{id}/release", post(release_run))
         .route("/v1/nodes", get(list_nodes))
         .route("/v1/nodes/{node}", axum::routing::delete(remove_node))
         .route("/v1/sources", post(create_source).get(list_sources))
         .route("/v1/sources/{name}", get(show_source).put(update_source).delete(delete_source))
+        .route("/v1/sources/{name}/test-connection", post(test_source))
+        .route("/v1/sources/{name}/browse", get(browse_source))
         .route("/v1/scans", post(create_scan).get(list_scans))
-        .route("/v1/scans/{name}", get(show_scan).delete(delete_scan))
+        .route("/v1/scans/{name}", get(show_scan).put(update_scan).delete(delete_scan))
         .route("/v1/scans/{name}/runs", post(trigger_scan))
         .route("/v1/runs", get(list_runs))
         .route("/v1/runs/{id}", get(show_run))
@@ -915,9 +1093,9 @@ impl utoipa::Modify for Security {
     paths(
         healthz, metrics, version,
         create_ir, list_irs, show_ir, delete_ir, show_keys, regenerate_key,
-        register_node, heartbeat, list_nodes, remove_node,
-        create_source, list_sources, show_source, update_source, delete_source,
-        create_scan, list_scans, show_scan, delete_scan, trigger_scan,
+        register_node, heartbeat, claim_run, finish_run, release_run, list_nodes, remove_node,
+        create_source, list_sources, show_source, update_source, delete_source, test_source, browse_source,
+        create_scan, list_scans, show_scan, update_scan, delete_scan, trigger_scan,
         list_runs, show_run, cancel_run,
     ),
     components(schemas(ErrorBody, ErrorDetail, super::schedule::TriggerKind, super::schedule::Interval, super::schedule::WeekDay, super::state::RunCounts)),

@@ -10,6 +10,7 @@
 //! token, the key that encrypts credentials, the runs' output, and a lock
 //! file so that only one service uses it.
 
+pub mod agent;
 pub mod api;
 pub mod client;
 pub mod crypto;
@@ -204,6 +205,27 @@ pub struct Service {
 impl Service {
     pub fn version(&self) -> version::VersionInfo {
         version::current()
+    }
+
+    /// A stored source as a definition, with its connection decrypted (for a
+    /// run, a test or a browse; never for a response).
+    pub async fn source_definition(&self, name_or_id: &str) -> Result<crate::sources::SourceDefinition, ServiceError> {
+        let source = self.db.source_row(name_or_id).await?;
+        let connection = self.secrets.open(&source.connection_sealed)?;
+        let connection: toml::Table = serde_json::from_slice(&connection).map_err(|e| {
+            ServiceError::Invalid(format!("the stored connection of '{}' is unreadable: {e}", source.name))
+        })?;
+        let config: toml::Table =
+            serde_json::from_value(source.definition.get("config").cloned().unwrap_or_default()).unwrap_or_default();
+        let resource_sets =
+            source.definition.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
+        Ok(crate::sources::SourceDefinition {
+            name: source.name,
+            source_type: source.source_type,
+            connection,
+            config,
+            resource_sets,
+        })
     }
 }
 

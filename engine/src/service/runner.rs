@@ -16,6 +16,7 @@ use crate::scan::state::SourceState;
 use crate::scan::{ScanOptions, ScanSource, run_scan};
 use crate::sink::LocalFolderSink;
 use crate::sources::SourceDefinition;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -34,6 +35,12 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = queue_due(&service, now).await {
             tracing::warn!(error = %e, "scheduling");
         }
+        let alive_since = now - service.config.node_offline_after.as_millis() as i64;
+        match service.db.requeue_orphaned(alive_since).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "runs of nodes gone offline or removed are queued again"),
+            Err(e) => tracing::warn!(error = %e, "checking nodes' runs"),
+        }
         if now - last_purge > RETENTION_EVERY_MS {
             last_purge = now;
             purge(&service).await;
@@ -51,7 +58,9 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             }
         }
         let next = service.db.earliest_next_run().await.ok().flatten();
-        let wait = next.map(|n| (n - now_ms()).clamp(0, 30_000)).unwrap_or(30_000) as u64;
+        // At most 30 s, and half the node-offline threshold, to notice a node gone with its runs.
+        let longest = (service.config.node_offline_after.as_millis() as i64 / 2).clamp(500, 30_000);
+        let wait = next.map(|n| (n - now_ms()).clamp(0, longest)).unwrap_or(longest) as u64;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait + 5)) => {}
             _ = service.wake.notified() => {}
@@ -121,46 +130,61 @@ async fn purge(service: &Service) {
     }
 }
 
-/// What a run needs, read from the database.
-struct Prepared {
-    definition: SourceDefinition,
-    scope: Vec<String>,
-    grouping: Option<GroupingConfig>,
-    modified_since: Option<i64>,
-    schema_formats: Option<Vec<String>>,
-    sink_root: std::path::PathBuf,
+/// What a run needs, read from the database: run by the service itself, or
+/// sent as is to the node that claimed the run (with the source's connection,
+/// so only to an authenticated node; use TLS between machines).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Job {
+    pub run_id: String,
+    pub scan: String,
+    pub attempt: i64,
+    /// The source's definition, with its connection.
+    #[schema(value_type = Object)]
+    pub source: SourceDefinition,
+    pub scope: Vec<String>,
+    /// The scan's grouping rules (else the source's).
+    #[schema(value_type = Option<Object>)]
+    pub resource_sets: Option<GroupingConfig>,
+    /// Incremental: read schemas only of files modified since (ms since the epoch).
+    pub modified_since: Option<i64>,
+    pub schema_formats: Option<Vec<String>>,
 }
 
-async fn prepare(service: &Service, run: &RunView) -> Result<Prepared, String> {
+/// How a run ended: recorded by the service, or reported by a node.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Finished {
+    /// `succeeded`, `completed_with_exceptions`, `failed` or `canceled`.
+    pub state: String,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+    /// The run's output folder.
+    pub location: Option<String>,
+}
+
+impl Finished {
+    pub fn failed(error: String) -> Finished {
+        Finished { state: "failed".into(), counts: RunCounts::default(), error: Some(error), location: None }
+    }
+}
+
+pub async fn prepare(service: &Service, run: &RunView) -> Result<Job, String> {
     let (scan, _) = service.db.scan(&run.scan_id).await.map_err(|_| "the scan was deleted".to_string())?;
-    let source = service.db.source_row(&scan.source_id).await.map_err(|e| e.to_string())?;
-    let connection = service.secrets.open(&source.connection_sealed).map_err(|e| e.to_string())?;
-    let connection: toml::Table =
-        serde_json::from_slice(&connection).map_err(|e| format!("the stored connection is unreadable: {e}"))?;
-    let config: toml::Table =
-        serde_json::from_value(source.definition.get("config").cloned().unwrap_or_default()).unwrap_or_default();
-    let resource_sets: Option<GroupingConfig> =
-        source.definition.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
-    let definition = SourceDefinition {
-        name: source.name.clone(),
-        source_type: source.source_type.clone(),
-        connection,
-        config,
-        resource_sets,
-    };
-    let grouping = scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
+    let source = service.source_definition(&scan.source_id).await.map_err(|e| e.to_string())?;
     let modified_since = if scan.incremental {
         service.db.last_complete_run_start(&scan.id).await.map_err(|e| e.to_string())?
     } else {
         None
     };
-    Ok(Prepared {
-        definition,
+    Ok(Job {
+        run_id: run.id.clone(),
+        scan: scan.name.clone(),
+        attempt: run.attempt,
+        source,
         scope: scan.scope.clone(),
-        grouping,
+        resource_sets: scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok()),
         modified_since,
         schema_formats: scan.rule_set.get("schema_formats").cloned().and_then(|v| serde_json::from_value(v).ok()),
-        sink_root: service.data.root.join("output").join(&scan.name),
     })
 }
 
@@ -169,54 +193,72 @@ async fn execute(service: Arc<Service>, run: RunView) {
     service.running.lock().unwrap().insert(run.id.clone(), cancel.clone());
     tracing::info!(run = %run.id, scan = %run.scan, "run started");
     let started = std::time::Instant::now();
-    let outcome: Result<(String, RunCounts, Option<String>, Option<String>), String> =
-        match prepare(&service, &run).await {
-            Err(e) => Err(e),
-            Ok(p) => {
-                let runtime = service.runtime.clone();
-                let registry = service.registry.clone();
-                let workers = service.config.schema_workers;
-                let cancel = cancel.clone();
-                tokio::task::spawn_blocking(move || scan_blocking(&runtime, &registry, p, workers, cancel))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the run crashed: {e}")))
-            }
-        };
+    let finished = match prepare(&service, &run).await {
+        Err(e) => Finished::failed(e),
+        Ok(job) => {
+            let runtime = service.runtime.clone();
+            let registry = service.registry.clone();
+            let workers = service.config.schema_workers;
+            let output = service.data.root.join("output");
+            let cancel = cancel.clone();
+            tokio::task::spawn_blocking(move || run_job(&runtime, &registry, job, &output, workers, cancel))
+                .await
+                .unwrap_or_else(|e| Finished::failed(format!("the run crashed: {e}")))
+        }
+    };
     service.running.lock().unwrap().remove(&run.id);
     let user_canceled = service.user_canceled.lock().unwrap().remove(&run.id);
-    let (mut state, counts, mut error, location) = match outcome {
-        Ok(o) => o,
-        Err(e) => ("failed".to_string(), RunCounts::default(), Some(e), None),
-    };
     let stopped = cancel.load(Ordering::SeqCst);
     if stopped && !user_canceled && service.shutting_down.load(Ordering::SeqCst) {
         // Stopped by the shutdown: left `in_progress`, queued again at the next start.
         tracing::info!(run = %run.id, "run stopped by the shutdown; it runs again at the next start");
         return;
     }
-    if stopped && user_canceled && state != "succeeded" {
-        // Items cut short by the cancel are item errors in the report; the run was canceled.
-        state = "canceled".to_string();
-        error.get_or_insert_with(|| "canceled".to_string());
-    }
-    if let Err(e) = service.db.finish_run(&run.id, &state, &counts, error.as_deref(), location.as_deref()).await {
+    let f = finished.canceled_if(stopped && user_canceled);
+    if let Err(e) = service.db.finish_run(&run.id, &f.state, &f.counts, f.error.as_deref(), f.location.as_deref()).await
+    {
         tracing::error!(run = %run.id, error = %e, "recording the run's end");
     }
-    service.metrics.record_run(&state, started.elapsed().as_secs_f64(), &counts);
-    tracing::info!(run = %run.id, scan = %run.scan, state = %state, assets = counts.assets, errors = counts.item_errors, "run finished");
+    service.metrics.record_run(&f.state, started.elapsed().as_secs_f64(), &f.counts);
+    tracing::info!(run = %run.id, scan = %run.scan, state = %f.state, assets = f.counts.assets, errors = f.counts.item_errors, "run finished");
     service.wake.notify_one();
 }
 
-type Outcome = Result<(String, RunCounts, Option<String>, Option<String>), String>;
+impl Finished {
+    /// A run stopped by a cancel is `canceled` unless it had already
+    /// succeeded; items cut short by the cancel are item errors in its report.
+    pub fn canceled_if(mut self, canceled: bool) -> Finished {
+        if canceled && self.state != "succeeded" {
+            self.state = "canceled".to_string();
+            self.error.get_or_insert_with(|| "canceled".to_string());
+        }
+        self
+    }
+}
 
-fn scan_blocking(
+/// Runs a job: the same scan as `surveyor scan`, with its output in
+/// `<output>/<scan>/runs/<id>/` and the scan's state (for deletions) in
+/// `<output>/<scan>/state/`. Blocking.
+pub fn run_job(
     runtime: &crate::host::Runtime,
     registry: &Arc<crate::host::Registry>,
-    p: Prepared,
+    job: Job,
+    output: &std::path::Path,
     workers: Option<usize>,
     cancel: Arc<AtomicBool>,
-) -> Outcome {
-    let def = &p.definition;
+) -> Finished {
+    scan_job(runtime, registry, job, output, workers, cancel).unwrap_or_else(Finished::failed)
+}
+
+fn scan_job(
+    runtime: &crate::host::Runtime,
+    registry: &Arc<crate::host::Registry>,
+    job: Job,
+    output: &std::path::Path,
+    workers: Option<usize>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Finished, String> {
+    let def = &job.source;
     let grants = crate::sources::grant(def).map_err(|e| format!("cannot scan '{}': {e}", def.name))?;
     let config = def.connector_config(registry).map_err(|e| e.to_string())?;
     let remote = !matches!(def.connection(), Ok(crate::sources::Connection::LocalFolder(_)));
@@ -225,20 +267,21 @@ fn scan_blocking(
         source_type: def.source_type.clone(),
         config,
         grants,
-        scope: p.scope,
-        modified_since: p.modified_since,
+        scope: job.scope,
+        modified_since: job.modified_since,
     };
+    let sink_root = output.join(&job.scan);
     // Per scan, next to its output: deletions are reported against the scan's last complete run.
-    let state = SourceState::new(&p.sink_root.join("state"), &def.name, &def.source_type, &source.grants.root_uri);
+    let state = SourceState::new(&sink_root.join("state"), &def.name, &def.source_type, &source.grants.root_uri);
     let mut options = ScanOptions {
-        grouping: p.grouping.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
+        grouping: job.resource_sets.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
         cancel,
         state: Some(state),
-        schema_formats: p.schema_formats,
+        schema_formats: job.schema_formats,
         ..ScanOptions::default()
     };
     options.schema_workers = workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
-    let sink = LocalFolderSink::new(&p.sink_root);
+    let sink = LocalFolderSink::new(&sink_root);
     let report = run_scan(runtime, registry, &source, &options, &sink).map_err(|e| e.to_string())?;
     let c = &report.counts;
     let counts = RunCounts {
@@ -250,5 +293,10 @@ fn scan_blocking(
         item_errors: c.item_errors as i64,
         bytes_read: c.bytes_read as i64,
     };
-    Ok((report.status.as_str().to_string(), counts, report.error.clone(), report.location.clone()))
+    Ok(Finished {
+        state: report.status.as_str().to_string(),
+        counts,
+        error: report.error.clone(),
+        location: report.location.clone(),
+    })
 }

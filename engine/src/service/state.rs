@@ -12,8 +12,13 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 use std::borrow::Cow;
 
+mod dispatch;
+
 /// The migrations, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/0001_initial.sql")),
+    (2, "dispatch", include_str!("../../migrations/0002_dispatch.sql")),
+];
 
 pub fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -101,12 +106,14 @@ pub struct ScanView {
     pub rule_set: serde_json::Value,
     pub trigger: super::schedule::Trigger,
     pub incremental: bool,
+    /// The integration runtime whose nodes run the scan; unset: the service runs it.
+    pub integration_runtime: Option<String>,
     pub next_run_at: Option<String>,
     pub created_at: String,
 }
 
 /// Counts of a run.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RunCounts {
     pub assets: i64,
     pub files: i64,
@@ -135,8 +142,10 @@ pub struct RunView {
     pub duration_ms: Option<i64>,
     pub counts: RunCounts,
     pub error: Option<String>,
-    /// The run's output folder.
+    /// The run's output folder (on `node`'s machine when a node ran it).
     pub location: Option<String>,
+    /// The node that runs (ran) it; unset when the service runs it itself.
+    pub node: Option<String>,
 }
 
 /// A scan's row, for the scheduler and the executor.
@@ -151,6 +160,8 @@ pub struct ScanRow {
     pub trigger: super::schedule::Trigger,
     pub incremental: bool,
     pub next_run_at: Option<i64>,
+    pub ir_id: Option<String>,
+    pub ir_name: Option<String>,
 }
 
 /// A source's row, with its sealed connection.
@@ -275,6 +286,18 @@ impl Db {
     }
 
     pub async fn delete_ir(&self, id: &str) -> Result<(), ServiceError> {
+        let scans = sqlx::query("SELECT name FROM scans WHERE ir_id = $1 ORDER BY name")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        if !scans.is_empty() {
+            let names: Vec<String> = scans.iter().map(|r| r.get(0)).collect();
+            return Err(ServiceError::Conflict(format!(
+                "scans run on this integration runtime: {}; move or delete them first",
+                names.join(", ")
+            )));
+        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         for sql in [
             "DELETE FROM nodes WHERE ir_id = $1",
@@ -583,8 +606,8 @@ impl Db {
         let scope = serde_json::to_string(&scan.scope).expect("serializes");
         let result = if create {
             sqlx::query(
-                "INSERT INTO scans (id, name, source_id, scope, rule_set, trigger_definition, incremental, next_run_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                "INSERT INTO scans (id, name, source_id, scope, rule_set, trigger_definition, incremental, next_run_at, created_at, updated_at, ir_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
             )
             .bind(&scan.id)
             .bind(&scan.name)
@@ -595,12 +618,13 @@ impl Db {
             .bind(scan.incremental as i64)
             .bind(scan.next_run_at)
             .bind(now)
+            .bind(&scan.ir_id)
             .execute(&self.pool)
             .await
         } else {
             sqlx::query(
                 "UPDATE scans SET source_id = $1, scope = $2, rule_set = $3, trigger_definition = $4, incremental = $5, \
-                 next_run_at = $6, updated_at = $7 WHERE id = $8",
+                 next_run_at = $6, updated_at = $7, ir_id = $9 WHERE id = $8",
             )
             .bind(&scan.source_id)
             .bind(scope)
@@ -610,6 +634,7 @@ impl Db {
             .bind(scan.next_run_at)
             .bind(now)
             .bind(&scan.id)
+            .bind(&scan.ir_id)
             .execute(&self.pool)
             .await
         };
@@ -620,7 +645,8 @@ impl Db {
         }
     }
 
-    const SCAN_SELECT: &str = "SELECT c.*, s.name AS source_name FROM scans c JOIN sources s ON s.id = c.source_id";
+    const SCAN_SELECT: &str = "SELECT c.*, s.name AS source_name, r.name AS ir_name FROM scans c \
+         JOIN sources s ON s.id = c.source_id LEFT JOIN integration_runtimes r ON r.id = c.ir_id";
 
     fn scan_row(r: &AnyRow) -> ScanRow {
         ScanRow {
@@ -634,6 +660,8 @@ impl Db {
                 .unwrap_or_else(|_| super::schedule::Trigger::manual()),
             incremental: r.get::<i64, _>("incremental") != 0,
             next_run_at: r.get("next_run_at"),
+            ir_id: r.get("ir_id"),
+            ir_name: r.get("ir_name"),
         }
     }
 
@@ -646,6 +674,7 @@ impl Db {
             rule_set: row.rule_set.clone(),
             trigger: row.trigger.clone(),
             incremental: row.incremental,
+            integration_runtime: row.ir_name.clone(),
             next_run_at: row.next_run_at.map(rfc3339),
             created_at: rfc3339(created_at),
         }
@@ -695,7 +724,8 @@ impl Db {
 
     pub async fn queue_run(&self, id: &str, scan: &ScanRow, reason: &str) -> Result<(), ServiceError> {
         sqlx::query(
-            "INSERT INTO runs (id, scan_id, scan_name, source_name, state, reason, queued_at) VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
+            "INSERT INTO runs (id, scan_id, scan_name, source_name, state, reason, queued_at, ir_id) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
         )
         .bind(id)
         .bind(&scan.id)
@@ -703,6 +733,7 @@ impl Db {
         .bind(&scan.source_name)
         .bind(reason)
         .bind(now_ms())
+        .bind(&scan.ir_id)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -735,6 +766,7 @@ impl Db {
             },
             error: r.get("error"),
             location: r.get("location"),
+            node: r.get("node_name"),
         }
     }
 
@@ -763,12 +795,14 @@ impl Db {
         row.map(|r| Self::run_view(&r)).ok_or_else(|| ServiceError::NotFound(format!("no run '{id}'")))
     }
 
-    /// The oldest queued run, marked `in_progress`.
+    /// The oldest queued run the service runs itself (of a scan without an
+    /// integration runtime), marked `in_progress`.
     pub async fn claim_queued_run(&self) -> Result<Option<RunView>, ServiceError> {
-        let row = sqlx::query("SELECT * FROM runs WHERE state = 'queued' ORDER BY queued_at, id LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row =
+            sqlx::query("SELECT * FROM runs WHERE state = 'queued' AND ir_id IS NULL ORDER BY queued_at, id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let run = Self::run_view(&row);
         let done =
@@ -824,10 +858,12 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Runs left `in_progress` (by a shutdown or a crash) go back to the queue.
+    /// Runs the service itself left `in_progress` (by a shutdown or a crash)
+    /// go back to the queue. Nodes' runs are theirs: they go on.
     pub async fn requeue_interrupted(&self) -> Result<u64, ServiceError> {
         let done = sqlx::query(
-            "UPDATE runs SET state = 'queued', reason = 'resumed', attempt = attempt + 1, started_at = NULL WHERE state = 'in_progress'",
+            "UPDATE runs SET state = 'queued', reason = 'resumed', attempt = attempt + 1, started_at = NULL \
+             WHERE state = 'in_progress' AND node_id IS NULL",
         )
         .execute(&self.pool)
         .await

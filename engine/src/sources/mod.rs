@@ -23,6 +23,7 @@
 //! server, an HTTP client limited to some hosts) in [`grant`].
 
 pub mod connection;
+pub mod probe;
 mod secret;
 
 pub use connection::{AzureCredentialDef, Connection, Grants, grant};
