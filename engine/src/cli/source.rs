@@ -35,7 +35,7 @@ pub fn test_connection(global: &GlobalArgs, args: TestConnectionArgs) -> anyhow:
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("failed: '{}' ({}): {}", definition.name, definition.source_type, e);
+            eprintln!("failed: '{}' ({}): {}", definition.name, definition.source_type, e);
             Ok(ExitCode::FAILURE)
         }
     }
