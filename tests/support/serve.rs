@@ -9,7 +9,7 @@ use crate::support::{stderr, stdout, surveyor};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running service.
@@ -27,12 +27,18 @@ impl Service {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Service {
-        let log = data.with_extension("log");
-        let mut child = surveyor()
-            .args(["serve", "--listen", "127.0.0.1:0", "--node-offline-after", "30"])
+        let mut cmd = surveyor();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--node-offline-after", "30"])
             .args(extra)
             .arg("--data-dir")
-            .arg(data)
+            .arg(data);
+        Service::spawn(cmd, data)
+    }
+
+    /// Starts `cmd` (a `surveyor serve` command line) whose data directory is `data`.
+    pub fn spawn(mut cmd: Command, data: &Path) -> Service {
+        let log = data.with_extension("log");
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -24,9 +24,9 @@ struct Cli {
 /// Options every command shares.
 #[derive(clap::Args, Clone)]
 pub struct GlobalArgs {
-    /// Folder of plugin `.wasm` files, loaded on top of the built-in ones.
-    #[arg(long, global = true, env = "SURVEYOR_PLUGINS_DIR", default_value = "plugins")]
-    pub plugins: PathBuf,
+    /// Folder of plugin `.wasm` files, loaded on top of the built-in ones [default: plugins].
+    #[arg(long, global = true, env = "SURVEYOR_PLUGINS_DIR")]
+    pub plugins: Option<PathBuf>,
     /// Cache of compiled plugins [default: ~/.cache/surveyor/components].
     #[arg(long, global = true, env = "SURVEYOR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -71,18 +71,35 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    if matches!(cli.command, Command::Serve(_)) && cli.global.verbose == 0 {
-        cli.global.verbose = 1; // the service logs at info by default
-    }
-    init_logging(&cli.global);
+    let cli = Cli::parse();
     let result = match cli.command {
+        // The service's options (its configuration file among them) decide its logging.
+        Command::Serve(args) => serve::settings(&cli.global, args).and_then(|settings| {
+            init_logging(cli.global.verbose, settings.log_level.as_str(), settings.log_json);
+            serve::run(&cli.global, settings)
+        }),
+        command => {
+            init_logging(cli.global.verbose, "warn", cli.global.log_json);
+            run(&cli.global, command)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Proxy(args) => proxy::run(args),
-        Command::Scan(args) => scan::run(&cli.global, args),
-        Command::TestConnection(args) => source::test_connection(&cli.global, args),
-        Command::Browse(args) => source::browse(&cli.global, args),
-        Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
-        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Scan(args) => scan::run(global, args),
+        Command::TestConnection(args) => source::test_connection(global, args),
+        Command::Browse(args) => source::browse(global, args),
+        Command::Plugins(cmd) => plugins::run(global, cmd),
+        Command::Serve(_) => unreachable!("main starts the service, after its logging"),
         Command::Ir(args) => manage::ir(args),
         Command::Node(args) => manage::node(args),
         Command::Sources(args) => manage::sources(args),
@@ -96,27 +113,20 @@ pub fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
 
-fn init_logging(global: &GlobalArgs) {
+/// Logs on stderr: at `level` without -v, else at what -v asks (-v info, -vv
+/// debug, -vvv trace), but never below `level`; RUST_LOG overrides both.
+fn init_logging(verbose: u8, level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = match global.verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    let base = LEVELS.iter().position(|l| *l == level).unwrap_or(1);
+    let asked = if verbose == 0 { 0 } else { 1 + verbose as usize };
+    let default = LEVELS[base.max(asked).min(LEVELS.len() - 1)];
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if global.log_json {
+    if json {
         builder.json().init();
     } else {
         builder.init();
@@ -131,7 +141,8 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<(crate::host::Runtime, crate:
         Some(global.cache_dir.clone().unwrap_or_else(crate::host::cache::ComponentCache::default_dir))
     };
     let runtime = crate::host::Runtime::new(crate::host::RuntimeOptions { cache_dir })?;
-    let registry = crate::host::Registry::load(&runtime, Some(&global.plugins));
+    let plugins = global.plugins.clone().unwrap_or_else(|| crate::service::config::DEFAULT_PLUGINS.into());
+    let registry = crate::host::Registry::load(&runtime, Some(&plugins));
     for rejected in registry.rejected() {
         tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
     }

@@ -5,6 +5,7 @@
 //! - [`runner`]: the scheduler and the run queue; a run is the same scan as `surveyor scan`.
 //! - [`schedule`]: triggers (once, recurring, cron) and when they fire.
 //! - [`crypto`]: keys, tokens and secrets at rest.
+//! - [`config`]: the configuration file of `surveyor serve` (`--config`), merged with flags and defaults.
 //!
 //! A data directory holds everything a service owns: `state.db`, the admin
 //! token, the key that encrypts credentials, the runs' output, and a lock
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod crypto;
 pub mod runner;
 pub mod schedule;
