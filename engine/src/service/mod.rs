@@ -1,6 +1,6 @@
 //! `surveyor serve`: the long-running integration runtime service.
 //!
-//! - [`state`]: the embedded database (SQLite through sqlx, portable SQL, migrations).
+//! - [`state`]: the database: SQLite by default, or PostgreSQL (`--database-url`); sqlx `Any`, portable SQL, migrations.
 //! - [`api`]: the versioned HTTP API (`/v1/...`, OpenAPI spec in `docs/openapi.json`).
 //! - [`runner`]: the scheduler and the run queue; a run is the same scan as `surveyor scan`.
 //! - [`schedule`]: triggers (once, recurring, cron) and when they fire.
