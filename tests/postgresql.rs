@@ -4,97 +4,13 @@
 //! unprivileged `postgres` user (PostgreSQL refuses to run as root) on
 //! 127.0.0.1 and a free port, and stopped with `pg_ctl stop` at the end.
 
+#[path = "support/postgres.rs"]
+mod postgres;
 mod support;
 
+use postgres::Cluster;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::{Run, stderr, stdout, surveyor};
-
-/// The server binaries of Debian's `postgresql` package, whatever its major version.
-fn bin() -> String {
-    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").is_file()).collect())
-        .unwrap_or_default();
-    versions.sort();
-    versions.pop().map(|p| p.display().to_string()).unwrap_or_else(|| "/usr/lib/postgresql/15/bin".into())
-}
-
-struct Cluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{}/pg_ctl", bin()))
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run");
-    assert!(out.status.success(), "{cmd:?}: {}{}", stdout(&out), stderr(&out));
-    stdout(&out)
-}
-
-fn as_postgres(program: &str) -> Command {
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"]).arg(format!("{}/{program}", bin()));
-    cmd
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        assert!(Path::new(&bin()).is_dir(), "PostgreSQL is installed (apt-get install postgresql)");
-        let dir = PathBuf::from(format!("/tmp/surveyor-pg-{}-{}", std::process::id(), rand_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        std::fs::write(dir.join("pw"), "postgres-admin-pw\n").unwrap();
-        std::fs::set_permissions(dir.join("pw"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        run(as_postgres("initdb")
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"])
-            .arg(format!("--pwfile={}", dir.join("pw").display())));
-        run(as_postgres("pg_ctl")
-            .arg("-D")
-            .arg(dir.join("data"))
-            .arg("-l")
-            .arg(dir.join("log"))
-            .arg("-o")
-            .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display()))
-            .args(["-w", "start"]));
-        Cluster { dir, port }
-    }
-
-    fn psql(&self, database: &str, sql: &str) {
-        run(as_postgres("psql").arg("-h").arg(&self.dir).args([
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-c",
-            sql,
-        ]));
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000
-}
 
 fn setup() -> Cluster {
     let c = Cluster::start();

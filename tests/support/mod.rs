@@ -20,7 +20,9 @@ pub fn surveyor() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_surveyor"));
     cmd.env("SURVEYOR_CACHE_DIR", cache_dir())
         .env("SURVEYOR_PLUGINS_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"))
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // A developer's service configuration is not the test's.
+        .env_remove("SURVEYOR_CONFIG");
     cmd
 }
 

@@ -109,6 +109,13 @@ pub struct NodeArgs {
     command: NodeCommand,
 }
 
+impl NodeArgs {
+    /// `node run`: the long-running agent.
+    pub fn works(&self) -> bool {
+        matches!(self.command, NodeCommand::Run { .. })
+    }
+}
+
 #[derive(clap::Subcommand)]
 enum NodeCommand {
     /// Register this machine as a node of the runtime the key belongs to; the

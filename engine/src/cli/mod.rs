@@ -24,9 +24,9 @@ struct Cli {
 /// Options every command shares.
 #[derive(clap::Args, Clone)]
 pub struct GlobalArgs {
-    /// Folder of plugin `.wasm` files, loaded on top of the built-in ones.
-    #[arg(long, global = true, env = "SURVEYOR_PLUGINS_DIR", default_value = "plugins")]
-    pub plugins: PathBuf,
+    /// Folder of plugin `.wasm` files, loaded on top of the built-in ones [default: plugins].
+    #[arg(long, global = true, env = "SURVEYOR_PLUGINS_DIR")]
+    pub plugins: Option<PathBuf>,
     /// Cache of compiled plugins [default: ~/.cache/surveyor/components].
     #[arg(long, global = true, env = "SURVEYOR_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -71,30 +71,18 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    if matches!(cli.command, Command::Serve(_)) && cli.global.verbose == 0 {
-        cli.global.verbose = 1; // the service logs at info by default
-    }
-    init_logging(&cli.global);
+    let cli = Cli::parse();
     let result = match cli.command {
-        Command::Proxy(args) => proxy::run(args),
-        Command::Scan(args) => scan::run(&cli.global, args),
-        Command::TestConnection(args) => source::test_connection(&cli.global, args),
-        Command::Browse(args) => source::browse(&cli.global, args),
-        Command::Plugins(cmd) => plugins::run(&cli.global, cmd),
-        Command::Serve(args) => serve::run(&cli.global, args),
-        Command::Ir(args) => manage::ir(args),
-        Command::Node(args) => manage::node(&cli.global, args),
-        Command::Sources(args) => manage::sources(args),
-        Command::Scans(args) => manage::scans(args),
-        Command::Runs(args) => manage::runs(args),
-        Command::Version => {
-            let v = crate::service::version::current();
-            println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);
-            if let Some(w) = &v.warning {
-                eprintln!("warning: {w}");
-            }
-            Ok(ExitCode::SUCCESS)
+        // The service's options (its configuration file among them) decide its logging.
+        Command::Serve(args) => serve::settings(&cli.global, args).and_then(|settings| {
+            init_logging(cli.global.verbose, settings.log_level.as_str(), settings.log_json);
+            serve::run(&cli.global, settings)
+        }),
+        command => {
+            // A node at work logs what it runs, as the service does.
+            let level = if matches!(&command, Command::Node(n) if n.works()) { "info" } else { "warn" };
+            init_logging(cli.global.verbose, level, cli.global.log_json);
+            run(&cli.global, command)
         }
     };
     match result {
@@ -106,17 +94,41 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(global: &GlobalArgs) {
+fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Proxy(args) => proxy::run(args),
+        Command::Scan(args) => scan::run(global, args),
+        Command::TestConnection(args) => source::test_connection(global, args),
+        Command::Browse(args) => source::browse(global, args),
+        Command::Plugins(cmd) => plugins::run(global, cmd),
+        Command::Serve(_) => unreachable!("main starts the service, after its logging"),
+        Command::Ir(args) => manage::ir(args),
+        Command::Node(args) => manage::node(global, args),
+        Command::Sources(args) => manage::sources(args),
+        Command::Scans(args) => manage::scans(args),
+        Command::Runs(args) => manage::runs(args),
+        Command::Version => {
+            let v = crate::service::version::current();
+            println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);
+            if let Some(w) = &v.warning {
+                eprintln!("warning: {w}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Logs on stderr: at `level` without -v, else at what -v asks (-v info, -vv
+/// debug, -vvv trace), but never below `level`; RUST_LOG overrides both.
+fn init_logging(verbose: u8, level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = match global.verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    let base = LEVELS.iter().position(|l| *l == level).unwrap_or(1);
+    let asked = if verbose == 0 { 0 } else { 1 + verbose as usize };
+    let default = LEVELS[base.max(asked).min(LEVELS.len() - 1)];
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if global.log_json {
+    if json {
         builder.json().init();
     } else {
         builder.init();
@@ -131,7 +143,8 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<(crate::host::Runtime, crate:
         Some(global.cache_dir.clone().unwrap_or_else(crate::host::cache::ComponentCache::default_dir))
     };
     let runtime = crate::host::Runtime::new(crate::host::RuntimeOptions { cache_dir })?;
-    let registry = crate::host::Registry::load(&runtime, Some(&global.plugins));
+    let plugins = global.plugins.clone().unwrap_or_else(|| crate::service::config::DEFAULT_PLUGINS.into());
+    let registry = crate::host::Registry::load(&runtime, Some(&plugins));
     for rejected in registry.rejected() {
         tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
     }

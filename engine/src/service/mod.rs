@@ -1,10 +1,11 @@
 //! `surveyor serve`: the long-running integration runtime service.
 //!
-//! - [`state`]: the embedded database (SQLite through sqlx, portable SQL, migrations).
+//! - [`state`]: the database: SQLite by default, or PostgreSQL (`--database-url`); sqlx `Any`, portable SQL, migrations.
 //! - [`api`]: the versioned HTTP API (`/v1/...`, OpenAPI spec in `docs/openapi.json`).
 //! - [`runner`]: the scheduler and the run queue; a run is the same scan as `surveyor scan`.
 //! - [`schedule`]: triggers (once, recurring, cron) and when they fire.
 //! - [`crypto`]: keys, tokens and secrets at rest.
+//! - [`config`]: the configuration file of `surveyor serve` (`--config`), merged with flags and defaults.
 //!
 //! A data directory holds everything a service owns: `state.db`, the admin
 //! token, the key that encrypts credentials, the runs' output, and a lock
@@ -13,6 +14,7 @@
 pub mod agent;
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod crypto;
 pub mod runner;
 pub mod schedule;

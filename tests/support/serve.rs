@@ -1,0 +1,119 @@
+//! A real `surveyor serve` process on 127.0.0.1 for the service tests: started
+//! on a free port (the printed "listening on" line gives the URL), called
+//! over HTTP and through the CLI, stopped with SIGTERM. Include it next to
+//! `support` (it uses `support::surveyor`):
+//! `#[path = "support/serve.rs"] mod serve;`
+#![allow(dead_code)]
+
+use crate::support::{stderr, stdout, surveyor};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running service.
+pub struct Service {
+    child: Child,
+    pub url: String,
+    pub token: String,
+    pub data: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Service {
+    pub fn start(data: &Path) -> Service {
+        Service::start_with(data, &["--grace-period", "5"])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Service {
+        let offline =
+            if extra.contains(&"--node-offline-after") { &[][..] } else { &["--node-offline-after", "30"][..] };
+        let mut cmd = surveyor();
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(offline).args(extra).arg("--data-dir").arg(data);
+        Service::spawn(cmd, data)
+    }
+
+    /// Starts `cmd` (a `surveyor serve` command line) whose data directory is `data`.
+    pub fn spawn(mut cmd: Command, data: &Path) -> Service {
+        let log = data.with_extension("log");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start surveyor serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("surveyor service listening on ")
+            .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", std::fs::read_to_string(&log).unwrap()))
+            .to_string();
+        let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
+        Service { child, url, token, data: data.to_path_buf(), log }
+    }
+
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.token), body.map(|b| b.to_string()).as_deref())
+    }
+
+    /// The CLI, pointed at this service.
+    pub fn cli(&self, args: &[&str]) -> (bool, Value, String) {
+        let out =
+            surveyor().args(args).env("SURVEYOR_URL", &self.url).env("SURVEYOR_DATA_DIR", &self.data).output().unwrap();
+        (out.status.success(), serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null), stderr(&out))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the service did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn poll_run(svc: &Service, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (status, run) = svc.admin("GET", &format!("/v1/runs/{id}"), None);
+        assert_eq!(status, 200, "{run}");
+        if !matches!(run["state"].as_str(), Some("queued" | "in_progress")) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not end: {run}; log: {}", svc.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
