@@ -3,9 +3,9 @@
 //! scan scope.
 
 use super::GlobalArgs;
-use crate::host::source::{SourceCapabilities, SourceInstance};
-use crate::host::{Limits, PluginError};
+use crate::host::source::SourceInstance;
 use crate::sources::SourceDefinition;
+use crate::sources::connect::explain;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,33 +30,7 @@ pub struct BrowseArgs {
 /// A connector instance for the source, with its capabilities and nothing to emit to.
 fn instance(global: &GlobalArgs, definition: &SourceDefinition) -> anyhow::Result<(SourceInstance, String)> {
     let (runtime, registry) = super::load(global)?;
-    let config = definition.connector_config(&registry)?.to_string();
-    let grants = crate::sources::grant(definition)?;
-    let plugin = registry
-        .source(&definition.source_type)
-        .ok_or_else(|| anyhow::anyhow!("no connector handles sources of type '{}'", definition.source_type))?;
-    let mut caps = SourceCapabilities::none();
-    if let Some(storage) = grants.storage {
-        caps = caps.storage(storage);
-    }
-    if let Some(sql) = grants.sql {
-        caps = caps.sql(sql);
-    }
-    if let Some(http) = grants.http {
-        caps = caps.http(http);
-    }
-    let instance = plugin.source_instance(&runtime, caps, Limits::source(), None)?;
-    Ok((instance, config))
-}
-
-fn explain(error: &PluginError) -> String {
-    match error {
-        PluginError::Returned { error, .. } => {
-            let item = error.item.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
-            format!("[{}] {}{item}", crate::host::kind_name(error.kind), error.message)
-        }
-        other => format!("[{}] {other}", other.kind()),
-    }
+    Ok(crate::sources::connect::instance(&runtime, &registry, definition)?)
 }
 
 pub fn test_connection(global: &GlobalArgs, args: TestConnectionArgs) -> anyhow::Result<ExitCode> {

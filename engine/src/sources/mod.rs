@@ -22,6 +22,7 @@
 //! capabilities (a storage scoped to the account, a SQL backend bound to one
 //! server, an HTTP client limited to some hosts) in [`grant`].
 
+pub mod connect;
 pub mod connection;
 mod secret;
 
