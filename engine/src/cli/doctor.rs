@@ -56,13 +56,13 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    // The connectors are loaded only when a source is to be tested.
-    let needs_connectors = endpoints.iter().any(|e| matches!(e.auth, doctor::Auth::Source(_)));
-    let loaded = if needs_connectors { Some(super::load(global)?) } else { None };
+    // The connectors are loaded (and compiled, when not cached) only when a
+    // source's network checks passed and its test-connection runs.
+    let loaded = std::sync::OnceLock::new();
     let test = |def: &SourceDefinition| -> Result<(), String> {
-        match &loaded {
-            Some((runtime, registry)) => crate::sources::connect::test_connection(runtime, registry, def),
-            None => Err("the connectors are not loaded".into()),
+        match loaded.get_or_init(|| super::load(global).map_err(|e| format!("cannot load the connectors: {e:#}"))) {
+            Ok((runtime, registry)) => crate::sources::connect::test_connection(runtime, registry, def),
+            Err(e) => Err(e.clone()),
         }
     };
     let report = doctor::run(&endpoints, &test);

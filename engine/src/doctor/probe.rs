@@ -237,7 +237,11 @@ fn tls_failure(host: &str, e: &std::io::Error) -> Failed {
                 "wrong name",
                 format!(
                     "TLS: the certificate for {} is not valid for {} — use a name the certificate was issued for",
-                    if presented.is_empty() { "(no names)".to_string() } else { presented.join(", ") },
+                    if presented.is_empty() {
+                        "(no names)".to_string()
+                    } else {
+                        presented.iter().map(|n| subject_name(n)).collect::<Vec<_>>().join(", ")
+                    },
                     expected.to_str()
                 ),
             ),
@@ -274,4 +278,14 @@ fn tls_failure(host: &str, e: &std::io::Error) -> Failed {
         ),
         other => failed("failed", format!("TLS: handshake with {host} failed: {other}")),
     }
+}
+
+/// `DnsName("a.example")` / `IpAddress(10.0.0.1)` (webpki's names) → `a.example` / `10.0.0.1`.
+fn subject_name(name: &str) -> String {
+    for prefix in ["DnsName(", "IpAddress(", "UniformResourceIdentifier("] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return rest.trim_end_matches(')').trim_matches('"').to_string();
+        }
+    }
+    name.to_string()
 }
