@@ -151,12 +151,13 @@ pub fn tunnel(stream: &mut TcpStream, proxy: &ProxyHop, host: &str, port: u16) -
     let code: u16 = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     match code {
         200..=299 => Ok(()),
-        407 => Err(failed(
-            "proxy 407",
+        // 407 is the standard answer; some proxies (tinyproxy) say 401.
+        401 | 407 => Err(failed(
+            format!("proxy {code}"),
             if proxy.basic.is_some() {
-                format!("proxy: {p} refused the user/password (407) — set them again with `surveyor proxy set`")
+                format!("proxy: {p} refused the user/password ({code}) — set them again with `surveyor proxy set`")
             } else {
-                format!("proxy: {p} needs authentication (407) — set a user and password with `surveyor proxy set`")
+                format!("proxy: {p} needs authentication ({code}) — set a user and password with `surveyor proxy set`")
             },
         )),
         403 => Err(failed(
