@@ -4,10 +4,10 @@
 //! certificates of a test CA (unknown issuer, wrong name, expired, a real
 //! node registration), and tinyproxy (through the proxy, wrong password).
 
-#[path = "support/mod.rs"]
-mod support;
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/mod.rs"]
+mod support;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 
@@ -92,7 +92,10 @@ fn azure_source_and_sink_are_green_and_a_wrong_key_fails_auth_with_a_hint() {
     assert_eq!(report["ok"], false);
     let row = &report["endpoints"][0];
     assert_eq!((row["dns"]["status"].as_str(), row["tcp"]["status"].as_str()), (Some("ok"), Some("ok")), "{row}");
-    assert_eq!((row["tls"]["status"].as_str(), row["auth"]["status"].as_str()), (Some("not_applicable"), Some("failed")));
+    assert_eq!(
+        (row["tls"]["status"].as_str(), row["auth"]["status"].as_str()),
+        (Some("not_applicable"), Some("failed"))
+    );
 }
 
 #[test]
@@ -166,7 +169,8 @@ impl Pki {
 
     /// Writes `<name>.pem` and `<name>.key`.
     fn leaf(&self, name: &str, names: &[&str], expired: bool) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);

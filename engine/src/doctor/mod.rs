@@ -104,15 +104,30 @@ pub enum Auth {
     /// The connector's test-connection.
     Source(Box<SourceDefinition>),
     /// Get Container Properties on the sink's container.
-    SinkContainer { connection: Box<AzureConnectionDef>, container: String },
+    SinkContainer {
+        connection: Box<AzureConnectionDef>,
+        container: String,
+    },
     /// Peek Messages on the sink's queue.
-    SinkQueue { connection: Box<AzureConnectionDef>, queue: String },
+    SinkQueue {
+        connection: Box<AzureConnectionDef>,
+        queue: String,
+    },
     /// A Storage token for the connection's credential (service principal, managed identity).
     AzureToken(Box<AzureConnectionDef>),
     /// A client-credentials token.
-    OAuthToken { authority: Option<String>, tenant_id: String, client_id: String, secret: SecretRef, scope: String },
+    OAuthToken {
+        authority: Option<String>,
+        tenant_id: String,
+        client_id: String,
+        secret: SecretRef,
+        scope: String,
+    },
     /// A heartbeat with the node's credential.
-    Heartbeat { url: String, credential: Secret },
+    Heartbeat {
+        url: String,
+        credential: Secret,
+    },
     /// The folder exists and is writable.
     LocalWrite(PathBuf),
 }
@@ -292,19 +307,23 @@ fn source_endpoints(def: &SourceDefinition, out: &mut Vec<Endpoint>) -> Result<(
         Connection::SqlServer(c) => {
             let host = c.host.trim();
             let ep = match (c.port, &c.instance) {
-                (None, Some(_)) => Endpoint::new(host, 1434, format!("{role}, SQL Browser (UDP)"), Transport::SqlBrowser),
+                (None, Some(_)) => {
+                    Endpoint::new(host, 1434, format!("{role}, SQL Browser (UDP)"), Transport::SqlBrowser)
+                }
                 (port, _) => Endpoint::new(host, port.unwrap_or(1433), role, Transport::Tds),
             };
             out.push(ep.with_auth(test()));
             if let SqlCredentialDef::ClientSecret { tenant_id, client_id, secret, authority } = &c.credential {
                 let url = authority_url(authority.as_deref())?;
-                out.push(Endpoint::from_url(&url, format!("token authority for {whose}")).with_auth(Auth::OAuthToken {
-                    authority: authority.clone(),
-                    tenant_id: tenant_id.clone(),
-                    client_id: client_id.clone(),
-                    secret: secret.clone(),
-                    scope: AZURE_SQL_SCOPE.into(),
-                }));
+                out.push(Endpoint::from_url(&url, format!("token authority for {whose}")).with_auth(
+                    Auth::OAuthToken {
+                        authority: authority.clone(),
+                        tenant_id: tenant_id.clone(),
+                        client_id: client_id.clone(),
+                        secret: secret.clone(),
+                        scope: AZURE_SQL_SCOPE.into(),
+                    },
+                ));
             }
         }
         Connection::Postgresql(c) => {
@@ -358,7 +377,10 @@ fn http_endpoints(
 fn sink_endpoints(sink: &SinkDefinition, out: &mut Vec<Endpoint>) -> Result<(), SourceError> {
     match sink {
         SinkDefinition::LocalFolder { path } => {
-            out.push(Endpoint::new("", 0, "sink (local folder)", Transport::Local(path.clone())).with_auth(Auth::LocalWrite(path.clone())));
+            out.push(
+                Endpoint::new("", 0, "sink (local folder)", Transport::Local(path.clone()))
+                    .with_auth(Auth::LocalWrite(path.clone())),
+            );
         }
         SinkDefinition::AzureBlob { container, queue, connection, .. } => {
             let Connection::AzureBlob(c) = Connection::parse("azure-blob", connection).map_err(SourceError::Invalid)?
@@ -367,9 +389,8 @@ fn sink_endpoints(sink: &SinkDefinition, out: &mut Vec<Endpoint>) -> Result<(), 
             };
             let account = azure_urls(&c)?;
             out.push(
-                Endpoint::from_url(account.blob_url(), format!("sink container '{container}'")).with_auth(
-                    Auth::SinkContainer { connection: Box::new(c.clone()), container: container.clone() },
-                ),
+                Endpoint::from_url(account.blob_url(), format!("sink container '{container}'"))
+                    .with_auth(Auth::SinkContainer { connection: Box::new(c.clone()), container: container.clone() }),
             );
             if let Some(q) = queue {
                 out.push(
@@ -466,8 +487,10 @@ pub type SourceTest<'a> = dyn Fn(&SourceDefinition) -> Result<(), String> + Sync
 pub fn run(endpoints: &[Endpoint], source_test: &SourceTest<'_>) -> Report {
     let tls = probe::tls_config();
     let rows: Vec<Row> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            endpoints.iter().map(|ep| scope.spawn(|| check(ep, tls.as_ref().map_err(|e| e.as_str()), source_test))).collect();
+        let handles: Vec<_> = endpoints
+            .iter()
+            .map(|ep| scope.spawn(|| check(ep, tls.as_ref().map_err(|e| e.as_str()), source_test)))
+            .collect();
         handles.into_iter().map(|h| h.join().expect("a check panicked")).collect()
     });
     Report { ok: rows.iter().all(|r| r.ok), endpoints: rows }
@@ -539,7 +562,9 @@ fn check(
                         Ok(version) => Check::ok(version),
                         Err(f) => fail(f, &mut hint),
                     },
-                    Err(e) => fail(probe::Failed { detail: "no trust store".into(), hint: format!("TLS: {e}") }, &mut hint),
+                    Err(e) => {
+                        fail(probe::Failed { detail: "no trust store".into(), hint: format!("TLS: {e}") }, &mut hint)
+                    }
                 },
                 (Transport::Tls, None) => Check::skipped(),
                 (Transport::Tds, _) | (Transport::SqlBrowser, _) => Check::na("negotiated inside TDS: see auth"),
@@ -603,13 +628,25 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
             let account = account(connection)?;
             let Credential::Token(source) = &account.auth else { return Ok(None) };
             let http = crate::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
-            source.token(&http, timeout).map(|_| Some("token issued".into())).map_err(|f| format!("[auth] {}", f.error.message))
+            source
+                .token(&http, timeout)
+                .map(|_| Some("token issued".into()))
+                .map_err(|f| format!("[auth] {}", f.error.message))
         }
         Auth::OAuthToken { authority, tenant_id, client_id, secret, scope } => {
             let secret = secret.resolve("client secret")?;
-            let client = crate::backends::oauth::ClientCredentials::new(authority.as_deref(), tenant_id, client_id, secret, scope);
+            let client = crate::backends::oauth::ClientCredentials::new(
+                authority.as_deref(),
+                tenant_id,
+                client_id,
+                secret,
+                scope,
+            );
             let http = crate::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
-            client.token(&http, timeout).map(|_| Some("token issued".into())).map_err(|e| format!("[auth] {}", e.message))
+            client
+                .token(&http, timeout)
+                .map(|_| Some("token issued".into()))
+                .map_err(|e| format!("[auth] {}", e.message))
         }
         Auth::Heartbeat { url, credential } => {
             let client = crate::service::client::Client::new(url, Some(credential.expose().to_string()))

@@ -97,10 +97,7 @@ pub fn connect(host: &str, port: u16, addrs: &[SocketAddr]) -> Result<(TcpStream
         ),
         K::TimedOut | K::WouldBlock => failed(
             "timed out",
-            format!(
-                "TCP: timed out after {} s — a firewall drops the traffic; allow {hp}",
-                TIMEOUT.as_secs()
-            ),
+            format!("TCP: timed out after {} s — a firewall drops the traffic; allow {hp}", TIMEOUT.as_secs()),
         ),
         K::HostUnreachable | K::NetworkUnreachable => {
             failed("unreachable", format!("TCP: no route to {hp} ({e}) — check routing, VPN or private endpoint"))
@@ -162,18 +159,15 @@ pub fn tunnel(stream: &mut TcpStream, proxy: &ProxyHop, host: &str, port: u16) -
         )),
         403 => Err(failed(
             "proxy 403",
-            format!("proxy: {p} does not allow {authority} (403) — ask for {authority} to be allowed through the proxy"),
+            format!(
+                "proxy: {p} does not allow {authority} (403) — ask for {authority} to be allowed through the proxy"
+            ),
         )),
         502..=504 => Err(failed(
             format!("proxy {code}"),
-            format!(
-                "proxy: {p} cannot reach {authority} ({status_line}) — the proxy's own DNS or firewall blocks it"
-            ),
+            format!("proxy: {p} cannot reach {authority} ({status_line}) — the proxy's own DNS or firewall blocks it"),
         )),
-        _ => Err(failed(
-            format!("proxy {code}"),
-            format!("proxy: {p} refused CONNECT {authority}: {status_line}"),
-        )),
+        _ => Err(failed(format!("proxy {code}"), format!("proxy: {p} refused CONNECT {authority}: {status_line}"))),
     }
 }
 
@@ -214,7 +208,9 @@ fn tls_failure(host: &str, e: &std::io::Error) -> Failed {
         return match e.kind() {
             std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => failed(
                 "closed",
-                format!("TLS: {host} closed the connection during the handshake — not a TLS port, or something in between cuts TLS"),
+                format!(
+                    "TLS: {host} closed the connection during the handshake — not a TLS port, or something in between cuts TLS"
+                ),
             ),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => failed(
                 "timed out",
@@ -254,7 +250,9 @@ fn tls_failure(host: &str, e: &std::io::Error) -> Failed {
                 "expired",
                 format!("TLS: the certificate of {host} expired on {} — the server must renew it", date(not_after)),
             ),
-            C::Expired => failed("expired", format!("TLS: the certificate of {host} has expired — the server must renew it")),
+            C::Expired => {
+                failed("expired", format!("TLS: the certificate of {host} has expired — the server must renew it"))
+            }
             C::NotValidYetContext { not_before, .. } => failed(
                 "not yet valid",
                 format!(
@@ -275,7 +273,9 @@ fn tls_failure(host: &str, e: &std::io::Error) -> Failed {
         ),
         R::AlertReceived(alert) => failed(
             "refused",
-            format!("TLS: {host} refused the handshake (alert {alert:?}) — no common protocol version or cipher, or it wants a client certificate"),
+            format!(
+                "TLS: {host} refused the handshake (alert {alert:?}) — no common protocol version or cipher, or it wants a client certificate"
+            ),
         ),
         other => failed("failed", format!("TLS: handshake with {host} failed: {other}")),
     }

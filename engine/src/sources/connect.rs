@@ -27,9 +27,8 @@ pub fn instance(
     if let Some(http) = grants.http {
         caps = caps.http(http);
     }
-    let instance = plugin
-        .source_instance(runtime, caps, Limits::source(), None)
-        .map_err(|e| SourceError::Invalid(explain(&e)))?;
+    let instance =
+        plugin.source_instance(runtime, caps, Limits::source(), None).map_err(|e| SourceError::Invalid(explain(&e)))?;
     Ok((instance, config))
 }
 
