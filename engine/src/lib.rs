@@ -7,6 +7,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod doctor;
 pub mod host;
 pub mod net;
 pub mod report;

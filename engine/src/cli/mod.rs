@@ -1,6 +1,7 @@
 //! The `surveyor` command line: argument parsing and dispatch. Each command
 //! is one module; the work is done by the library.
 
+mod doctor;
 mod manage;
 mod plugins;
 mod proxy;
@@ -68,6 +69,8 @@ enum Command {
     Runs(manage::RunsArgs),
     /// Print the version, its release date and expiry.
     Version,
+    /// Check DNS, TCP, TLS and credentials of every endpoint this node needs; `--urls` lists them for a firewall.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
         Command::Sources(args) => manage::sources(args),
         Command::Scans(args) => manage::scans(args),
         Command::Runs(args) => manage::runs(args),
+        Command::Doctor(args) => doctor::run(global, args),
         Command::Version => {
             let v = crate::service::version::current();
             println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);

@@ -11,7 +11,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Result<Client, ServiceError> {
-        let http = reqwest::blocking::Client::builder()
+        // A node reaches its service through the runtime's proxy settings, like every other call.
+        let http = crate::net::http_client_builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ServiceError::Invalid(format!("HTTP client: {e}")))?;
