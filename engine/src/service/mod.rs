@@ -58,7 +58,7 @@ pub fn new_id(prefix: &str) -> String {
 
 /// A run id: UTC time and a random suffix, sortable by queue time.
 pub fn new_run_id() -> String {
-    format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"), crypto::hex(&crypto::random_bytes(3)))
+    format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"), crypto::hex(&crypto::random_bytes(6)))
 }
 
 /// The service's data directory, locked for the life of the value.
