@@ -7,6 +7,10 @@
 //! (a scan or a run changed) or a run's end. A run is the same scan as
 //! `surveyor scan`, on a blocking thread, with its output in
 //! `<data-dir>/output/<scan>/runs/<id>/`.
+//!
+//! Runs of scans with an integration runtime are not started here: the
+//! runtime's nodes claim them ([`super::agent`]). The loop only queues them
+//! again when their node went offline or was removed.
 
 use super::schedule::advance;
 use super::state::{RunCounts, RunView};
