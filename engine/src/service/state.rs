@@ -860,26 +860,44 @@ impl Db {
         error: Option<&str>,
         location: Option<&str>,
     ) -> Result<(), ServiceError> {
-        sqlx::query(
+        self.record_end(id, None, state, counts, error, location).await.map(|_| ())
+    }
+
+    /// Records a run's end; with `node`, only while that node runs it.
+    /// Returns how many runs were updated (0 or 1).
+    async fn record_end(
+        &self,
+        id: &str,
+        node: Option<&str>,
+        state: &str,
+        counts: &RunCounts,
+        error: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<u64, ServiceError> {
+        let mut sql = String::from(
             "UPDATE runs SET state = $1, finished_at = $2, assets = $3, files = $4, schemas = $5, resource_sets = $6, \
              entities = $7, item_errors = $8, bytes_read = $9, error = $10, location = $11 WHERE id = $12",
-        )
-        .bind(state)
-        .bind(now_ms())
-        .bind(counts.assets)
-        .bind(counts.files)
-        .bind(counts.schemas)
-        .bind(counts.resource_sets)
-        .bind(counts.entities)
-        .bind(counts.item_errors)
-        .bind(counts.bytes_read)
-        .bind(error)
-        .bind(location)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        );
+        if node.is_some() {
+            sql += " AND node_id = $13 AND state = 'in_progress'";
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(state)
+            .bind(now_ms())
+            .bind(counts.assets)
+            .bind(counts.files)
+            .bind(counts.schemas)
+            .bind(counts.resource_sets)
+            .bind(counts.entities)
+            .bind(counts.item_errors)
+            .bind(counts.bytes_read)
+            .bind(error)
+            .bind(location)
+            .bind(id);
+        if let Some(node) = node {
+            query = query.bind(node);
+        }
+        Ok(query.execute(&self.pool).await.map_err(db)?.rows_affected())
     }
 
     /// Cancels a queued run at once; returns the run's state before.

@@ -82,28 +82,8 @@ impl Db {
         error: Option<&str>,
         location: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let done = sqlx::query(
-            "UPDATE runs SET state = $1, finished_at = $2, assets = $3, files = $4, schemas = $5, resource_sets = $6, \
-             entities = $7, item_errors = $8, bytes_read = $9, error = $10, location = $11 \
-             WHERE id = $12 AND node_id = $13 AND state = 'in_progress'",
-        )
-        .bind(state)
-        .bind(now_ms())
-        .bind(counts.assets)
-        .bind(counts.files)
-        .bind(counts.schemas)
-        .bind(counts.resource_sets)
-        .bind(counts.entities)
-        .bind(counts.item_errors)
-        .bind(counts.bytes_read)
-        .bind(error)
-        .bind(location)
-        .bind(id)
-        .bind(node_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(not_yours(id)) }
+        let done = self.record_end(id, Some(node_id), state, counts, error, location).await?;
+        if done == 1 { Ok(()) } else { Err(not_yours(id)) }
     }
 
     /// A node stopping gives its run back: queued again (reason `resumed`).
