@@ -14,7 +14,7 @@ use surveyor_engine::sources::Grants;
 use surveyor_engine::storage::LocalStorage;
 
 fn built(name: &str) -> PathBuf {
-    Path::new(env!("OUT_DIR")).join(format!("{name}.wasm"))
+    Path::new(surveyor_engine::BUILD_OUT_DIR).join(format!("{name}.wasm"))
 }
 
 fn runtime() -> Runtime {

@@ -19,7 +19,7 @@ use surveyor_engine::storage::LocalStorage;
 fn plugins_with_hostile() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for name in ["hostile-source", "hostile-format", "hostile-net"] {
-        let built = Path::new(env!("OUT_DIR")).join(format!("{name}.wasm"));
+        let built = Path::new(surveyor_engine::BUILD_OUT_DIR).join(format!("{name}.wasm"));
         std::fs::copy(&built, dir.path().join(format!("{name}.wasm"))).unwrap();
     }
     dir

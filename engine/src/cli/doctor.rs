@@ -3,8 +3,8 @@
 
 use super::GlobalArgs;
 use crate::doctor::{self, Inputs};
-use crate::sink::SinkDefinition;
-use crate::sources::SourceDefinition;
+use surveyor_engine::sink::SinkDefinition;
+use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +29,7 @@ pub struct DoctorArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    crate::net::proxy::set_data_dir(&args.data_dir);
+    surveyor_engine::net::proxy::set_data_dir(&args.data_dir);
     let mut sources = Vec::new();
     for path in &args.sources {
         let def = SourceDefinition::from_file(path)?;
@@ -62,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let test = |def: &SourceDefinition| -> Result<(), String> {
         match loaded.get_or_init(|| super::load(global).map_err(|e| format!("cannot load the connectors: {e:#}"))) {
             Ok((runtime, registry)) => {
-                crate::sources::probe::test_connection(runtime, registry, def).map_err(|e| e.to_string())
+                surveyor_engine::sources::probe::test_connection(runtime, registry, def).map_err(|e| e.to_string())
             }
             Err(e) => Err(e.clone()),
         }

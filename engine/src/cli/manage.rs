@@ -5,9 +5,9 @@
 //! or `SURVEYOR_TOKEN`, else `<data-dir>/admin-token` on the same machine).
 //! They print the API's JSON answers.
 
-use crate::service::agent::{self, NodeFile, heartbeat_body};
-use crate::service::client::{Client, seg};
-use crate::sources::SourceDefinition;
+use surveyor_service::agent::{self, NodeFile, heartbeat_body};
+use surveyor_service::client::{Client, seg};
+use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ impl ApiArgs {
     fn admin(&self) -> anyhow::Result<Client> {
         let token = match &self.token {
             Some(t) => t.clone(),
-            None => crate::service::read_admin_token(&self.data_dir).with_context(
+            None => surveyor_service::read_admin_token(&self.data_dir).with_context(
                 || "no admin token: pass --token (or SURVEYOR_TOKEN), or --data-dir of the service on this machine",
             )?,
         };
@@ -168,7 +168,7 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
             let c = Client::new(&args.api.url, Some(key))?;
             let name = name.unwrap_or_else(hostname);
             let out =
-                c.post("/v1/nodes/register", &json!({"name": name, "url": args.api.url, "version": crate::VERSION}))?;
+                c.post("/v1/nodes/register", &json!({"name": name, "url": args.api.url, "version": surveyor_engine::VERSION}))?;
             let saved = NodeFile {
                 url: args.api.url.clone(),
                 node_id: out["node"]["id"].as_str().unwrap_or_default().to_string(),
@@ -180,11 +180,11 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
             print(&out["node"])
         }
         NodeCommand::Run { concurrency, poll_interval, grace_period, workers } => {
-            crate::net::proxy::set_data_dir(&args.api.data_dir);
+            surveyor_engine::net::proxy::set_data_dir(&args.api.data_dir);
             let (runtime, registry) = super::load(global)?;
             let options = agent::AgentOptions {
                 data_dir: args.api.data_dir.clone(),
-                concurrency: concurrency.unwrap_or_else(crate::service::default_concurrency).max(1),
+                concurrency: concurrency.unwrap_or_else(surveyor_service::default_concurrency).max(1),
                 poll: std::time::Duration::from_secs(poll_interval.max(1)),
                 grace: std::time::Duration::from_secs(grace_period),
                 schema_workers: workers,

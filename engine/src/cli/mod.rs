@@ -112,7 +112,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => manage::runs(args),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Version => {
-            let v = crate::service::version::current();
+            let v = surveyor_service::version::current();
             println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);
             if let Some(w) = &v.warning {
                 eprintln!("warning: {w}");
@@ -140,15 +140,15 @@ fn init_logging(verbose: u8, level: &str, json: bool) {
 }
 
 /// The runtime and plugins for a command, from the global options.
-pub fn load(global: &GlobalArgs) -> anyhow::Result<(crate::host::Runtime, crate::host::Registry)> {
+pub fn load(global: &GlobalArgs) -> anyhow::Result<(surveyor_engine::host::Runtime, surveyor_engine::host::Registry)> {
     let cache_dir = if global.no_cache {
         None
     } else {
-        Some(global.cache_dir.clone().unwrap_or_else(crate::host::cache::ComponentCache::default_dir))
+        Some(global.cache_dir.clone().unwrap_or_else(surveyor_engine::host::cache::ComponentCache::default_dir))
     };
-    let runtime = crate::host::Runtime::new(crate::host::RuntimeOptions { cache_dir })?;
-    let plugins = global.plugins.clone().unwrap_or_else(|| crate::service::config::DEFAULT_PLUGINS.into());
-    let registry = crate::host::Registry::load(&runtime, Some(&plugins));
+    let runtime = surveyor_engine::host::Runtime::new(surveyor_engine::host::RuntimeOptions { cache_dir })?;
+    let plugins = global.plugins.clone().unwrap_or_else(|| surveyor_service::config::DEFAULT_PLUGINS.into());
+    let registry = surveyor_engine::host::Registry::load(&runtime, Some(&plugins));
     for rejected in registry.rejected() {
         tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
     }

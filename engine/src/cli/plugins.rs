@@ -1,7 +1,7 @@
 //! `surveyor plugins list`: what this runtime would load, and what it refused.
 
 use super::GlobalArgs;
-use crate::host::bindings::types::PluginKind;
+use surveyor_engine::host::bindings::types::PluginKind;
 use clap::Subcommand;
 use std::process::ExitCode;
 

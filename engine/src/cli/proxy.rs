@@ -1,9 +1,9 @@
 //! `surveyor proxy show|set|clear`: the runtime's proxy settings, kept in
-//! the data folder (see [`crate::net::proxy`]). A change applies to new
+//! the data folder (see [`surveyor_engine::net::proxy`]). A change applies to new
 //! connections of a running service without a restart.
 
-use crate::net::proxy::{self, CustomProxy, ProxySettings};
-use crate::sources::Secret;
+use surveyor_engine::net::proxy::{self, CustomProxy, ProxySettings};
+use surveyor_engine::sources::Secret;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;

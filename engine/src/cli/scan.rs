@@ -3,12 +3,12 @@
 //! source defined in a TOML file.
 
 use super::GlobalArgs;
-use crate::host::bindings::types::PluginKind;
-use crate::scan::resource_sets::GroupingConfig;
-use crate::scan::state::SourceState;
-use crate::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
-use crate::sink::{LocalFolderSink, Sink, SinkDefinition};
-use crate::sources::SourceDefinition;
+use surveyor_engine::host::bindings::types::PluginKind;
+use surveyor_engine::scan::resource_sets::GroupingConfig;
+use surveyor_engine::scan::state::SourceState;
+use surveyor_engine::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
+use surveyor_engine::sink::{LocalFolderSink, Sink, SinkDefinition};
+use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -93,10 +93,10 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("clap requires one"),
     };
     let grants =
-        crate::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
+        surveyor_engine::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
     let (runtime, registry) = super::load(global)?;
     let config = definition.connector_config(&registry)?;
-    let remote = !matches!(definition.connection()?, crate::sources::Connection::LocalFolder(_));
+    let remote = !matches!(definition.connection()?, surveyor_engine::sources::Connection::LocalFolder(_));
     let registry = Arc::new(registry);
 
     let mut grouping: GroupingConfig = match &args.rules {
@@ -209,7 +209,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(counters: Arc<crate::scan::RunCounters>) -> Self {
+    fn start(counters: Arc<surveyor_engine::scan::RunCounters>) -> Self {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {

@@ -2,12 +2,12 @@
 //!
 //! Options come from the command line (flags, then their environment
 //! variables, both read by clap), then the configuration file (`--config`),
-//! then the built-in defaults: see [`crate::service::config`]. No option here
+//! then the built-in defaults: see [`surveyor_service::config`]. No option here
 //! has a clap default, so that a value clap did not see can come from the file.
 
 use super::GlobalArgs;
-use crate::service::config::{LogLevel, ServeFile};
-use crate::service::{DataDir, ServeConfig};
+use surveyor_service::config::{LogLevel, ServeFile};
+use surveyor_service::{DataDir, ServeConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,10 +114,10 @@ pub fn run(global: &GlobalArgs, settings: Settings) -> anyhow::Result<ExitCode> 
     // The lock first: a second service on the same directory fails at once.
     let data = DataDir::open_locked(&settings.data_dir)?;
     // Proxy settings (`surveyor proxy set`) live in the same data directory.
-    crate::net::proxy::set_data_dir(&settings.data_dir);
+    surveyor_engine::net::proxy::set_data_dir(&settings.data_dir);
     let global = GlobalArgs { plugins: Some(settings.plugins), cache_dir: settings.cache_dir, ..global.clone() };
     let (runtime, registry) = super::load(&global)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(crate::service::serve(data, settings.config, runtime, registry))?;
+    tokio.block_on(surveyor_service::serve(data, settings.config, runtime, registry))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,8 +3,8 @@
 //! scan scope.
 
 use super::GlobalArgs;
-use crate::sources::SourceDefinition;
-use crate::sources::probe;
+use surveyor_engine::sources::SourceDefinition;
+use surveyor_engine::sources::probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

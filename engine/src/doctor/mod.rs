@@ -29,10 +29,10 @@
 
 pub mod probe;
 
-use crate::net::proxy::{self, ProxySettings};
-use crate::sink::SinkDefinition;
-use crate::sources::connection::{AdlsApi, AzureConnectionDef, Connection, HttpConnectionDef, SqlCredentialDef};
-use crate::sources::{AzureCredentialDef, Secret, SecretRef, SourceDefinition, SourceError};
+use surveyor_engine::net::proxy::{self, ProxySettings};
+use surveyor_engine::sink::SinkDefinition;
+use surveyor_engine::sources::connection::{AdlsApi, AzureConnectionDef, Connection, HttpConnectionDef, SqlCredentialDef};
+use surveyor_engine::sources::{AzureCredentialDef, Secret, SecretRef, SourceDefinition, SourceError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -248,10 +248,10 @@ fn hop(settings: &ProxySettings, scheme: &str, host: &str, port: u16) -> Option<
 }
 
 /// The URLs of an Azure connection's endpoints (no secret is read).
-fn azure_urls(c: &AzureConnectionDef) -> Result<std::sync::Arc<crate::storage::azure::AzureAccount>, SourceError> {
+fn azure_urls(c: &AzureConnectionDef) -> Result<std::sync::Arc<surveyor_engine::storage::azure::AzureAccount>, SourceError> {
     let mut anonymous = c.clone();
     anonymous.credential = AzureCredentialDef::Anonymous;
-    crate::sources::connection::azure_account(&anonymous)
+    surveyor_engine::sources::connection::azure_account(&anonymous)
 }
 
 fn azure_authority(c: &AzureConnectionDef, whose: &str, out: &mut Vec<Endpoint>) -> Result<(), SourceError> {
@@ -264,7 +264,7 @@ fn azure_authority(c: &AzureConnectionDef, whose: &str, out: &mut Vec<Endpoint>)
             );
         }
         AzureCredentialDef::ManagedIdentity { .. } => {
-            let url = url::Url::parse(crate::storage::azure::credential::IMDS_TOKEN_URL).expect("a valid constant");
+            let url = url::Url::parse(surveyor_engine::storage::azure::credential::IMDS_TOKEN_URL).expect("a valid constant");
             out.push(
                 Endpoint::from_url(&url, format!("managed identity (IMDS) for {whose}"))
                     .with_auth(Auth::AzureToken(Box::new(c.clone()))),
@@ -591,13 +591,13 @@ fn check(
 
 /// The authenticated call: `Ok(Some(what was done))`, `Ok(None)` when there is none.
 fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<String>, String> {
-    use crate::storage::StorageErrorKind;
+    use surveyor_engine::storage::StorageErrorKind;
     let timeout = Duration::from_secs(15);
     let account = |c: &AzureConnectionDef| {
         let mut c = c.clone();
         c.max_retries = Some(0);
         c.timeout_seconds = Some(timeout.as_secs());
-        crate::sources::connection::azure_account(&c).map_err(|e| e.to_string())
+        surveyor_engine::sources::connection::azure_account(&c).map_err(|e| e.to_string())
     };
     match auth {
         Auth::None => Ok(None),
@@ -614,7 +614,7 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
         }
         Auth::SinkQueue { connection, queue } => {
             let account = account(connection)?;
-            match crate::storage::azure::QueueNotifier::new(account, queue.clone()).peek(1) {
+            match surveyor_engine::storage::azure::QueueNotifier::new(account, queue.clone()).peek(1) {
                 Ok(_) => Ok(Some("queue readable".into())),
                 Err(e) if e.kind == StorageErrorKind::NotFound => {
                     Ok(Some("queue missing (the sink creates it at the first run)".into()))
@@ -623,10 +623,10 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
             }
         }
         Auth::AzureToken(connection) => {
-            use crate::storage::azure::credential::Auth as Credential;
+            use surveyor_engine::storage::azure::credential::Auth as Credential;
             let account = account(connection)?;
             let Credential::Token(source) = &account.auth else { return Ok(None) };
-            let http = crate::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
+            let http = surveyor_engine::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
             source
                 .token(&http, timeout)
                 .map(|_| Some("token issued".into()))
@@ -634,26 +634,26 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
         }
         Auth::OAuthToken { authority, tenant_id, client_id, secret, scope } => {
             let secret = secret.resolve("client secret")?;
-            let client = crate::backends::oauth::ClientCredentials::new(
+            let client = surveyor_engine::backends::oauth::ClientCredentials::new(
                 authority.as_deref(),
                 tenant_id,
                 client_id,
                 secret,
                 scope,
             );
-            let http = crate::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
+            let http = surveyor_engine::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
             client
                 .token(&http, timeout)
                 .map(|_| Some("token issued".into()))
                 .map_err(|e| format!("[auth] {}", e.message))
         }
         Auth::Heartbeat { url, credential } => {
-            let client = crate::service::client::Client::new(url, Some(credential.expose().to_string()))
+            let client = surveyor_service::client::Client::new(url, Some(credential.expose().to_string()))
                 .map_err(|e| e.to_string())?;
-            let body = serde_json::json!({"version": crate::VERSION, "running_jobs": 0});
+            let body = serde_json::json!({"version": surveyor_engine::VERSION, "running_jobs": 0});
             match client.post("/v1/nodes/heartbeat", &body) {
                 Ok(_) => Ok(Some("heartbeat accepted".into())),
-                Err(crate::service::ServiceError::Unauthorized(m)) => Err(format!(
+                Err(surveyor_service::ServiceError::Unauthorized(m)) => Err(format!(
                     "[auth] the service refused this node's credential ({m}) — the node was removed or the service's data reset; register it again (`surveyor node register`)"
                 )),
                 Err(e) => Err(format!("[service] {e}")),
@@ -672,8 +672,8 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
     }
 }
 
-fn kind(k: crate::storage::StorageErrorKind) -> &'static str {
-    use crate::storage::StorageErrorKind as K;
+fn kind(k: surveyor_engine::storage::StorageErrorKind) -> &'static str {
+    use surveyor_engine::storage::StorageErrorKind as K;
     match k {
         K::NotFound => "not-found",
         K::PermissionDenied => "permission-denied",

@@ -18,8 +18,8 @@ use super::schedule::Trigger;
 use super::state::{IntegrationRuntime, Node, RunView, ScanRow, ScanView, SourceRow, SourceView};
 use super::version::VersionInfo;
 use super::{Service, ServiceError, new_id};
-use crate::sources::SourceDefinition;
-use crate::sources::probe::{self, Entry, ProbeError};
+use surveyor_engine::sources::SourceDefinition;
+use surveyor_engine::sources::probe::{self, Entry, ProbeError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -754,7 +754,7 @@ pub struct ConnectionTest {
 async fn probe<T: Send + 'static>(
     s: &Arc<Service>,
     name: &str,
-    call: impl FnOnce(&crate::host::Runtime, &crate::host::Registry, &SourceDefinition) -> Result<T, ProbeError>
+    call: impl FnOnce(&surveyor_engine::host::Runtime, &surveyor_engine::host::Registry, &SourceDefinition) -> Result<T, ProbeError>
     + Send
     + 'static,
 ) -> ApiResult<Result<T, ProbeError>> {
@@ -858,13 +858,13 @@ async fn scan_row(s: &Service, id: String, req: CreateScan) -> ApiResult<ScanRow
         }
     }
     if let Some(rules) = &req.rule_set.resource_sets {
-        let grouping: crate::scan::resource_sets::GroupingConfig =
+        let grouping: surveyor_engine::scan::resource_sets::GroupingConfig =
             serde_json::from_value(rules.clone()).map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
-        crate::scan::resource_sets::Grouper::new(&grouping)
+        surveyor_engine::scan::resource_sets::Grouper::new(&grouping)
             .map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
     }
     for (i, name) in req.rule_set.schema_formats.iter().flatten().enumerate() {
-        if s.registry.get(name).is_none_or(|p| p.kind() != crate::host::bindings::types::PluginKind::Format) {
+        if s.registry.get(name).is_none_or(|p| p.kind() != surveyor_engine::host::bindings::types::PluginKind::Format) {
             return Err(ApiError::bad(format!("rule_set.schema_formats[{i}]: no format connector is named '{name}'")));
         }
     }
@@ -1118,7 +1118,7 @@ mod tests {
     /// `SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-engine --lib openapi` rewrites it.
     #[test]
     fn the_checked_in_openapi_spec_is_the_generated_one() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
         let generated = openapi_json();
         if std::env::var_os("SURVEYOR_UPDATE_OPENAPI").is_some() {
             std::fs::write(&path, &generated).unwrap();

@@ -16,9 +16,9 @@ mod dispatch;
 
 /// The migrations, in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("../../migrations/0001_initial.sql")),
-    (2, "dispatch", include_str!("../../migrations/0002_dispatch.sql")),
-    (3, "run_indexes", include_str!("../../migrations/0003_run_indexes.sql")),
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "dispatch", include_str!("../migrations/0002_dispatch.sql")),
+    (3, "run_indexes", include_str!("../migrations/0003_run_indexes.sql")),
 ];
 
 pub fn migrator() -> Migrator {

@@ -190,8 +190,8 @@ pub struct Service {
     pub data: DataDir,
     pub secrets: crypto::SecretBox,
     pub admin_token: String,
-    pub runtime: Arc<crate::host::Runtime>,
-    pub registry: Arc<crate::host::Registry>,
+    pub runtime: Arc<surveyor_engine::host::Runtime>,
+    pub registry: Arc<surveyor_engine::host::Registry>,
     pub config: ServeConfig,
     /// Cancel flags of the runs in progress, by run id.
     pub running: Mutex<HashMap<String, Arc<AtomicBool>>>,
@@ -211,7 +211,7 @@ impl Service {
 
     /// A stored source as a definition, with its connection decrypted (for a
     /// run, a test or a browse; never for a response).
-    pub async fn source_definition(&self, name_or_id: &str) -> Result<crate::sources::SourceDefinition, ServiceError> {
+    pub async fn source_definition(&self, name_or_id: &str) -> Result<surveyor_engine::sources::SourceDefinition, ServiceError> {
         let source = self.db.source_row(name_or_id).await?;
         let connection = self.secrets.open(&source.connection_sealed)?;
         let connection: toml::Table = serde_json::from_slice(&connection).map_err(|e| {
@@ -221,7 +221,7 @@ impl Service {
             serde_json::from_value(source.definition.get("config").cloned().unwrap_or_default()).unwrap_or_default();
         let resource_sets =
             source.definition.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok());
-        Ok(crate::sources::SourceDefinition {
+        Ok(surveyor_engine::sources::SourceDefinition {
             name: source.name,
             source_type: source.source_type,
             connection,
@@ -243,8 +243,8 @@ pub fn default_concurrency() -> usize {
 pub async fn serve(
     data: DataDir,
     config: ServeConfig,
-    runtime: crate::host::Runtime,
-    registry: crate::host::Registry,
+    runtime: surveyor_engine::host::Runtime,
+    registry: surveyor_engine::host::Registry,
 ) -> Result<(), ServiceError> {
     let admin_token = data.admin_token()?;
     let secrets = crypto::SecretBox::open_or_create(&data.root.join("secret.key"))?;

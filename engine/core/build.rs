@@ -33,7 +33,7 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let root = manifest_dir.parent().and_then(Path::parent).unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let target_dir = env::var_os("SURVEYOR_WASM_TARGET_DIR")
         .map(PathBuf::from)

@@ -62,7 +62,7 @@ pub fn status(version: &str, release: Date, today: Date) -> VersionInfo {
 
 /// This build's status today.
 pub fn current() -> VersionInfo {
-    status(crate::VERSION, release_date(), jiff::Zoned::now().date())
+    status(surveyor_engine::VERSION, release_date(), jiff::Zoned::now().date())
 }
 
 #[cfg(test)]

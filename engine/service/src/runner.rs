@@ -15,11 +15,11 @@
 use super::schedule::advance;
 use super::state::{RunCounts, RunView};
 use super::{Service, ServiceError, now_ms};
-use crate::scan::resource_sets::GroupingConfig;
-use crate::scan::state::SourceState;
-use crate::scan::{ScanOptions, ScanSource, run_scan};
-use crate::sink::LocalFolderSink;
-use crate::sources::SourceDefinition;
+use surveyor_engine::scan::resource_sets::GroupingConfig;
+use surveyor_engine::scan::state::SourceState;
+use surveyor_engine::scan::{ScanOptions, ScanSource, run_scan};
+use surveyor_engine::sink::LocalFolderSink;
+use surveyor_engine::sources::SourceDefinition;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -244,8 +244,8 @@ impl Finished {
 /// `<output>/<scan>/runs/<id>/` and the scan's state (for deletions) in
 /// `<output>/<scan>/state/`. Blocking.
 pub fn run_job(
-    runtime: &crate::host::Runtime,
-    registry: &Arc<crate::host::Registry>,
+    runtime: &surveyor_engine::host::Runtime,
+    registry: &Arc<surveyor_engine::host::Registry>,
     job: Job,
     output: &std::path::Path,
     workers: Option<usize>,
@@ -255,17 +255,17 @@ pub fn run_job(
 }
 
 fn scan_job(
-    runtime: &crate::host::Runtime,
-    registry: &Arc<crate::host::Registry>,
+    runtime: &surveyor_engine::host::Runtime,
+    registry: &Arc<surveyor_engine::host::Registry>,
     job: Job,
     output: &std::path::Path,
     workers: Option<usize>,
     cancel: Arc<AtomicBool>,
 ) -> Result<Finished, String> {
     let def = &job.source;
-    let grants = crate::sources::grant(def).map_err(|e| format!("cannot scan '{}': {e}", def.name))?;
+    let grants = surveyor_engine::sources::grant(def).map_err(|e| format!("cannot scan '{}': {e}", def.name))?;
     let config = def.connector_config(registry).map_err(|e| e.to_string())?;
-    let remote = !matches!(def.connection(), Ok(crate::sources::Connection::LocalFolder(_)));
+    let remote = !matches!(def.connection(), Ok(surveyor_engine::sources::Connection::LocalFolder(_)));
     let source = ScanSource {
         name: def.name.clone(),
         source_type: def.source_type.clone(),

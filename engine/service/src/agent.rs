@@ -60,7 +60,7 @@ impl NodeFile {
 pub fn heartbeat_body(running: &[String]) -> serde_json::Value {
     let memory = super::sysinfo::memory();
     serde_json::json!({
-        "version": crate::VERSION,
+        "version": surveyor_engine::VERSION,
         "running_jobs": running.len(),
         "running": running,
         "cpu_percent": super::sysinfo::cpu_percent(Duration::from_millis(250)),
@@ -90,8 +90,8 @@ struct Running {
 /// Works until `stop` is set.
 pub fn run(
     options: AgentOptions,
-    runtime: crate::host::Runtime,
-    registry: crate::host::Registry,
+    runtime: surveyor_engine::host::Runtime,
+    registry: surveyor_engine::host::Registry,
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServiceError> {
     let node = NodeFile::load(&options.data_dir)?;

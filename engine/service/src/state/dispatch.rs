@@ -4,7 +4,7 @@
 //! node went offline or was removed goes back to the queue.
 
 use super::{Db, RunCounts, RunView, db};
-use crate::service::{ServiceError, now_ms};
+use crate::{ServiceError, now_ms};
 use sqlx::Row;
 
 impl Db {

@@ -12,7 +12,7 @@ pub struct Client {
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Result<Client, ServiceError> {
         // A node reaches its service through the runtime's proxy settings, like every other call.
-        let http = crate::net::http_client_builder()
+        let http = surveyor_engine::net::http_client_builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ServiceError::Invalid(format!("HTTP client: {e}")))?;
