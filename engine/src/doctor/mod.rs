@@ -623,14 +623,13 @@ fn authenticate(auth: &Auth, source_test: &SourceTest<'_>) -> Result<Option<Stri
             }
         }
         Auth::AzureToken(connection) => {
-            use surveyor_engine::storage::azure::credential::Auth as Credential;
             let account = account(connection)?;
-            let Credential::Token(source) = &account.auth else { return Ok(None) };
+            let Some(source) = account.token_source() else { return Ok(None) };
             let http = surveyor_engine::net::http_client_builder().build().map_err(|e| format!("HTTP client: {e}"))?;
             source
-                .token(&http, timeout)
+                .try_issue(&http, timeout)
                 .map(|_| Some("token issued".into()))
-                .map_err(|f| format!("[auth] {}", f.error.message))
+                .map_err(|e| format!("[auth] {}", e.message))
         }
         Auth::OAuthToken { authority, tenant_id, client_id, secret, scope } => {
             let secret = secret.resolve("client secret")?;

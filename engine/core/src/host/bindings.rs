@@ -6,7 +6,7 @@
 
 pub mod source {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "surveyor:connector/source@0.1.0",
         additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
         with: {
@@ -17,7 +17,7 @@ pub mod source {
 
 pub mod format {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "surveyor:connector/format@0.1.0",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,

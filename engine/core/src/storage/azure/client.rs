@@ -110,6 +110,14 @@ impl std::fmt::Debug for AzureAccount {
 }
 
 impl AzureAccount {
+    /// The token source of an Entra ID credential (for `surveyor doctor`), if the account uses one.
+    pub fn token_source(&self) -> Option<&super::credential::TokenSource> {
+        match &self.auth {
+            Auth::Token(source) => Some(source),
+            _ => None,
+        }
+    }
+
     pub fn new(conn: AzureConnection) -> Result<Arc<Self>, StorageError> {
         // The runtime's proxy settings, as they are now (docs/proxy.md).
         Self::with_client(conn, crate::net::http_client_builder())

@@ -30,7 +30,7 @@ pub enum AzureCredential {
 }
 
 pub(crate) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
-pub(crate) const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+pub const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Tokens are renewed this long before they expire (or at half their
 /// lifetime, when that is shorter), so that none expires mid-request.
@@ -105,7 +105,7 @@ struct Cached {
     renew_at: Instant,
 }
 
-pub(crate) struct TokenSource {
+pub struct TokenSource {
     kind: TokenKind,
     cached: Mutex<Option<Cached>>,
 }
@@ -117,6 +117,11 @@ impl TokenSource {
 
     /// The cached token, or a new one. A failure to reach the token endpoint
     /// is retryable like any other connection failure.
+    /// Asks for a token once (for `surveyor doctor`); the error says why none was issued.
+    pub fn try_issue(&self, http: &reqwest::blocking::Client, timeout: Duration) -> Result<(), StorageError> {
+        self.token(http, timeout).map(|_| ()).map_err(|f| f.error)
+    }
+
     pub(crate) fn token(&self, http: &reqwest::blocking::Client, timeout: Duration) -> Result<Secret, Failure> {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cached.as_ref().filter(|c| Instant::now() < c.renew_at) {
