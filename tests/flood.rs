@@ -23,7 +23,8 @@ fn peak_rss_mib() -> u64 {
 fn a_million_assets_stream_through_with_flat_memory() {
     let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(support::cache_dir()) }).unwrap();
     let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"), plugins.path().join("h.wasm")).unwrap();
+    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"), plugins.path().join("h.wasm"))
+        .unwrap();
     let registry = Arc::new(Registry::load(&runtime, Some(plugins.path())));
     let empty = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

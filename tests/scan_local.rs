@@ -166,8 +166,11 @@ fn version_and_plugins_are_listed() {
 #[test]
 fn a_connector_dropped_into_the_plugins_folder_is_listed_and_used() {
     let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(std::path::Path::new(surveyor_engine::BUILD_OUT_DIR).join("psv-connector.wasm"), plugins.path().join("psv.wasm"))
-        .unwrap();
+    std::fs::copy(
+        std::path::Path::new(surveyor_engine::BUILD_OUT_DIR).join("psv-connector.wasm"),
+        plugins.path().join("psv.wasm"),
+    )
+    .unwrap();
     let lake = tempfile::tempdir().unwrap();
     std::fs::write(lake.path().join("people.psv"), "id|name|city\n1|Ada|London\n").unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -288,7 +288,11 @@ fn a_run_stopped_by_sigterm_is_queued_again_at_the_next_start_and_can_be_cancele
     let tmp = tempfile::tempdir().unwrap();
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"),
+        plugins.join("hostile-source.wasm"),
+    )
+    .unwrap();
     let p = plugins.to_str().unwrap();
     let data = tmp.path().join("data");
     // No grace: the run in progress is stopped at once.
@@ -439,7 +443,11 @@ fn scans_of_an_integration_runtime_run_on_its_nodes_and_survive_a_node_lost_mid_
     let written = write_lake(&lake, &LakeSpec { files: 12, files_per_table: 4, ..LakeSpec::default() }).unwrap();
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"),
+        plugins.join("hostile-source.wasm"),
+    )
+    .unwrap();
     let p = plugins.to_str().unwrap();
     let svc = Service::start_with(&tmp.path().join("data"), &["--node-offline-after", "3", "--plugins", p]);
 

@@ -49,7 +49,11 @@ fn the_service_keeps_its_state_in_postgresql() {
     // A source that emits assets for as long as it is let run (tests/connectors/hostile-source).
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"), plugins.join("hostile-source.wasm")).unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("hostile-source.wasm"),
+        plugins.join("hostile-source.wasm"),
+    )
+    .unwrap();
     let data = tmp.path().join("data");
     let args =
         ["--database-url", &url, "--concurrency", "1", "--grace-period", "0", "--plugins", plugins.to_str().unwrap()];

@@ -1,9 +1,9 @@
 //! What a run reports: counts, per-item errors, and its outcome.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A problem with one item (file, folder, table); the run went on.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ItemError {
     /// The item: a path relative to the source, or a qualified name.
     pub item: String,

@@ -18,8 +18,6 @@ use super::schedule::Trigger;
 use super::state::{IntegrationRuntime, Node, RunView, ScanRow, ScanView, SourceRow, SourceView};
 use super::version::VersionInfo;
 use super::{Service, ServiceError, new_id};
-use surveyor_engine::sources::SourceDefinition;
-use surveyor_engine::sources::probe::{self, Entry, ProbeError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -31,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use surveyor_engine::sources::SourceDefinition;
+use surveyor_engine::sources::probe::{self, Entry, ProbeError};
 use utoipa::OpenApi;
 
 type Svc = State<Arc<Service>>;
@@ -754,7 +754,11 @@ pub struct ConnectionTest {
 async fn probe<T: Send + 'static>(
     s: &Arc<Service>,
     name: &str,
-    call: impl FnOnce(&surveyor_engine::host::Runtime, &surveyor_engine::host::Registry, &SourceDefinition) -> Result<T, ProbeError>
+    call: impl FnOnce(
+        &surveyor_engine::host::Runtime,
+        &surveyor_engine::host::Registry,
+        &SourceDefinition,
+    ) -> Result<T, ProbeError>
     + Send
     + 'static,
 ) -> ApiResult<Result<T, ProbeError>> {

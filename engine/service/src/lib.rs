@@ -211,7 +211,10 @@ impl Service {
 
     /// A stored source as a definition, with its connection decrypted (for a
     /// run, a test or a browse; never for a response).
-    pub async fn source_definition(&self, name_or_id: &str) -> Result<surveyor_engine::sources::SourceDefinition, ServiceError> {
+    pub async fn source_definition(
+        &self,
+        name_or_id: &str,
+    ) -> Result<surveyor_engine::sources::SourceDefinition, ServiceError> {
         let source = self.db.source_row(name_or_id).await?;
         let connection = self.secrets.open(&source.connection_sealed)?;
         let connection: toml::Table = serde_json::from_slice(&connection).map_err(|e| {

@@ -15,15 +15,15 @@
 use super::schedule::advance;
 use super::state::{RunCounts, RunView};
 use super::{Service, ServiceError, now_ms};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use surveyor_engine::scan::resource_sets::GroupingConfig;
 use surveyor_engine::scan::state::SourceState;
 use surveyor_engine::scan::{ScanOptions, ScanSource, run_scan};
 use surveyor_engine::sink::LocalFolderSink;
 use surveyor_engine::sources::SourceDefinition;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use tokio::sync::watch;
 
 const RETENTION_EVERY_MS: i64 = 3_600_000;

@@ -3,11 +3,11 @@
 
 use super::GlobalArgs;
 use crate::doctor::{self, Inputs};
-use surveyor_engine::sink::SinkDefinition;
-use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use surveyor_engine::sink::SinkDefinition;
+use surveyor_engine::sources::SourceDefinition;
 
 #[derive(clap::Args)]
 pub struct DoctorArgs {

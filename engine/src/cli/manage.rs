@@ -5,13 +5,13 @@
 //! or `SURVEYOR_TOKEN`, else `<data-dir>/admin-token` on the same machine).
 //! They print the API's JSON answers.
 
-use surveyor_service::agent::{self, NodeFile, heartbeat_body};
-use surveyor_service::client::{Client, seg};
-use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use surveyor_engine::sources::SourceDefinition;
+use surveyor_service::agent::{self, NodeFile, heartbeat_body};
+use surveyor_service::client::{Client, seg};
 
 #[derive(clap::Args, Clone)]
 pub struct ApiArgs {
@@ -167,8 +167,10 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
         NodeCommand::Register { key, name } => {
             let c = Client::new(&args.api.url, Some(key))?;
             let name = name.unwrap_or_else(hostname);
-            let out =
-                c.post("/v1/nodes/register", &json!({"name": name, "url": args.api.url, "version": surveyor_engine::VERSION}))?;
+            let out = c.post(
+                "/v1/nodes/register",
+                &json!({"name": name, "url": args.api.url, "version": surveyor_engine::VERSION}),
+            )?;
             let saved = NodeFile {
                 url: args.api.url.clone(),
                 node_id: out["node"]["id"].as_str().unwrap_or_default().to_string(),

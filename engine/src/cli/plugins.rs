@@ -1,9 +1,9 @@
 //! `surveyor plugins list`: what this runtime would load, and what it refused.
 
 use super::GlobalArgs;
-use surveyor_engine::host::bindings::types::PluginKind;
 use clap::Subcommand;
 use std::process::ExitCode;
+use surveyor_engine::host::bindings::types::PluginKind;
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {

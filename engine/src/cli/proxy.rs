@@ -2,11 +2,11 @@
 //! the data folder (see [`surveyor_engine::net::proxy`]). A change applies to new
 //! connections of a running service without a restart.
 
-use surveyor_engine::net::proxy::{self, CustomProxy, ProxySettings};
-use surveyor_engine::sources::Secret;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use surveyor_engine::net::proxy::{self, CustomProxy, ProxySettings};
+use surveyor_engine::sources::Secret;
 
 #[derive(clap::Args)]
 pub struct ProxyArgs {

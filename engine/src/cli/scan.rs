@@ -3,12 +3,6 @@
 //! source defined in a TOML file.
 
 use super::GlobalArgs;
-use surveyor_engine::host::bindings::types::PluginKind;
-use surveyor_engine::scan::resource_sets::GroupingConfig;
-use surveyor_engine::scan::state::SourceState;
-use surveyor_engine::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
-use surveyor_engine::sink::{LocalFolderSink, Sink, SinkDefinition};
-use surveyor_engine::sources::SourceDefinition;
 use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,6 +10,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use surveyor_engine::host::bindings::types::PluginKind;
+use surveyor_engine::scan::resource_sets::GroupingConfig;
+use surveyor_engine::scan::state::SourceState;
+use surveyor_engine::scan::{RunReport, RunStatus, ScanOptions, ScanSource, run_scan};
+use surveyor_engine::sink::{LocalFolderSink, Sink, SinkDefinition};
+use surveyor_engine::sources::SourceDefinition;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
@@ -44,6 +44,10 @@ pub struct ScanArgs {
     /// Threads reading schemas [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Files per work unit (0: the whole source in one unit). Units bound the
+    /// memory of a run; their results are merged into one output.
+    #[arg(long, value_name = "N", default_value_t = surveyor_engine::scan::DEFAULT_UNIT_FILES)]
+    pub unit_files: u64,
     /// Bytes read speculatively from the end of each file.
     #[arg(long, default_value_t = 64 * 1024)]
     pub tail_bytes: u64,
@@ -92,8 +96,8 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         (None, Some(path)) => folder_definition(path, args.name.clone(), args.include_hidden),
         (None, None) => unreachable!("clap requires one"),
     };
-    let grants =
-        surveyor_engine::sources::grant(&definition).map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
+    let grants = surveyor_engine::sources::grant(&definition)
+        .map_err(|e| anyhow::anyhow!("cannot scan '{}': {e}", definition.name))?;
     let (runtime, registry) = super::load(global)?;
     let config = definition.connector_config(&registry)?;
     let remote = !matches!(definition.connection()?, surveyor_engine::sources::Connection::LocalFolder(_));
@@ -111,7 +115,7 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let state_dir = args.state_dir.clone().unwrap_or_else(|| args.out.join("state"));
     let state = SourceState::new(&state_dir, &definition.name, &definition.source_type, &grants.root_uri);
-    let modified_since = if args.incremental { state.modified_since()? } else { None };
+    let modified_since = if args.incremental { state.last_run()?.map(|r| r.modified_since()) } else { None };
     let sink: Box<dyn Sink> = match &args.sink {
         Some(file) => SinkDefinition::from_file(file)?.build()?,
         None => Box::new(LocalFolderSink::new(&args.out)),
@@ -134,6 +138,7 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
         grouping,
         state: Some(state),
         schema_formats: args.schema_formats.clone(),
+        unit_files: args.unit_files,
         ..ScanOptions::default()
     };
     // Remote storage is latency-bound: more readers than cores.

@@ -6,12 +6,12 @@
 //! has a clap default, so that a value clap did not see can come from the file.
 
 use super::GlobalArgs;
-use surveyor_service::config::{LogLevel, ServeFile};
-use surveyor_service::{DataDir, ServeConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use surveyor_service::config::{LogLevel, ServeFile};
+use surveyor_service::{DataDir, ServeConfig};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {

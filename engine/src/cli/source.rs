@@ -3,10 +3,10 @@
 //! scan scope.
 
 use super::GlobalArgs;
-use surveyor_engine::sources::SourceDefinition;
-use surveyor_engine::sources::probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use surveyor_engine::sources::SourceDefinition;
+use surveyor_engine::sources::probe;
 
 #[derive(clap::Args)]
 pub struct TestConnectionArgs {

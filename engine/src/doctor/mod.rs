@@ -29,13 +29,15 @@
 
 pub mod probe;
 
-use surveyor_engine::net::proxy::{self, ProxySettings};
-use surveyor_engine::sink::SinkDefinition;
-use surveyor_engine::sources::connection::{AdlsApi, AzureConnectionDef, Connection, HttpConnectionDef, SqlCredentialDef};
-use surveyor_engine::sources::{AzureCredentialDef, Secret, SecretRef, SourceDefinition, SourceError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use surveyor_engine::net::proxy::{self, ProxySettings};
+use surveyor_engine::sink::SinkDefinition;
+use surveyor_engine::sources::connection::{
+    AdlsApi, AzureConnectionDef, Connection, HttpConnectionDef, SqlCredentialDef,
+};
+use surveyor_engine::sources::{AzureCredentialDef, Secret, SecretRef, SourceDefinition, SourceError};
 
 /// Entra ID's public-cloud authority.
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -248,7 +250,9 @@ fn hop(settings: &ProxySettings, scheme: &str, host: &str, port: u16) -> Option<
 }
 
 /// The URLs of an Azure connection's endpoints (no secret is read).
-fn azure_urls(c: &AzureConnectionDef) -> Result<std::sync::Arc<surveyor_engine::storage::azure::AzureAccount>, SourceError> {
+fn azure_urls(
+    c: &AzureConnectionDef,
+) -> Result<std::sync::Arc<surveyor_engine::storage::azure::AzureAccount>, SourceError> {
     let mut anonymous = c.clone();
     anonymous.credential = AzureCredentialDef::Anonymous;
     surveyor_engine::sources::connection::azure_account(&anonymous)
@@ -264,7 +268,8 @@ fn azure_authority(c: &AzureConnectionDef, whose: &str, out: &mut Vec<Endpoint>)
             );
         }
         AzureCredentialDef::ManagedIdentity { .. } => {
-            let url = url::Url::parse(surveyor_engine::storage::azure::credential::IMDS_TOKEN_URL).expect("a valid constant");
+            let url =
+                url::Url::parse(surveyor_engine::storage::azure::credential::IMDS_TOKEN_URL).expect("a valid constant");
             out.push(
                 Endpoint::from_url(&url, format!("managed identity (IMDS) for {whose}"))
                     .with_auth(Auth::AzureToken(Box::new(c.clone()))),

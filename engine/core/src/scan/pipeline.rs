@@ -1,20 +1,17 @@
 //! The threads of a run and the channels between them.
 
 use super::fail_fast::{FailFast, Fatal};
-use super::resource_sets::{Grouper, Offer, SetSummary};
 use super::run::{Counts, ScanOptions, ScanSource};
-use super::state::AssetId;
+use super::unit::UnitCollector;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
 use crate::host::format::FormatInstance;
 use crate::host::source::{ScanOutput, SourceCapabilities};
 use crate::host::{Plugin, PluginError, Registry, Runtime};
 use crate::report::ItemError;
-use crate::sink::atlas::AtlasBatcher;
-use crate::sink::{RunOutput, SinkError};
 use crate::storage::{Storage, StorageErrorKind};
 use crossbeam_channel::{Receiver, Sender, bounded};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -62,22 +59,32 @@ fn add(counter: &AtomicU64, n: u64) {
 // Messages move once through a channel: boxing the large variant would only add an allocation per file.
 #[allow(clippy::large_enum_variant)]
 enum Out {
-    /// An asset, with its schema when one was read; `failed` when a format
-    /// connector tried and failed (the error is reported separately).
+    /// An asset, with what became of its file's schema.
     Asset {
         asset: Asset,
-        schema: Option<FileSchema>,
-        failed: bool,
+        schema: Read,
     },
     Error(ItemError),
 }
 
+/// What became of a file's schema in this unit.
+pub(super) enum Read {
+    /// Not a file, or no format connector handles it (or the rule set skips its format).
+    NotRead,
+    Read(FileSchema),
+    /// A format connector tried and failed (the error is reported separately).
+    Failed,
+    /// Incremental run: unchanged since the last run; the commit takes its
+    /// schema from the source's state.
+    Unchanged,
+}
+
 impl Out {
     fn asset(asset: Asset) -> Out {
-        Out::Asset { asset, schema: None, failed: false }
+        Out::Asset { asset, schema: Read::NotRead }
     }
     fn failed(asset: Asset) -> Out {
-        Out::Asset { asset, schema: None, failed: true }
+        Out::Asset { asset, schema: Read::Failed }
     }
 }
 
@@ -88,25 +95,23 @@ struct Job {
 
 pub(super) struct Outcome {
     pub source_result: Result<ScanSummary, PluginError>,
-    pub sink_error: Option<SinkError>,
-    pub item_errors: Vec<ItemError>,
     pub plugins_used: Vec<Arc<Plugin>>,
-    pub resource_sets: Vec<SetSummary>,
-    /// Every asset written, for the source's state (deletions next time).
-    pub inventory: Vec<AssetId>,
-    /// Why the run had to stop although the source went on (its storage
+    /// Why the unit had to stop although the source went on (its storage
     /// became unreachable or refused the credential).
     pub fatal: Option<String>,
 }
 
+/// Scans one unit: the source connector over `storage` (the unit's view of
+/// the source's storage, if it has one), schemas read by the workers, and
+/// everything gathered into `collector`.
 pub(super) fn run(
     runtime: &Runtime,
     registry: &Arc<Registry>,
     plugin: &Arc<Plugin>,
     source: &ScanSource,
+    storage: Option<Arc<dyn Storage>>,
     options: &ScanOptions,
-    grouper: Grouper,
-    output: &mut RunOutput,
+    collector: &mut UnitCollector,
 ) -> Outcome {
     let request = &ScanRequest {
         root_uri: source.grants.root_uri.clone(),
@@ -118,7 +123,7 @@ pub(super) fn run(
     let config = source.config.to_string();
     let used = Arc::new(Mutex::new(BTreeMap::from([(plugin.info.name.clone(), plugin.clone())])));
     let fatal = Arc::new(Fatal::default());
-    let storage = source.grants.storage.clone().map(|s| FailFast::wrap(s, fatal.clone(), options.cancel.clone()));
+    let storage = storage.map(|s| FailFast::wrap(s, fatal.clone(), options.cancel.clone()));
 
     std::thread::scope(|scope| {
         let source_thread = {
@@ -130,7 +135,8 @@ pub(super) fn run(
                 cancel: options.cancel.clone(),
                 used: used.clone(),
                 modified_since: source.modified_since,
-                reads_files: source.grants.storage.is_some(),
+                retry: options.retry.clone(),
+                reads_files: storage.is_some(),
                 schema_formats: options.schema_formats.clone(),
             };
             let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
@@ -169,20 +175,30 @@ pub(super) fn run(
         drop(job_rx);
         drop(out_tx);
 
-        let written = write_all(out_rx, output, grouper, options);
+        let mut spill_error: Option<String> = None;
+        for message in out_rx {
+            match message {
+                Out::Asset { asset, schema } => {
+                    if asset.file.is_some() {
+                        add(&options.counters.files, 1);
+                    }
+                    if let Err(e) = collector.asset(asset, schema) {
+                        // Nowhere to keep the unit's records: the unit cannot complete.
+                        spill_error.get_or_insert(format!("cannot keep the unit's records aside: {e}"));
+                        options.cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Out::Error(error) => {
+                    add(&options.counters.item_errors, 1);
+                    collector.error(error);
+                }
+            }
+        }
         let source_result = source_thread.join().unwrap_or_else(|_| {
             Err(PluginError::Crashed { plugin: plugin.info.name.clone(), message: "host thread panicked".into() })
         });
         let plugins_used = used.lock().unwrap().values().cloned().collect();
-        Outcome {
-            source_result,
-            sink_error: written.sink_error,
-            item_errors: written.item_errors,
-            plugins_used,
-            resource_sets: written.resource_sets,
-            inventory: written.inventory,
-            fatal: fatal.take(),
-        }
+        Outcome { source_result, plugins_used, fatal: fatal.take().or(spill_error) }
     })
 }
 
@@ -196,6 +212,8 @@ struct Dispatch {
     cancel: Arc<std::sync::atomic::AtomicBool>,
     used: Arc<Mutex<BTreeMap<String, Arc<Plugin>>>>,
     modified_since: Option<i64>,
+    /// Incremental runs: files whose schema failed last time, read again although unchanged.
+    retry: Option<Arc<HashSet<String>>>,
     /// Schemas are read only from a storage the source was granted.
     reads_files: bool,
     schema_formats: Option<Vec<String>>,
@@ -223,19 +241,25 @@ impl ScanOutput for Dispatch {
                 ));
                 continue;
             }
-            // Incremental runs read schemas only of files changed since the last run.
+            // Incremental runs read schemas only of files changed since the
+            // last run (and of those whose schema failed then).
             let changed = |f: &FileRef| match (self.modified_since, f.last_modified) {
-                (Some(since), Some(modified)) => modified > since,
+                (Some(since), Some(modified)) => {
+                    modified > since || self.retry.as_ref().is_some_and(|r| r.contains(&f.path))
+                }
                 _ => true,
             };
             let format = asset
                 .file
                 .as_ref()
-                .filter(|f| self.reads_files && changed(f))
+                .filter(|_| self.reads_files)
                 .and_then(|f| self.registry.format_for(&f.path))
                 .filter(|p| self.schema_formats.as_ref().is_none_or(|only| only.contains(&p.info.name)))
                 .cloned();
             let sent = match format {
+                Some(_) if !asset.file.as_ref().is_some_and(changed) => {
+                    self.out.send(Out::Asset { asset, schema: Read::Unchanged }).is_ok()
+                }
                 Some(format) => {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
                     self.jobs.send(Job { asset, plugin: format }).is_ok()
@@ -351,7 +375,7 @@ fn schema_worker(
             }
             Ok(schema) => {
                 add(&counters.schemas, 1);
-                out.send(Out::Asset { asset, schema: Some(schema), failed: false }).is_ok()
+                out.send(Out::Asset { asset, schema: Read::Read(schema) }).is_ok()
             }
             Err(e) => {
                 if e.poisons_instance() {
@@ -368,71 +392,4 @@ fn schema_worker(
             return;
         }
     }
-}
-
-struct Written {
-    sink_error: Option<SinkError>,
-    item_errors: Vec<ItemError>,
-    resource_sets: Vec<SetSummary>,
-    inventory: Vec<AssetId>,
-}
-
-/// Groups files into resource sets, batches everything into Atlas entities
-/// and writes the batches. After a sink error it keeps draining (so that no
-/// thread blocks) and stops the run.
-fn write_all(out: Receiver<Out>, output: &mut RunOutput, mut grouper: Grouper, options: &ScanOptions) -> Written {
-    let counters = &options.counters;
-    let mut batcher = AtlasBatcher::new(options.batch_entities);
-    let mut sink_error: Option<SinkError> = None;
-    let mut item_errors = Vec::new();
-    let mut inventory = Vec::new();
-    let mut write = |asset: &Asset, schema: Option<&FileSchema>, sink_error: &mut Option<SinkError>| {
-        inventory.push(AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() });
-        // An asset that carries its own columns (a table) is its own schema.
-        let own = (schema.is_none() && !asset.columns.is_empty())
-            .then(|| FileSchema { columns: asset.columns.clone(), attributes: Vec::new() });
-        if let Some(batch) = batcher.add(asset, schema.or(own.as_ref()))
-            && sink_error.is_none()
-            && let Err(e) = output.put(&batch.name, &batch.bytes, Some(batch.entities))
-        {
-            *sink_error = Some(e);
-            options.cancel.store(true, Ordering::Relaxed);
-        }
-    };
-    for message in out {
-        match message {
-            Out::Asset { asset, schema, failed } => {
-                if asset.file.is_some() {
-                    add(&counters.files, 1);
-                }
-                if let Offer::Keep(asset, schema) = grouper.offer(asset, schema, failed) {
-                    add(&counters.assets, 1);
-                    write(&asset, schema.as_ref(), &mut sink_error);
-                }
-            }
-            Out::Error(error) => {
-                add(&counters.item_errors, 1);
-                if item_errors.len() < options.max_reported_errors {
-                    item_errors.push(error);
-                }
-            }
-        }
-    }
-    let mut resource_sets = Vec::new();
-    for (asset, schema, summary) in grouper.finish() {
-        add(&counters.assets, 1);
-        add(&counters.resource_sets, 1);
-        write(&asset, schema.as_ref(), &mut sink_error);
-        if resource_sets.len() < options.max_reported_errors {
-            resource_sets.push(summary);
-        }
-    }
-    if let Some(batch) = batcher.finish()
-        && sink_error.is_none()
-        && let Err(e) = output.put(&batch.name, &batch.bytes, Some(batch.entities))
-    {
-        sink_error = Some(e);
-    }
-    counters.entities.store(batcher.total_entities(), Ordering::Relaxed);
-    Written { sink_error, item_errors, resource_sets, inventory }
 }

@@ -1,17 +1,21 @@
-//! The run: its inputs, its outcome, and the code that drives it.
+//! The run: its inputs, its outcome, and the code that drives it in one
+//! process (the command line): plan units, scan them one after the other,
+//! commit. The service spreads the same units over nodes instead.
 
-use super::pipeline::{self, Counters};
-use super::resource_sets::{Grouper, GroupingConfig, RuleError, SetSummary};
-use super::state::{self, LastRun, SourceState, StateError};
-use crate::host::{Limits, PluginError, Registry, Runtime};
+use super::commit::{CommitPlan, commit};
+use super::resource_sets::{GroupingConfig, RuleError, SetSummary};
+use super::state::{SourceState, StateError};
+use super::unit::{UnitCollector, UnitCounts, UnitOutcome, run_unit};
+use super::units::{PlanCursor, PlanError, UnitSpec, plan};
+use crate::host::{Limits, Plugin, Registry, Runtime};
 use crate::report::ItemError;
-use crate::sink::atlas::TYPEDEFS;
-use crate::sink::{RunOutput, Sink, SinkError};
+use crate::sink::{Sink, SinkError};
 use crate::sources::Grants;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 /// What to scan.
 pub struct ScanSource {
@@ -56,10 +60,22 @@ pub struct ScanOptions {
     /// read, as a scan rule set's file types; `None`: every known format.
     /// Other files are still catalogued, without a schema.
     pub schema_formats: Option<Vec<String>>,
+    /// Incremental runs: files whose schema failed last time, read again
+    /// although unchanged (filled from the state by [`run_scan`]).
+    pub retry: Option<Arc<HashSet<String>>>,
+    /// Files per work unit of a storage source (0: the whole source is one unit).
+    pub unit_files: u64,
+    /// Where unit results wait for the commit (default: the system's temporary folder).
+    pub work_dir: Option<PathBuf>,
     /// Benchmarks only: parse Parquet natively, outside the sandbox.
     #[cfg(feature = "bench-native")]
     pub native_parquet: bool,
 }
+
+/// Files per work unit, by default: large enough that a unit's fixed costs
+/// (a connector instance, a listing, a result) are small beside its files,
+/// small enough that a run of thousands of files spreads over several nodes.
+pub const DEFAULT_UNIT_FILES: u64 = 2000;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -75,6 +91,9 @@ impl Default for ScanOptions {
             grouping: GroupingConfig::default(),
             state: None,
             schema_formats: None,
+            retry: None,
+            unit_files: DEFAULT_UNIT_FILES,
+            work_dir: None,
             #[cfg(feature = "bench-native")]
             native_parquet: false,
         }
@@ -104,7 +123,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceSummary {
     pub name: String,
@@ -113,13 +132,24 @@ pub struct SourceSummary {
     pub root: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginUse {
     pub name: String,
     pub version: String,
     pub origin: String,
     pub sha256: String,
+}
+
+impl PluginUse {
+    pub fn of(plugin: &Plugin) -> PluginUse {
+        PluginUse {
+            name: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            origin: plugin.origin.to_string(),
+            sha256: plugin.sha256.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -182,9 +212,14 @@ pub enum ScanError {
     Rules(#[from] RuleError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A unit's result could not be written or read.
+    #[error("{0}")]
+    Unit(String),
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }
 
@@ -198,11 +233,32 @@ pub fn new_run_id() -> String {
     format!("{ts}-{:06x}", h.finish() & 0xff_ffff)
 }
 
-/// Runs one scan to the end and commits its output. Per-item problems end up
-/// in the report; the run fails only when the source itself cannot be
-/// scanned (the source connector failed, or the sink could not be written),
-/// and even then the output written so far is committed with a `failed`
-/// manifest, so that nothing is half-visible.
+/// A folder removed with everything in it when dropped.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A unit result that says only that the run could not go on (its plan failed).
+pub fn failed_unit(path: &Path, error: String) -> Result<(), ScanError> {
+    let file = std::fs::File::create(path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
+    UnitCollector::new(0, None)
+        .write(UnitOutcome::Failed(error), UnitCounts::default(), Vec::new(), std::io::BufWriter::new(file))
+        .map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// Runs one scan to the end in this process and commits its output: the
+/// source is planned into units (a thread lists ahead while units are
+/// scanned), each unit is scanned in turn, and the commit merges them.
+/// Per-item problems end up in the report; the run fails only when the
+/// source itself cannot be scanned (the source connector failed, its storage
+/// went away, or the sink could not be written), and even then the output
+/// written so far is committed with a `failed` manifest, so that nothing is
+/// half-visible.
 pub fn run_scan(
     runtime: &Runtime,
     registry: &Arc<Registry>,
@@ -210,104 +266,104 @@ pub fn run_scan(
     options: &ScanOptions,
     sink: &dyn Sink,
 ) -> Result<RunReport, ScanError> {
-    let plugin =
-        registry.source(&source.source_type).ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?.clone();
-    let grouper = Grouper::new(&options.grouping)?;
-    let started = Instant::now();
+    registry.source(&source.source_type).ok_or_else(|| ScanError::NoConnector(source.source_type.clone()))?;
+    super::resource_sets::Grouper::new(&options.grouping)?;
     let started_at_ms = jiff::Timestamp::now().as_millisecond();
     let started_at = now();
-    let (previous_run, previous_inventory) = match &options.state {
-        Some(state) => (state.last_run()?, state.inventory()?),
-        None => (None, None),
-    };
     let run_id = new_run_id();
-    let mut output = RunOutput::new(sink.begin(&run_id)?, &run_id);
-    output.put("typedefs.json", TYPEDEFS.as_bytes(), None)?;
-
-    let outcome = pipeline::run(runtime, registry, &plugin, source, options, grouper, &mut output);
-    let counters: &Counters = &options.counters;
-
-    let (status, error) = match &outcome.source_result {
-        _ if outcome.fatal.is_some() => (RunStatus::Failed, outcome.fatal.clone()),
-        _ if outcome.sink_error.is_some() => {
-            (RunStatus::Failed, outcome.sink_error.as_ref().map(|e| format!("writing the output failed: {e}")))
-        }
-        Err(PluginError::Canceled { .. }) => (RunStatus::Canceled, Some("canceled".to_string())),
-        Err(_) if options.cancel.load(Ordering::Relaxed) => (RunStatus::Canceled, Some("canceled".to_string())),
-        Err(e) => (RunStatus::Failed, Some(e.to_string())),
-        Ok(_) if counters.item_errors.load(Ordering::Relaxed) > 0 => (RunStatus::CompletedWithExceptions, None),
-        Ok(_) => (RunStatus::Succeeded, None),
-    };
-    // Deletions only from a run that saw the whole source.
-    let complete =
-        matches!(status, RunStatus::Succeeded | RunStatus::CompletedWithExceptions) && source.scope.is_empty();
-    let mut inventory = outcome.inventory;
-    let mut deleted = 0;
-    if complete && let Some(before) = &previous_inventory {
-        inventory.sort();
-        inventory.dedup();
-        let gone = state::deletions(before, &inventory);
-        deleted = gone.len() as u64;
-        let body = serde_json::json!({
-            "previousRunId": previous_run.as_ref().map(|r| &r.run_id),
-            "entities": gone.iter().map(|id| serde_json::json!({
-                "typeName": id.type_name,
-                "uniqueAttributes": {"qualifiedName": id.qualified_name},
-            })).collect::<Vec<_>>(),
-        });
-        output.put("deletions.json", &serde_json::to_vec_pretty(&body).expect("serializes"), None)?;
+    let work = WorkDir(options.work_dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("surveyor-{run_id}")));
+    std::fs::create_dir_all(&work.0).map_err(|e| ScanError::Unit(format!("{}: {e}", work.0.display())))?;
+    let previous = options.state.as_ref().and_then(SourceState::file);
+    let mut options = options.clone();
+    options.work_dir = Some(work.0.clone());
+    if source.modified_since.is_some()
+        && let Some(previous) = &previous
+    {
+        let failed = super::state::failed_paths(previous).map_err(|e| ScanError::Unit(e.to_string()))?;
+        options.retry = Some(Arc::new(failed.into_iter().collect()));
     }
-    let elapsed = started.elapsed();
-    let mut counts = counters.snapshot();
-    counts.deleted = deleted;
-    let mut plugins: Vec<PluginUse> = outcome
-        .plugins_used
-        .iter()
-        .map(|p| PluginUse {
-            name: p.info.name.clone(),
-            version: p.info.version.clone(),
-            origin: p.origin.to_string(),
-            sha256: p.sha256.clone(),
-        })
-        .collect();
-    plugins.sort_by(|a, b| a.name.cmp(&b.name));
-    let item_errors_total = counts.item_errors;
-    let mut report = RunReport {
-        run_id: run_id.clone(),
+
+    let mut results: Vec<PathBuf> = Vec::new();
+    std::thread::scope(|scope| -> Result<(), ScanError> {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<UnitSpec, PlanError>>(64);
+        match source.grants.storage.clone().filter(|_| options.unit_files > 0) {
+            None => {
+                let _ = tx.send(Ok(UnitSpec::whole()));
+                drop(tx);
+            }
+            Some(storage) => {
+                let (scope_paths, target, cancel) = (&source.scope, options.unit_files, options.cancel.clone());
+                std::thread::Builder::new()
+                    .name("surveyor-plan".into())
+                    .spawn_scoped(scope, move || {
+                        let sent = plan(&*storage, scope_paths, target, PlanCursor::default(), 1, &mut |units, _| {
+                            for unit in units {
+                                if cancel.load(Ordering::Relaxed) || tx.send(Ok(unit)).is_err() {
+                                    return Err(PlanError::Stopped("the run stopped".into()));
+                                }
+                            }
+                            Ok(())
+                        });
+                        if let Err(e) = sent
+                            && !matches!(e, PlanError::Stopped(_))
+                        {
+                            let _ = tx.send(Err(e));
+                        }
+                    })
+                    .expect("spawn planner");
+            }
+        }
+        for next in rx {
+            let path = work.0.join(format!("unit-{:06}.svu", results.len()));
+            results.push(path.clone());
+            let unit = match next {
+                Ok(unit) => unit,
+                Err(e) => {
+                    failed_unit(&path, e.to_string())?;
+                    break;
+                }
+            };
+            let file = std::fs::File::create(&path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
+            let (summary, _) = run_unit(runtime, registry, source, &unit, &options, std::io::BufWriter::new(file))?;
+            if summary.outcome != UnitOutcome::Completed {
+                options.cancel.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        Ok(())
+    })?;
+
+    let plan = CommitPlan {
+        run_id,
         source: SourceSummary {
             name: source.name.clone(),
             source_type: source.source_type.clone(),
             root: source.grants.root_uri.clone(),
         },
-        status,
-        error,
         started_at,
-        finished_at: now(),
-        duration_ms: elapsed.as_millis() as u64,
-        files_per_second: if elapsed.as_secs_f64() > 0.0 { counts.files as f64 / elapsed.as_secs_f64() } else { 0.0 },
-        modified_since: source
-            .modified_since
-            .and_then(|ms| jiff::Timestamp::from_millisecond(ms + 1).ok())
-            .map(|t| t.to_string()),
-        previous_run_id: previous_run.map(|r| r.run_id),
-        counts,
-        plugins,
-        item_errors_omitted: item_errors_total.saturating_sub(outcome.item_errors.len() as u64),
-        item_errors: outcome.item_errors,
-        resource_sets: outcome.resource_sets,
-        location: None,
+        started_at_ms,
+        modified_since: source.modified_since,
+        whole_source: source.scope.is_empty(),
+        grouping: options.grouping.clone(),
+        batch_entities: options.batch_entities,
+        max_reported_errors: options.max_reported_errors,
+        write_incomplete: true,
+        keep_state: options.state.is_some(),
     };
-    let report_bytes = serde_json::to_vec_pretty(&report).expect("report serializes");
-    output.put("report.json", &report_bytes, None)?;
-    let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
-    report.location = Some(location);
+    let staged = work.0.join("state.svs");
+    let committed = commit(&plan, &results, previous.as_deref(), &staged, sink, &mut |_| {})?;
     // Remembered only once the output is committed: a run that never became
     // visible must not move the next incremental run's starting point.
-    if complete && let Some(state) = &options.state {
-        let last = LastRun { run_id: run_id.clone(), started_at_ms, status: report.status.as_str().to_string() };
-        if let Err(e) = state.record(&last, &mut inventory) {
+    if committed.state_written
+        && let Some(state) = &options.state
+    {
+        let saved = state.staging().and_then(|dest| {
+            std::fs::copy(&staged, &dest).map_err(|e| StateError::io(&dest, e))?;
+            state.replace(&dest)
+        });
+        if let Err(e) = saved {
             tracing::warn!(error = %e, "the run is committed but the source's state could not be saved");
         }
     }
-    Ok(report)
+    Ok(committed.report)
 }

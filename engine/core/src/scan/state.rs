@@ -1,27 +1,35 @@
-//! What a source remembers between runs: when its last successful run
-//! started, and the assets it found then. Incremental runs read schemas only
-//! of files modified since; every run that lists the whole source reports
-//! the assets that were there last time and are gone now.
+//! What a source remembers between runs: its last complete run, and every
+//! asset that run found with, for files, the schema that was read (or that
+//! the read failed).
 //!
-//! Layout, one folder per source (its name plus a hash of its type and root,
-//! so two sources of the same name never share state):
+//! - Incremental runs read schemas only of files modified since the last
+//!   run started, and of those whose read failed last time; an unchanged
+//!   file gets the schema it had, so an incremental run of an unchanged
+//!   source writes what the full run before it wrote, resource sets included.
+//! - Every run that lists the whole source reports the assets that were
+//!   written last time and are gone now (`deletions.json`).
 //!
-//! ```text
-//! <state dir>/<name>-<hash>/
-//! ├── last-run.json     {"runId", "startedAtMs", "status"}
-//! └── inventory.tsv     sorted "<type name>\t<qualified name>" lines
-//! ```
-//!
-//! Both are replaced atomically (written aside, then renamed), and only
-//! after the run's output is committed: a failed or interrupted run leaves
-//! the previous state as it was.
+//! The state is one stream of [`frames`](super::frames) (magic `SVS1`): the
+//! last run, then entries in order of qualified name (columns written once
+//! per distinct schema, before their first use), then the resource sets
+//! written. The command line keeps it in a folder per source; the service in
+//! its database. It is replaced whole, and only once a run is committed: a
+//! failed or interrupted run leaves the previous state as it was.
 
+use super::frames::{FrameError, FrameReader, FrameWriter};
+use super::unit::Found;
+use crate::host::bindings::types::{Attribute, Column};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, Write};
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The last successful run of a source.
+/// Magic of a source state stream.
+pub const STATE_MAGIC: &[u8; 4] = b"SVS1";
+
+/// The last complete run of a source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastRun {
@@ -32,8 +40,19 @@ pub struct LastRun {
     pub status: String,
 }
 
+impl LastRun {
+    /// For an incremental run: files modified after this (ms since the
+    /// epoch) get their schema read. Storage timestamps have a resolution of
+    /// one second (Azure's `Last-Modified`), so the start is rounded down to
+    /// its second: a file changed in the same second as the last run's start
+    /// is read again rather than missed.
+    pub fn modified_since(&self) -> i64 {
+        self.started_at_ms.div_euclid(1000) * 1000 - 1
+    }
+}
+
 /// An asset as it is identified in a catalog.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetId {
     pub type_name: String,
@@ -41,48 +60,200 @@ pub struct AssetId {
 }
 
 impl AssetId {
-    fn line(&self) -> String {
-        format!("{}\t{}", self.type_name, escape(&self.qualified_name))
-    }
-
-    fn parse(line: &str) -> Option<AssetId> {
-        let (type_name, qn) = line.split_once('\t')?;
-        Some(AssetId { type_name: type_name.to_string(), qualified_name: unescape(qn) })
+    /// The order of a run's output: by qualified name, then type.
+    pub fn output_order(&self, other: &AssetId) -> std::cmp::Ordering {
+        (&self.qualified_name, &self.type_name).cmp(&(&other.qualified_name, &other.type_name))
     }
 }
 
-/// Qualified names may hold any character; tabs, newlines and backslashes are escaped.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
+/// One asset of the last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    pub id: AssetId,
+    /// Written to the catalog (false: a member of a resource set, or a folder inside one).
+    pub written: bool,
+    pub file: Option<StateFile>,
 }
 
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
+/// A file of the last run and its schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub path: String,
+    /// `Columns(n)`: the state's `n`th columns; `Failed`: read again next time.
+    pub schema: Found,
+    pub facts: Vec<Attribute>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum StateFrame {
+    Run(LastRun),
+    Columns(Vec<Column>),
+    Entry(StateEntry),
+    Set(AssetId),
+}
+
+/// Writes a state stream: entries in output order, then the sets written.
+pub struct StateWriter<W: Write> {
+    frames: FrameWriter<W>,
+    /// Columns already written, by the address of their shared copy.
+    written: HashMap<usize, u32>,
+    /// Keeps those copies alive (so an address is never reused).
+    keep: Vec<Arc<Vec<Column>>>,
+}
+
+impl<W: Write> StateWriter<W> {
+    pub fn new(out: W, run: &LastRun) -> std::io::Result<Self> {
+        let mut frames = FrameWriter::new(out, STATE_MAGIC)?;
+        frames.put(&StateFrame::Run(run.clone()))?;
+        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new() })
+    }
+
+    /// An asset the run found; `columns` the file's schema, when one is known.
+    pub fn entry(
+        &mut self,
+        id: &AssetId,
+        written: bool,
+        path: Option<&str>,
+        columns: Option<&Arc<Vec<Column>>>,
+        failed: bool,
+        facts: &[Attribute],
+    ) -> std::io::Result<()> {
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let schema = match columns {
+                    Some(columns) => {
+                        let key = Arc::as_ptr(columns) as usize;
+                        let index = match self.written.get(&key) {
+                            Some(i) => *i,
+                            None => {
+                                let i = self.keep.len() as u32;
+                                self.frames.put(&StateFrame::Columns(columns.to_vec()))?;
+                                self.written.insert(key, i);
+                                self.keep.push(columns.clone());
+                                i
+                            }
+                        };
+                        Found::Columns(index)
+                    }
+                    None if failed => Found::Failed,
+                    None => Found::None,
+                };
+                Some(StateFile { path: path.to_string(), schema, facts: facts.to_vec() })
+            }
+        };
+        self.frames.put(&StateFrame::Entry(StateEntry { id: id.clone(), written, file }))
+    }
+
+    /// A resource set the run wrote (after every entry, in output order).
+    pub fn set(&mut self, id: &AssetId) -> std::io::Result<()> {
+        self.frames.put(&StateFrame::Set(id.clone()))
+    }
+
+    pub fn finish(self) -> std::io::Result<W> {
+        self.frames.finish()
+    }
+}
+
+/// An item of a state stream.
+pub enum StateItem {
+    Entry(StateEntry, Option<Arc<Vec<Column>>>),
+    Set(AssetId),
+}
+
+/// Reads a state stream back.
+pub struct StateReader<R: Read> {
+    frames: FrameReader<R>,
+    pub last_run: LastRun,
+    columns: Vec<Arc<Vec<Column>>>,
+}
+
+impl<R: Read> StateReader<R> {
+    pub fn new(input: R) -> Result<Self, FrameError> {
+        let mut frames = FrameReader::new(input, STATE_MAGIC, "source state")?;
+        let last_run = match frames.next::<StateFrame>()? {
+            Some(StateFrame::Run(run)) => run,
+            _ => return Err(FrameError::Trailer("the state does not start with its run")),
+        };
+        Ok(StateReader { frames, last_run, columns: Vec::new() })
+    }
+
+    pub fn next_item(&mut self) -> Result<Option<StateItem>, FrameError> {
+        loop {
+            match self.frames.next::<StateFrame>()? {
+                None => return Ok(None),
+                Some(StateFrame::Columns(c)) => self.columns.push(Arc::new(c)),
+                Some(StateFrame::Entry(entry)) => {
+                    let columns = match entry.file.as_ref().map(|f| &f.schema) {
+                        Some(Found::Columns(i)) => self.columns.get(*i as usize).cloned(),
+                        _ => None,
+                    };
+                    return Ok(Some(StateItem::Entry(entry, columns)));
+                }
+                Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
+                Some(StateFrame::Run(_)) => return Err(FrameError::Trailer("a second run in the state")),
+            }
         }
     }
-    out
+}
+
+/// The assets a state says were written, sorted in output order.
+pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
+    let mut reader = StateReader::new(BufReader::new(std::fs::File::open(state)?))?;
+    let mut ids = Vec::new();
+    while let Some(item) = reader.next_item()? {
+        match item {
+            StateItem::Entry(e, _) if e.written => ids.push(e.id),
+            StateItem::Entry(..) => {}
+            StateItem::Set(id) => ids.push(id),
+        }
+    }
+    ids.sort_by(|a, b| a.output_order(b));
+    Ok(ids)
+}
+
+/// Paths of the files whose schema could not be read by the state's run.
+pub fn failed_paths(state: &Path) -> Result<Vec<String>, FrameError> {
+    let mut reader = StateReader::new(BufReader::new(std::fs::File::open(state)?))?;
+    let mut paths = Vec::new();
+    while let Some(item) = reader.next_item()? {
+        if let StateItem::Entry(StateEntry { file: Some(StateFile { path, schema: Found::Failed, .. }), .. }, _) = item
+        {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+/// The assets in `before` that are not in `now` (both in output order).
+pub fn deletions(before: &[AssetId], now: &[AssetId]) -> Vec<AssetId> {
+    let mut gone = Vec::new();
+    let mut now = now.iter().peekable();
+    for id in before {
+        while now.next_if(|n| n.output_order(id) == std::cmp::Ordering::Less).is_some() {}
+        if now.peek() != Some(&id) {
+            gone.push(id.clone());
+        }
+    }
+    gone
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("source state in {path}: {source}")]
+#[error("source state in {path}: {message}")]
 pub struct StateError {
     path: String,
-    source: std::io::Error,
+    message: String,
 }
 
-/// The state of one source, on disk.
+impl StateError {
+    pub fn io(path: &Path, e: std::io::Error) -> StateError {
+        StateError { path: path.display().to_string(), message: e.to_string() }
+    }
+}
+
+/// The state of one source, in a folder (the command line's): one file,
+/// `state.svs`, in `<state dir>/<name>-<hash>/`, the hash of the source's
+/// type and root so that two sources of the same name never share state.
 #[derive(Debug, Clone)]
 pub struct SourceState {
     dir: PathBuf,
@@ -105,92 +276,41 @@ impl SourceState {
         &self.dir
     }
 
-    fn err(&self, file: &str, source: std::io::Error) -> StateError {
-        StateError { path: self.dir.join(file).display().to_string(), source }
+    fn err(&self, message: impl std::fmt::Display) -> StateError {
+        StateError { path: self.dir.display().to_string(), message: message.to_string() }
     }
 
-    /// The last successful run, if there was one.
+    /// The state file, when a complete run left one.
+    pub fn file(&self) -> Option<PathBuf> {
+        let path = self.dir.join("state.svs");
+        path.is_file().then_some(path)
+    }
+
+    /// The last complete run, if there was one. A state that cannot be read
+    /// is an error (never silently a first run, which would report no deletions).
     pub fn last_run(&self) -> Result<Option<LastRun>, StateError> {
-        let path = self.dir.join("last-run.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| self.err("last-run.json", std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err("last-run.json", e)),
-        }
+        let Some(path) = self.file() else { return Ok(None) };
+        let file = std::fs::File::open(&path).map_err(|e| self.err(e))?;
+        StateReader::new(BufReader::new(file)).map(|r| Some(r.last_run)).map_err(|e| self.err(e))
     }
 
-    /// For an incremental run: files modified at or after this (ms since the
-    /// epoch) get their schema read. Storage timestamps have a resolution of
-    /// one second (Azure's `Last-Modified`), so the start is rounded down to
-    /// its second: a file changed in the same second as the last run's start
-    /// is read again rather than missed.
-    pub fn modified_since(&self) -> Result<Option<i64>, StateError> {
-        Ok(self.last_run()?.map(|run| run.started_at_ms.div_euclid(1000) * 1000 - 1))
+    /// Where a new state is written before it replaces the current one.
+    pub fn staging(&self) -> Result<PathBuf, StateError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
+        Ok(self.dir.join(format!(".state.svs.{}", std::process::id())))
     }
 
-    /// The assets of the last successful run, sorted; `None` before the first one.
-    pub fn inventory(&self) -> Result<Option<Vec<AssetId>>, StateError> {
-        let path = self.dir.join("inventory.tsv");
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.err("inventory.tsv", e)),
-        };
-        let mut ids = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| self.err("inventory.tsv", e))?;
-            if let Some(id) = AssetId::parse(&line) {
-                ids.push(id);
-            }
-        }
-        ids.sort();
-        Ok(Some(ids))
+    /// Makes `staged` (from [`staging`](Self::staging)) the source's state.
+    pub fn replace(&self, staged: &Path) -> Result<(), StateError> {
+        std::fs::File::open(staged).and_then(|f| f.sync_all()).map_err(|e| self.err(e))?;
+        std::fs::rename(staged, self.dir.join("state.svs")).map_err(|e| self.err(e))
     }
-
-    /// Records a successful run and its assets (sorted by the caller or not).
-    pub fn record(&self, run: &LastRun, inventory: &mut Vec<AssetId>) -> Result<(), StateError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.err("", e))?;
-        inventory.sort();
-        inventory.dedup();
-        let mut tsv = Vec::with_capacity(inventory.len() * 96);
-        for id in inventory.iter() {
-            tsv.extend_from_slice(id.line().as_bytes());
-            tsv.push(b'\n');
-        }
-        self.replace("inventory.tsv", &tsv)?;
-        self.replace("last-run.json", &serde_json::to_vec_pretty(run).expect("serializes"))
-    }
-
-    fn replace(&self, file: &str, bytes: &[u8]) -> Result<(), StateError> {
-        let tmp = self.dir.join(format!(".{file}.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, self.dir.join(file))
-        };
-        write().map_err(|e| self.err(file, e))
-    }
-}
-
-/// The assets in `before` that are not in `now` (both sorted).
-pub fn deletions(before: &[AssetId], now: &[AssetId]) -> Vec<AssetId> {
-    let mut gone = Vec::new();
-    let mut now = now.iter().peekable();
-    for id in before {
-        while now.next_if(|n| *n < id).is_some() {}
-        if now.peek() != Some(&id) {
-            gone.push(id.clone());
-        }
-    }
-    gone
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::bindings::types::Repetition;
 
     fn id(t: &str, qn: &str) -> AssetId {
         AssetId { type_name: t.into(), qualified_name: qn.into() }
@@ -198,27 +318,50 @@ mod tests {
 
     #[test]
     fn deletions_are_what_was_there_and_is_gone() {
-        let mut before = vec![id("f", "a"), id("f", "b"), id("f", "c"), id("s", "b")];
-        let mut now = vec![id("f", "b"), id("f", "d"), id("s", "b"), id("f", "a")];
-        before.sort();
-        now.sort();
+        let sorted = |mut v: Vec<AssetId>| {
+            v.sort_by(|a, b| a.output_order(b));
+            v
+        };
+        let before = sorted(vec![id("f", "a"), id("f", "b"), id("f", "c"), id("s", "b")]);
+        let now = sorted(vec![id("f", "b"), id("f", "d"), id("s", "b"), id("f", "a")]);
         assert_eq!(deletions(&before, &now), [id("f", "c")]);
         assert_eq!(deletions(&before, &[]), before);
         assert!(deletions(&[], &now).is_empty());
     }
 
     #[test]
-    fn state_round_trips_and_names_survive_escaping() {
+    fn state_round_trips_with_schemas_written_once() {
         let dir = tempfile::tempdir().unwrap();
         let state = SourceState::new(dir.path(), "sales lake/é", "azure-blob", "https://a.blob.core.windows.net");
         assert_eq!(state.last_run().unwrap(), None);
-        assert_eq!(state.inventory().unwrap(), None);
         let run = LastRun { run_id: "r1".into(), started_at_ms: 1_700_000_000_123, status: "succeeded".into() };
-        let mut ids = vec![id("f", "x\ty\\z\nw"), id("f", "a")];
-        state.record(&run, &mut ids).unwrap();
-        assert_eq!(state.last_run().unwrap(), Some(run));
-        assert_eq!(state.inventory().unwrap().unwrap(), [id("f", "a"), id("f", "x\ty\\z\nw")]);
-        assert_eq!(state.modified_since().unwrap(), Some(1_699_999_999_999), "rounded down to its second");
+        let columns = Arc::new(vec![Column {
+            path: vec!["id".into()],
+            physical_type: "INT64".into(),
+            logical_type: None,
+            data_type: "int64".into(),
+            repetition: Repetition::Required,
+            nullable: false,
+            ordinal: 0,
+            attributes: vec![],
+        }]);
+        let staged = state.staging().unwrap();
+        let mut w = StateWriter::new(std::fs::File::create(&staged).unwrap(), &run).unwrap();
+        w.entry(&id("f", "a"), true, Some("a"), Some(&columns), false, &[]).unwrap();
+        w.entry(&id("f", "b"), false, Some("b"), Some(&columns), false, &[]).unwrap();
+        w.entry(&id("f", "c"), true, Some("c"), None, true, &[]).unwrap();
+        w.set(&id("s", "b{N}")).unwrap();
+        w.finish().unwrap();
+        state.replace(&staged).unwrap();
+        assert_eq!(state.last_run().unwrap(), Some(run.clone()));
+        assert_eq!(run.modified_since(), 1_699_999_999_999, "rounded down to its second");
+        let file = state.file().unwrap();
+        assert_eq!(written_ids(&file).unwrap(), [id("f", "a"), id("s", "b{N}"), id("f", "c")]);
+        assert_eq!(failed_paths(&file).unwrap(), ["c"]);
+        let mut r = StateReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let Some(StateItem::Entry(_, Some(first))) = r.next_item().unwrap() else { panic!("an entry with columns") };
+        let Some(StateItem::Entry(_, Some(second))) = r.next_item().unwrap() else { panic!("an entry with columns") };
+        assert!(Arc::ptr_eq(&first, &second), "one copy of a schema shared by two files");
         let other = SourceState::new(dir.path(), "sales lake/é", "azure-blob", "https://b.blob.core.windows.net");
         assert_ne!(state.dir(), other.dir(), "another account, another state");
     }

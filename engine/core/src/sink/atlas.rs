@@ -18,8 +18,7 @@
 //!   type defines (Parquet row counts, codecs, physical types…) go to
 //!   `customAttributes`, as strings of at most 500 characters.
 
-use crate::host::bindings::FileSchema;
-use crate::host::bindings::types::{Asset, AssetRef, Column, Repetition, Value};
+use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Repetition, Value};
 use serde::ser::{SerializeMap, Serializer};
 use std::collections::HashMap;
 use surveyor_sdk::qualified_name;
@@ -99,19 +98,19 @@ impl AtlasBatcher {
         self.total_entities
     }
 
-    /// Adds an asset (with its schema, when one was read); returns the
-    /// previous batch when this asset did not fit in it.
-    pub fn add(&mut self, asset: &Asset, schema: Option<&FileSchema>) -> Option<Batch> {
-        let group = 1 + schema.map_or(0, |s| 1 + s.columns.len());
+    /// Adds an asset (with its schema's columns and format facts, when it
+    /// has a schema); returns the previous batch when this asset did not fit in it.
+    pub fn add(&mut self, asset: &Asset, columns: Option<&[Column]>, facts: &[Attribute]) -> Option<Batch> {
+        let group = 1 + columns.map_or(0, |c| 1 + c.len());
         let flushed = if self.entities > 0 && self.entities + group > self.max_entities { self.flush() } else { None };
         if self.entities == 0 {
             self.buf.clear();
             self.buf.extend_from_slice(b"{\"entities\":[");
         }
         let guid = self.guid();
-        self.write_asset(asset, guid, schema.map(|s| &s.attributes[..]).unwrap_or(&[]));
-        if let Some(schema) = schema {
-            self.write_schema(asset, guid, schema);
+        self.write_asset(asset, guid, facts);
+        if let Some(columns) = columns {
+            self.write_schema(asset, guid, columns);
         }
         self.in_batch.insert(asset.qualified_name.clone(), guid);
         flushed
@@ -151,7 +150,7 @@ impl AtlasBatcher {
         self.total_entities += 1;
     }
 
-    fn write_asset(&mut self, asset: &Asset, guid: i64, facts: &[crate::host::bindings::types::Attribute]) {
+    fn write_asset(&mut self, asset: &Asset, guid: i64, facts: &[Attribute]) {
         self.begin_entity();
         let parent = asset.parent.as_ref().map(|p| self.reference(p));
         let entity = Entity {
@@ -169,7 +168,7 @@ impl AtlasBatcher {
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
     }
 
-    fn write_schema(&mut self, asset: &Asset, asset_guid: i64, schema: &FileSchema) {
+    fn write_schema(&mut self, asset: &Asset, asset_guid: i64, columns: &[Column]) {
         let schema_qn = qualified_name::tabular_schema(&asset.qualified_name);
         let schema_guid = self.guid();
         self.begin_entity();
@@ -184,7 +183,7 @@ impl AtlasBatcher {
             custom: Vec::new(),
         };
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
-        for column in &schema.columns {
+        for column in columns {
             let qn = qualified_name::column(&asset.qualified_name, &column.path);
             let guid = self.guid();
             self.begin_entity();
@@ -436,12 +435,10 @@ mod tests {
     #[test]
     fn schema_entities_follow_purview_conventions_and_reference_by_guid() {
         let mut b = AtlasBatcher::new(100);
-        let schema = FileSchema {
-            columns: vec![column(&["id"], "int64"), column(&["a", "b"], "string")],
-            attributes: vec![Attribute { key: "rowCount".into(), value: Value::Integer(7) }],
-        };
-        assert!(b.add(&asset("file://h/d", None), None).is_none());
-        assert!(b.add(&asset("file://h/d/f.parquet", Some("file://h/d")), Some(&schema)).is_none());
+        let columns = vec![column(&["id"], "int64"), column(&["a", "b"], "string")];
+        let facts = vec![Attribute { key: "rowCount".into(), value: Value::Integer(7) }];
+        assert!(b.add(&asset("file://h/d", None), None, &[]).is_none());
+        assert!(b.add(&asset("file://h/d/f.parquet", Some("file://h/d")), Some(&columns), &facts).is_none());
         let batch = b.finish().unwrap();
         assert_eq!(batch.entities, 5);
         let json = parse(&batch);
@@ -468,9 +465,9 @@ mod tests {
     #[test]
     fn references_across_batches_use_the_qualified_name() {
         let mut b = AtlasBatcher::new(2);
-        b.add(&asset("file://h/d", None), None);
-        b.add(&asset("file://h/d/1", Some("file://h/d")), None);
-        let first = b.add(&asset("file://h/d/2", Some("file://h/d")), None).expect("first batch full");
+        b.add(&asset("file://h/d", None), None, &[]);
+        b.add(&asset("file://h/d/1", Some("file://h/d")), None, &[]);
+        let first = b.add(&asset("file://h/d/2", Some("file://h/d")), None, &[]).expect("first batch full");
         let second = b.finish().unwrap();
         assert_eq!(first.name, "batches/000001.json");
         assert_eq!(second.name, "batches/000002.json");
@@ -486,10 +483,9 @@ mod tests {
     #[test]
     fn an_asset_and_its_schema_are_never_split() {
         let mut b = AtlasBatcher::new(3);
-        b.add(&asset("file://h/a", None), None);
-        let wide =
-            FileSchema { columns: (0..5).map(|i| column(&[&format!("c{i}")], "int64")).collect(), attributes: vec![] };
-        let first = b.add(&asset("file://h/b", None), Some(&wide)).unwrap();
+        b.add(&asset("file://h/a", None), None, &[]);
+        let wide: Vec<Column> = (0..5).map(|i| column(&[&format!("c{i}")], "int64")).collect();
+        let first = b.add(&asset("file://h/b", None), Some(&wide), &[]).unwrap();
         assert_eq!(first.entities, 1);
         assert_eq!(b.finish().unwrap().entities, 7);
     }

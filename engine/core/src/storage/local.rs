@@ -96,7 +96,17 @@ impl Storage for LocalStorage {
         let fd = self.open_beneath(&prefix, OFlags::RDONLY | OFlags::DIRECTORY)?;
         drop(fd);
         let first = read_sorted(&self.root, &prefix)?;
-        Ok(Box::new(Walk { root: self.root.clone(), stack: vec![first], recursive }))
+        Ok(Box::new(Walk { root: self.root.clone(), stack: vec![first], recursive, skip_before: None }))
+    }
+
+    /// Sub-folders that sort wholly before `start` are not read at all.
+    fn list_from(&self, prefix: &str, start: &str) -> Result<Listing, StorageError> {
+        let prefix = checked_relative(prefix)?.to_string();
+        let fd = self.open_beneath(&prefix, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        drop(fd);
+        let first = read_sorted(&self.root, &prefix)?;
+        let skip_before = (!start.is_empty()).then(|| start.to_string());
+        Ok(Box::new(Walk { root: self.root.clone(), stack: vec![first], recursive: true, skip_before }))
     }
 
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
@@ -180,6 +190,20 @@ struct Walk {
     root: PathBuf,
     stack: Vec<Level>,
     recursive: bool,
+    /// Objects before this path are skipped, folders wholly before it unread.
+    skip_before: Option<String>,
+}
+
+impl Walk {
+    /// Whether `entry` lies wholly before the listing's start.
+    fn before_start(&self, entry: &Entry) -> bool {
+        let Some(start) = &self.skip_before else { return false };
+        if entry.file.is_some() {
+            return entry.path.as_str() < start.as_str();
+        }
+        let folder = format!("{}/", entry.path);
+        !start.starts_with(&folder) && folder.as_str() < start.as_str()
+    }
 }
 
 impl Iterator for Walk {
@@ -192,6 +216,9 @@ impl Iterator for Walk {
                 self.stack.pop();
                 continue;
             };
+            if self.before_start(&entry) {
+                continue;
+            }
             let Some(file) = entry.file else {
                 if self.recursive {
                     match read_sorted(&self.root, &entry.path) {
@@ -210,6 +237,7 @@ impl Iterator for Walk {
                     attributes: Vec::new(),
                 }));
             };
+            self.skip_before = None;
             return Some(file.map(|m| meta(entry.path, &m)));
         }
     }
@@ -239,6 +267,18 @@ mod tests {
         sorted.sort();
         assert_eq!(paths, sorted);
         assert_eq!(paths, ["a/b.txt", "a/b/x.parquet", "a0", "top.csv"]);
+    }
+
+    #[test]
+    fn a_listing_can_start_anywhere() {
+        let dir = tree();
+        let storage = LocalStorage::open(dir.path()).unwrap();
+        let from =
+            |start: &str| -> Vec<String> { storage.list_from("", start).unwrap().map(|o| o.unwrap().path).collect() };
+        assert_eq!(from("a/b/x.parquet"), ["a/b/x.parquet", "a0", "top.csv"]);
+        assert_eq!(from("a/b/"), ["a/b/x.parquet", "a0", "top.csv"]);
+        assert_eq!(from("a00"), ["top.csv"]);
+        assert_eq!(from(""), ["a/b.txt", "a/b/x.parquet", "a0", "top.csv"]);
     }
 
     #[test]

@@ -29,6 +29,26 @@ pub trait Storage: Send + Sync {
     /// otherwise one level, with sub-folders as `is_dir` entries.
     fn list(&self, prefix: &str, recursive: bool) -> Result<Listing, StorageError>;
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError>;
+    /// As [`list`](Self::list) with `recursive`, starting at the first object
+    /// that does not sort before `start` in [`compare_paths`](Self::compare_paths)
+    /// order. A scan's work units each list their own slice of a listing
+    /// this way; implementations that can seek (a local folder prunes the
+    /// sub-folders before `start`) should.
+    fn list_from(&self, prefix: &str, start: &str) -> Result<Listing, StorageError> {
+        let listing = self.list(prefix, true)?;
+        if start.is_empty() {
+            return Ok(listing);
+        }
+        let order = self.path_order();
+        let start = start.to_string();
+        Ok(Box::new(listing.skip_while(move |item| {
+            item.as_ref().is_ok_and(|o| order.compare(&o.path, &start) == std::cmp::Ordering::Less)
+        })))
+    }
+    /// The order of this storage's recursive listings.
+    fn path_order(&self) -> PathOrder {
+        PathOrder::Bytes
+    }
     /// Up to `length` bytes from `offset`; fewer at the end of the object.
     fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, StorageError>;
     /// As [`read_range`](Self::read_range), into `buf` (cleared first), so
@@ -38,6 +58,35 @@ pub trait Storage: Send + Sync {
         buf.clear();
         buf.extend_from_slice(&bytes);
         Ok(())
+    }
+}
+
+/// How a storage orders the paths of a recursive listing. Work units are
+/// slices `[start, end)` of a listing in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathOrder {
+    /// Byte-wise order of the whole path (a local folder, one container).
+    Bytes,
+    /// An account's listing: by container (first segment), then byte-wise
+    /// within the container.
+    ContainerFirst,
+}
+
+impl PathOrder {
+    pub fn compare(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        match self {
+            PathOrder::Bytes => a.as_bytes().cmp(b.as_bytes()),
+            PathOrder::ContainerFirst => {
+                fn split(p: &str) -> (&str, Option<&str>) {
+                    match p.split_once('/') {
+                        Some((c, rest)) => (c, Some(rest)),
+                        None => (p, None),
+                    }
+                }
+                let ((ca, ra), (cb, rb)) = (split(a), split(b));
+                ca.as_bytes().cmp(cb.as_bytes()).then_with(|| ra.map(str::as_bytes).cmp(&rb.map(str::as_bytes)))
+            }
+        }
     }
 }
 
@@ -87,6 +136,15 @@ pub fn checked_relative(path: &str) -> Result<&str, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_listings_order_by_container_first() {
+        use std::cmp::Ordering::*;
+        assert_eq!(PathOrder::Bytes.compare("a-b/x", "a/x"), Less);
+        assert_eq!(PathOrder::ContainerFirst.compare("a-b/x", "a/x"), Greater);
+        assert_eq!(PathOrder::ContainerFirst.compare("a", "a/x"), Less, "a container before its blobs");
+        assert_eq!(PathOrder::ContainerFirst.compare("a/x", "a/y"), Less);
+    }
 
     #[test]
     fn relative_paths_cannot_escape() {

@@ -4,8 +4,23 @@
 //! have and how they differ, and a corrupt member is an error on that file,
 //! never an empty schema for the set.
 //!
-//! Memory is bounded by the number of sets and of schema variants (at most
-//! [`MAX_VARIANTS`] kept per set), not by the number of files.
+//! Everything a set reports is decided by rule, never by the order its
+//! members arrive in (threads, work units and nodes finish in any order;
+//! see `docs/resource-sets.md`):
+//!
+//! - the set's schema is the schema of its **newest member** (latest
+//!   modification time; among members modified at the same time, the one
+//!   whose path sorts last), the way a table's current schema is that of its
+//!   latest writes;
+//! - each variant's example is its newest member, by the same rule;
+//! - variants are listed: the set's own first, then by files (most first),
+//!   newest member (newest first), example path;
+//! - at most [`MAX_VARIANTS`] variants are kept with their columns: those
+//!   with the newest members; all are counted;
+//! - a partition key lists its [`MAX_KEY_VALUES`] smallest values.
+//!
+//! Memory is bounded by the number of sets and of distinct schemas (a count
+//! each), not by the number of files.
 
 mod pattern;
 mod rules;
@@ -13,25 +28,33 @@ mod rules;
 pub use pattern::{Matched, file_pattern, folder_pattern};
 pub use rules::{GroupingConfig, Rule, RuleConfig, RuleError};
 
-use crate::host::bindings::FileSchema;
 use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use surveyor_sdk::qualified_name::join;
 
-/// Schema variants kept per set; further variants are only counted.
+/// Schema variants kept with their columns per set; further variants are only counted.
 pub const MAX_VARIANTS: usize = 32;
-/// Distinct values kept per partition key.
-const MAX_KEY_VALUES: usize = 100;
+/// Distinct values kept per partition key (the smallest).
+pub const MAX_KEY_VALUES: usize = 100;
 /// Columns listed per difference (added, removed, retyped).
 const MAX_DIFF: usize = 20;
+
+/// A file's schema as the grouper and the writer see it: columns shared
+/// among the files that have them, and the file's own format facts.
+#[derive(Debug, Clone)]
+pub struct FileColumns {
+    pub columns: Arc<Vec<Column>>,
+    pub facts: Vec<Attribute>,
+}
 
 /// What became of an asset offered to the [`Grouper`].
 #[allow(clippy::large_enum_variant)] // returned once per asset, never stored
 pub enum Offer {
     /// Not part of a set: write it as it is.
-    Keep(Asset, Option<FileSchema>),
+    Keep(Asset, Option<FileColumns>),
     /// A member of a set (or a folder inside one): written as part of the set.
     Absorbed,
 }
@@ -50,7 +73,7 @@ impl Grouper {
 
     /// Offers an asset with its schema (`schema_failed`: a format connector
     /// tried and failed, the error is reported on the file).
-    pub fn offer(&mut self, asset: Asset, schema: Option<FileSchema>, schema_failed: bool) -> Offer {
+    pub fn offer(&mut self, asset: Asset, schema: Option<FileColumns>, schema_failed: bool) -> Offer {
         let Some(path) = asset.path.clone().filter(|_| self.enabled) else {
             return Offer::Keep(asset, schema);
         };
@@ -90,9 +113,9 @@ impl Grouper {
         file_pattern(path).map(|m| (m, None))
     }
 
-    /// The sets, as assets with their schema, and their summaries, in
-    /// pattern order; built one at a time, as the iterator is consumed.
-    pub fn finish(self) -> impl Iterator<Item = (Asset, Option<FileSchema>, SetSummary)> {
+    /// The sets, as assets with their schema, and their summaries, in order
+    /// of qualified name; built one at a time, as the iterator is consumed.
+    pub fn finish(self) -> impl Iterator<Item = (Asset, Option<FileColumns>, SetSummary)> {
         let mut sets: Vec<SetBuilder> = self.sets.into_values().collect();
         sets.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
         sets.into_iter().map(SetBuilder::build)
@@ -125,9 +148,10 @@ pub struct KeyValues {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VariantSummary {
-    /// This variant is the set's schema (the one most files have).
+    /// This variant is the set's schema (its newest member's).
     pub base: bool,
     pub files: u64,
+    /// The variant's newest member.
     pub example: String,
     pub columns: usize,
     pub added: Vec<String>,
@@ -142,15 +166,21 @@ pub struct Retyped {
     pub to: String,
 }
 
-struct Variant {
-    fingerprint: u64,
-    /// The variant's columns and its first file's format facts (codecs,
-    /// writer…), encoded compactly: a few KiB per variant instead of tens,
-    /// decoded only once, when the set is written.
-    encoded: Box<[u8]>,
+/// Which of two members is newer: later modification, then the path that
+/// sorts last. Unknown times are older than any.
+type Newest = (i64, String);
+
+/// Every distinct schema of a set: how many files have it, and its newest.
+struct VariantCount {
     files: u64,
-    example: String,
-    newest: i64,
+    newest: Newest,
+}
+
+/// A variant kept with its columns (and its newest member's format facts).
+struct Kept {
+    fingerprint: u64,
+    schema: FileColumns,
+    newest: Newest,
 }
 
 struct SetBuilder {
@@ -166,13 +196,15 @@ struct SetBuilder {
     total_rows: Option<i64>,
     last_modified: Option<i64>,
     keys: BTreeMap<String, KeyValues>,
-    variants: Vec<Variant>,
-    /// Files whose schema matched none of the kept variants once the cap was reached.
-    overflow_files: u64,
-    overflow_fingerprints: BTreeSet<u64>,
+    counts: HashMap<u64, VariantCount>,
+    /// The variants with the newest members, at most [`MAX_VARIANTS`]. A
+    /// variant's newest member only gets newer, so keeping the top ones as
+    /// members arrive keeps exactly the top ones of all, in any order.
+    kept: Vec<Kept>,
 }
 
-fn fingerprint(columns: &[Column]) -> u64 {
+/// What makes two schemas one variant: column paths and types, in order.
+pub fn fingerprint(columns: &[Column]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for c in columns {
         c.path.hash(&mut h);
@@ -212,9 +244,8 @@ impl SetBuilder {
             total_rows: Some(0),
             last_modified: None,
             keys: BTreeMap::new(),
-            variants: Vec::new(),
-            overflow_files: 0,
-            overflow_fingerprints: BTreeSet::new(),
+            counts: HashMap::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -223,27 +254,26 @@ impl SetBuilder {
         asset: &Asset,
         path: &str,
         keys: Vec<(String, String)>,
-        schema: Option<FileSchema>,
+        schema: Option<FileColumns>,
         failed: bool,
     ) {
         self.partitions += 1;
         let file = asset.file.as_ref().expect("members are files");
         self.total_size += file.size;
-        let modified = file.last_modified.unwrap_or(i64::MIN);
         if file.last_modified.is_some() {
             self.last_modified = self.last_modified.max(file.last_modified);
         }
         self.failed += failed as u64;
         for (key, value) in keys {
             let entry = self.keys.entry(key).or_default();
-            if entry.values.len() < MAX_KEY_VALUES || entry.values.contains(&value) {
-                entry.values.insert(value);
-            } else {
+            entry.values.insert(value);
+            if entry.values.len() > MAX_KEY_VALUES {
+                entry.values.pop_last();
                 entry.truncated = true;
             }
         }
         let Some(schema) = schema else { return };
-        let rows = schema.attributes.iter().find(|a| a.key == "rowCount").and_then(|a| match a.value {
+        let rows = schema.facts.iter().find(|a| a.key == "rowCount").and_then(|a| match a.value {
             Value::Integer(n) => Some(n),
             _ => None,
         });
@@ -251,38 +281,43 @@ impl SetBuilder {
             (Some(total), Some(rows)) => Some(total.saturating_add(rows)),
             _ => None,
         };
+        let newest: Newest = (file.last_modified.unwrap_or(i64::MIN), path.to_string());
         let fp = fingerprint(&schema.columns);
-        if let Some(v) = self.variants.iter_mut().find(|v| v.fingerprint == fp) {
-            v.files += 1;
-            if modified > v.newest {
-                v.newest = modified;
+        let count = self.counts.entry(fp).or_insert_with(|| VariantCount { files: 0, newest: newest.clone() });
+        count.files += 1;
+        if newest > count.newest {
+            count.newest = newest.clone();
+        }
+        if let Some(kept) = self.kept.iter_mut().find(|k| k.fingerprint == fp) {
+            if newest > kept.newest {
+                *kept = Kept { fingerprint: fp, schema, newest };
             }
-        } else if self.variants.len() < MAX_VARIANTS {
-            let encoded = postcard::to_allocvec(&(&schema.columns, &schema.attributes)).unwrap_or_default();
-            self.variants.push(Variant {
-                fingerprint: fp,
-                encoded: encoded.into_boxed_slice(),
-                files: 1,
-                example: path.to_string(),
-                newest: modified,
-            });
-        } else {
-            self.overflow_files += 1;
-            self.overflow_fingerprints.insert(fp);
+        } else if self.kept.len() < MAX_VARIANTS {
+            self.kept.push(Kept { fingerprint: fp, schema, newest });
+        } else if let Some(oldest) = self.kept.iter_mut().min_by(|a, b| a.newest.cmp(&b.newest))
+            && newest > oldest.newest
+        {
+            *oldest = Kept { fingerprint: fp, schema, newest };
         }
     }
 
-    fn build(mut self) -> (Asset, Option<FileSchema>, SetSummary) {
-        // The set's schema: the variant most files have; ties go to the newest.
-        self.variants
-            .sort_by(|a, b| b.files.cmp(&a.files).then(b.newest.cmp(&a.newest)).then(a.example.cmp(&b.example)));
-        let schema_count = self.variants.len() as u64 + self.overflow_fingerprints.len() as u64;
-        let decode =
-            |v: &Variant| postcard::from_bytes::<(Vec<Column>, Vec<Attribute>)>(&v.encoded).unwrap_or_default();
-        let base = self.variants.first().map(decode);
-        let variants: Vec<VariantSummary> = match &base {
-            Some((base_columns, _)) => {
-                self.variants.iter().enumerate().map(|(i, v)| diff(i == 0, base_columns, v, &decode(v).0)).collect()
+    fn build(mut self) -> (Asset, Option<FileColumns>, SetSummary) {
+        let counts = &self.counts;
+        let files = |k: &Kept| counts.get(&k.fingerprint).map_or(0, |c| c.files);
+        // The set's schema first (the newest member's), then by files, newest, example.
+        self.kept.sort_by(|a, b| b.newest.cmp(&a.newest));
+        if self.kept.len() > 1 {
+            self.kept[1..].sort_by(|a, b| {
+                files(b)
+                    .cmp(&files(a))
+                    .then_with(|| b.newest.0.cmp(&a.newest.0))
+                    .then_with(|| a.newest.1.cmp(&b.newest.1))
+            });
+        }
+        let schema_count = self.counts.len() as u64;
+        let variants: Vec<VariantSummary> = match self.kept.first() {
+            Some(base) => {
+                self.kept.iter().enumerate().map(|(i, v)| diff(i == 0, &base.schema.columns, v, files(v))).collect()
             }
             None => Vec::new(),
         };
@@ -314,13 +349,13 @@ impl SetBuilder {
             relations: Vec::new(),
             file: None,
         };
-        let schema = base.map(|(columns, facts)| {
+        let schema = self.kept.into_iter().next().map(|base| {
             // Facts of the set's schema, with the row count of the whole set.
-            let mut facts: Vec<Attribute> = facts.into_iter().filter(|a| a.key != "rowCount").collect();
+            let mut facts: Vec<Attribute> = base.schema.facts.into_iter().filter(|a| a.key != "rowCount").collect();
             if let Some(rows) = self.total_rows {
                 facts.push(Attribute { key: "rowCount".into(), value: Value::Integer(rows) });
             }
-            FileSchema { columns, attributes: facts }
+            FileColumns { columns: base.schema.columns, facts }
         });
         let summary = SetSummary {
             qualified_name: self.qualified_name,
@@ -336,13 +371,14 @@ impl SetBuilder {
     }
 }
 
-fn diff(is_base: bool, base: &[Column], v: &Variant, columns: &[Column]) -> VariantSummary {
+fn diff(is_base: bool, base: &[Column], v: &Kept, files: u64) -> VariantSummary {
+    let columns = &v.schema.columns;
     let dotted = |c: &Column| c.path.join(".");
     let base_types: HashMap<String, &str> = base.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
     let own: HashMap<String, &str> = columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
     let mut added = Vec::new();
     let mut retyped = Vec::new();
-    for c in columns {
+    for c in columns.iter() {
         let path = dotted(c);
         match base_types.get(&path) {
             None => added.push(path),
@@ -357,8 +393,8 @@ fn diff(is_base: bool, base: &[Column], v: &Variant, columns: &[Column]) -> Vari
     retyped.truncate(MAX_DIFF);
     VariantSummary {
         base: is_base,
-        files: v.files,
-        example: v.example.clone(),
+        files,
+        example: v.newest.1.clone(),
         columns: columns.len(),
         added,
         removed: removed.into_iter().take(MAX_DIFF).collect(),
@@ -386,22 +422,23 @@ mod tests {
         }
     }
 
-    fn schema(cols: &[(&str, &str)]) -> FileSchema {
-        FileSchema {
-            columns: cols
-                .iter()
-                .map(|(p, t)| Column {
-                    path: p.split('.').map(String::from).collect(),
-                    physical_type: "X".into(),
-                    logical_type: None,
-                    data_type: t.to_string(),
-                    repetition: Repetition::Optional,
-                    nullable: true,
-                    ordinal: 0,
-                    attributes: vec![],
-                })
-                .collect(),
-            attributes: vec![],
+    fn schema(cols: &[(&str, &str)]) -> FileColumns {
+        FileColumns {
+            columns: Arc::new(
+                cols.iter()
+                    .map(|(p, t)| Column {
+                        path: p.split('.').map(String::from).collect(),
+                        physical_type: "X".into(),
+                        logical_type: None,
+                        data_type: t.to_string(),
+                        repetition: Repetition::Optional,
+                        nullable: true,
+                        ordinal: 0,
+                        attributes: vec![],
+                    })
+                    .collect(),
+            ),
+            facts: vec![],
         }
     }
 
@@ -437,14 +474,60 @@ mod tests {
         assert_eq!((summary.partitions, summary.failed_partitions, summary.total_size), (4, 1, 307));
         assert_eq!(summary.schema_count, 2);
         let cols: Vec<&str> = schema.as_ref().unwrap().columns.iter().map(|c| c.data_type.as_str()).collect();
-        assert_eq!(cols, ["int64", "decimal(10,2)"], "the schema most files have, never an empty one");
+        assert_eq!(cols, ["int64", "float64", "string"], "the newest readable member's schema, never an empty one");
+        assert!(summary.variants[0].example.contains("month=03"));
         let other = &summary.variants[1];
-        assert_eq!(other.added, ["note"]);
+        assert_eq!((other.files, other.removed.as_slice()), (2, &["note".to_string()][..]));
         assert_eq!(other.retyped[0].column, "amount");
-        assert_eq!((other.retyped[0].from.as_str(), other.retyped[0].to.as_str()), ("decimal(10,2)", "float64"));
-        assert!(other.example.contains("month=03"));
+        assert_eq!((other.retyped[0].from.as_str(), other.retyped[0].to.as_str()), ("float64", "decimal(10,2)"));
+        assert!(other.example.contains("month=02"), "a variant's example is its newest member");
         assert_eq!(summary.partition_keys["year"].values.iter().collect::<Vec<_>>(), ["2023", "2024"]);
         assert_eq!(asset.attributes.iter().find(|a| a.key == "modifiedTime").unwrap().value, Value::Timestamp(40));
+    }
+
+    /// Members offered in every order give the same set.
+    #[test]
+    fn a_set_does_not_depend_on_the_order_of_its_members() {
+        let members: Vec<(String, i64, Vec<(String, String)>)> = (0..40)
+            .map(|i| {
+                let cols =
+                    vec![("id".to_string(), "int64".to_string()), (format!("c{}", i % 37), "string".to_string())];
+                (format!("t/part-{i:05}.parquet"), 1000 + (i % 7) as i64, cols)
+            })
+            .collect();
+        let build = |order: &[usize]| {
+            let mut g = grouper("");
+            for &i in order {
+                let (path, t, cols) = &members[i];
+                let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                g.offer(file(path, 1, *t), Some(schema(&cols)), false);
+            }
+            let (asset, schema, summary) = g.finish().next().unwrap();
+            let columns: Vec<String> = schema.unwrap().columns.iter().map(|c| c.path.join(".")).collect();
+            (serde_json::to_string(&summary).unwrap(), asset.attributes, columns)
+        };
+        let forward: Vec<usize> = (0..members.len()).collect();
+        let backward: Vec<usize> = forward.iter().rev().copied().collect();
+        let shuffled: Vec<usize> = (0..members.len()).map(|i| (i * 17) % members.len()).collect();
+        let first = build(&forward);
+        assert_eq!(first, build(&backward));
+        assert_eq!(first, build(&shuffled));
+        // The newest members were modified at 1006 (i % 7 == 6): the one whose path sorts last wins.
+        assert_eq!(first.2, ["id", "c34"], "part-00034 is the last of the newest");
+    }
+
+    #[test]
+    fn partition_keys_list_their_smallest_values() {
+        let mut g = grouper("");
+        for i in (0..(MAX_KEY_VALUES + 20)).rev() {
+            g.offer(file(&format!("t/k={i:04}/part-0.parquet"), 1, 1), None, false);
+        }
+        let (_, _, summary) = g.finish().next().unwrap();
+        let values = &summary.partition_keys["k"];
+        assert!(values.truncated);
+        assert_eq!(values.values.len(), MAX_KEY_VALUES);
+        assert_eq!(values.values.first().unwrap(), "0000");
+        assert_eq!(values.values.last().unwrap(), &format!("{:04}", MAX_KEY_VALUES - 1));
     }
 
     #[test]

@@ -97,6 +97,10 @@ impl Storage for BlobStorage {
         Ok(Box::new(pages))
     }
 
+    fn path_order(&self) -> crate::storage::PathOrder {
+        crate::storage::PathOrder::ContainerFirst
+    }
+
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
         let (container, rest) = self.split(path)?;
         let counter = Some(&*self.lister.requests);

@@ -92,6 +92,10 @@ impl Storage for DfsStorage {
         Ok(Box::new(pages))
     }
 
+    fn path_order(&self) -> crate::storage::PathOrder {
+        crate::storage::PathOrder::ContainerFirst
+    }
+
     fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
         let (fs, rest) = self.split(path)?;
         let account = &self.lister.account;

@@ -1,0 +1,464 @@
+//! One work unit: scanned, and its result written as a sorted, checked
+//! stream that the commit merges with the other units' ([`super::commit`]).
+//!
+//! A unit result holds, in this order: a [`UnitSummary`] (outcome, counts,
+//! the first item errors, plugins used), then every asset the unit found, in
+//! order of qualified name, each with a reference to its file's columns.
+//! Columns are written once per distinct schema (a partitioned table's
+//! thousand files with one schema carry it once). Resource sets are not
+//! formed here: their members may be spread over many units, so grouping is
+//! the commit's, over the merged stream.
+
+use super::frames::{FrameError, FrameReader, FrameWriter};
+use super::pipeline::{self, Read};
+use super::run::{PluginUse, ScanOptions, ScanSource};
+use super::units::{UnitSpec, UnitView};
+use crate::host::bindings::types::{Asset, Attribute, Column};
+use crate::host::{PluginError, Registry, Runtime};
+use crate::report::ItemError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Magic of a unit result stream.
+pub const UNIT_MAGIC: &[u8; 4] = b"SVU1";
+
+/// What became of a file's schema, as the commit needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Found {
+    /// Not a file with a format Surveyor reads (or not a file).
+    None,
+    /// Read: the columns are the unit's `n`th [`Frame::Columns`].
+    Columns(u32),
+    /// A format connector tried and failed; the error is in the report.
+    Failed,
+    /// Unchanged since the last run (incremental): the schema is the state's.
+    Unchanged,
+}
+
+/// An asset as a unit found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub asset: Asset,
+    pub schema: Found,
+    /// Format facts of the file's schema (row count, codecs, writer…).
+    pub facts: Vec<Attribute>,
+}
+
+/// How a unit ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UnitOutcome {
+    Completed,
+    /// The unit could not be scanned to the end (the source connector failed,
+    /// the storage went away): the run fails with this error.
+    Failed(String),
+    Canceled,
+}
+
+/// Counts of one unit; a run's are their sums.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitCounts {
+    pub files: u64,
+    pub schemas: u64,
+    pub item_errors: u64,
+    pub bytes_read: u64,
+    pub reads: u64,
+}
+
+impl UnitCounts {
+    pub fn add(&mut self, other: &UnitCounts) {
+        self.files += other.files;
+        self.schemas += other.schemas;
+        self.item_errors += other.item_errors;
+        self.bytes_read += other.bytes_read;
+        self.reads += other.reads;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitSummary {
+    pub outcome: UnitOutcome,
+    pub counts: UnitCounts,
+    /// The first item errors, in [`error_order`]; all are counted.
+    pub errors: Vec<ItemError>,
+    pub plugins: Vec<PluginUse>,
+    /// Assets that follow.
+    pub records: u64,
+}
+
+/// The frames of a unit result (and of a source's state).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Frame {
+    Summary(UnitSummary),
+    Columns(Vec<Column>),
+    Record(Record),
+}
+
+/// The order of item errors in reports: by item, then kind, message and
+/// plugin, so that "the first 1000" are the same whatever the units.
+pub fn error_order(a: &ItemError, b: &ItemError) -> std::cmp::Ordering {
+    (&a.item, &a.kind, &a.message, &a.plugin).cmp(&(&b.item, &b.kind, &b.message, &b.plugin))
+}
+
+/// Keeps the first `cap` errors in [`error_order`], in bounded memory.
+pub(super) fn keep_first_errors(errors: &mut Vec<ItemError>, cap: usize) {
+    errors.sort_by(error_order);
+    errors.truncate(cap);
+}
+
+/// Gathers a unit's assets as they come (in any order), encoded compactly;
+/// sorts and writes them at the end. Past [`SPILL_BYTES`] of records, the
+/// sorted records go to a file beside the result and are merged back at the
+/// end, so that a unit of a million assets (a database, a connector that
+/// emits more than it lists) does not hold them all in memory.
+pub(super) struct UnitCollector {
+    /// (qualified name, type name) and the encoded [`Frame::Record`].
+    records: Vec<((String, String), Vec<u8>)>,
+    bytes: usize,
+    /// Sorted runs of records written aside.
+    spilled: Vec<std::path::PathBuf>,
+    spill_dir: Option<std::path::PathBuf>,
+    /// Encoded columns of each distinct schema, and its index.
+    columns: HashMap<Vec<u8>, u32>,
+    errors: Vec<ItemError>,
+    max_errors: usize,
+    count: u64,
+    spill_at: usize,
+}
+
+/// Records held in memory by a unit before they are sorted and written aside.
+pub const SPILL_BYTES: usize = 64 << 20;
+
+type Key = (String, String);
+
+impl UnitCollector {
+    /// `spill_dir`: where sorted runs may be written (none: all in memory).
+    pub(super) fn new(max_errors: usize, spill_dir: Option<std::path::PathBuf>) -> Self {
+        UnitCollector {
+            records: Vec::new(),
+            bytes: 0,
+            spilled: Vec::new(),
+            spill_dir,
+            columns: HashMap::new(),
+            errors: Vec::new(),
+            max_errors,
+            count: 0,
+            spill_at: SPILL_BYTES,
+        }
+    }
+
+    pub(super) fn asset(&mut self, asset: Asset, read: Read) -> std::io::Result<()> {
+        let (schema, facts) = match read {
+            Read::NotRead => (Found::None, Vec::new()),
+            Read::Failed => (Found::Failed, Vec::new()),
+            Read::Unchanged => (Found::Unchanged, Vec::new()),
+            Read::Read(schema) => {
+                let encoded = postcard::to_allocvec(&schema.columns).expect("columns encode");
+                let next = self.columns.len() as u32;
+                (Found::Columns(*self.columns.entry(encoded).or_insert(next)), schema.attributes)
+            }
+        };
+        let key = (asset.qualified_name.clone(), asset.type_name.clone());
+        let record = postcard::to_allocvec(&Frame::Record(Record { asset, schema, facts })).expect("record encodes");
+        self.bytes += record.len() + key.0.len() + key.1.len() + 64;
+        self.records.push((key, record));
+        self.count += 1;
+        if self.bytes > self.spill_at && self.spill_dir.is_some() {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        let dir = self.spill_dir.as_ref().expect("checked");
+        let path = dir.join(format!("spill-{:04}", self.spilled.len()));
+        self.records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for ((qn, type_name), record) in self.records.drain(..) {
+            for part in [qn.as_bytes(), type_name.as_bytes(), &record] {
+                out.write_all(&(part.len() as u32).to_le_bytes())?;
+                out.write_all(part)?;
+            }
+        }
+        out.flush()?;
+        self.spilled.push(path);
+        self.bytes = 0;
+        Ok(())
+    }
+
+    pub(super) fn error(&mut self, error: ItemError) {
+        self.errors.push(error);
+        if self.errors.len() >= 2 * self.max_errors.max(1) {
+            keep_first_errors(&mut self.errors, self.max_errors);
+        }
+    }
+
+    /// Writes the unit's result: summary, columns, then records by qualified name.
+    pub(super) fn write<W: Write>(
+        mut self,
+        outcome: UnitOutcome,
+        counts: UnitCounts,
+        plugins: Vec<PluginUse>,
+        out: W,
+    ) -> std::io::Result<(UnitSummary, W)> {
+        keep_first_errors(&mut self.errors, self.max_errors);
+        self.records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let summary = UnitSummary { outcome, counts, errors: self.errors, plugins, records: self.count };
+        let mut w = FrameWriter::new(out, UNIT_MAGIC)?;
+        w.put(&Frame::Summary(summary.clone()))?;
+        let mut columns: Vec<(u32, Vec<u8>)> = self.columns.into_iter().map(|(c, i)| (i, c)).collect();
+        columns.sort_unstable_by_key(|(i, _)| *i);
+        for (_, encoded) in columns {
+            // `Frame::Columns` is variant 1: its encoding is the tag, then the columns.
+            let mut frame = Vec::with_capacity(encoded.len() + 1);
+            frame.push(1);
+            frame.extend_from_slice(&encoded);
+            w.put_encoded(&frame)?;
+        }
+        if self.spilled.is_empty() {
+            for (_, record) in &self.records {
+                w.put_encoded(record)?;
+            }
+        } else {
+            // Merge the runs written aside with the last one, held in memory.
+            let mut runs: Vec<Box<dyn Iterator<Item = std::io::Result<(Key, Vec<u8>)>>>> = Vec::new();
+            for path in &self.spilled {
+                runs.push(Box::new(SpillRun(std::io::BufReader::new(std::fs::File::open(path)?))));
+            }
+            runs.push(Box::new(std::mem::take(&mut self.records).into_iter().map(Ok)));
+            let mut heap = std::collections::BinaryHeap::new();
+            for (i, run) in runs.iter_mut().enumerate() {
+                if let Some(item) = run.next() {
+                    let (key, record) = item?;
+                    heap.push(std::cmp::Reverse((key, i, record)));
+                }
+            }
+            while let Some(std::cmp::Reverse((_, i, record))) = heap.pop() {
+                w.put_encoded(&record)?;
+                if let Some(item) = runs[i].next() {
+                    let (key, record) = item?;
+                    heap.push(std::cmp::Reverse((key, i, record)));
+                }
+            }
+            for path in &self.spilled {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok((summary, w.finish()?))
+    }
+}
+
+/// A sorted run written aside by [`UnitCollector::spill`].
+struct SpillRun<R: std::io::Read>(R);
+
+impl<R: std::io::Read> SpillRun<R> {
+    fn part(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut len = [0u8; 4];
+        match self.0.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut buf = vec![0; u32::from_le_bytes(len) as usize];
+        self.0.read_exact(&mut buf)?;
+        Ok(Some(buf))
+    }
+}
+
+impl<R: std::io::Read> Iterator for SpillRun<R> {
+    type Item = std::io::Result<(Key, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let text =
+            |b: Vec<u8>| String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        let item = (|| -> std::io::Result<Option<(Key, Vec<u8>)>> {
+            let Some(qn) = self.part()? else { return Ok(None) };
+            let type_name = self.part()?.unwrap_or_default();
+            let record = self.part()?.unwrap_or_default();
+            Ok(Some(((text(qn)?, text(type_name)?), record)))
+        })();
+        item.transpose()
+    }
+}
+
+/// Reads a unit result: its summary first, then its records in order, with
+/// their columns resolved.
+pub struct UnitReader<R: std::io::Read> {
+    frames: FrameReader<R>,
+    pub summary: UnitSummary,
+    columns: Vec<Arc<Vec<Column>>>,
+    /// The first record, read while collecting the columns.
+    pending: Option<Record>,
+    read: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnitResultError {
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("malformed unit result: {0}")]
+    Malformed(String),
+}
+
+impl<R: std::io::Read> UnitReader<R> {
+    pub fn new(input: R) -> Result<Self, UnitResultError> {
+        let mut frames = FrameReader::new(input, UNIT_MAGIC, "unit result")?;
+        let summary = match frames.next::<Frame>()? {
+            Some(Frame::Summary(s)) => s,
+            _ => return Err(UnitResultError::Malformed("it does not start with its summary".into())),
+        };
+        let mut columns = Vec::new();
+        let pending = loop {
+            match frames.next::<Frame>()? {
+                Some(Frame::Columns(c)) => columns.push(Arc::new(c)),
+                Some(Frame::Record(r)) => break Some(r),
+                Some(Frame::Summary(_)) => return Err(UnitResultError::Malformed("a second summary".into())),
+                None => break None,
+            }
+        };
+        Ok(UnitReader { frames, summary, columns, pending, read: 0 })
+    }
+
+    /// The next record, with its columns when it has some.
+    pub fn next_record(&mut self) -> Result<Option<(Record, Option<Arc<Vec<Column>>>)>, UnitResultError> {
+        let record = match self.pending.take() {
+            Some(r) => Some(r),
+            None => match self.frames.next::<Frame>()? {
+                Some(Frame::Record(r)) => Some(r),
+                Some(_) => return Err(UnitResultError::Malformed("columns or a summary among the records".into())),
+                None => None,
+            },
+        };
+        let Some(record) = record else {
+            if self.read != self.summary.records {
+                return Err(UnitResultError::Malformed(format!(
+                    "{} records announced, {} found",
+                    self.summary.records, self.read
+                )));
+            }
+            return Ok(None);
+        };
+        self.read += 1;
+        let columns = match record.schema {
+            Found::Columns(i) => Some(
+                self.columns
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or_else(|| UnitResultError::Malformed(format!("record refers to unknown columns {i}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Some((record, columns)))
+    }
+}
+
+/// Checks a whole unit result (an upload, before it is accepted): every
+/// frame decodes, records are in order, the trailer matches. Returns its
+/// summary.
+pub fn validate(input: impl std::io::Read) -> Result<UnitSummary, UnitResultError> {
+    let mut reader = UnitReader::new(input)?;
+    let mut last: Option<(String, String)> = None;
+    while let Some((record, _)) = reader.next_record()? {
+        let key = (record.asset.qualified_name, record.asset.type_name);
+        if last.as_ref().is_some_and(|l| *l > key) {
+            return Err(UnitResultError::Malformed(format!("records out of order at {}", key.0)));
+        }
+        last = Some(key);
+    }
+    Ok(reader.summary)
+}
+
+/// Scans one unit of a run and writes its result to `out`.
+pub fn run_unit<W: Write>(
+    runtime: &Runtime,
+    registry: &Arc<Registry>,
+    source: &ScanSource,
+    unit: &UnitSpec,
+    options: &ScanOptions,
+    out: W,
+) -> Result<(UnitSummary, W), super::ScanError> {
+    let plugin = registry
+        .source(&source.source_type)
+        .ok_or_else(|| super::ScanError::NoConnector(source.source_type.clone()))?
+        .clone();
+    let before = options.counters.snapshot();
+    let storage = source.grants.storage.clone().map(|s| UnitView::wrap(s, unit));
+    let mut collector = UnitCollector::new(options.max_reported_errors, options.work_dir.clone());
+    let outcome = pipeline::run(runtime, registry, &plugin, source, storage, options, &mut collector);
+    let after = options.counters.snapshot();
+    let counts = UnitCounts {
+        files: after.files - before.files,
+        schemas: after.schemas - before.schemas,
+        item_errors: after.item_errors - before.item_errors,
+        bytes_read: after.bytes_read - before.bytes_read,
+        reads: after.reads - before.reads,
+    };
+    let canceled = options.cancel.load(Ordering::Relaxed);
+    let outcome_kind = match &outcome.source_result {
+        _ if outcome.fatal.is_some() => UnitOutcome::Failed(outcome.fatal.clone().unwrap_or_default()),
+        Err(PluginError::Canceled { .. }) => UnitOutcome::Canceled,
+        Err(_) if canceled => UnitOutcome::Canceled,
+        Err(e) => UnitOutcome::Failed(e.to_string()),
+        Ok(_) if canceled => UnitOutcome::Canceled,
+        Ok(_) => UnitOutcome::Completed,
+    };
+    let mut plugins: Vec<PluginUse> = outcome.plugins_used.iter().map(|p| PluginUse::of(p)).collect();
+    plugins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    collector
+        .write(outcome_kind, counts, plugins, out)
+        .map_err(|e| super::ScanError::Unit(format!("writing the unit's result: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(i: u64) -> Asset {
+        Asset {
+            type_name: "t".into(),
+            qualified_name: format!("x://r/{i:05}"),
+            name: format!("{i}"),
+            parent: None,
+            path: None,
+            attributes: vec![],
+            columns: vec![],
+            relations: vec![],
+            file: None,
+        }
+    }
+
+    #[test]
+    fn a_unit_larger_than_memory_is_sorted_through_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = UnitCollector::new(10, Some(dir.path().to_path_buf()));
+        c.spill_at = 4096;
+        for i in 0..2000u64 {
+            c.asset(asset((i * 7919) % 2000), Read::NotRead).unwrap();
+        }
+        assert!(c.spilled.len() > 3, "written aside");
+        let (summary, bytes) = c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], Vec::new()).unwrap();
+        assert_eq!(summary.records, 2000);
+        assert_eq!(validate(&bytes[..]).unwrap(), summary);
+        let mut r = UnitReader::new(&bytes[..]).unwrap();
+        let mut names = Vec::new();
+        while let Some((record, _)) = r.next_record().unwrap() {
+            names.push(record.asset.qualified_name);
+        }
+        let expected: Vec<String> = (0..2000).map(|i| format!("x://r/{i:05}")).collect();
+        assert_eq!(names, expected);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "runs written aside are removed");
+    }
+
+    #[test]
+    fn a_truncated_or_reordered_result_is_refused() {
+        let mut c = UnitCollector::new(10, None);
+        for i in 0..10 {
+            c.asset(asset(i), Read::NotRead).unwrap();
+        }
+        let (_, bytes) = c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], Vec::new()).unwrap();
+        assert!(validate(&bytes[..bytes.len() - 40]).is_err());
+        assert!(validate(&bytes[..]).is_ok());
+    }
+}

@@ -1,0 +1,373 @@
+//! Work units: one run of a storage source cut into slices that any node can
+//! scan, each on its own.
+//!
+//! A storage's recursive listing is in a fixed order ([`PathOrder`]). The
+//! planner walks the listing of each scope root once, reading names only,
+//! and cuts it into slices `[start, end)` of about `target` files each, as
+//! it goes ([`plan`]). A unit is scanned by the source's own connector,
+//! unchanged, through a [`UnitView`] of the storage: every listing the
+//! connector asks for is narrowed to the slice, so the connector sees only
+//! the unit's files (and the folders on the way to them). A new storage
+//! connector therefore gets units without a line of code; the slicing lives
+//! here, on the `Storage` trait. Sources without storage (SQL, HTTP) are one
+//! unit.
+//!
+//! The folders and containers above a slice are seen by every unit that
+//! reaches into them, so a run's units overlap there; the commit keeps one
+//! copy of each asset ([`super::commit`]).
+
+use crate::host::bindings::storage::ObjectMeta;
+use crate::storage::{Listing, PathOrder, Storage, StorageError};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// What one unit scans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitSpec {
+    /// The scope root whose listing is sliced; `None`: the whole source in
+    /// one unit (sources without storage, or a listing that could not be sliced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// First path of the slice (inclusive); `None`: from the listing's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// First path after the slice; `None`: to the listing's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Files the planner counted in the slice (progress only).
+    #[serde(default)]
+    pub files: u64,
+}
+
+impl UnitSpec {
+    /// The whole source as one unit.
+    pub fn whole() -> UnitSpec {
+        UnitSpec { root: None, start: None, end: None, files: 0 }
+    }
+
+    pub fn is_whole(&self) -> bool {
+        self.root.is_none()
+    }
+}
+
+/// Where a planner stopped: the next scope root to list and the last path
+/// of that root already planned. A planner that is stopped and started again
+/// (another node takes the plan over) resumes there, so no slice is planned
+/// twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCursor {
+    pub root: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("listing {root:?} to plan the run: {source}")]
+    Storage { root: String, source: StorageError },
+    /// The receiver refused the units (the run was canceled, the plan taken over).
+    #[error("{0}")]
+    Stopped(String),
+}
+
+/// The scope roots a run lists: the scope's paths, or the source's root.
+pub fn scope_roots(scope: &[String]) -> Vec<String> {
+    let mut roots: Vec<String> = if scope.is_empty() {
+        vec![String::new()]
+    } else {
+        scope.iter().map(|s| s.trim_matches('/').to_string()).collect()
+    };
+    roots.sort();
+    roots.dedup();
+    // A root inside another root is listed with it.
+    let all = roots.clone();
+    roots.retain(|r| !all.iter().any(|o| o != r && (o.is_empty() || r.starts_with(&format!("{o}/")))));
+    roots
+}
+
+/// Plans the units of a storage source: lists every scope root from
+/// `cursor`, and hands units to `emit` in batches of at most `batch`, each
+/// with the cursor to resume after it. `target` is the number of files a
+/// unit should hold. A root whose listing is empty, or missing, still gets
+/// one unit (its container or folder is an asset, or its absence an error
+/// the connector reports).
+///
+/// A slice ends where the next begins: at the first object of the listing
+/// that does not sort before the cut (the next slice's `start`), found the
+/// same way by both. So every object falls in exactly one slice, and an
+/// object added or removed between planning and scanning falls in one too.
+pub fn plan(
+    storage: &dyn Storage,
+    scope: &[String],
+    target: u64,
+    cursor: PlanCursor,
+    batch: usize,
+    emit: &mut dyn FnMut(Vec<UnitSpec>, &PlanCursor) -> Result<(), PlanError>,
+) -> Result<(), PlanError> {
+    let roots = scope_roots(scope);
+    let target = target.max(1);
+    let mut pending: Vec<UnitSpec> = Vec::new();
+    let mut flush = |pending: &mut Vec<UnitSpec>, at: &PlanCursor, force: bool| -> Result<(), PlanError> {
+        if !pending.is_empty() && (force || pending.len() >= batch) {
+            emit(std::mem::take(pending), at)?;
+        }
+        Ok(())
+    };
+    for (index, root) in roots.iter().enumerate().skip(cursor.root) {
+        let resume = if index == cursor.root { cursor.after.clone() } else { None };
+        let listing = match &resume {
+            Some(after) => storage.list_from(root, after),
+            None => storage.list(root, true),
+        };
+        let listing = match listing {
+            Ok(listing) => listing,
+            Err(e) if e.kind == crate::storage::StorageErrorKind::NotFound && resume.is_none() => {
+                Box::new(std::iter::empty())
+            }
+            Err(source) => return Err(PlanError::Storage { root: root.clone(), source }),
+        };
+        // The open slice's start (`Some(None)`: from the listing's start);
+        // a resumed root opens its first slice at its first new object.
+        let mut open: Option<Option<String>> = if resume.is_some() { None } else { Some(None) };
+        let mut files = 0u64;
+        let mut last = resume.clone();
+        for item in listing {
+            // An entry that cannot be listed is reported by the unit that lists it.
+            let Ok(object) = item else { continue };
+            if resume.as_deref() == Some(object.path.as_str()) {
+                continue;
+            }
+            if open.is_none() {
+                open = Some(Some(object.path.clone()));
+            }
+            if files >= target && !object.is_dir {
+                let start = open.replace(Some(object.path.clone())).flatten();
+                pending.push(UnitSpec { root: Some(root.clone()), start, end: Some(object.path.clone()), files });
+                files = 0;
+                flush(&mut pending, &PlanCursor { root: index, after: last.clone() }, false)?;
+            }
+            files += u64::from(!object.is_dir);
+            last = Some(object.path);
+        }
+        if let Some(start) = open {
+            pending.push(UnitSpec { root: Some(root.clone()), start, end: None, files });
+        }
+        flush(&mut pending, &PlanCursor { root: index + 1, after: None }, true)?;
+    }
+    Ok(())
+}
+
+/// The storage as one unit sees it: every listing narrowed to the unit's
+/// slice. Reads and stats pass through (a unit reads only the files it lists).
+pub struct UnitView {
+    inner: Arc<dyn Storage>,
+    order: PathOrder,
+    root: String,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl UnitView {
+    /// `None` for a unit that is the whole source.
+    pub fn wrap(inner: Arc<dyn Storage>, unit: &UnitSpec) -> Arc<dyn Storage> {
+        let Some(root) = &unit.root else { return inner };
+        if unit.start.is_none() && unit.end.is_none() && root.is_empty() {
+            return inner;
+        }
+        let order = inner.path_order();
+        Arc::new(UnitView { inner, order, root: root.clone(), start: unit.start.clone(), end: unit.end.clone() })
+    }
+
+    fn in_slice(&self, path: &str) -> bool {
+        within(&self.root, path)
+            && self.start.as_deref().is_none_or(|s| self.order.compare(path, s) != Ordering::Less)
+            && self.end.as_deref().is_none_or(|e| self.order.compare(path, e) == Ordering::Less)
+    }
+
+    /// Whether the folder `dir` may hold something of the slice: it is on the
+    /// way to the root, or its contents (`dir/…`) overlap the slice.
+    fn may_hold(&self, dir: &str) -> bool {
+        if within(dir, &self.root) {
+            return true;
+        }
+        if !within(&self.root, dir) {
+            return false;
+        }
+        let first = format!("{dir}/");
+        let last = format!("{dir}/\u{10FFFF}");
+        self.start.as_deref().is_none_or(|s| self.order.compare(&last, s) != Ordering::Less)
+            && self.end.as_deref().is_none_or(|e| self.order.compare(&first, e) == Ordering::Less)
+    }
+}
+
+/// Whether `path` is `root` or below it (`""` holds everything).
+fn within(root: &str, path: &str) -> bool {
+    root.is_empty() || path == root || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
+}
+
+impl Storage for UnitView {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn list(&self, prefix: &str, recursive: bool) -> Result<Listing, StorageError> {
+        let prefix = crate::storage::checked_relative(prefix)?.to_string();
+        if recursive && (within(&prefix, &self.root) || within(&self.root, &prefix)) {
+            // List the deeper of the two, from the slice's start, and stop at its end.
+            let from = if within(&prefix, &self.root) { self.root.clone() } else { prefix };
+            let listing = match &self.start {
+                Some(start) => self.inner.list_from(&from, start)?,
+                None => self.inner.list(&from, true)?,
+            };
+            // The slice ends at the first object that does not sort before
+            // `end`: where the next unit's `list_from` starts.
+            let (order, end) = (self.order, self.end.clone());
+            return Ok(Box::new(listing.take_while(move |item| match (item, &end) {
+                (Ok(o), Some(end)) => order.compare(&o.path, end) == Ordering::Less,
+                _ => true,
+            })));
+        }
+        if recursive {
+            // Wholly outside the unit's root: nothing of the slice.
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let listing = self.inner.list(&prefix, false)?;
+        let view = UnitView {
+            inner: self.inner.clone(),
+            order: self.order,
+            root: self.root.clone(),
+            start: self.start.clone(),
+            end: self.end.clone(),
+        };
+        Ok(Box::new(listing.filter(move |item| match item {
+            Ok(ObjectMeta { path, is_dir: true, .. }) => view.may_hold(path) || view.in_slice(path),
+            Ok(o) => view.in_slice(&o.path),
+            Err(_) => true,
+        })))
+    }
+
+    fn list_from(&self, prefix: &str, start: &str) -> Result<Listing, StorageError> {
+        let order = self.order;
+        let start = start.to_string();
+        Ok(Box::new(
+            self.list(prefix, true)?
+                .skip_while(move |item| item.as_ref().is_ok_and(|o| order.compare(&o.path, &start) == Ordering::Less)),
+        ))
+    }
+
+    fn path_order(&self) -> PathOrder {
+        self.order
+    }
+
+    fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
+        self.inner.stat(path)
+    }
+
+    fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, StorageError> {
+        self.inner.read_range(path, offset, length)
+    }
+
+    fn read_range_into(&self, path: &str, offset: u64, length: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        self.inner.read_range_into(path, offset, length, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    fn lake(paths: &[&str]) -> Arc<dyn Storage> {
+        let mut m = MemoryStorage::new();
+        for p in paths {
+            m.insert(p, b"x".to_vec());
+        }
+        Arc::new(m)
+    }
+
+    fn planned(storage: &dyn Storage, scope: &[&str], target: u64) -> Vec<UnitSpec> {
+        let scope: Vec<String> = scope.iter().map(|s| s.to_string()).collect();
+        let mut units = Vec::new();
+        plan(storage, &scope, target, PlanCursor::default(), 2, &mut |batch, _| {
+            units.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+        units
+    }
+
+    fn files(storage: &Arc<dyn Storage>, unit: &UnitSpec) -> Vec<String> {
+        UnitView::wrap(storage.clone(), unit).list("", true).unwrap().map(|o| o.unwrap().path).collect()
+    }
+
+    #[test]
+    fn every_file_falls_in_exactly_one_unit() {
+        let paths: Vec<String> = (0..23).map(|i| format!("t/y={}/part-{i:03}.parquet", i % 4)).collect();
+        let mut all: Vec<&str> = paths.iter().map(String::as_str).collect();
+        all.extend(["a.csv", "t.csv", "z/one.json"]);
+        let storage = lake(&all);
+        let units = planned(&*storage, &[], 5);
+        assert_eq!(units.len(), 6, "26 files, 5 a unit: {units:?}");
+        let mut seen: Vec<String> = units.iter().flat_map(|u| files(&storage, u)).collect();
+        assert_eq!(units.iter().map(|u| u.files).sum::<u64>(), 26);
+        let mut expected: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        seen.sort();
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn scope_roots_are_listed_separately_and_nested_ones_once() {
+        let storage = lake(&["a/1", "a/2", "a/b/3", "c/4", "d/5"]);
+        let units = planned(&*storage, &["a", "a/b", "d"], 100);
+        let roots: Vec<&str> = units.iter().map(|u| u.root.as_deref().unwrap()).collect();
+        assert_eq!(roots, ["a", "d"]);
+        assert_eq!(files(&storage, &units[0]), ["a/1", "a/2", "a/b/3"]);
+    }
+
+    #[test]
+    fn a_planner_taken_over_resumes_after_what_was_planned() {
+        let paths: Vec<String> = (0..10).map(|i| format!("f/{i:02}")).collect();
+        let storage = lake(&paths.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut first = Vec::new();
+        let mut cursor = PlanCursor::default();
+        let stopped = plan(&*storage, &[], 3, PlanCursor::default(), 1, &mut |batch, at| {
+            if !first.is_empty() {
+                return Err(PlanError::Stopped("the node stopped".into()));
+            }
+            first.extend(batch);
+            cursor = at.clone();
+            Ok(())
+        });
+        assert!(stopped.is_err());
+        let mut rest = Vec::new();
+        plan(&*storage, &[], 3, cursor, 1, &mut |batch, _| {
+            rest.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+        let mut seen: Vec<String> = first.iter().chain(&rest).flat_map(|u| files(&storage, u)).collect();
+        seen.sort();
+        assert_eq!(seen, paths);
+    }
+
+    #[test]
+    fn one_level_listings_show_only_the_way_to_the_slice() {
+        let storage = lake(&["a/x/1", "a/y/2", "b/3"]);
+        let unit =
+            UnitSpec { root: Some(String::new()), start: Some("a/y/2".into()), end: Some("b/3".into()), files: 1 };
+        let view = UnitView::wrap(storage.clone(), &unit);
+        // MemoryStorage lists one level as it lists all: the filter is what is tested.
+        let level: Vec<String> = view.list("", false).unwrap().map(|o| o.unwrap().path).collect();
+        assert_eq!(level, ["a/y/2"]);
+    }
+
+    #[test]
+    fn an_empty_root_is_still_a_unit() {
+        let storage = lake(&["a/1"]);
+        let units = planned(&*storage, &["empty"], 5);
+        assert_eq!(units, [UnitSpec { root: Some("empty".into()), start: None, end: None, files: 0 }]);
+    }
+}
