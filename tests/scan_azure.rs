@@ -320,6 +320,9 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     let tmp = tempfile::tempdir().unwrap();
     let source = source_file(tmp.path(), "many", "azure-blob", &az, "timeout_seconds = 2\nmax_retries = 1\n");
     let out = tmp.path().join("out");
+    // Unit results wait in the temporary folder until the commit.
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
     let child = surveyor()
         .args([
             "scan",
@@ -332,14 +335,17 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
             "1",
         ])
         .env("TEST_AZURE_KEY", KEY)
+        .env("TMPDIR", &work)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The run has begun once its partial folder exists; then the emulator goes.
+    // The run is scanning once its first unit's result is begun; then the emulator goes.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let runs = out.join("runs");
-    while !std::fs::read_dir(&runs).map(|d| d.count() > 0).unwrap_or(false) {
+    let unit_begun = || {
+        std::fs::read_dir(&work).into_iter().flatten().flatten().any(|run| run.path().join("unit-000000.svu").exists())
+    };
+    while !unit_begun() {
         assert!(Instant::now() < deadline, "the run did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -357,7 +363,7 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     let run = Run::read(&out.join("runs").join(report["runId"].as_str().unwrap()));
     assert_eq!(run.manifest["status"], "failed");
     let state = out.join("state");
-    assert!(walk_if_exists(&state).iter().all(|p| !p.ends_with("last-run.json")), "a failed run is not remembered");
+    assert!(walk_if_exists(&state).iter().all(|p| !p.ends_with("state.svs")), "a failed run is not remembered");
 }
 
 fn walk_if_exists(dir: &Path) -> Vec<std::path::PathBuf> {
