@@ -61,8 +61,10 @@ CREATE TABLE ingestion_targets (
 
 -- runs.settings: what the run's units and commit share, frozen when the
 -- run starts (JSON, no secrets). runs.plan_cursor: where a plan taken over
--- resumes. runs.planned: every unit is known. runs.report: report.json.
+-- resumes; runs.root_uri: the source's root as the plan saw it, for every
+-- unit. runs.planned: every unit is known. runs.report: report.json.
 ALTER TABLE runs ADD COLUMN settings TEXT;
+ALTER TABLE runs ADD COLUMN root_uri TEXT;
 ALTER TABLE runs ADD COLUMN plan_cursor TEXT;
 ALTER TABLE runs ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN report TEXT;

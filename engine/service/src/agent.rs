@@ -1,24 +1,28 @@
 //! `surveyor node run`: a registered node working for its integration
-//! runtime. It sends heartbeats (CPU, memory, the runs it has in progress),
-//! claims queued runs of its runtime's scans up to its concurrency, runs them
-//! as `surveyor scan` does with the output in its own data directory, and
-//! reports how each ended. Cancels come back in the heartbeat's reply. On
-//! SIGTERM it stops claiming, gives running scans the grace period, then
-//! stops them and gives them back to the queue.
+//! runtime. It sends heartbeats (CPU, memory, the units it has in progress,
+//! which renews their leases), claims queued units of its runtime's runs up
+//! to its concurrency (a run's plan, or a slice of a source), runs each, and
+//! uploads what it found: a plan's slices as it finds them, a slice's
+//! result when it is done (streamed, retried through a service restart).
+//! Units to stop (their run was canceled, or they are no longer this
+//! node's) come back in the heartbeat's reply. On SIGTERM it stops
+//! claiming, gives running units the grace period, then stops them and
+//! gives them back at once, for another node.
 //!
 //! The node talks to the service only (outbound HTTP, like Purview's
 //! self-hosted integration runtime); the service never connects to a node.
 
 use super::ServiceError;
 use super::client::{Client, seg};
-use super::runner::{Finished, Job, run_job};
+use super::units::{Delivery, UnitJob, UnitRunner};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use surveyor_engine::scan::unit::UnitSummary;
+use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
 
 /// What `surveyor node register` saves in `<data-dir>/node.json` (0600).
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,35 +60,48 @@ impl NodeFile {
     }
 }
 
-/// A heartbeat's body: this machine's CPU and memory, and the node's runs.
-pub fn heartbeat_body(running: &[String]) -> serde_json::Value {
+/// A heartbeat's body: this machine's CPU and memory, and the node's units.
+pub fn heartbeat_body(units: &[UnitRef]) -> serde_json::Value {
     let memory = super::sysinfo::memory();
     serde_json::json!({
         "version": surveyor_engine::VERSION,
-        "running_jobs": running.len(),
-        "running": running,
+        "running_jobs": units.len(),
+        "units": units,
         "cpu_percent": super::sysinfo::cpu_percent(Duration::from_millis(250)),
         "memory_used_bytes": memory.map(|m| m.1),
         "memory_total_bytes": memory.map(|m| m.0),
     })
 }
 
+/// A unit a node holds: its run, its number and the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnitRef {
+    pub run_id: String,
+    pub seq: i64,
+    pub attempt: i64,
+}
+
 pub struct AgentOptions {
     pub data_dir: PathBuf,
-    /// Runs at the same time on this node.
+    /// Units at the same time on this node.
     pub concurrency: usize,
-    /// How often to send a heartbeat and look for queued runs.
+    /// How often to send a heartbeat and look for queued units.
     pub poll: Duration,
-    /// After SIGTERM, how long running scans may take to finish.
+    /// After SIGTERM, how long running units may take to finish.
     pub grace: Duration,
-    /// Threads reading schemas per run.
+    /// Threads reading schemas per unit.
     pub schema_workers: Option<usize>,
 }
 
+/// How long a node keeps trying to report a unit to a service that does not answer.
+const PATIENCE: Duration = Duration::from_secs(600);
+
 struct Running {
+    unit: UnitRef,
     cancel: Arc<AtomicBool>,
-    canceled_by_user: bool,
-    thread: JoinHandle<Finished>,
+    /// Stopped to be given back (SIGTERM), not reported.
+    releasing: Arc<AtomicBool>,
+    thread: JoinHandle<Result<(), String>>,
 }
 
 /// Works until `stop` is set.
@@ -95,28 +112,25 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServiceError> {
     let node = NodeFile::load(&options.data_dir)?;
-    let client = node.client()?;
-    let runtime = Arc::new(runtime);
-    let registry = Arc::new(registry);
-    let output = options.data_dir.join("output");
-    let mut running: HashMap<String, Running> = HashMap::new();
-    // Ends not yet reported (the service was unreachable): sent again each round.
-    let mut unreported: Vec<(String, Finished)> = Vec::new();
+    let client = Arc::new(node.client()?);
+    let runner = UnitRunner {
+        runtime: Arc::new(runtime),
+        registry: Arc::new(registry),
+        schema_workers: options.schema_workers,
+        work_dir: options.data_dir.join("work"),
+    };
+    let mut running: Vec<Running> = Vec::new();
     tracing::info!(service = %node.url, node = %node.node_id, concurrency = options.concurrency, "node working");
     while !stop.load(Ordering::SeqCst) {
         let round = Instant::now();
-        reap(&mut running, &mut unreported, false);
-        report(&client, &mut unreported);
-        let ids: Vec<String> = running.keys().cloned().collect();
-        match client.post("/v1/nodes/heartbeat", &heartbeat_body(&ids)) {
+        reap(&mut running, false);
+        let units: Vec<UnitRef> = running.iter().map(|r| r.unit.clone()).collect();
+        match client.post("/v1/nodes/heartbeat", &heartbeat_body(&units)) {
             Ok(reply) => {
-                for id in reply["cancel"].as_array().into_iter().flatten().filter_map(|v| v.as_str()) {
-                    if let Some(r) = running.get_mut(id)
-                        && !r.canceled_by_user
-                    {
-                        tracing::info!(run = %id, "run canceled by the service");
-                        r.canceled_by_user = true;
-                        r.cancel.store(true, Ordering::SeqCst);
+                let stops: Vec<UnitRef> = serde_json::from_value(reply["stop_units"].clone()).unwrap_or_default();
+                for r in running.iter().filter(|r| stops.iter().any(|s| s.run_id == r.unit.run_id && s.seq == r.unit.seq)) {
+                    if !r.cancel.swap(true, Ordering::SeqCst) {
+                        tracing::info!(run = %r.unit.run_id, unit = r.unit.seq, "unit stopped by the service");
                     }
                 }
                 if let Some(w) = reply["service_version"]["warning"].as_str() {
@@ -125,110 +139,135 @@ pub fn run(
             }
             // A removed node stops: its credential will not come back.
             Err(ServiceError::Unauthorized(e)) => {
-                stop_all(&mut running, Duration::ZERO);
+                stop_all(&mut running);
                 return Err(ServiceError::Unauthorized(format!("the service refused this node: {e}")));
             }
             Err(e) => tracing::warn!(error = %e, "heartbeat"),
         }
         while running.len() < options.concurrency && !stop.load(Ordering::SeqCst) {
-            let job = match client.post("/v1/nodes/runs/claim", &serde_json::json!({})) {
+            let job = match client.post("/v1/nodes/units/claim", &serde_json::json!({})) {
                 Ok(serde_json::Value::Null) => break,
-                Ok(v) => match serde_json::from_value::<Job>(v) {
+                Ok(v) => match serde_json::from_value::<UnitJob>(v) {
                     Ok(job) => job,
                     Err(e) => {
-                        tracing::error!(error = %e, "the service sent a job this node cannot read (versions differ?)");
+                        tracing::error!(error = %e, "the service sent a unit this node cannot read (versions differ?)");
                         break;
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming a run");
+                    tracing::warn!(error = %e, "claiming a unit");
                     break;
                 }
             };
-            let id = job.run_id.clone();
-            tracing::info!(run = %id, scan = %job.scan, attempt = job.attempt, "run started");
-            let cancel = Arc::new(AtomicBool::new(false));
-            let (rt, reg, out, flag, workers) =
-                (runtime.clone(), registry.clone(), output.clone(), cancel.clone(), options.schema_workers);
+            let unit = UnitRef { run_id: job.run_id.clone(), seq: job.seq, attempt: job.attempt };
+            tracing::info!(run = %unit.run_id, unit = unit.seq, attempt = unit.attempt, scan = %job.settings.scan, "unit started");
+            let (cancel, releasing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            let (runner, client, flag, releasing_flag) = (runner.clone(), client.clone(), cancel.clone(), releasing.clone());
             let thread = std::thread::Builder::new()
-                .name(format!("run-{id}"))
-                .spawn(move || run_job(&rt, &reg, job, &out, workers, flag))
-                .map_err(|e| ServiceError::Invalid(format!("starting a run: {e}")))?;
-            running.insert(id, Running { cancel, canceled_by_user: false, thread });
+                .name(format!("unit-{}-{}", unit.run_id, unit.seq))
+                .spawn(move || {
+                    let mut delivery = HttpDelivery { client: &client, job: &job, releasing: releasing_flag };
+                    runner.run(&job, flag, &mut delivery)
+                })
+                .map_err(|e| ServiceError::Invalid(format!("starting a unit: {e}")))?;
+            running.push(Running { unit, cancel, releasing, thread });
         }
-        // Sleep out the round, waking early for a stop or a run's end.
+        // Sleep out the round, waking early for a stop or a unit's end.
         while round.elapsed() < options.poll && !stop.load(Ordering::SeqCst) {
-            if running.values().any(|r| r.thread.is_finished()) {
+            if running.iter().any(|r| r.thread.is_finished()) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    tracing::info!(runs = running.len(), grace_seconds = options.grace.as_secs(), "stopping");
+    tracing::info!(units = running.len(), grace_seconds = options.grace.as_secs(), "stopping");
     let deadline = Instant::now() + options.grace;
     while !running.is_empty() && Instant::now() < deadline {
-        reap(&mut running, &mut unreported, false);
+        reap(&mut running, false);
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Still running after the grace period: stopped, and given back to the queue.
-    for id in stop_all(&mut running, Duration::from_secs(30)) {
-        match client.post(&format!("/v1/nodes/runs/{}/release", seg(&id)), &serde_json::json!({})) {
-            Ok(_) => tracing::info!(run = %id, "run stopped and given back; it runs again on a node"),
-            Err(e) => {
-                tracing::warn!(run = %id, error = %e, "giving the run back (the service queues it again once this node is offline)")
-            }
+    // Still running after the grace period: stopped, and given back at once.
+    for r in stop_all(&mut running) {
+        let path = format!("/v1/nodes/units/{}/{}/release?attempt={}", seg(&r.run_id), r.seq, r.attempt);
+        match client.post(&path, &serde_json::json!({})) {
+            Ok(_) => tracing::info!(run = %r.run_id, unit = r.seq, "unit stopped and given back; it runs again on a node"),
+            Err(e) => tracing::warn!(run = %r.run_id, unit = r.seq, error = %e,
+                "giving the unit back (the service queues it again once this node is offline)"),
         }
-    }
-    reap(&mut running, &mut unreported, true);
-    report(&client, &mut unreported);
-    for (id, _) in &unreported {
-        tracing::error!(run = %id, "the run's end could not be reported; the service runs it again once this node is offline");
     }
     Ok(())
 }
 
-/// Collects finished runs (all of them when `wait`).
-fn reap(running: &mut HashMap<String, Running>, unreported: &mut Vec<(String, Finished)>, wait: bool) {
-    let done: Vec<String> =
-        running.iter().filter(|(_, r)| wait || r.thread.is_finished()).map(|(id, _)| id.clone()).collect();
-    for id in done {
-        let r = running.remove(&id).expect("listed");
-        let finished = r
-            .thread
-            .join()
-            .unwrap_or_else(|_| Finished::failed("the run crashed".into()))
-            .canceled_if(r.canceled_by_user && r.cancel.load(Ordering::SeqCst));
-        tracing::info!(run = %id, state = %finished.state, assets = finished.counts.assets, "run finished");
-        unreported.push((id, finished));
+/// Collects finished units (logging how they ended).
+fn reap(running: &mut Vec<Running>, wait: bool) {
+    let mut i = 0;
+    while i < running.len() {
+        if wait || running[i].thread.is_finished() {
+            let r = running.swap_remove(i);
+            match r.thread.join() {
+                Ok(Ok(())) => tracing::info!(run = %r.unit.run_id, unit = r.unit.seq, "unit reported"),
+                Ok(Err(e)) => tracing::warn!(run = %r.unit.run_id, unit = r.unit.seq, error = %e, "unit not reported"),
+                Err(_) => tracing::error!(run = %r.unit.run_id, unit = r.unit.seq, "unit crashed"),
+            }
+        } else {
+            i += 1;
+        }
     }
 }
 
-fn report(client: &Client, unreported: &mut Vec<(String, Finished)>) {
-    unreported.retain(|(id, finished)| {
-        let body = serde_json::to_value(finished).expect("serializes");
-        match client.post(&format!("/v1/nodes/runs/{}/finish", seg(id)), &body) {
-            Ok(_) => false,
-            Err(ServiceError::Conflict(e)) => {
-                tracing::warn!(run = %id, error = %e, "the run's end was not recorded");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(run = %id, error = %e, "reporting the run's end; trying again");
-                true
-            }
-        }
-    });
-}
-
-/// Stops every run (waiting up to `wait` for each) and returns their ids;
-/// their outcome is dropped: they are given back, not reported.
-fn stop_all(running: &mut HashMap<String, Running>, wait: Duration) -> Vec<String> {
-    for r in running.values() {
+/// Stops every unit, waits for them, and returns those not reported: they
+/// are given back.
+fn stop_all(running: &mut Vec<Running>) -> Vec<UnitRef> {
+    for r in running.iter() {
+        r.releasing.store(true, Ordering::SeqCst);
         r.cancel.store(true, Ordering::SeqCst);
     }
-    let deadline = Instant::now() + wait;
-    while running.values().any(|r| !r.thread.is_finished()) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    let mut given_back = Vec::new();
+    for r in running.drain(..) {
+        if !matches!(r.thread.join(), Ok(Ok(()))) {
+            given_back.push(r.unit);
+        }
     }
-    running.drain().map(|(id, _)| id).collect()
+    given_back
+}
+
+/// A node reports over the API, retrying while the service does not answer.
+struct HttpDelivery<'a> {
+    client: &'a Client,
+    job: &'a UnitJob,
+    releasing: Arc<AtomicBool>,
+}
+
+impl HttpDelivery<'_> {
+    fn path(&self, what: &str) -> String {
+        format!("/v1/nodes/units/{}/{}/{what}?attempt={}", seg(&self.job.run_id), self.job.seq, self.job.attempt)
+    }
+
+    fn giving_back(&self) -> Result<(), String> {
+        if self.releasing.load(Ordering::SeqCst) { Err("the node is stopping; the unit is given back".into()) } else { Ok(()) }
+    }
+}
+
+impl Delivery for HttpDelivery<'_> {
+    fn planned(&mut self, units: Vec<UnitSpec>, cursor: &PlanCursor, root_uri: &str, done: bool) -> Result<(), String> {
+        self.giving_back()?;
+        let body = serde_json::json!({"units": units, "cursor": cursor, "root_uri": root_uri, "done": done});
+        let path = self.path("plan");
+        self.client.retrying(PATIENCE, |c| c.post(&path, &body)).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn plan_failed(&mut self, error: &str) -> Result<(), String> {
+        self.giving_back()?;
+        let body = serde_json::json!({"failed": error});
+        let path = self.path("plan");
+        self.client.retrying(PATIENCE, |c| c.post(&path, &body)).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn result(&mut self, result: &Path, summary: &UnitSummary) -> Result<(), String> {
+        self.giving_back()?;
+        let path = self.path("result");
+        self.client.retrying(PATIENCE, |c| c.put_file(&path, result)).map_err(|e| e.to_string())?;
+        tracing::info!(run = %self.job.run_id, unit = self.job.seq, files = summary.counts.files, "unit result uploaded");
+        Ok(())
+    }
 }

@@ -13,7 +13,10 @@
 //! credential, 404, 409 for conflicts, 415 for a body that is not JSON.
 
 use super::crypto::{constant_time_eq, hash_key, new_token};
-use super::runner::{Finished, Job};
+use super::agent::UnitRef;
+use super::state::RunAsset;
+use super::units::UnitJob;
+use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
 use super::schedule::Trigger;
 use super::state::{IntegrationRuntime, Node, RunView, ScanRow, ScanView, SourceRow, SourceView};
 use super::version::VersionInfo;
@@ -66,6 +69,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) | ServiceError::Locked(_) => StatusCode::CONFLICT,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Io { .. } | ServiceError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -373,6 +377,64 @@ async fn delete_ir(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiResu
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Where an integration runtime's runs are written.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ingestion {
+    pub integration_runtime: String,
+    /// The sink definition (secrets redacted); unset: the service's own output folder.
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<serde_json::Value>,
+}
+
+/// Set where an integration runtime's runs are written: the same sink
+/// definition as `surveyor scan --sink` (JSON). The target is tried first (a
+/// test blob written and deleted); a target that refuses is not saved, and
+/// the storage's error is named. Credentials are stored encrypted and never returned.
+#[utoipa::path(put, path = "/v1/integration-runtimes/{name}/ingestion", security(("admin" = [])),
+    params(("name" = String, Path, description = "name or id")), request_body = Object,
+    responses((status = 200, body = Ingestion), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_ingestion(
+    State(s): Svc,
+    _: Admin,
+    Path(name): Path<String>,
+    ApiJson(def): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<Ingestion>> {
+    let ir = s.db.ir(&name).await?;
+    let definition: surveyor_engine::sink::SinkDefinition = serde_json::from_value(def.clone())
+        .map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
+    let sink = definition.build().map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
+    let described = sink.describe();
+    tokio::task::spawn_blocking(move || sink.check())
+        .await
+        .map_err(|e| ApiError::bad(format!("checking the target: {e}")))?
+        .map_err(|e| ApiError::bad(format!("the ingestion target {described} refused: {e}")))?;
+    let sealed = s.secrets.seal(def.to_string().as_bytes());
+    let redacted = redact(&def);
+    s.db.set_ingestion(&ir.id, &redacted.to_string(), &sealed).await?;
+    tracing::info!(ir = %ir.name, target = %described, "ingestion target set");
+    Ok(Json(Ingestion { integration_runtime: ir.name, target: Some(redacted) }))
+}
+
+/// Where an integration runtime's runs are written.
+#[utoipa::path(get, path = "/v1/integration-runtimes/{name}/ingestion", security(("admin" = [])),
+    params(("name" = String, Path, description = "name or id")),
+    responses((status = 200, body = Ingestion), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show_ingestion(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiResult<Json<Ingestion>> {
+    let ir = s.db.ir(&name).await?;
+    let target = s.db.ingestion(&ir.id).await?.map(|(redacted, _)| serde_json::from_str(&redacted).unwrap_or_default());
+    Ok(Json(Ingestion { integration_runtime: ir.name, target }))
+}
+
+/// Write the runtime's runs to the service's own output folder again.
+#[utoipa::path(delete, path = "/v1/integration-runtimes/{name}/ingestion", security(("admin" = [])),
+    params(("name" = String, Path, description = "name or id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn clear_ingestion(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let ir = s.db.ir(&name).await?;
+    s.db.clear_ingestion(&ir.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn keys_of(s: &Service, ir_id: &str) -> ApiResult<IrKeys> {
     let mut keys =
         s.db.ir_keys_sealed(ir_id)
@@ -480,16 +542,17 @@ pub struct Heartbeat {
     pub cpu_percent: Option<f64>,
     pub memory_used_bytes: Option<i64>,
     pub memory_total_bytes: Option<i64>,
-    /// Ids of the runs this node has in progress (for `cancel` in the reply).
+    /// The units this node has in progress: their leases are renewed.
     #[serde(default)]
-    pub running: Vec<String>,
+    pub units: Vec<UnitRef>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HeartbeatReply {
     pub node_id: String,
-    /// Runs of this node that were canceled: stop them and report them `canceled`.
-    pub cancel: Vec<String>,
+    /// Units of this node to stop: their run was canceled or failed, or they
+    /// are no longer this node's (their lease expired).
+    pub stop_units: Vec<UnitRef>,
     /// The service's version; a node older than it should be upgraded.
     pub service_version: VersionInfo,
 }
@@ -523,58 +586,168 @@ async fn heartbeat(
         hb.memory_total_bytes,
     )
     .await?;
-    let cancel = if hb.running.is_empty() { Vec::new() } else { s.db.cancels_for_node(&node).await? };
-    Ok(Json(HeartbeatReply { node_id: node, cancel, service_version: s.version() }))
+    let held: Vec<(String, i64, i64)> = hb.units.iter().map(|u| (u.run_id.clone(), u.seq, u.attempt)).collect();
+    let stop = s.db.renew_leases(&node, &held, super::now_ms() + offline_ms(&s)).await?;
+    let stop_units =
+        hb.units.into_iter().filter(|u| stop.iter().any(|(r, q)| *r == u.run_id && *q == u.seq)).collect();
+    Ok(Json(HeartbeatReply { node_id: node, stop_units, service_version: s.version() }))
 }
 
-/// Take the oldest queued run of this node's integration runtime: 200 with
-/// the job (the source's definition with its connection), 204 when none is queued.
-#[utoipa::path(post, path = "/v1/nodes/runs/claim", security(("node" = [])),
-    responses((status = 200, body = Job), (status = 204), (status = 401, body = ErrorBody)))]
-async fn claim_run(State(s): Svc, NodeAuth(node): NodeAuth) -> ApiResult<Response> {
-    let Some(run) = s.db.claim_for_node(&node).await? else {
+/// Take the next queued unit of this node's integration runtime (a run's
+/// plan, or a slice of its source): 200 with the job (the source's
+/// definition with its connection), 204 when none is queued.
+#[utoipa::path(post, path = "/v1/nodes/units/claim", security(("node" = [])),
+    responses((status = 200, body = UnitJob), (status = 204), (status = 401, body = ErrorBody)))]
+async fn claim_unit(State(s): Svc, NodeAuth(node): NodeAuth) -> ApiResult<Response> {
+    let (ir_id, name) = s.db.node_ir(&node).await?;
+    let Some(unit) = s.db.claim_unit(Some(&ir_id), &node, &name, offline_ms(&s)).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    match super::runner::prepare(&s, &run).await {
+    match super::runner::prepare(&s, &unit).await {
         Ok(job) => {
-            tracing::info!(run = %run.id, scan = %run.scan, node = %node, "run given to a node");
+            tracing::info!(run = %unit.run_id, unit = unit.seq, node = %name, "unit given to a node");
             Ok(Json(job).into_response())
         }
         Err(e) => {
-            s.db.finish_node_run(&node, &run.id, "failed", &Default::default(), Some(&e), None).await?;
+            // The run cannot start (its scan or source is gone): it fails.
+            tracing::warn!(run = %unit.run_id, error = %e, "the run cannot start");
+            s.db.fail_plan(&node, &unit.run_id, unit.attempt, &e).await.ok();
+            s.db.stop_run_units(&unit.run_id).await?;
+            s.wake.notify_one();
             Ok(StatusCode::NO_CONTENT.into_response())
         }
     }
 }
 
-const FINISHED_STATES: &[&str] = &["succeeded", "completed_with_exceptions", "failed", "canceled"];
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Attempt {
+    /// The claim's attempt, as the job gave it.
+    pub attempt: i64,
+}
 
-/// Report the end of a run this node claimed.
-#[utoipa::path(post, path = "/v1/nodes/runs/{id}/finish", request_body = Finished, security(("node" = [])), params(("id" = String, Path)),
+/// What a plan found so far.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReport {
+    #[serde(default)]
+    pub units: Vec<UnitSpec>,
+    /// Where the plan stands, to resume it elsewhere.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub cursor: Option<PlanCursor>,
+    /// The source's root as the node names it.
+    #[serde(default)]
+    pub root_uri: Option<String>,
+    /// Every unit is known.
+    #[serde(default)]
+    pub done: bool,
+    /// The plan could not list the source: the run fails with this error.
+    #[serde(default)]
+    pub failed: Option<String>,
+}
+
+/// Report the slices a plan (unit 0) found; refused (409) when the plan is no longer this node's.
+#[utoipa::path(post, path = "/v1/nodes/units/{run}/{seq}/plan", request_body = PlanReport, security(("node" = [])),
+    params(("run" = String, Path), ("seq" = i64, Path), Attempt),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn finish_run(
+async fn unit_plan(
     State(s): Svc,
     NodeAuth(node): NodeAuth,
-    Path(id): Path<String>,
-    ApiJson(f): ApiJson<Finished>,
+    Path((run, seq)): Path<(String, i64)>,
+    Query(a): Query<Attempt>,
+    ApiJson(plan): ApiJson<PlanReport>,
 ) -> ApiResult<StatusCode> {
-    if !FINISHED_STATES.contains(&f.state.as_str()) {
-        return Err(ApiError::bad(format!("state: '{}' is not one of {}", f.state, FINISHED_STATES.join(", "))));
+    if seq != 0 {
+        return Err(ApiError::bad(format!("unit {seq} is not a plan (the plan is unit 0)")));
     }
-    s.db.finish_node_run(&node, &id, &f.state, &f.counts, f.error.as_deref(), f.location.as_deref()).await?;
-    let run = s.db.run(&id).await?;
-    let seconds = run.duration_ms.unwrap_or(0) as f64 / 1000.0;
-    s.metrics.record_run(&f.state, seconds, &f.counts);
-    tracing::info!(run = %id, node = %run.node.unwrap_or_default(), state = %f.state, assets = f.counts.assets, "node run finished");
+    if let Some(error) = &plan.failed {
+        s.db.fail_plan(&node, &run, a.attempt, error).await?;
+        tracing::warn!(run = %run, error = %error, "the run's plan failed");
+    } else {
+        let ir_id = s.db.run_ir(&run).await?;
+        let cursor = serde_json::to_string(&plan.cursor.unwrap_or_default()).expect("serializes");
+        let root_uri = plan.root_uri.as_deref().ok_or_else(|| ApiError::bad("root_uri is missing"))?;
+        s.db.add_planned(&node, &run, a.attempt, ir_id.as_deref(), &plan.units, &cursor, root_uri, plan.done).await?;
+    }
+    s.wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Give a run back (the node is stopping): it is queued again, for any node.
-#[utoipa::path(post, path = "/v1/nodes/runs/{id}/release", security(("node" = [])), params(("id" = String, Path)),
+/// Upload a finished unit's result (the body: the unit result stream,
+/// `application/octet-stream`). It is checked whole before it is kept:
+/// truncated, damaged or oversized (413) uploads are refused and the unit
+/// stays as it was; one from a node that no longer holds the unit gets 409.
+#[utoipa::path(put, path = "/v1/nodes/units/{run}/{seq}/result", security(("node" = [])),
+    params(("run" = String, Path), ("seq" = i64, Path), Attempt),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn unit_result(
+    State(s): Svc,
+    NodeAuth(node): NodeAuth,
+    Path((run, seq)): Path<(String, i64)>,
+    Query(a): Query<Attempt>,
+    body: axum::body::Body,
+) -> ApiResult<StatusCode> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let dir = s.data.root.join("tmp");
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| ServiceError::Io { path: dir.display().to_string(), source: e })?;
+    let path = dir.join(format!("upload-{}", super::crypto::hex(&super::crypto::random_bytes(8))));
+    let _cleanup = RemoveFile(path.clone());
+    let io = |e: std::io::Error| ServiceError::Io { path: path.display().to_string(), source: e };
+    let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    let limit = s.config.max_unit_result;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a unit result may be at most {limit} bytes (serve --max-unit-result)"),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    drop(file);
+    let checked = path.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&checked)?;
+        Ok::<_, std::io::Error>(surveyor_engine::scan::unit::validate(std::io::BufReader::new(file)))
+    })
+    .await
+    .map_err(|e| ApiError::bad(format!("checking the upload: {e}")))?
+    .map_err(io)?
+    .map_err(|e| ApiError::bad(format!("the unit result is not valid: {e}")))?;
+    super::runner::commit::store_unit_result(&s, &node, &run, seq, a.attempt, &path, &summary).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+struct RemoveFile(std::path::PathBuf);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Give a unit back (the node is stopping): queued again at once, for any node.
+#[utoipa::path(post, path = "/v1/nodes/units/{run}/{seq}/release", security(("node" = [])),
+    params(("run" = String, Path), ("seq" = i64, Path), Attempt),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn release_run(State(s): Svc, NodeAuth(node): NodeAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.db.release_node_run(&node, &id).await?;
-    tracing::info!(run = %id, node = %node, "run given back by its node; queued again");
+async fn unit_release(
+    State(s): Svc,
+    NodeAuth(node): NodeAuth,
+    Path((run, seq)): Path<(String, i64)>,
+    Query(a): Query<Attempt>,
+) -> ApiResult<StatusCode> {
+    s.db.release_unit(&node, &run, seq, a.attempt).await?;
+    tracing::info!(run = %run, unit = seq, node = %node, "unit given back by its node; queued again");
+    s.wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1013,7 +1186,61 @@ async fn list_runs(
 #[utoipa::path(get, path = "/v1/runs/{id}", security(("admin" = [])), params(("id" = String, Path)),
     responses((status = 200, body = RunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_run(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
-    Ok(Json(s.db.run(&id).await?))
+    let mut run = s.db.run(&id).await?;
+    run.units = Some(s.db.unit_progress(&id).await?);
+    Ok(Json(run))
+}
+
+/// A committed run's report (`report.json`), also for runs that failed.
+#[utoipa::path(get, path = "/v1/runs/{id}/report", security(("admin" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn run_report(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResult<Response> {
+    match s.db.report(&id).await? {
+        Some(report) => Ok(([(header::CONTENT_TYPE, "application/json")], report).into_response()),
+        None => Err(ApiError(StatusCode::CONFLICT, format!("run {id} has no report yet ({})", s.db.run(&id).await?.state))),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AssetQuery {
+    /// Only assets of this type (e.g. `azure_blob_resource_set`).
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Only assets whose name or qualified name contains this (case-insensitive).
+    pub q: Option<String>,
+    /// The `next` of the previous page.
+    pub cursor: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AssetPage {
+    pub assets: Vec<RunAsset>,
+    /// The cursor of the next page; unset on the last one.
+    pub next: Option<i64>,
+}
+
+/// A page of a committed run's assets, in output order (qualified name).
+#[utoipa::path(get, path = "/v1/runs/{id}/assets", security(("admin" = [])), params(("id" = String, Path), AssetQuery),
+    responses((status = 200, body = AssetPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn run_assets(
+    State(s): Svc,
+    _: Admin,
+    Path(id): Path<String>,
+    q: Result<Query<AssetQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<AssetPage>> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    s.db.run(&id).await?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad("limit must be 1-1000"));
+    }
+    let (assets, next) =
+        s.db.run_assets(&id, q.type_name.as_deref(), q.q.as_deref(), q.cursor.unwrap_or(-1), limit).await?;
+    Ok(Json(AssetPage { assets, next }))
 }
 
 /// Cancel a run: a queued run at once, a run in progress at its next item.
@@ -1024,16 +1251,20 @@ async fn cancel_run(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResul
     if s.db.cancel_queued(&id).await? {
         return Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?)));
     }
-    let flag = s.running.lock().unwrap().get(&id).cloned();
-    match flag {
-        Some(flag) => {
-            s.user_canceled.lock().unwrap().insert(id.clone());
-            flag.store(true, Ordering::SeqCst);
-            Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?)))
-        }
-        None if s.db.request_cancel(&id).await? => Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?))),
-        None => Err(ApiError(StatusCode::CONFLICT, format!("run {id} has already ended ({})", run.state))),
+    if run.state != "in_progress" {
+        return Err(ApiError(StatusCode::CONFLICT, format!("run {id} has already ended ({})", run.state)));
     }
+    // Queued units are canceled; units in progress stop at their next item
+    // (nodes learn it from their heartbeat's reply); then the run commits as canceled.
+    s.db.stop_run_units(&id).await?;
+    let prefix = format!("{id}#");
+    for (key, flag) in s.running.lock().unwrap().iter() {
+        if key.starts_with(&prefix) {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+    s.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(s.db.run(&id).await?)))
 }
 
 async fn not_found() -> ApiError {
@@ -1050,12 +1281,17 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/integration-runtimes", post(create_ir).get(list_irs))
         .route("/v1/integration-runtimes/{name}", get(show_ir).delete(delete_ir))
         .route("/v1/integration-runtimes/{name}/keys", get(show_keys))
+        .route(
+            "/v1/integration-runtimes/{name}/ingestion",
+            get(show_ingestion).put(put_ingestion).delete(clear_ingestion),
+        )
         .route("/v1/integration-runtimes/{name}/keys/{slot}/regenerate", post(regenerate_key))
         .route("/v1/nodes/register", post(register_node))
         .route("/v1/nodes/heartbeat", post(heartbeat))
-        .route("/v1/nodes/runs/claim", post(claim_run))
-        .route("/v1/nodes/runs/{id}/finish", post(finish_run))
-        .route("/v1/nodes/runs/{id}/release", post(release_run))
+        .route("/v1/nodes/units/claim", post(claim_unit))
+        .route("/v1/nodes/units/{run}/{seq}/plan", post(unit_plan))
+        .route("/v1/nodes/units/{run}/{seq}/result", axum::routing::put(unit_result))
+        .route("/v1/nodes/units/{run}/{seq}/release", post(unit_release))
         .route("/v1/nodes", get(list_nodes))
         .route("/v1/nodes/{node}", axum::routing::delete(remove_node))
         .route("/v1/sources", post(create_source).get(list_sources))
@@ -1067,6 +1303,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/scans/{name}/runs", post(trigger_scan))
         .route("/v1/runs", get(list_runs))
         .route("/v1/runs/{id}", get(show_run))
+        .route("/v1/runs/{id}/report", get(run_report))
+        .route("/v1/runs/{id}/assets", get(run_assets))
         .route("/v1/runs/{id}/cancel", post(cancel_run))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
@@ -1096,13 +1334,13 @@ impl utoipa::Modify for Security {
     info(title = "Surveyor service API", description = "Integration runtimes, nodes, sources, scans and runs of a Surveyor service."),
     paths(
         healthz, metrics, version,
-        create_ir, list_irs, show_ir, delete_ir, show_keys, regenerate_key,
-        register_node, heartbeat, claim_run, finish_run, release_run, list_nodes, remove_node,
+        create_ir, list_irs, show_ir, delete_ir, show_keys, regenerate_key, put_ingestion, show_ingestion, clear_ingestion,
+        register_node, heartbeat, claim_unit, unit_plan, unit_result, unit_release, list_nodes, remove_node,
         create_source, list_sources, show_source, update_source, delete_source, test_source, browse_source,
         create_scan, list_scans, show_scan, update_scan, delete_scan, trigger_scan,
-        list_runs, show_run, cancel_run,
+        list_runs, show_run, run_report, run_assets, cancel_run,
     ),
-    components(schemas(ErrorBody, ErrorDetail, super::schedule::TriggerKind, super::schedule::Interval, super::schedule::WeekDay, super::state::RunCounts)),
+    components(schemas(ErrorBody, ErrorDetail, super::schedule::TriggerKind, super::schedule::Interval, super::schedule::WeekDay, super::state::RunCounts, super::state::UnitProgress)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;

@@ -1,6 +1,9 @@
-//! A small blocking client of the service's API, for the command line.
+//! A small blocking client of the service's API, for the command line and
+//! the node agent (which retries what it must not lose: [`Client::retrying`]).
 
 use super::ServiceError;
+use backon::{BlockingRetryable, ExponentialBuilder};
+use std::path::Path;
 use std::time::Duration;
 
 pub struct Client {
@@ -27,16 +30,35 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, ServiceError> {
+        let body = body.map(|b| ("application/json", reqwest::blocking::Body::from(b.to_string())));
+        self.send(method, path, body)
+    }
+
+    /// Uploads a file as the body of a `PUT` (streamed, not read into memory).
+    pub fn put_file(&self, path: &str, file: &Path) -> Result<serde_json::Value, ServiceError> {
+        let f = std::fs::File::open(file)
+            .map_err(|e| ServiceError::Io { path: file.display().to_string(), source: e })?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let body = reqwest::blocking::Body::sized(f, len);
+        self.send(reqwest::Method::PUT, path, Some(("application/octet-stream", body)))
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, reqwest::blocking::Body)>,
+    ) -> Result<serde_json::Value, ServiceError> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        if let Some(body) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
+        if let Some((content_type, body)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
         }
         let resp = req.send().map_err(|e| {
-            ServiceError::Invalid(format!(
+            ServiceError::Unavailable(format!(
                 "cannot reach the service at {}: {e} (is `surveyor serve` running?)",
                 self.base
             ))
@@ -56,8 +78,30 @@ impl Client {
             401 => ServiceError::Unauthorized(format!("{status}: {message}")),
             404 => ServiceError::NotFound(format!("{status}: {message}")),
             409 => ServiceError::Conflict(format!("{status}: {message}")),
+            500.. => ServiceError::Unavailable(format!("{status}: {message}")),
             _ => ServiceError::Invalid(format!("{status}: {message}")),
         })
+    }
+
+    /// Calls `f` until it succeeds, fails for good (anything but the
+    /// service being unreachable or answering 5xx), or `patience` has
+    /// passed: a node keeps what it found through a service restart.
+    pub fn retrying<T>(
+        &self,
+        patience: Duration,
+        mut f: impl FnMut(&Client) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let started = std::time::Instant::now();
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .without_max_times();
+        (|| f(self))
+            .retry(backoff)
+            .when(|e| matches!(e, ServiceError::Unavailable(_)) && started.elapsed() < patience)
+            .notify(|e, wait| tracing::warn!(error = %e, retry_in = ?wait, "the service did not answer; trying again"))
+            .call()
     }
 
     pub fn get(&self, path: &str) -> Result<serde_json::Value, ServiceError> {

@@ -68,8 +68,12 @@ pub struct ServeFile {
     pub node_offline_after: Option<u64>,
     /// Database URL (unset: SQLite in the data directory).
     pub database_url: Option<String>,
-    /// Threads reading schemas per run (unset: one per CPU, 16 for remote storage).
+    /// Threads reading schemas per unit (unset: one per CPU, 16 for remote storage).
     pub workers: Option<usize>,
+    /// Files per work unit of a storage source's run.
+    pub unit_files: Option<u64>,
+    /// Largest unit result a node may upload, in MiB.
+    pub max_unit_result_mb: Option<u64>,
     /// TLS certificate chain (PEM).
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
@@ -101,6 +105,8 @@ impl ServeFile {
             node_offline_after: Some(120),
             database_url: None,
             workers: None,
+            unit_files: Some(surveyor_engine::scan::DEFAULT_UNIT_FILES),
+            max_unit_result_mb: Some(1024),
             tls_cert: None,
             tls_key: None,
             log_json: Some(false),
@@ -135,6 +141,8 @@ impl ServeFile {
             node_offline_after: self.node_offline_after.or(lower.node_offline_after),
             database_url: self.database_url.or(lower.database_url),
             workers: self.workers.or(lower.workers),
+            unit_files: self.unit_files.or(lower.unit_files),
+            max_unit_result_mb: self.max_unit_result_mb.or(lower.max_unit_result_mb),
             tls_cert: self.tls_cert.or(lower.tls_cert),
             tls_key: self.tls_key.or(lower.tls_key),
             log_json: self.log_json.or(lower.log_json),
@@ -158,6 +166,9 @@ impl ServeFile {
                 ));
             }
             _ => {}
+        }
+        if self.unit_files == Some(0) || self.max_unit_result_mb == Some(0) {
+            return Err(ConfigError::Inconsistent("unit_files and max_unit_result_mb must be at least 1".into()));
         }
         if self.max_nodes.is_some_and(|n| !(1..=100).contains(&n)) {
             return Err(ConfigError::Inconsistent("max_nodes must be 1-100".into()));
@@ -212,6 +223,8 @@ mod tests {
             node_offline_after,
             database_url,
             workers,
+            unit_files,
+            max_unit_result_mb,
             tls_cert,
             tls_key,
             log_json,
@@ -219,6 +232,8 @@ mod tests {
             plugins,
             cache_dir,
         } = all;
+        assert_eq!(unit_files, d.unit_files);
+        assert_eq!(max_unit_result_mb, d.max_unit_result_mb);
         assert_eq!(data_dir, packaged.data_dir);
         assert_eq!(plugins, packaged.plugins);
         assert_eq!(listen, d.listen);

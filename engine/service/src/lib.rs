@@ -2,7 +2,9 @@
 //!
 //! - [`state`]: the database: SQLite by default, or PostgreSQL (`--database-url`); sqlx `Any`, portable SQL, migrations.
 //! - [`api`]: the versioned HTTP API (`/v1/...`, OpenAPI spec in `docs/openapi.json`).
-//! - [`runner`]: the scheduler and the run queue; a run is the same scan as `surveyor scan`.
+//! - [`runner`]: the scheduler, the service's own work units, and the commit of runs.
+//! - [`units`]: one work unit (a run's plan, or a slice of its source), wherever it runs.
+//! - [`agent`]: `surveyor node run`, a node working for its integration runtime.
 //! - [`schedule`]: triggers (once, recurring, cron) and when they fire.
 //! - [`crypto`]: keys, tokens and secrets at rest.
 //! - [`config`]: the configuration file of `surveyor serve` (`--config`), merged with flags and defaults.
@@ -20,6 +22,7 @@ pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod sysinfo;
+pub mod units;
 pub mod version;
 
 use std::collections::HashMap;
@@ -44,6 +47,9 @@ pub enum ServiceError {
     Unauthorized(String),
     #[error("{0}")]
     Locked(String),
+    /// The service (or the database) cannot answer now; trying again may succeed.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -142,8 +148,12 @@ pub struct ServeConfig {
     pub retention: Duration,
     /// Database URL (default: SQLite in the data directory).
     pub database_url: Option<String>,
-    /// Threads reading schemas per run.
+    /// Threads reading schemas per unit.
     pub schema_workers: Option<usize>,
+    /// Files per work unit of a storage source's run (a scan's rule set may set its own).
+    pub unit_files: u64,
+    /// Largest unit result a node may upload (bytes).
+    pub max_unit_result: u64,
     /// Serve the API over TLS: (certificate chain, private key), PEM files.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -193,10 +203,8 @@ pub struct Service {
     pub runtime: Arc<surveyor_engine::host::Runtime>,
     pub registry: Arc<surveyor_engine::host::Registry>,
     pub config: ServeConfig,
-    /// Cancel flags of the runs in progress, by run id.
+    /// Cancel flags of the service's own units in progress, by `run#unit`.
     pub running: Mutex<HashMap<String, Arc<AtomicBool>>>,
-    /// Runs canceled through the API while in progress.
-    pub user_canceled: Mutex<std::collections::HashSet<String>>,
     /// Wakes the scheduler (a scan changed, a run was queued or finished).
     pub wake: tokio::sync::Notify,
     pub shutting_down: AtomicBool,
@@ -253,9 +261,9 @@ pub async fn serve(
     let secrets = crypto::SecretBox::open_or_create(&data.root.join("secret.key"))?;
     let url = config.database_url.clone().unwrap_or_else(|| data.database_url());
     let db = state::Db::open(&url).await?;
-    let requeued = db.requeue_interrupted().await?;
+    let requeued = db.requeue_service_units().await?;
     if requeued > 0 {
-        tracing::info!(runs = requeued, "runs interrupted by the last shutdown are queued again");
+        tracing::info!(units = requeued, "units interrupted by the last shutdown are queued again");
     }
     let info = version::current();
     match &info.warning {
@@ -276,7 +284,6 @@ pub async fn serve(
         registry: Arc::new(registry),
         config,
         running: Mutex::new(HashMap::new()),
-        user_canceled: Mutex::new(Default::default()),
         wake: tokio::sync::Notify::new(),
         shutting_down: AtomicBool::new(false),
         metrics: Metrics::default(),

@@ -1,36 +1,47 @@
-//! The scheduler and the run queue.
+//! The scheduler, the service's own units, and the commit of runs.
 //!
 //! One loop: queue a run for every scan whose next run time has come (once,
-//! however many times it would have run while the service was down), start
-//! queued runs while fewer than the concurrency are in progress, purge run
-//! history past its retention, then sleep until the next run time, a wake-up
-//! (a scan or a run changed) or a run's end. A run is the same scan as
-//! `surveyor scan`, on a blocking thread, with its output in
-//! `<data-dir>/output/<scan>/runs/<id>/`.
+//! however many times it would have run while the service was down); queue
+//! again the units of nodes that went offline or lost their lease; run the
+//! units of scans without an integration runtime (the service is their
+//! node) while fewer than the concurrency are in progress; commit every run
+//! whose units are all done; purge run history past its retention; then
+//! sleep until the next run time, a wake-up or a unit's end.
 //!
-//! Runs of scans with an integration runtime are not started here: the
-//! runtime's nodes claim them ([`super::agent`]). The loop only queues them
-//! again when their node went offline or was removed.
+//! A run is planned (unit 0) into slices of its source's listing, each
+//! scanned by any node of the scan's integration runtime ([`crate::agent`])
+//! or by the service; the commit merges the units' results into the run's
+//! output in the runtime's ingestion target ([`commit`]).
 
 use super::schedule::advance;
-use super::state::{RunCounts, RunView};
+use super::state::{ClaimedUnit, RunCounts, SERVICE_NODE};
+use super::units::{Delivery, RunSettings, UnitJob, UnitRunner};
 use super::{Service, ServiceError, now_ms};
-use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use surveyor_engine::scan::resource_sets::GroupingConfig;
-use surveyor_engine::scan::state::SourceState;
-use surveyor_engine::scan::{ScanOptions, ScanSource, run_scan};
-use surveyor_engine::sink::LocalFolderSink;
-use surveyor_engine::sources::SourceDefinition;
+use surveyor_engine::scan::unit::UnitSummary;
+use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
 use tokio::sync::watch;
 
 const RETENTION_EVERY_MS: i64 = 3_600_000;
 
+pub mod commit;
+
 pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut commits = tokio::task::JoinSet::new();
     let mut last_purge = 0i64;
+    // Runs a stopped service was committing are committed again.
+    match service.db.committing_runs().await {
+        Ok(runs) => {
+            for id in runs {
+                commits.spawn(commit::commit_run(service.clone(), id));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading runs being committed"),
+    }
     loop {
         if *stop.borrow() {
             break;
@@ -40,42 +51,55 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "scheduling");
         }
         let alive_since = now - service.config.node_offline_after.as_millis() as i64;
-        match service.db.requeue_orphaned(alive_since).await {
+        match service.db.requeue_lost_units(alive_since).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(runs = n, "runs of nodes gone offline or removed are queued again"),
-            Err(e) => tracing::warn!(error = %e, "checking nodes' runs"),
+            Ok(n) => tracing::warn!(units = n, "units of nodes gone offline or removed are queued again"),
+            Err(e) => tracing::warn!(error = %e, "checking nodes' units"),
         }
         if now - last_purge > RETENTION_EVERY_MS {
             last_purge = now;
             purge(&service).await;
         }
-        while tasks.len() < service.concurrency {
-            match service.db.claim_queued_run().await {
-                Ok(Some(run)) => {
-                    tasks.spawn(execute(service.clone(), run));
+        while tasks.len() < service.concurrency && !*stop.borrow() {
+            let lease = service.config.node_offline_after.as_millis() as i64;
+            match service.db.claim_unit(None, SERVICE_NODE, SERVICE_NODE, lease).await {
+                Ok(Some(unit)) => {
+                    tasks.spawn(execute(service.clone(), unit));
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "reading the run queue");
+                    tracing::warn!(error = %e, "reading the unit queue");
                     break;
                 }
             }
         }
+        match service.db.settled_runs().await {
+            Ok(runs) => {
+                for id in runs {
+                    if let Ok(true) = service.db.begin_commit(&id).await {
+                        commits.spawn(commit::commit_run(service.clone(), id));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for runs to commit"),
+        }
         let next = service.db.earliest_next_run().await.ok().flatten();
-        // At most 30 s, and half the node-offline threshold, to notice a node gone with its runs.
+        // At most 30 s, and half the node-offline threshold, to notice a node gone with its units.
         let longest = (service.config.node_offline_after.as_millis() as i64 / 2).clamp(500, 30_000);
         let wait = next.map(|n| (n - now_ms()).clamp(0, longest)).unwrap_or(longest) as u64;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait + 5)) => {}
             _ = service.wake.notified() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(_) = commits.join_next(), if !commits.is_empty() => {}
             _ = stop.changed() => {}
         }
     }
-    // Shutting down: running scans get the grace period to finish; the rest
-    // are stopped and stay `in_progress`, to be queued again at the next start.
+    // Shutting down: units in progress get the grace period to finish; the
+    // rest are stopped and queued again (a node, or the next start, goes on
+    // from them). Commits finish.
     if !tasks.is_empty() {
-        tracing::info!(runs = tasks.len(), "waiting for runs in progress");
+        tracing::info!(units = tasks.len(), "waiting for units in progress");
         let deadline = tokio::time::sleep(service.config.grace);
         tokio::pin!(deadline);
         loop {
@@ -83,7 +107,7 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
                 r = tasks.join_next() => if r.is_none() { break },
                 _ = &mut deadline => {
                     let flags: Vec<_> = service.running.lock().unwrap().values().cloned().collect();
-                    tracing::warn!(runs = flags.len(), "grace period over: stopping runs; they run again at the next start");
+                    tracing::warn!(units = flags.len(), "grace period over: stopping units; they are queued again");
                     for flag in flags {
                         flag.store(true, Ordering::SeqCst);
                     }
@@ -93,6 +117,7 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+    while commits.join_next().await.is_some() {}
 }
 
 async fn queue_due(service: &Service, now: i64) -> Result<(), ServiceError> {
@@ -134,161 +159,180 @@ async fn purge(service: &Service) {
     }
 }
 
-/// What a run needs, read from the database: run by the service itself, or
-/// sent as is to the node that claimed the run (with the source's connection,
-/// so only to an authenticated node; use TLS between machines).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Job {
-    pub run_id: String,
-    pub scan: String,
-    pub attempt: i64,
-    /// The source's definition, with its connection.
-    #[schema(value_type = Object)]
-    pub source: SourceDefinition,
-    pub scope: Vec<String>,
-    /// The scan's grouping rules (else the source's).
-    #[schema(value_type = Option<Object>)]
-    pub resource_sets: Option<GroupingConfig>,
-    /// Incremental: read schemas only of files modified since (ms since the epoch).
-    pub modified_since: Option<i64>,
-    pub schema_formats: Option<Vec<String>>,
-}
-
-/// How a run ended: recorded by the service, or reported by a node.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Finished {
-    /// `succeeded`, `completed_with_exceptions`, `failed` or `canceled`.
-    pub state: String,
-    pub counts: RunCounts,
-    pub error: Option<String>,
-    /// The run's output folder.
-    pub location: Option<String>,
-}
-
-impl Finished {
-    pub fn failed(error: String) -> Finished {
-        Finished { state: "failed".into(), counts: RunCounts::default(), error: Some(error), location: None }
+/// The settings every unit of a run shares, frozen at the first claim of its plan.
+async fn settings(service: &Service, run_id: &str) -> Result<RunSettings, String> {
+    let (frozen, _, _) = service.db.run_plan_state(run_id).await.map_err(|e| e.to_string())?;
+    if let Some(frozen) = frozen {
+        return serde_json::from_str(&frozen).map_err(|e| format!("the run's settings are unreadable: {e}"));
     }
-}
-
-pub async fn prepare(service: &Service, run: &RunView) -> Result<Job, String> {
+    let run = service.db.run(run_id).await.map_err(|e| e.to_string())?;
     let (scan, _) = service.db.scan(&run.scan_id).await.map_err(|_| "the scan was deleted".to_string())?;
-    let source = service.source_definition(&scan.source_id).await.map_err(|e| e.to_string())?;
+    let source = service.db.source_row(&scan.source_id).await.map_err(|e| e.to_string())?;
     let modified_since = if scan.incremental {
-        service.db.last_complete_run_start(&scan.id).await.map_err(|e| e.to_string())?
+        service.db.last_complete_run_start(&scan.id).await.map_err(|e| e.to_string())?.map(|ms| ms.div_euclid(1000) * 1000 - 1)
     } else {
         None
     };
-    Ok(Job {
-        run_id: run.id.clone(),
+    let retry = if modified_since.is_some() { commit::failed_last_time(service, &scan.id).await } else { Vec::new() };
+    let settings = RunSettings {
         scan: scan.name.clone(),
-        attempt: run.attempt,
-        source,
+        source_name: source.name.clone(),
+        source_type: source.source_type.clone(),
         scope: scan.scope.clone(),
         resource_sets: scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok()),
-        modified_since,
         schema_formats: scan.rule_set.get("schema_formats").cloned().and_then(|v| serde_json::from_value(v).ok()),
+        modified_since,
+        retry,
+        unit_files: scan
+            .rule_set
+            .get("unit_files")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(service.config.unit_files)
+            .max(1),
+        started_at_ms: now_ms(),
+    };
+    let text = serde_json::to_string(&settings).expect("serializes");
+    let frozen = service.db.freeze_settings(run_id, &text).await.map_err(|e| e.to_string())?;
+    serde_json::from_str(&frozen).map_err(|e| e.to_string())
+}
+
+/// The job of a claimed unit: the run's settings, the source's definition
+/// (with its connection), and the unit's slice or the plan's cursor.
+pub async fn prepare(service: &Service, unit: &ClaimedUnit) -> Result<UnitJob, String> {
+    let settings = settings(service, &unit.run_id).await?;
+    let (_, cursor, root_uri) = service.db.run_plan_state(&unit.run_id).await.map_err(|e| e.to_string())?;
+    let source = service.source_definition(&settings.source_name).await.map_err(|e| e.to_string())?;
+    Ok(UnitJob {
+        run_id: unit.run_id.clone(),
+        seq: unit.seq,
+        attempt: unit.attempt,
+        settings,
+        source,
+        spec: unit.spec.clone(),
+        cursor: cursor.and_then(|c| serde_json::from_str(&c).ok()),
+        root_uri,
     })
 }
 
-async fn execute(service: Arc<Service>, run: RunView) {
+/// Runs one of the service's own units on a blocking thread.
+async fn execute(service: Arc<Service>, unit: ClaimedUnit) {
+    let key = format!("{}#{}", unit.run_id, unit.seq);
     let cancel = Arc::new(AtomicBool::new(false));
-    service.running.lock().unwrap().insert(run.id.clone(), cancel.clone());
-    tracing::info!(run = %run.id, scan = %run.scan, "run started");
-    let started = std::time::Instant::now();
-    let finished = match prepare(&service, &run).await {
-        Err(e) => Finished::failed(e),
-        Ok(job) => {
-            let runtime = service.runtime.clone();
-            let registry = service.registry.clone();
-            let workers = service.config.schema_workers;
-            let output = service.data.root.join("output");
-            let cancel = cancel.clone();
-            tokio::task::spawn_blocking(move || run_job(&runtime, &registry, job, &output, workers, cancel))
-                .await
-                .unwrap_or_else(|e| Finished::failed(format!("the run crashed: {e}")))
+    service.running.lock().unwrap().insert(key.clone(), cancel.clone());
+    let job = match prepare(&service, &unit).await {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::warn!(run = %unit.run_id, unit = unit.seq, error = %e, "the run cannot start");
+            if let Err(e) = service.db.fail_plan(SERVICE_NODE, &unit.run_id, unit.attempt, &e).await {
+                tracing::warn!(run = %unit.run_id, error = %e, "recording the failure");
+            }
+            service.running.lock().unwrap().remove(&key);
+            return;
         }
     };
-    service.running.lock().unwrap().remove(&run.id);
-    let user_canceled = service.user_canceled.lock().unwrap().remove(&run.id);
-    let stopped = cancel.load(Ordering::SeqCst);
-    if stopped && !user_canceled && service.shutting_down.load(Ordering::SeqCst) {
-        // Stopped by the shutdown: left `in_progress`, queued again at the next start.
-        tracing::info!(run = %run.id, "run stopped by the shutdown; it runs again at the next start");
-        return;
+    let runner = UnitRunner {
+        runtime: service.runtime.clone(),
+        registry: service.registry.clone(),
+        schema_workers: service.config.schema_workers,
+        work_dir: service.data.root.join("tmp"),
+    };
+    let handle = tokio::runtime::Handle::current();
+    let (svc, flag) = (service.clone(), cancel.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut delivery = DbDelivery { service: svc.clone(), handle, unit: &unit, cancel: flag.clone() };
+        let result = runner.run(&job, flag, &mut delivery);
+        (unit, result)
+    })
+    .await;
+    service.running.lock().unwrap().remove(&key);
+    match outcome {
+        Ok((unit, Err(e))) => {
+            if service.shutting_down.load(Ordering::SeqCst) && cancel.load(Ordering::SeqCst) {
+                let _ = service.db.release_unit(SERVICE_NODE, &unit.run_id, unit.seq, unit.attempt).await;
+                tracing::info!(run = %unit.run_id, unit = unit.seq, "unit stopped by the shutdown; queued again");
+            } else {
+                tracing::warn!(run = %unit.run_id, unit = unit.seq, error = %e, "unit failed");
+                let failed = if unit.seq == 0 {
+                    service.db.fail_plan(SERVICE_NODE, &unit.run_id, unit.attempt, &e).await
+                } else {
+                    let summary = surveyor_engine::scan::unit::UnitSummary {
+                        outcome: surveyor_engine::scan::unit::UnitOutcome::Failed(e),
+                        counts: Default::default(),
+                        errors: Vec::new(),
+                        plugins: Vec::new(),
+                        records: 0,
+                    };
+                    service.db.finish_unit(SERVICE_NODE, &unit.run_id, unit.seq, unit.attempt, &summary).await
+                };
+                if let Err(e) = failed {
+                    tracing::warn!(run = %unit.run_id, error = %e, "recording a unit's failure");
+                }
+            }
+        }
+        Ok((_, Ok(()))) => {}
+        Err(e) => tracing::error!(error = %e, "a unit's thread panicked"),
     }
-    let f = finished.canceled_if(stopped && user_canceled);
-    if let Err(e) = service.db.finish_run(&run.id, &f.state, &f.counts, f.error.as_deref(), f.location.as_deref()).await
-    {
-        tracing::error!(run = %run.id, error = %e, "recording the run's end");
-    }
-    service.metrics.record_run(&f.state, started.elapsed().as_secs_f64(), &f.counts);
-    tracing::info!(run = %run.id, scan = %run.scan, state = %f.state, assets = f.counts.assets, errors = f.counts.item_errors, "run finished");
     service.wake.notify_one();
 }
 
-impl Finished {
-    /// A run stopped by a cancel is `canceled` unless it had already
-    /// succeeded; items cut short by the cancel are item errors in its report.
-    pub fn canceled_if(mut self, canceled: bool) -> Finished {
-        if canceled && self.state != "succeeded" {
-            self.state = "canceled".to_string();
-            self.error.get_or_insert_with(|| "canceled".to_string());
+/// The service's own units report straight to its database.
+struct DbDelivery<'a> {
+    service: Arc<Service>,
+    handle: tokio::runtime::Handle,
+    unit: &'a ClaimedUnit,
+    cancel: Arc<AtomicBool>,
+}
+
+impl DbDelivery<'_> {
+    /// A unit stopped by the shutdown is given back, not reported.
+    fn stopping(&self) -> Result<(), String> {
+        if self.service.shutting_down.load(Ordering::SeqCst) && self.cancel.load(Ordering::SeqCst) {
+            return Err("the service is stopping".into());
         }
-        self
+        Ok(())
     }
 }
 
-/// Runs a job: the same scan as `surveyor scan`, with its output in
-/// `<output>/<scan>/runs/<id>/` and the scan's state (for deletions) in
-/// `<output>/<scan>/state/`. Blocking.
-pub fn run_job(
-    runtime: &surveyor_engine::host::Runtime,
-    registry: &Arc<surveyor_engine::host::Registry>,
-    job: Job,
-    output: &std::path::Path,
-    workers: Option<usize>,
-    cancel: Arc<AtomicBool>,
-) -> Finished {
-    scan_job(runtime, registry, job, output, workers, cancel).unwrap_or_else(Finished::failed)
+impl Delivery for DbDelivery<'_> {
+    fn planned(&mut self, units: Vec<UnitSpec>, cursor: &PlanCursor, root_uri: &str, done: bool) -> Result<(), String> {
+        self.stopping()?;
+        let cursor = serde_json::to_string(cursor).expect("serializes");
+        self.handle
+            .block_on(self.service.db.add_planned(
+                SERVICE_NODE,
+                &self.unit.run_id,
+                self.unit.attempt,
+                None,
+                &units,
+                &cursor,
+                root_uri,
+                done,
+            ))
+            .map_err(|e| e.to_string())?;
+        self.service.wake.notify_one();
+        Ok(())
+    }
+
+    fn plan_failed(&mut self, error: &str) -> Result<(), String> {
+        self.stopping()?;
+        self.handle
+            .block_on(self.service.db.fail_plan(SERVICE_NODE, &self.unit.run_id, self.unit.attempt, error))
+            .map_err(|e| e.to_string())
+    }
+
+    fn result(&mut self, result: &Path, summary: &UnitSummary) -> Result<(), String> {
+        self.stopping()?;
+        let u = self.unit;
+        self.handle
+            .block_on(commit::store_unit_result(&self.service, SERVICE_NODE, &u.run_id, u.seq, u.attempt, result, summary))
+            .map_err(|e| e.to_string())
+    }
 }
 
-fn scan_job(
-    runtime: &surveyor_engine::host::Runtime,
-    registry: &Arc<surveyor_engine::host::Registry>,
-    job: Job,
-    output: &std::path::Path,
-    workers: Option<usize>,
-    cancel: Arc<AtomicBool>,
-) -> Result<Finished, String> {
-    let def = &job.source;
-    let grants = surveyor_engine::sources::grant(def).map_err(|e| format!("cannot scan '{}': {e}", def.name))?;
-    let config = def.connector_config(registry).map_err(|e| e.to_string())?;
-    let remote = !matches!(def.connection(), Ok(surveyor_engine::sources::Connection::LocalFolder(_)));
-    let source = ScanSource {
-        name: def.name.clone(),
-        source_type: def.source_type.clone(),
-        config,
-        grants,
-        scope: job.scope,
-        modified_since: job.modified_since,
-    };
-    let sink_root = output.join(&job.scan);
-    // Per scan, next to its output: deletions are reported against the scan's last complete run.
-    let state = SourceState::new(&sink_root.join("state"), &def.name, &def.source_type, &source.grants.root_uri);
-    let mut options = ScanOptions {
-        grouping: job.resource_sets.or_else(|| def.resource_sets.clone()).unwrap_or_default(),
-        cancel,
-        state: Some(state),
-        schema_formats: job.schema_formats,
-        ..ScanOptions::default()
-    };
-    options.schema_workers = workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
-    let sink = LocalFolderSink::new(&sink_root);
-    let report = run_scan(runtime, registry, &source, &options, &sink).map_err(|e| e.to_string())?;
+/// The counts of a committed run, from its report.
+pub fn run_counts(report: &surveyor_engine::scan::RunReport) -> RunCounts {
     let c = &report.counts;
-    let counts = RunCounts {
+    RunCounts {
         assets: c.assets as i64,
         files: c.files as i64,
         schemas: c.schemas as i64,
@@ -296,11 +340,5 @@ fn scan_job(
         entities: c.entities as i64,
         item_errors: c.item_errors as i64,
         bytes_read: c.bytes_read as i64,
-    };
-    Ok(Finished {
-        state: report.status.as_str().to_string(),
-        counts,
-        error: report.error.clone(),
-        location: report.location.clone(),
-    })
+    }
 }

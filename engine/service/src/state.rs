@@ -12,13 +12,16 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 use std::borrow::Cow;
 
-mod dispatch;
+mod units;
+
+pub use units::{ClaimedUnit, DoneUnit, RunAsset, SERVICE_NODE, UnitProgress};
 
 /// The migrations, in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "dispatch", include_str!("../migrations/0002_dispatch.sql")),
     (3, "run_indexes", include_str!("../migrations/0003_run_indexes.sql")),
+    (4, "units", include_str!("../migrations/0004_units.sql")),
 ];
 
 pub fn migrator() -> Migrator {
@@ -143,10 +146,11 @@ pub struct RunView {
     pub duration_ms: Option<i64>,
     pub counts: RunCounts,
     pub error: Option<String>,
-    /// The run's output folder (on `node`'s machine when a node ran it).
+    /// Where the run's output was written (its ingestion target).
     pub location: Option<String>,
-    /// The node that runs (ran) it; unset when the service runs it itself.
-    pub node: Option<String>,
+    /// Its work units (`GET /v1/runs/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<UnitProgress>,
 }
 
 /// A scan's row, for the scheduler and the executor.
@@ -742,7 +746,10 @@ impl Db {
 
     // ---- runs ----
 
+    /// Queues a run, with its plan (unit 0) for the scan's integration
+    /// runtime's nodes, or for the service.
     pub async fn queue_run(&self, id: &str, scan: &ScanRow, reason: &str) -> Result<(), ServiceError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO runs (id, scan_id, scan_name, source_name, state, reason, queued_at, ir_id) \
              VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
@@ -754,10 +761,11 @@ impl Db {
         .bind(reason)
         .bind(now_ms())
         .bind(&scan.ir_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        Self::queue_plan(&mut tx, id, scan.ir_id.as_deref()).await?;
+        tx.commit().await.map_err(db)
     }
 
     fn run_view(r: &AnyRow) -> RunView {
@@ -786,7 +794,7 @@ impl Db {
             },
             error: r.get("error"),
             location: r.get("location"),
-            node: r.get("node_name"),
+            units: None,
         }
     }
 
@@ -832,26 +840,7 @@ impl Db {
         row.map(|r| Self::run_view(&r)).ok_or_else(|| ServiceError::NotFound(format!("no run '{id}'")))
     }
 
-    /// The oldest queued run the service runs itself (of a scan without an
-    /// integration runtime), marked `in_progress`.
-    pub async fn claim_queued_run(&self) -> Result<Option<RunView>, ServiceError> {
-        let row =
-            sqlx::query("SELECT * FROM runs WHERE state = 'queued' AND ir_id IS NULL ORDER BY queued_at, id LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let run = Self::run_view(&row);
-        let done =
-            sqlx::query("UPDATE runs SET state = 'in_progress', started_at = $1 WHERE id = $2 AND state = 'queued'")
-                .bind(now_ms())
-                .bind(&run.id)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok((done.rows_affected() == 1).then_some(run))
-    }
-
+    /// Records a run's end (its commit).
     pub async fn finish_run(
         &self,
         id: &str,
@@ -860,28 +849,10 @@ impl Db {
         error: Option<&str>,
         location: Option<&str>,
     ) -> Result<(), ServiceError> {
-        self.record_end(id, None, state, counts, error, location).await.map(|_| ())
-    }
-
-    /// Records a run's end; with `node`, only while that node runs it.
-    /// Returns how many runs were updated (0 or 1).
-    async fn record_end(
-        &self,
-        id: &str,
-        node: Option<&str>,
-        state: &str,
-        counts: &RunCounts,
-        error: Option<&str>,
-        location: Option<&str>,
-    ) -> Result<u64, ServiceError> {
-        let mut sql = String::from(
+        sqlx::query(
             "UPDATE runs SET state = $1, finished_at = $2, assets = $3, files = $4, schemas = $5, resource_sets = $6, \
              entities = $7, item_errors = $8, bytes_read = $9, error = $10, location = $11 WHERE id = $12",
-        );
-        if node.is_some() {
-            sql += " AND node_id = $13 AND state = 'in_progress'";
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        )
             .bind(state)
             .bind(now_ms())
             .bind(counts.assets)
@@ -893,37 +864,31 @@ impl Db {
             .bind(counts.bytes_read)
             .bind(error)
             .bind(location)
-            .bind(id);
-        if let Some(node) = node {
-            query = query.bind(node);
-        }
-        Ok(query.execute(&self.pool).await.map_err(db)?.rows_affected())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
-    /// Cancels a queued run at once; returns the run's state before.
+    /// Cancels a queued run at once (and its plan); false when it was not queued.
     pub async fn cancel_queued(&self, id: &str) -> Result<bool, ServiceError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE runs SET state = 'canceled', finished_at = $1, error = 'canceled before it started' WHERE id = $2 AND state = 'queued'",
         )
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        sqlx::query("UPDATE run_units SET state = 'done', outcome = 'canceled' WHERE run_id = $1 AND state = 'queued'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Runs the service itself left `in_progress` (by a shutdown or a crash)
-    /// go back to the queue. Nodes' runs are theirs: they go on.
-    pub async fn requeue_interrupted(&self) -> Result<u64, ServiceError> {
-        let done = sqlx::query(
-            "UPDATE runs SET state = 'queued', reason = 'resumed', attempt = attempt + 1, started_at = NULL \
-             WHERE state = 'in_progress' AND node_id IS NULL",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected())
     }
 
     /// Start time (ms) of the scan's last run that finished reading its source.
@@ -938,19 +903,27 @@ impl Db {
         Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
     }
 
-    /// Deletes finished runs older than `before` (ms); returns their output locations.
+    /// Deletes finished runs older than `before` (ms), with their units and
+    /// results; returns their output locations.
     pub async fn purge_runs(&self, before: i64) -> Result<Vec<Option<String>>, ServiceError> {
-        let rows = sqlx::query("SELECT location FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1")
+        let rows = sqlx::query("SELECT id, location FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1")
             .bind(before)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
+        for r in &rows {
+            let id: String = r.get(0);
+            for sql in ["DELETE FROM run_units WHERE run_id = $1", "DELETE FROM run_assets WHERE run_id = $1"] {
+                sqlx::query(sql).bind(&id).execute(&self.pool).await.map_err(db)?;
+            }
+            self.delete_blobs(&format!("unit/{id}/")).await?;
+        }
         sqlx::query("DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await
             .map_err(db)?;
-        Ok(rows.iter().map(|r| r.get::<Option<String>, _>(0)).collect())
+        Ok(rows.iter().map(|r| r.get::<Option<String>, _>(1)).collect())
     }
 
     /// Number of runs by state (for metrics).

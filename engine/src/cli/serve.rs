@@ -42,9 +42,15 @@ pub struct ServeArgs {
     /// Database URL [default: SQLite in the data directory].
     #[arg(long, env = "SURVEYOR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Threads reading schemas per run [default: one per CPU, 16 for remote storage].
+    /// Threads reading schemas per unit [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Files per work unit of a storage source's run (a scan's rule set may set its own) [default: 2000].
+    #[arg(long)]
+    pub unit_files: Option<u64>,
+    /// Largest unit result a node may upload, in MiB [default: 1024].
+    #[arg(long)]
+    pub max_unit_result_mb: Option<u64>,
     /// Serve the API over TLS with this certificate chain (PEM); needs a TLS key.
     #[arg(long, env = "SURVEYOR_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -79,6 +85,8 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
         node_offline_after: args.node_offline_after,
         database_url: args.database_url,
         workers: args.workers,
+        unit_files: args.unit_files,
+        max_unit_result_mb: args.max_unit_result_mb,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         // A flag that is off says nothing: the file may turn it on.
@@ -101,6 +109,8 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
             retention: Duration::from_secs(s.retention_days.expect(SET).saturating_mul(86_400)),
             database_url: s.database_url,
             schema_workers: s.workers,
+            unit_files: s.unit_files.expect(SET),
+            max_unit_result: s.max_unit_result_mb.expect(SET).saturating_mul(1 << 20),
             tls: s.tls_cert.zip(s.tls_key),
         },
         log_json: s.log_json.unwrap_or(false),

@@ -31,5 +31,5 @@ pub mod units;
 use run::now;
 pub use run::{
     Counts, DEFAULT_UNIT_FILES, PluginUse, RunCounters, RunReport, RunStatus, ScanError, ScanOptions, ScanSource,
-    SourceSummary, failed_unit, new_run_id, run_scan,
+    SourceSummary, canceled_unit, failed_unit, new_run_id, run_scan,
 };

@@ -244,9 +244,18 @@ impl Drop for WorkDir {
 
 /// A unit result that says only that the run could not go on (its plan failed).
 pub fn failed_unit(path: &Path, error: String) -> Result<(), ScanError> {
+    empty_unit(path, UnitOutcome::Failed(error))
+}
+
+/// A unit result that says only that the unit was canceled before it ran.
+pub fn canceled_unit(path: &Path) -> Result<(), ScanError> {
+    empty_unit(path, UnitOutcome::Canceled)
+}
+
+fn empty_unit(path: &Path, outcome: UnitOutcome) -> Result<(), ScanError> {
     let file = std::fs::File::create(path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
     UnitCollector::new(0, None)
-        .write(UnitOutcome::Failed(error), UnitCounts::default(), Vec::new(), std::io::BufWriter::new(file))
+        .write(outcome, UnitCounts::default(), Vec::new(), std::io::BufWriter::new(file))
         .map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
     Ok(())
 }

@@ -28,6 +28,12 @@ impl Sink for LocalFolderSink {
         format!("local folder {}", self.root.display())
     }
 
+    fn check(&self) -> Result<(), SinkError> {
+        let probe = self.root.join(format!(".surveyor-check.{}", std::process::id()));
+        write_durably(&probe, b"check")?;
+        std::fs::remove_file(&probe).map_err(|e| io(&probe, e))
+    }
+
     fn begin(&self, run_id: &str) -> Result<Box<dyn RunWriter>, SinkError> {
         let runs = self.root.join("runs");
         let partial = runs.join(format!("{run_id}.partial"));

@@ -24,6 +24,9 @@ pub trait Sink: Send + Sync {
     /// Starts the output of one run; nothing of it is visible as complete
     /// until [`RunWriter::commit`].
     fn begin(&self, run_id: &str) -> Result<Box<dyn RunWriter>, SinkError>;
+    /// Checks that runs can be written (before a sink is saved as an
+    /// integration runtime's target): the error is the storage's.
+    fn check(&self) -> Result<(), SinkError>;
 }
 
 /// The output of one run, being written.

@@ -47,6 +47,11 @@ impl QueueNotifier {
         self.account.call(&put, &[], &mut response).map(|_| ())
     }
 
+    /// Creates the queue if it is missing: the check of a sink before it is saved.
+    pub fn check(&self) -> Result<(), StorageError> {
+        self.create()
+    }
+
     /// Create Queue; an existing queue is fine.
     fn create(&self) -> Result<(), StorageError> {
         let req = Request::new(Method::PUT, Service::Queue, &self.queue);

@@ -80,6 +80,18 @@ impl Sink for BlobSink {
         format!("Azure Blob Storage {at}")
     }
 
+    /// Creates the container (and queue) if needed, writes a test blob and deletes it.
+    fn check(&self) -> Result<(), SinkError> {
+        self.account.create_container(&self.container).map_err(sink_error)?;
+        let probe = self.under_prefix(".surveyor-check");
+        self.account.put_blob(&self.container, &probe, b"check", "text/plain").map_err(sink_error)?;
+        self.account.delete_blob(&self.container, &probe).map_err(sink_error)?;
+        if let Some(queue) = &self.notify {
+            queue.check().map_err(sink_error)?;
+        }
+        Ok(())
+    }
+
     fn begin(&self, run_id: &str) -> Result<Box<dyn RunWriter>, SinkError> {
         let run = checked_relative(run_id).map_err(sink_error)?;
         if run.is_empty() || run.contains('/') {
