@@ -316,14 +316,17 @@ fn a_run_stopped_by_sigterm_is_queued_again_at_the_next_start_and_can_be_cancele
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    wait_for(&svc, &|r| r["state"] == "in_progress");
+    wait_for(&svc, &|r| r["units"]["in_progress"] == 1 && r["units"]["planned"] == true);
+    let log_path = svc.log.clone();
     assert!(svc.stop().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("unit stopped by the shutdown; queued again"), "{log}");
 
-    // Restarted: the same run is queued again (attempt 2) and runs; no second run appears.
+    // Restarted: the same run goes on; its unit, stopped by the shutdown, is
+    // queued again and run again (its second attempt); no second run appears.
     let svc = Service::start_with(&data, &["--grace-period", "0", "--plugins", p]);
-    let run = wait_for(&svc, &|r| r["state"] == "in_progress");
-    assert_eq!((run["reason"].as_str(), run["attempt"].as_i64()), (Some("resumed"), Some(2)), "{run}");
-    assert!(svc.log().contains("queued again"), "{}", svc.log());
+    let run = wait_for(&svc, &|r| r["units"]["in_progress"] == 1 && r["units"]["retried"] == 1);
+    assert_eq!((run["state"].as_str(), run["attempt"].as_i64()), (Some("in_progress"), Some(1)), "{run}");
     let (_, runs) = svc.admin("GET", "/v1/runs?scan=long", None);
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
 
@@ -492,16 +495,16 @@ fn scans_of_an_integration_runtime_run_on_its_nodes_and_survive_a_node_lost_mid_
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(svc.admin("GET", &format!("/v1/runs/{id}"), None).1["state"], "queued");
 
-    // A node takes it and runs it, with the output in its own data directory.
+    // A node takes it and runs it; the output is collected by the service (its default ingestion target).
     let node_a_data = tmp.path().join("node-a");
     let mut node_a = NodeAgent::start(&svc, &node_a_data, "node-a", key1, p);
     let run = wait_run(&svc, &id, "the node's run", &|r| r["state"] == "succeeded");
-    assert_eq!(run["node"], "node-a", "{run}");
+    assert_eq!(run["units"]["by_node"], json!({"node-a": 2}), "the plan and one slice: {run}");
     assert_eq!(run["counts"]["files"], written.len() as i64, "{run}");
     let location = PathBuf::from(run["location"].as_str().unwrap());
-    assert!(location.starts_with(node_a_data.join("output").join("edge-lake")), "{run}");
+    assert!(location.starts_with(svc.data.join("output").join("edge-lake")), "{run}");
     assert!(location.join("manifest.json").is_file(), "{run}");
-    assert!(!svc.data.join("output").join("edge-lake").exists());
+    assert!(!node_a_data.join("output").exists(), "nothing stays on the node");
 
     // Updated (PUT): the scan's definition changes, its name cannot.
     let (status, updated) = svc.admin(
@@ -531,25 +534,21 @@ fn scans_of_an_integration_runtime_run_on_its_nodes_and_survive_a_node_lost_mid_
     let run = wait_run(&svc, &id, "the cancel", &|r| r["state"] != "in_progress");
     assert_eq!(run["state"], "canceled", "{run}; node log: {}", node_a.log());
 
-    // The node dies mid-run (SIGKILL): once it is offline, its run is queued
-    // again and another node of the runtime takes it (attempt 2).
+    // The node dies mid-run (SIGKILL): once it is offline, its unit is queued
+    // again and another node of the runtime takes it (the unit's second attempt).
     let (_, run) = svc.admin("POST", "/v1/scans/long/runs", None);
     let id = run["id"].as_str().unwrap().to_string();
-    wait_run(&svc, &id, "node-a to start it", &|r| r["state"] == "in_progress" && r["node"] == "node-a");
+    wait_run(&svc, &id, "node-a to start it", &|r| r["units"]["in_progress_by_node"]["node-a"] == 1);
     node_a.signal(rustix::process::Signal::KILL);
     let mut node_b = NodeAgent::start(&svc, &tmp.path().join("node-b"), "node-b", key2, p);
-    let run = wait_run(&svc, &id, "node-b to take it over", &|r| r["node"] == "node-b");
-    assert_eq!(
-        (run["state"].as_str(), run["reason"].as_str(), run["attempt"].as_i64()),
-        (Some("in_progress"), Some("resumed"), Some(2)),
-        "{run}"
-    );
+    let run = wait_run(&svc, &id, "node-b to take it over", &|r| r["units"]["in_progress_by_node"]["node-b"] == 1);
+    assert_eq!((run["state"].as_str(), run["units"]["retried"].as_i64()), (Some("in_progress"), Some(1)), "{run}");
     assert!(svc.log().contains("nodes gone offline"), "{}", svc.log());
 
-    // SIGTERM with no grace: the node stops the run and gives it back to the queue.
+    // SIGTERM with no grace: the node stops its unit and gives it back to the queue at once.
     assert!(node_b.signal(rustix::process::Signal::TERM).success(), "{}", node_b.log());
-    let run = wait_run(&svc, &id, "the run given back", &|r| r["state"] == "queued");
-    assert_eq!((run["attempt"].as_i64(), &run["node"]), (Some(3), &Value::Null), "{run}");
+    let run = wait_run(&svc, &id, "the unit given back", &|r| r["units"]["queued"] == 1);
+    assert_eq!((run["state"].as_str(), &run["units"]["in_progress"]), (Some("in_progress"), &json!(0)), "{run}");
     assert_eq!(svc.admin("POST", &format!("/v1/runs/{id}/cancel"), None).0, 202);
     let (_, runs) = svc.admin("GET", "/v1/runs?scan=long", None);
     assert_eq!(runs.as_array().unwrap().len(), 2, "one run per trigger, however often it moved: {runs}");

@@ -128,7 +128,9 @@ pub fn run(
         match client.post("/v1/nodes/heartbeat", &heartbeat_body(&units)) {
             Ok(reply) => {
                 let stops: Vec<UnitRef> = serde_json::from_value(reply["stop_units"].clone()).unwrap_or_default();
-                for r in running.iter().filter(|r| stops.iter().any(|s| s.run_id == r.unit.run_id && s.seq == r.unit.seq)) {
+                for r in
+                    running.iter().filter(|r| stops.iter().any(|s| s.run_id == r.unit.run_id && s.seq == r.unit.seq))
+                {
                     if !r.cancel.swap(true, Ordering::SeqCst) {
                         tracing::info!(run = %r.unit.run_id, unit = r.unit.seq, "unit stopped by the service");
                     }
@@ -162,7 +164,8 @@ pub fn run(
             let unit = UnitRef { run_id: job.run_id.clone(), seq: job.seq, attempt: job.attempt };
             tracing::info!(run = %unit.run_id, unit = unit.seq, attempt = unit.attempt, scan = %job.settings.scan, "unit started");
             let (cancel, releasing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-            let (runner, client, flag, releasing_flag) = (runner.clone(), client.clone(), cancel.clone(), releasing.clone());
+            let (runner, client, flag, releasing_flag) =
+                (runner.clone(), client.clone(), cancel.clone(), releasing.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("unit-{}-{}", unit.run_id, unit.seq))
                 .spawn(move || {
@@ -190,7 +193,9 @@ pub fn run(
     for r in stop_all(&mut running) {
         let path = format!("/v1/nodes/units/{}/{}/release?attempt={}", seg(&r.run_id), r.seq, r.attempt);
         match client.post(&path, &serde_json::json!({})) {
-            Ok(_) => tracing::info!(run = %r.run_id, unit = r.seq, "unit stopped and given back; it runs again on a node"),
+            Ok(_) => {
+                tracing::info!(run = %r.run_id, unit = r.seq, "unit stopped and given back; it runs again on a node")
+            }
             Err(e) => tracing::warn!(run = %r.run_id, unit = r.seq, error = %e,
                 "giving the unit back (the service queues it again once this node is offline)"),
         }
@@ -244,7 +249,11 @@ impl HttpDelivery<'_> {
     }
 
     fn giving_back(&self) -> Result<(), String> {
-        if self.releasing.load(Ordering::SeqCst) { Err("the node is stopping; the unit is given back".into()) } else { Ok(()) }
+        if self.releasing.load(Ordering::SeqCst) {
+            Err("the node is stopping; the unit is given back".into())
+        } else {
+            Ok(())
+        }
     }
 }
 

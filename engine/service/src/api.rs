@@ -12,13 +12,12 @@
 //! status: 400 for bad input (naming the field), 401 for a missing or wrong
 //! credential, 404, 409 for conflicts, 415 for a body that is not JSON.
 
-use super::crypto::{constant_time_eq, hash_key, new_token};
 use super::agent::UnitRef;
-use super::state::RunAsset;
-use super::units::UnitJob;
-use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
+use super::crypto::{constant_time_eq, hash_key, new_token};
 use super::schedule::Trigger;
+use super::state::RunAsset;
 use super::state::{IntegrationRuntime, Node, RunView, ScanRow, ScanView, SourceRow, SourceView};
+use super::units::UnitJob;
 use super::version::VersionInfo;
 use super::{Service, ServiceError, new_id};
 use axum::extract::rejection::JsonRejection;
@@ -32,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
 use surveyor_engine::sources::SourceDefinition;
 use surveyor_engine::sources::probe::{self, Entry, ProbeError};
 use utoipa::OpenApi;
@@ -400,8 +400,8 @@ async fn put_ingestion(
     ApiJson(def): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Ingestion>> {
     let ir = s.db.ir(&name).await?;
-    let definition: surveyor_engine::sink::SinkDefinition = serde_json::from_value(def.clone())
-        .map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
+    let definition: surveyor_engine::sink::SinkDefinition =
+        serde_json::from_value(def.clone()).map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
     let sink = definition.build().map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
     let described = sink.describe();
     tokio::task::spawn_blocking(move || sink.check())
@@ -588,8 +588,7 @@ async fn heartbeat(
     .await?;
     let held: Vec<(String, i64, i64)> = hb.units.iter().map(|u| (u.run_id.clone(), u.seq, u.attempt)).collect();
     let stop = s.db.renew_leases(&node, &held, super::now_ms() + offline_ms(&s)).await?;
-    let stop_units =
-        hb.units.into_iter().filter(|u| stop.iter().any(|(r, q)| *r == u.run_id && *q == u.seq)).collect();
+    let stop_units = hb.units.into_iter().filter(|u| stop.iter().any(|(r, q)| *r == u.run_id && *q == u.seq)).collect();
     Ok(Json(HeartbeatReply { node_id: node, stop_units, service_version: s.version() }))
 }
 
@@ -693,7 +692,9 @@ async fn unit_result(
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
     let dir = s.data.root.join("tmp");
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| ServiceError::Io { path: dir.display().to_string(), source: e })?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ServiceError::Io { path: dir.display().to_string(), source: e })?;
     let path = dir.join(format!("upload-{}", super::crypto::hex(&super::crypto::random_bytes(8))));
     let _cleanup = RemoveFile(path.clone());
     let io = |e: std::io::Error| ServiceError::Io { path: path.display().to_string(), source: e };
@@ -1197,7 +1198,9 @@ async fn show_run(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResult<
 async fn run_report(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResult<Response> {
     match s.db.report(&id).await? {
         Some(report) => Ok(([(header::CONTENT_TYPE, "application/json")], report).into_response()),
-        None => Err(ApiError(StatusCode::CONFLICT, format!("run {id} has no report yet ({})", s.db.run(&id).await?.state))),
+        None => {
+            Err(ApiError(StatusCode::CONFLICT, format!("run {id} has no report yet ({})", s.db.run(&id).await?.state)))
+        }
     }
 }
 

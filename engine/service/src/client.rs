@@ -36,8 +36,8 @@ impl Client {
 
     /// Uploads a file as the body of a `PUT` (streamed, not read into memory).
     pub fn put_file(&self, path: &str, file: &Path) -> Result<serde_json::Value, ServiceError> {
-        let f = std::fs::File::open(file)
-            .map_err(|e| ServiceError::Io { path: file.display().to_string(), source: e })?;
+        let f =
+            std::fs::File::open(file).map_err(|e| ServiceError::Io { path: file.display().to_string(), source: e })?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         let body = reqwest::blocking::Body::sized(f, len);
         self.send(reqwest::Method::PUT, path, Some(("application/octet-stream", body)))

@@ -169,7 +169,12 @@ async fn settings(service: &Service, run_id: &str) -> Result<RunSettings, String
     let (scan, _) = service.db.scan(&run.scan_id).await.map_err(|_| "the scan was deleted".to_string())?;
     let source = service.db.source_row(&scan.source_id).await.map_err(|e| e.to_string())?;
     let modified_since = if scan.incremental {
-        service.db.last_complete_run_start(&scan.id).await.map_err(|e| e.to_string())?.map(|ms| ms.div_euclid(1000) * 1000 - 1)
+        service
+            .db
+            .last_complete_run_start(&scan.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|ms| ms.div_euclid(1000) * 1000 - 1)
     } else {
         None
     };
@@ -324,7 +329,15 @@ impl Delivery for DbDelivery<'_> {
         self.stopping()?;
         let u = self.unit;
         self.handle
-            .block_on(commit::store_unit_result(&self.service, SERVICE_NODE, &u.run_id, u.seq, u.attempt, result, summary))
+            .block_on(commit::store_unit_result(
+                &self.service,
+                SERVICE_NODE,
+                &u.run_id,
+                u.seq,
+                u.attempt,
+                result,
+                summary,
+            ))
             .map_err(|e| e.to_string())
     }
 }

@@ -776,7 +776,11 @@ impl Db {
             scan_id: r.get("scan_id"),
             scan: r.get("scan_name"),
             source: r.get("source_name"),
-            state: r.get("state"),
+            // Committing is the end of being in progress: every unit is done, the output is being written.
+            state: match r.get::<String, _>("state") {
+                s if s == "committing" => "in_progress".to_string(),
+                s => s,
+            },
             reason: r.get("reason"),
             attempt: r.get("attempt"),
             queued_at: rfc3339(r.get("queued_at")),
@@ -853,21 +857,21 @@ impl Db {
             "UPDATE runs SET state = $1, finished_at = $2, assets = $3, files = $4, schemas = $5, resource_sets = $6, \
              entities = $7, item_errors = $8, bytes_read = $9, error = $10, location = $11 WHERE id = $12",
         )
-            .bind(state)
-            .bind(now_ms())
-            .bind(counts.assets)
-            .bind(counts.files)
-            .bind(counts.schemas)
-            .bind(counts.resource_sets)
-            .bind(counts.entities)
-            .bind(counts.item_errors)
-            .bind(counts.bytes_read)
-            .bind(error)
-            .bind(location)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        .bind(state)
+        .bind(now_ms())
+        .bind(counts.assets)
+        .bind(counts.files)
+        .bind(counts.schemas)
+        .bind(counts.resource_sets)
+        .bind(counts.entities)
+        .bind(counts.item_errors)
+        .bind(counts.bytes_read)
+        .bind(error)
+        .bind(location)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 

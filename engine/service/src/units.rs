@@ -140,8 +140,9 @@ impl UnitRunner {
         options.schema_workers = self.schema_workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
         let path = unit_dir.join("result.svu");
         let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (summary, _) = run_unit(&self.runtime, &self.registry, &source, spec, &options, std::io::BufWriter::new(file))
-            .map_err(|e| e.to_string())?;
+        let (summary, _) =
+            run_unit(&self.runtime, &self.registry, &source, spec, &options, std::io::BufWriter::new(file))
+                .map_err(|e| e.to_string())?;
         delivery.result(&path, &summary)
     }
 }

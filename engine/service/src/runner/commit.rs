@@ -39,7 +39,8 @@ impl Drop for Scratch {
 }
 
 fn scratch(service: &Service, name: &str) -> Result<Scratch, ServiceError> {
-    let dir = service.data.root.join("tmp").join(format!("{name}-{}", crate::crypto::hex(&crate::crypto::random_bytes(4))));
+    let dir =
+        service.data.root.join("tmp").join(format!("{name}-{}", crate::crypto::hex(&crate::crypto::random_bytes(4))));
     std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Io { path: dir.display().to_string(), source: e })?;
     Ok(Scratch(dir))
 }
@@ -98,7 +99,8 @@ pub async fn commit_run(service: Arc<Service>, run_id: String) {
     let started = std::time::Instant::now();
     if let Err(e) = try_commit(&service, &run_id).await {
         tracing::error!(run = %run_id, error = %e, "the run could not be committed");
-        let _ = service.db.finish_run(&run_id, "failed", &Default::default(), Some(&format!("commit: {e}")), None).await;
+        let _ =
+            service.db.finish_run(&run_id, "failed", &Default::default(), Some(&format!("commit: {e}")), None).await;
     }
     if let Ok(run) = service.db.run(&run_id).await {
         service.metrics.record_run(&run.state, started.elapsed().as_secs_f64().max(0.0), &run.counts);
@@ -161,7 +163,8 @@ async fn try_commit(service: &Arc<Service>, run_id: &str) -> Result<(), ServiceE
     let (committed, index_path) = {
         let (new_state, index_path, previous) = (new_state.clone(), index_path.clone(), previous.clone());
         tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
-            let mut index = std::io::BufWriter::new(std::fs::File::create(&index_path).map_err(|e| io(&index_path, e))?);
+            let mut index =
+                std::io::BufWriter::new(std::fs::File::create(&index_path).map_err(|e| io(&index_path, e))?);
             let mut failure = None;
             let committed = commit(&plan, &units, previous.as_deref(), &new_state, sink.as_ref(), &mut |a| {
                 if failure.is_none()
@@ -185,10 +188,15 @@ async fn try_commit(service: &Arc<Service>, run_id: &str) -> Result<(), ServiceE
     if committed.state_written {
         service.db.put_blob(&state_blob(&run.scan_id), &new_state).await?;
     }
-    let state = if run.state == "committing" { report.status.as_str() } else { "failed" };
     service
         .db
-        .finish_run(run_id, state, &super::run_counts(report), report.error.as_deref(), report.location.as_deref())
+        .finish_run(
+            run_id,
+            report.status.as_str(),
+            &super::run_counts(report),
+            report.error.as_deref(),
+            report.location.as_deref(),
+        )
         .await?;
     service.db.delete_blobs(&format!("unit/{run_id}/")).await?;
     Ok(())

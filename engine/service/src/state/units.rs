@@ -46,6 +46,10 @@ pub struct UnitProgress {
     pub planned: bool,
     /// Units done, by the node that did them (`service`: the service itself).
     pub by_node: BTreeMap<String, i64>,
+    /// Units in progress, by the node that has them.
+    pub in_progress_by_node: BTreeMap<String, i64>,
+    /// Units claimed more than once (their node was lost or stopped).
+    pub retried: i64,
     /// Files the plan counted, and files done.
     pub planned_files: i64,
     pub files_done: i64,
@@ -307,7 +311,11 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            sqlx::query("UPDATE runs SET planned = 1 WHERE id = $1").bind(run_id).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query("UPDATE runs SET planned = 1 WHERE id = $1")
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
@@ -491,7 +499,8 @@ impl Db {
 
     pub async fn unit_progress(&self, run_id: &str) -> Result<UnitProgress, ServiceError> {
         let rows = sqlx::query(
-            "SELECT state, outcome, node_name, COUNT(*), SUM(planned_files), SUM(files) FROM run_units \
+            "SELECT state, outcome, node_name, COUNT(*), SUM(planned_files), SUM(files), \
+             SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END) FROM run_units \
              WHERE run_id = $1 GROUP BY state, outcome, node_name",
         )
         .bind(run_id)
@@ -504,9 +513,15 @@ impl Db {
             let n: i64 = r.get(3);
             p.total += n;
             p.planned_files += r.try_get::<Option<i64>, _>(4).ok().flatten().unwrap_or(0);
+            p.retried += r.try_get::<Option<i64>, _>(6).ok().flatten().unwrap_or(0);
             match state.as_str() {
                 "queued" => p.queued += n,
-                "in_progress" => p.in_progress += n,
+                "in_progress" => {
+                    p.in_progress += n;
+                    if let Some(node) = node {
+                        *p.in_progress_by_node.entry(node).or_default() += n;
+                    }
+                }
                 _ => {
                     p.done += n;
                     p.files_done += r.try_get::<Option<i64>, _>(5).ok().flatten().unwrap_or(0);
@@ -666,7 +681,11 @@ impl Db {
             sql += &format!(" AND type_name = ${n}");
         }
         if q.is_some() {
-            sql += &format!(" AND (LOWER(qualified_name) LIKE ${} ESCAPE '\\' OR LOWER(name) LIKE ${} ESCAPE '\\')", n + 1, n + 2);
+            sql += &format!(
+                " AND (LOWER(qualified_name) LIKE ${} ESCAPE '\\' OR LOWER(name) LIKE ${} ESCAPE '\\')",
+                n + 1,
+                n + 2
+            );
             n += 2;
         }
         sql += &format!(" ORDER BY seq LIMIT ${}", n + 1);
@@ -675,8 +694,7 @@ impl Db {
             query = query.bind(t);
         }
         if let Some(q) = q {
-            let like =
-                format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let like = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
             query = query.bind(like.clone()).bind(like);
         }
         let rows = query.bind(limit + 1).fetch_all(&self.pool).await.map_err(db)?;
@@ -701,7 +719,11 @@ impl Db {
 
     pub async fn set_ingestion(&self, ir_id: &str, redacted: &str, sealed: &str) -> Result<(), ServiceError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM ingestion_targets WHERE ir_id = $1").bind(ir_id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM ingestion_targets WHERE ir_id = $1")
+            .bind(ir_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         sqlx::query(
             "INSERT INTO ingestion_targets (ir_id, definition_redacted, definition_sealed, updated_at) VALUES ($1, $2, $3, $4)",
         )
@@ -716,7 +738,11 @@ impl Db {
     }
 
     pub async fn clear_ingestion(&self, ir_id: &str) -> Result<(), ServiceError> {
-        sqlx::query("DELETE FROM ingestion_targets WHERE ir_id = $1").bind(ir_id).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("DELETE FROM ingestion_targets WHERE ir_id = $1")
+            .bind(ir_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
