@@ -262,6 +262,7 @@ pub async fn serve(
     let url = config.database_url.clone().unwrap_or_else(|| data.database_url());
     let db = state::Db::open(&url).await?;
     let requeued = db.requeue_service_units().await?;
+    db.extend_leases(now_ms() + config.node_offline_after.as_millis() as i64).await?;
     if requeued > 0 {
         tracing::info!(units = requeued, "units interrupted by the last shutdown are queued again");
     }

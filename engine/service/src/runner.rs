@@ -50,8 +50,7 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = queue_due(&service, now).await {
             tracing::warn!(error = %e, "scheduling");
         }
-        let alive_since = now - service.config.node_offline_after.as_millis() as i64;
-        match service.db.requeue_lost_units(alive_since).await {
+        match service.db.requeue_lost_units().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(units = n, "units of nodes gone offline or removed are queued again"),
             Err(e) => tracing::warn!(error = %e, "checking nodes' units"),

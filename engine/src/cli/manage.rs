@@ -81,6 +81,20 @@ enum IrCommand {
         #[arg(long, value_parser = ["1", "2"])]
         key: String,
     },
+    /// Write the runtime's runs to this sink (the TOML of `surveyor scan --sink`); tried before it is saved.
+    SetIngestion {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        sink: PathBuf,
+    },
+    /// Where the runtime's runs are written (no target: the service's own output folder).
+    Ingestion {
+        name: String,
+    },
+    /// Write the runtime's runs to the service's own output folder again.
+    ClearIngestion {
+        name: String,
+    },
 }
 
 pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
@@ -97,6 +111,14 @@ pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
         IrCommand::RegenerateKey { name, key } => {
             c.post(&format!("{base}/{}/keys/{key}/regenerate", seg(&name)), &json!({}))?
         }
+        IrCommand::SetIngestion { name, sink } => {
+            let text = std::fs::read_to_string(&sink).with_context(|| format!("cannot read {}", sink.display()))?;
+            let table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid TOML in {}", sink.display()))?;
+            let body = serde_json::to_value(table)?;
+            c.call(reqwest::Method::PUT, &format!("{base}/{}/ingestion", seg(&name)), Some(&body))?
+        }
+        IrCommand::Ingestion { name } => c.get(&format!("{base}/{}/ingestion", seg(&name)))?,
+        IrCommand::ClearIngestion { name } => c.delete(&format!("{base}/{}/ingestion", seg(&name)))?,
     };
     print(&out)
 }
@@ -387,10 +409,25 @@ enum RunsCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// A run, with its work units (total, done, queued, in progress, by node).
     Show {
         id: String,
     },
     Cancel {
+        id: String,
+    },
+    /// A committed run's assets (every page), from the service's results.
+    Assets {
+        id: String,
+        /// Only assets of this type (e.g. `azure_blob_resource_set`).
+        #[arg(long = "type", value_name = "TYPE")]
+        type_name: Option<String>,
+        /// Only assets whose name or qualified name contains this.
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// A run's report (report.json).
+    Report {
         id: String,
     },
 }
@@ -414,6 +451,27 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
         RunsCommand::Show { id } => c.get(&format!("/v1/runs/{}", seg(&id)))?,
         RunsCommand::Cancel { id } => c.post(&format!("/v1/runs/{}/cancel", seg(&id)), &json!({}))?,
+        RunsCommand::Report { id } => c.get(&format!("/v1/runs/{}/report", seg(&id)))?,
+        RunsCommand::Assets { id, type_name, q } => {
+            let mut filter = String::new();
+            if let Some(t) = type_name {
+                filter += &format!("&type={}", seg(&t));
+            }
+            if let Some(q) = q {
+                filter += &format!("&q={}", seg(&q));
+            }
+            let mut assets = Vec::new();
+            let mut cursor = -1i64;
+            loop {
+                let page = c.get(&format!("/v1/runs/{}/assets?limit=1000&cursor={cursor}{filter}", seg(&id)))?;
+                assets.extend(page["assets"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_i64() {
+                    Some(next) => cursor = next,
+                    None => break,
+                }
+            }
+            Value::Array(assets)
+        }
     };
     print(&out)
 }

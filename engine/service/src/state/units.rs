@@ -414,21 +414,33 @@ impl Db {
         if done.rows_affected() == 1 { Ok(()) } else { Err(not_yours(run_id, seq)) }
     }
 
-    /// Units whose node went offline or was removed, or whose lease expired,
-    /// go back to the queue. Returns how many.
-    pub async fn requeue_lost_units(&self, alive_since: i64) -> Result<u64, ServiceError> {
+    /// Units whose lease expired (their node sent no heartbeat for the
+    /// offline threshold: it died, or lost the network) or whose node was
+    /// removed go back to the queue. Returns how many.
+    pub async fn requeue_lost_units(&self) -> Result<u64, ServiceError> {
         let done = sqlx::query(
             "UPDATE run_units SET state = 'queued', node_id = NULL, node_name = NULL, lease_until = NULL, started_at = NULL \
              WHERE state = 'in_progress' AND node_id <> $1 \
-             AND (lease_until < $2 OR node_id NOT IN (SELECT id FROM nodes WHERE last_heartbeat_at >= $3))",
+             AND (lease_until < $2 OR node_id NOT IN (SELECT id FROM nodes))",
         )
         .bind(SERVICE_NODE)
         .bind(now_ms())
-        .bind(alive_since)
         .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
+    }
+
+    /// At start: nodes could not renew their leases while the service was
+    /// down; they get until `lease_until` to do it, so that a restart does
+    /// not take their units away.
+    pub async fn extend_leases(&self, lease_until: i64) -> Result<(), ServiceError> {
+        sqlx::query("UPDATE run_units SET lease_until = $1 WHERE state = 'in_progress' AND lease_until < $1")
+            .bind(lease_until)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     /// At start: the units the last service process ran are queued again.
@@ -499,8 +511,8 @@ impl Db {
 
     pub async fn unit_progress(&self, run_id: &str) -> Result<UnitProgress, ServiceError> {
         let rows = sqlx::query(
-            "SELECT state, outcome, node_name, COUNT(*), SUM(planned_files), SUM(files), \
-             SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END) FROM run_units \
+            "SELECT state, outcome, node_name, COUNT(*), CAST(SUM(planned_files) AS BIGINT), CAST(SUM(files) AS BIGINT), \
+             CAST(SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END) AS BIGINT) FROM run_units \
              WHERE run_id = $1 GROUP BY state, outcome, node_name",
         )
         .bind(run_id)
