@@ -3,15 +3,17 @@
 //! never returned, logged or stored in clear), scans and runs, the data
 //! directory lock, SIGTERM.
 
+#[path = "support/nodes.rs"]
+mod nodes;
 #[path = "support/serve.rs"]
 mod serve;
 #[path = "support/mod.rs"]
 mod support;
 
 use serde_json::{Value, json};
+use nodes::NodeAgent;
 use serve::{Service, poll_run};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::{Run, stderr, surveyor};
 use surveyor_lakegen::{LakeSpec, write_lake};
@@ -376,55 +378,6 @@ fn the_api_is_served_over_tls_when_given_a_certificate() {
     assert!(reqwest::blocking::get(format!("{plain}/healthz")).is_err());
     assert!(reqwest::blocking::get(format!("{}/healthz", svc.url)).is_err());
     assert!(svc.stop().success());
-}
-
-/// A `surveyor node run` process, working for the service that registered it.
-struct NodeAgent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl NodeAgent {
-    /// Registers a node with `key` in `data`, and starts it.
-    fn start(svc: &Service, data: &Path, name: &str, key: &str, plugins: &str) -> NodeAgent {
-        let d = data.to_str().unwrap();
-        let out = surveyor()
-            .args(["node", "register", "--key", key, "--url", &svc.url, "--name", name, "--data-dir", d])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        let log = data.with_extension("log");
-        let child = surveyor()
-            .args(["node", "run", "--poll-interval", "1", "--grace-period", "0", "--data-dir", d, "--plugins", plugins])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        NodeAgent { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&mut self, signal: rustix::process::Signal) -> std::process::ExitStatus {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the node did not stop; log: {}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for NodeAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn wait_run(svc: &Service, id: &str, what: &str, pred: &dyn Fn(&Value) -> bool) -> Value {

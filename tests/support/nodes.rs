@@ -1,0 +1,67 @@
+//! `surveyor node run` processes for the service tests: registered with a
+//! runtime's key, started, signalled (SIGKILL, SIGTERM), killed when dropped.
+//! Include it next to `support` and `serve`:
+//! `#[path = "support/nodes.rs"] mod nodes;`
+#![allow(dead_code)]
+
+use crate::serve::Service;
+use crate::support::{stderr, surveyor};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `surveyor node run` process, working for the service that registered it.
+pub struct NodeAgent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl NodeAgent {
+    /// Registers a node with `key` in `data`, and starts it.
+    pub fn start(svc: &Service, data: &Path, name: &str, key: &str, plugins: &str) -> NodeAgent {
+        Self::start_with(svc, data, name, key, &["--plugins", plugins])
+    }
+
+    /// As [`start`](Self::start), with more `node run` options.
+    pub fn start_with(svc: &Service, data: &Path, name: &str, key: &str, extra: &[&str]) -> NodeAgent {
+        let d = data.to_str().unwrap();
+        let out = surveyor()
+            .args(["node", "register", "--key", key, "--url", &svc.url, "--name", name, "--data-dir", d])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let log = data.with_extension("log");
+        let child = surveyor()
+            .args(["node", "run", "--poll-interval", "1", "--grace-period", "0", "--data-dir", d])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        NodeAgent { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&mut self, signal: rustix::process::Signal) -> std::process::ExitStatus {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop; log: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
