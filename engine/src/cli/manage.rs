@@ -150,19 +150,19 @@ enum NodeCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Work for the integration runtime: heartbeats, and the runs of its scans
-    /// (output in <data-dir>/output), until SIGTERM.
+    /// Work for the integration runtime: heartbeats, and the work units of its
+    /// scans (results uploaded to the service), until SIGTERM.
     Run {
-        /// Runs at the same time [default: from the machine's cores and memory].
+        /// Units at the same time [default: from the machine's cores and memory].
         #[arg(long)]
         concurrency: Option<usize>,
         /// Seconds between heartbeats and looks at the queue.
         #[arg(long, default_value_t = 10)]
         poll_interval: u64,
-        /// Seconds running scans get to finish after SIGTERM before they are stopped and given back.
+        /// Seconds running units get to finish after SIGTERM before they are stopped and given back.
         #[arg(long, default_value_t = 30)]
         grace_period: u64,
-        /// Threads reading schemas per run [default: one per CPU, 16 for remote storage].
+        /// Threads reading schemas per unit [default: one per CPU, 16 for remote storage].
         #[arg(long)]
         workers: Option<usize>,
     },
