@@ -79,7 +79,13 @@ fn upload_lake(acc: &AzureAccount, container: &str, folders: usize, per_folder: 
         }
     }
     for month in 1..=12 {
-        let schema = if month <= 4 { &v1 } else if month <= 8 { &v2 } else { &v3 };
+        let schema = if month <= 4 {
+            &v1
+        } else if month <= 8 {
+            &v2
+        } else {
+            &v3
+        };
         for part in 0..parts {
             blobs.push((
                 format!(
@@ -174,7 +180,12 @@ fn committed_entities(storage: &BlobStorage, run_id: &str) -> Vec<Value> {
 fn ids(entities: &[Value]) -> Vec<(String, String)> {
     entities
         .iter()
-        .map(|e| (e["typeName"].as_str().unwrap().to_string(), e["attributes"]["qualifiedName"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["typeName"].as_str().unwrap().to_string(),
+                e["attributes"]["qualifiedName"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -197,7 +208,8 @@ fn a_scan_spreads_over_three_nodes_and_commits_once_into_ingestion_storage() {
 
     // The runtime's ingestion target: a wrong key is refused with the storage's own error.
     let sink = tmp.path().join("sink.toml");
-    std::fs::write(&sink, sink_toml(&az, "d3Jvbmcga2V5IGZvciBkZXZzdG9yZWFjY291bnQxIGF0IGFsbCBieSBhbnkgbWVhbnM=")).unwrap();
+    std::fs::write(&sink, sink_toml(&az, "d3Jvbmcga2V5IGZvciBkZXZzdG9yZWFjY291bnQxIGF0IGFsbCBieSBhbnkgbWVhbnM="))
+        .unwrap();
     let (ok, _, err) = svc.cli(&["ir", "set-ingestion", "lake-ir", "--sink", sink.to_str().unwrap()]);
     assert!(!ok && err.contains("refused") && err.contains("403"), "{err}");
     let (_, shown) = svc.admin("GET", "/v1/integration-runtimes/lake-ir/ingestion", None);
@@ -373,7 +385,10 @@ fn a_service_restart_resumes_a_run_from_its_unfinished_units() {
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(run["counts"]["files"], files as i64, "{run}");
     let reads = blob_reads(&proxy);
-    assert!(reads > 0 && reads <= files - done_before, "{reads} reads after the restart, {done_before} of {files} files done before it");
+    assert!(
+        reads > 0 && reads <= files - done_before,
+        "{reads} reads after the restart, {done_before} of {files} files done before it"
+    );
     let output = Run::read(Path::new(run["location"].as_str().unwrap()));
     let mut names: Vec<&str> = output.entities().map(|e| e["attributes"]["qualifiedName"].as_str().unwrap()).collect();
     let count = names.len();
@@ -406,7 +421,8 @@ fn unit_uploads_are_checked_before_anything_changes() {
     let (status, plan) = claim(&credential);
     assert_eq!((status, plan["seq"].as_i64()), (200, Some(0)), "{plan}");
     let attempt = plan["attempt"].as_i64().unwrap();
-    let body = json!({"units": [{"root": "", "files": 1}], "cursor": {"root": 1}, "root_uri": "file://n1/lake", "done": true});
+    let body =
+        json!({"units": [{"root": "", "files": 1}], "cursor": {"root": 1}, "root_uri": "file://n1/lake", "done": true});
     let path = format!("/v1/nodes/units/{id}/0/plan?attempt={attempt}");
     assert_eq!(svc.call("POST", &path, Some(&credential), Some(&body.to_string())).0, 204);
     let (status, unit) = claim(&credential);

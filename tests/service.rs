@@ -10,8 +10,8 @@ mod serve;
 #[path = "support/mod.rs"]
 mod support;
 
-use serde_json::{Value, json};
 use nodes::NodeAgent;
+use serde_json::{Value, json};
 use serve::{Service, poll_run};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

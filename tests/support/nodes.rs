@@ -64,4 +64,3 @@ impl Drop for NodeAgent {
         let _ = self.child.wait();
     }
 }
-

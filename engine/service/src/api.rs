@@ -402,12 +402,15 @@ async fn put_ingestion(
     let ir = s.db.ir(&name).await?;
     let definition: surveyor_engine::sink::SinkDefinition =
         serde_json::from_value(def.clone()).map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
-    let sink = definition.build().map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
-    let described = sink.describe();
-    tokio::task::spawn_blocking(move || sink.check())
-        .await
-        .map_err(|e| ApiError::bad(format!("checking the target: {e}")))?
-        .map_err(|e| ApiError::bad(format!("the ingestion target {described} refused: {e}")))?;
+    // The storage clients block: built, used and dropped off the async threads.
+    let described = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let sink = definition.build().map_err(|e| ApiError::bad(format!("invalid ingestion target: {e}")))?;
+        let described = sink.describe();
+        sink.check().map_err(|e| ApiError::bad(format!("the ingestion target {described} refused: {e}")))?;
+        Ok(described)
+    })
+    .await
+    .map_err(|e| ApiError::bad(format!("checking the target: {e}")))??;
     let sealed = s.secrets.seal(def.to_string().as_bytes());
     let redacted = redact(&def);
     s.db.set_ingestion(&ir.id, &redacted.to_string(), &sealed).await?;

@@ -113,7 +113,8 @@ pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
         }
         IrCommand::SetIngestion { name, sink } => {
             let text = std::fs::read_to_string(&sink).with_context(|| format!("cannot read {}", sink.display()))?;
-            let table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid TOML in {}", sink.display()))?;
+            let table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("invalid TOML in {}", sink.display()))?;
             let body = serde_json::to_value(table)?;
             c.call(reqwest::Method::PUT, &format!("{base}/{}/ingestion", seg(&name)), Some(&body))?
         }

@@ -82,16 +82,31 @@ pub async fn failed_last_time(service: &Service, scan_id: &str) -> Vec<String> {
 }
 
 /// Where the runs of a runtime go: its ingestion target, or the service's
-/// output folder (per scan) by default.
-pub async fn target(service: &Service, ir_id: Option<&str>, scan: &str) -> Result<Box<dyn Sink>, ServiceError> {
-    if let Some(ir) = ir_id
-        && let Some((_, sealed)) = service.db.ingestion(ir).await?
-    {
-        let definition: SinkDefinition = serde_json::from_slice(&service.secrets.open(&sealed)?)
-            .map_err(|e| ServiceError::Invalid(format!("the stored ingestion target is unreadable: {e}")))?;
-        return definition.build().map_err(|e| ServiceError::Invalid(e.to_string()));
+/// output folder (per scan) by default. Built by the commit's blocking
+/// thread (the storage clients block).
+pub enum Target {
+    Defined(SinkDefinition),
+    Local(PathBuf),
+}
+
+impl Target {
+    pub async fn of(service: &Service, ir_id: Option<&str>, scan: &str) -> Result<Target, ServiceError> {
+        if let Some(ir) = ir_id
+            && let Some((_, sealed)) = service.db.ingestion(ir).await?
+        {
+            let definition: SinkDefinition = serde_json::from_slice(&service.secrets.open(&sealed)?)
+                .map_err(|e| ServiceError::Invalid(format!("the stored ingestion target is unreadable: {e}")))?;
+            return Ok(Target::Defined(definition));
+        }
+        Ok(Target::Local(service.data.root.join("output").join(scan)))
     }
-    Ok(Box::new(LocalFolderSink::new(service.data.root.join("output").join(scan))))
+
+    fn build(self) -> Result<Box<dyn Sink>, ServiceError> {
+        match self {
+            Target::Defined(definition) => definition.build().map_err(|e| ServiceError::Invalid(e.to_string())),
+            Target::Local(path) => Ok(Box::new(LocalFolderSink::new(path))),
+        }
+    }
 }
 
 /// Commits a run whose units are all done (its state is `committing`).
@@ -139,7 +154,7 @@ async fn try_commit(service: &Arc<Service>, run_id: &str) -> Result<(), ServiceE
     }
     let previous = tmp.0.join("previous.svs");
     let previous = service.db.blob_to_file(&state_blob(&run.scan_id), &previous).await?.then_some(previous);
-    let sink = target(service, ir_id.as_deref(), &run.scan).await?;
+    let target = Target::of(service, ir_id.as_deref(), &run.scan).await?;
     let started_at_ms = settings.as_ref().map(|s| s.started_at_ms).unwrap_or_else(now_ms);
     let plan = CommitPlan {
         run_id: run_id.to_string(),
@@ -163,6 +178,7 @@ async fn try_commit(service: &Arc<Service>, run_id: &str) -> Result<(), ServiceE
     let (committed, index_path) = {
         let (new_state, index_path, previous) = (new_state.clone(), index_path.clone(), previous.clone());
         tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+            let sink = target.build()?;
             let mut index =
                 std::io::BufWriter::new(std::fs::File::create(&index_path).map_err(|e| io(&index_path, e))?);
             let mut failure = None;
