@@ -1363,7 +1363,7 @@ pub fn openapi_json() -> String {
 mod tests {
     use super::*;
 
-    /// `SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-engine --lib openapi` rewrites it.
+    /// `SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-service --lib openapi` rewrites it.
     #[test]
     fn the_checked_in_openapi_spec_is_the_generated_one() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
@@ -1374,7 +1374,7 @@ mod tests {
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             checked_in == generated,
-            "docs/openapi.json differs from the API's code: run SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-engine --lib openapi"
+            "docs/openapi.json differs from the API's code: run SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-service --lib openapi"
         );
         assert!(generated.contains("/v1/integration-runtimes/{name}/keys/{slot}/regenerate"));
     }

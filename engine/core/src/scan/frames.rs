@@ -116,7 +116,7 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The next frame; `None` after the last one (once the trailer checked out).
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+    pub fn read<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
         if self.done {
             return Ok(None);
         }
@@ -184,7 +184,7 @@ mod tests {
     fn read_all(bytes: &[u8]) -> Result<Vec<(u32, String)>, FrameError> {
         let mut r = FrameReader::new(bytes, b"TEST", "test")?;
         let mut out = Vec::new();
-        while let Some(v) = r.next()? {
+        while let Some(v) = r.read()? {
             out.push(v);
         }
         Ok(out)

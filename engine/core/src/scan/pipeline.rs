@@ -62,15 +62,15 @@ enum Out {
     /// An asset, with what became of its file's schema.
     Asset {
         asset: Asset,
-        schema: Read,
+        schema: SchemaOutcome,
     },
     Error(ItemError),
 }
 
 /// What became of a file's schema in this unit.
-pub(super) enum Read {
+pub(super) enum SchemaOutcome {
     /// Not a file, or no format connector handles it (or the rule set skips its format).
-    NotRead,
+    Skipped,
     Read(FileSchema),
     /// A format connector tried and failed (the error is reported separately).
     Failed,
@@ -81,10 +81,10 @@ pub(super) enum Read {
 
 impl Out {
     fn asset(asset: Asset) -> Out {
-        Out::Asset { asset, schema: Read::NotRead }
+        Out::Asset { asset, schema: SchemaOutcome::Skipped }
     }
     fn failed(asset: Asset) -> Out {
-        Out::Asset { asset, schema: Read::Failed }
+        Out::Asset { asset, schema: SchemaOutcome::Failed }
     }
 }
 
@@ -258,7 +258,7 @@ impl ScanOutput for Dispatch {
                 .cloned();
             let sent = match format {
                 Some(_) if !asset.file.as_ref().is_some_and(changed) => {
-                    self.out.send(Out::Asset { asset, schema: Read::Unchanged }).is_ok()
+                    self.out.send(Out::Asset { asset, schema: SchemaOutcome::Unchanged }).is_ok()
                 }
                 Some(format) => {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
@@ -375,7 +375,7 @@ fn schema_worker(
             }
             Ok(schema) => {
                 add(&counters.schemas, 1);
-                out.send(Out::Asset { asset, schema: Read::Read(schema) }).is_ok()
+                out.send(Out::Asset { asset, schema: SchemaOutcome::Read(schema) }).is_ok()
             }
             Err(e) => {
                 if e.poisons_instance() {

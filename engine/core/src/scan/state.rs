@@ -171,7 +171,7 @@ pub struct StateReader<R: Read> {
 impl<R: Read> StateReader<R> {
     pub fn new(input: R) -> Result<Self, FrameError> {
         let mut frames = FrameReader::new(input, STATE_MAGIC, "source state")?;
-        let last_run = match frames.next::<StateFrame>()? {
+        let last_run = match frames.read::<StateFrame>()? {
             Some(StateFrame::Run(run)) => run,
             _ => return Err(FrameError::Trailer("the state does not start with its run")),
         };
@@ -180,7 +180,7 @@ impl<R: Read> StateReader<R> {
 
     pub fn next_item(&mut self) -> Result<Option<StateItem>, FrameError> {
         loop {
-            match self.frames.next::<StateFrame>()? {
+            match self.frames.read::<StateFrame>()? {
                 None => return Ok(None),
                 Some(StateFrame::Columns(c)) => self.columns.push(Arc::new(c)),
                 Some(StateFrame::Entry(entry)) => {

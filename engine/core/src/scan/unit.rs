@@ -10,7 +10,7 @@
 //! the commit's, over the merged stream.
 
 use super::frames::{FrameError, FrameReader, FrameWriter};
-use super::pipeline::{self, Read};
+use super::pipeline::{self, SchemaOutcome};
 use super::run::{PluginUse, ScanOptions, ScanSource};
 use super::units::{UnitSpec, UnitView};
 use crate::host::bindings::types::{Asset, Attribute, Column};
@@ -132,6 +132,10 @@ pub(super) struct UnitCollector {
 pub const SPILL_BYTES: usize = 64 << 20;
 
 type Key = (String, String);
+/// Records in key order, from a run written aside or from memory.
+type SortedRun = Box<dyn Iterator<Item = std::io::Result<(Key, Vec<u8>)>>>;
+/// A record, with its columns when it has some.
+pub type RecordWithColumns = (Record, Option<Arc<Vec<Column>>>);
 
 impl UnitCollector {
     /// `spill_dir`: where sorted runs may be written (none: all in memory).
@@ -149,12 +153,12 @@ impl UnitCollector {
         }
     }
 
-    pub(super) fn asset(&mut self, asset: Asset, read: Read) -> std::io::Result<()> {
+    pub(super) fn asset(&mut self, asset: Asset, read: SchemaOutcome) -> std::io::Result<()> {
         let (schema, facts) = match read {
-            Read::NotRead => (Found::None, Vec::new()),
-            Read::Failed => (Found::Failed, Vec::new()),
-            Read::Unchanged => (Found::Unchanged, Vec::new()),
-            Read::Read(schema) => {
+            SchemaOutcome::Skipped => (Found::None, Vec::new()),
+            SchemaOutcome::Failed => (Found::Failed, Vec::new()),
+            SchemaOutcome::Unchanged => (Found::Unchanged, Vec::new()),
+            SchemaOutcome::Read(schema) => {
                 let encoded = postcard::to_allocvec(&schema.columns).expect("columns encode");
                 let next = self.columns.len() as u32;
                 (Found::Columns(*self.columns.entry(encoded).or_insert(next)), schema.attributes)
@@ -223,7 +227,7 @@ impl UnitCollector {
             }
         } else {
             // Merge the runs written aside with the last one, held in memory.
-            let mut runs: Vec<Box<dyn Iterator<Item = std::io::Result<(Key, Vec<u8>)>>>> = Vec::new();
+            let mut runs: Vec<SortedRun> = Vec::new();
             for path in &self.spilled {
                 runs.push(Box::new(SpillRun(std::io::BufReader::new(std::fs::File::open(path)?))));
             }
@@ -305,13 +309,13 @@ pub enum UnitResultError {
 impl<R: std::io::Read> UnitReader<R> {
     pub fn new(input: R) -> Result<Self, UnitResultError> {
         let mut frames = FrameReader::new(input, UNIT_MAGIC, "unit result")?;
-        let summary = match frames.next::<Frame>()? {
+        let summary = match frames.read::<Frame>()? {
             Some(Frame::Summary(s)) => s,
             _ => return Err(UnitResultError::Malformed("it does not start with its summary".into())),
         };
         let mut columns = Vec::new();
         let pending = loop {
-            match frames.next::<Frame>()? {
+            match frames.read::<Frame>()? {
                 Some(Frame::Columns(c)) => columns.push(Arc::new(c)),
                 Some(Frame::Record(r)) => break Some(r),
                 Some(Frame::Summary(_)) => return Err(UnitResultError::Malformed("a second summary".into())),
@@ -322,10 +326,10 @@ impl<R: std::io::Read> UnitReader<R> {
     }
 
     /// The next record, with its columns when it has some.
-    pub fn next_record(&mut self) -> Result<Option<(Record, Option<Arc<Vec<Column>>>)>, UnitResultError> {
+    pub fn next_record(&mut self) -> Result<Option<RecordWithColumns>, UnitResultError> {
         let record = match self.pending.take() {
             Some(r) => Some(r),
-            None => match self.frames.next::<Frame>()? {
+            None => match self.frames.read::<Frame>()? {
                 Some(Frame::Record(r)) => Some(r),
                 Some(_) => return Err(UnitResultError::Malformed("columns or a summary among the records".into())),
                 None => None,
@@ -435,7 +439,7 @@ mod tests {
         let mut c = UnitCollector::new(10, Some(dir.path().to_path_buf()));
         c.spill_at = 4096;
         for i in 0..2000u64 {
-            c.asset(asset((i * 7919) % 2000), Read::NotRead).unwrap();
+            c.asset(asset((i * 7919) % 2000), SchemaOutcome::Skipped).unwrap();
         }
         assert!(c.spilled.len() > 3, "written aside");
         let (summary, bytes) = c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], Vec::new()).unwrap();
@@ -455,7 +459,7 @@ mod tests {
     fn a_truncated_or_reordered_result_is_refused() {
         let mut c = UnitCollector::new(10, None);
         for i in 0..10 {
-            c.asset(asset(i), Read::NotRead).unwrap();
+            c.asset(asset(i), SchemaOutcome::Skipped).unwrap();
         }
         let (_, bytes) = c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], Vec::new()).unwrap();
         assert!(validate(&bytes[..bytes.len() - 40]).is_err());

@@ -72,6 +72,9 @@ pub enum PlanError {
     Stopped(String),
 }
 
+/// Receives a plan's units in batches, with the cursor to resume after them.
+pub type EmitUnits<'a> = dyn FnMut(Vec<UnitSpec>, &PlanCursor) -> Result<(), PlanError> + 'a;
+
 /// The scope roots a run lists: the scope's paths, or the source's root.
 pub fn scope_roots(scope: &[String]) -> Vec<String> {
     let mut roots: Vec<String> = if scope.is_empty() {
@@ -104,7 +107,7 @@ pub fn plan(
     target: u64,
     cursor: PlanCursor,
     batch: usize,
-    emit: &mut dyn FnMut(Vec<UnitSpec>, &PlanCursor) -> Result<(), PlanError>,
+    emit: &mut EmitUnits<'_>,
 ) -> Result<(), PlanError> {
     let roots = scope_roots(scope);
     let target = target.max(1);

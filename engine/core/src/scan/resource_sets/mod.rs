@@ -488,7 +488,8 @@ mod tests {
     /// Members offered in every order give the same set.
     #[test]
     fn a_set_does_not_depend_on_the_order_of_its_members() {
-        let members: Vec<(String, i64, Vec<(String, String)>)> = (0..40)
+        type Member = (String, i64, Vec<(String, String)>);
+        let members: Vec<Member> = (0..40)
             .map(|i| {
                 let cols =
                     vec![("id".to_string(), "int64".to_string()), (format!("c{}", i % 37), "string".to_string())];
