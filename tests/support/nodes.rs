@@ -24,9 +24,14 @@ impl NodeAgent {
 
     /// As [`start`](Self::start), with more `node run` options.
     pub fn start_with(svc: &Service, data: &Path, name: &str, key: &str, extra: &[&str]) -> NodeAgent {
+        Self::start_at(&svc.url, data, name, key, extra)
+    }
+
+    /// Registers with the service at `urls` (its replicas, separated by commas), and starts.
+    pub fn start_at(urls: &str, data: &Path, name: &str, key: &str, extra: &[&str]) -> NodeAgent {
         let d = data.to_str().unwrap();
         let out = surveyor()
-            .args(["node", "register", "--key", key, "--url", &svc.url, "--name", name, "--data-dir", d])
+            .args(["node", "register", "--key", key, "--url", urls, "--name", name, "--data-dir", d])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));

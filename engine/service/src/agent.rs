@@ -27,8 +27,11 @@ use surveyor_engine::scan::units::{PlanCursor, UnitSpec};
 /// What `surveyor node register` saves in `<data-dir>/node.json` (0600).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NodeFile {
-    /// The service's API.
+    /// The service's API (its first URL).
     pub url: String,
+    /// Every URL of the service (its replicas), tried in turn when one does not answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
     pub node_id: String,
     /// The node's credential, issued at registration.
     pub credential: String,
@@ -56,7 +59,8 @@ impl NodeFile {
     }
 
     pub fn client(&self) -> Result<Client, ServiceError> {
-        Client::new(&self.url, Some(self.credential.clone()))
+        let urls = if self.urls.is_empty() { std::slice::from_ref(&self.url) } else { &self.urls[..] };
+        Client::with_urls(urls, Some(self.credential.clone()))
     }
 }
 

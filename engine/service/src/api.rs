@@ -1263,10 +1263,9 @@ async fn cancel_run(State(s): Svc, _: Admin, Path(id): Path<String>) -> ApiResul
     // Queued units are canceled; units in progress stop at their next item
     // (nodes learn it from their heartbeat's reply); then the run commits as canceled.
     s.db.stop_run_units(&id).await?;
-    let prefix = format!("{id}#");
-    for (key, flag) in s.running.lock().unwrap().iter() {
-        if key.starts_with(&prefix) {
-            flag.store(true, Ordering::SeqCst);
+    for unit in s.running.lock().unwrap().values() {
+        if unit.run_id == id {
+            unit.cancel.store(true, Ordering::SeqCst);
         }
     }
     s.wake.notify_one();

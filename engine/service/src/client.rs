@@ -6,20 +6,39 @@ use backon::{BlockingRetryable, ExponentialBuilder};
 use std::path::Path;
 use std::time::Duration;
 
+/// A client of one service, through any of its replicas' URLs: a call that
+/// cannot reach one (or gets a 5xx) goes to the next, which then stays the
+/// one used. (A single name that resolves to several addresses is tried
+/// address by address by the connector itself.)
 pub struct Client {
-    base: String,
+    bases: Vec<String>,
+    current: std::sync::atomic::AtomicUsize,
     token: Option<String>,
     http: reqwest::blocking::Client,
 }
 
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Result<Client, ServiceError> {
+        Self::with_urls(&[base.to_string()], token)
+    }
+
+    /// A client of the service at any of `urls` (the first is tried first).
+    pub fn with_urls(urls: &[String], token: Option<String>) -> Result<Client, ServiceError> {
+        if urls.is_empty() {
+            return Err(ServiceError::Invalid("no service URL".into()));
+        }
         // A node reaches its service through the runtime's proxy settings, like every other call.
         let http = surveyor_engine::net::http_client_builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ServiceError::Invalid(format!("HTTP client: {e}")))?;
-        Ok(Client { base: base.trim_end_matches('/').to_string(), token, http })
+        let bases = urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+        Ok(Client { bases, current: Default::default(), token, http })
+    }
+
+    /// The URL calls go to now.
+    pub fn base(&self) -> &str {
+        &self.bases[self.current.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len()]
     }
 
     /// Calls the API; returns the JSON body of a 2xx answer (`null` when
@@ -30,26 +49,51 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, ServiceError> {
-        let body = body.map(|b| ("application/json", reqwest::blocking::Body::from(b.to_string())));
-        self.send(method, path, body)
+        let text = body.map(|b| b.to_string());
+        self.send(method, path, &|| Ok(text.clone().map(|t| ("application/json", reqwest::blocking::Body::from(t)))))
     }
 
     /// Uploads a file as the body of a `PUT` (streamed, not read into memory).
     pub fn put_file(&self, path: &str, file: &Path) -> Result<serde_json::Value, ServiceError> {
-        let f =
-            std::fs::File::open(file).map_err(|e| ServiceError::Io { path: file.display().to_string(), source: e })?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let body = reqwest::blocking::Body::sized(f, len);
-        self.send(reqwest::Method::PUT, path, Some(("application/octet-stream", body)))
+        self.send(reqwest::Method::PUT, path, &|| {
+            let f = std::fs::File::open(file)
+                .map_err(|e| ServiceError::Io { path: file.display().to_string(), source: e })?;
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok(Some(("application/octet-stream", reqwest::blocking::Body::sized(f, len))))
+        })
     }
 
-    fn send(
+    /// Sends to the current URL, and to the next ones while the service cannot answer there.
+    fn send(&self, method: reqwest::Method, path: &str, body: &Body<'_>) -> Result<serde_json::Value, ServiceError> {
+        use std::sync::atomic::Ordering;
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..self.bases.len() {
+            let index = (start + i) % self.bases.len();
+            match self.send_to(&self.bases[index], method.clone(), path, body()?) {
+                Err(ServiceError::Unavailable(e)) => {
+                    if self.bases.len() > 1 {
+                        tracing::warn!(url = %self.bases[index], error = %e, "the service does not answer there; trying another URL");
+                    }
+                    last = Some(ServiceError::Unavailable(e));
+                }
+                answer => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return answer;
+                }
+            }
+        }
+        Err(last.expect("at least one URL"))
+    }
+
+    fn send_to(
         &self,
+        base: &str,
         method: reqwest::Method,
         path: &str,
         body: Option<(&str, reqwest::blocking::Body)>,
     ) -> Result<serde_json::Value, ServiceError> {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{base}{path}");
         let mut req = self.http.request(method, &url);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -58,10 +102,7 @@ impl Client {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
         }
         let resp = req.send().map_err(|e| {
-            ServiceError::Unavailable(format!(
-                "cannot reach the service at {}: {e} (is `surveyor serve` running?)",
-                self.base
-            ))
+            ServiceError::Unavailable(format!("cannot reach the service at {base}: {e} (is `surveyor serve` running?)"))
         })?;
         let status = resp.status();
         let text = resp.text().unwrap_or_default();
@@ -116,6 +157,9 @@ impl Client {
         self.call(reqwest::Method::DELETE, path, None)
     }
 }
+
+/// Makes a request's body afresh for each URL tried.
+type Body<'a> = dyn Fn() -> Result<Option<(&'static str, reqwest::blocking::Body)>, ServiceError> + 'a;
 
 /// A path segment, percent-encoded.
 pub fn seg(s: &str) -> String {

@@ -68,6 +68,9 @@ pub struct ServeFile {
     pub node_offline_after: Option<u64>,
     /// Database URL (unset: SQLite in the data directory).
     pub database_url: Option<String>,
+    /// The key that seals credentials (32 bytes), shared by the replicas of a
+    /// service (unset: `<data-dir>/secret.key`; `SURVEYOR_SECRET_KEY` overrides).
+    pub secret_key_file: Option<PathBuf>,
     /// Threads reading schemas per unit (unset: one per CPU, 16 for remote storage).
     pub workers: Option<usize>,
     /// Files per work unit of a storage source's run.
@@ -104,6 +107,7 @@ impl ServeFile {
             retention_days: Some(90),
             node_offline_after: Some(120),
             database_url: None,
+            secret_key_file: None,
             workers: None,
             unit_files: Some(surveyor_engine::scan::DEFAULT_UNIT_FILES),
             max_unit_result_mb: Some(1024),
@@ -140,6 +144,7 @@ impl ServeFile {
             retention_days: self.retention_days.or(lower.retention_days),
             node_offline_after: self.node_offline_after.or(lower.node_offline_after),
             database_url: self.database_url.or(lower.database_url),
+            secret_key_file: self.secret_key_file.or(lower.secret_key_file),
             workers: self.workers.or(lower.workers),
             unit_files: self.unit_files.or(lower.unit_files),
             max_unit_result_mb: self.max_unit_result_mb.or(lower.max_unit_result_mb),
@@ -222,6 +227,7 @@ mod tests {
             retention_days,
             node_offline_after,
             database_url,
+            secret_key_file,
             workers,
             unit_files,
             max_unit_result_mb,
@@ -245,6 +251,7 @@ mod tests {
         assert_eq!(log_level, d.log_level);
         // No fixed default: the file shows an example value, which must be of the right type.
         assert!(concurrency.is_some() && workers.is_some() && database_url.is_some() && cache_dir.is_some());
+        assert!(secret_key_file.is_some() && d.secret_key_file.is_none());
         assert!(tls_cert.is_some() && tls_key.is_some());
         let none_by_default = [d.concurrency.is_none(), d.workers.is_none(), d.database_url.is_none()];
         assert!(none_by_default.iter().all(|b| *b) && d.cache_dir.is_none() && d.tls_cert.is_none());

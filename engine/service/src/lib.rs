@@ -18,6 +18,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod replicas;
 pub mod runner;
 pub mod schedule;
 pub mod state;
@@ -105,16 +106,6 @@ impl DataDir {
         format!("sqlite://{}?mode=rwc", self.root.join("state.db").display())
     }
 
-    /// The admin token, created (0600) at first start.
-    pub fn admin_token(&self) -> Result<String, ServiceError> {
-        let path = admin_token_path(&self.root);
-        if !path.exists() {
-            crypto::write_private(&path, crypto::new_token("ADMIN").as_bytes())
-                .map_err(|e| ServiceError::Io { path: path.display().to_string(), source: e })?;
-        }
-        read_admin_token(&self.root)
-    }
-
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }
@@ -150,6 +141,8 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     /// Threads reading schemas per unit.
     pub schema_workers: Option<usize>,
+    /// The key that seals credentials, shared by replicas (else `<data-dir>/secret.key`).
+    pub secret_key_file: Option<PathBuf>,
     /// Files per work unit of a storage source's run (a scan's rule set may set its own).
     pub unit_files: u64,
     /// Largest unit result a node may upload (bytes).
@@ -203,8 +196,12 @@ pub struct Service {
     pub runtime: Arc<surveyor_engine::host::Runtime>,
     pub registry: Arc<surveyor_engine::host::Registry>,
     pub config: ServeConfig,
-    /// Cancel flags of the service's own units in progress, by `run#unit`.
-    pub running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The service's own units in progress, by `run#unit`.
+    pub running: Mutex<HashMap<String, RunningUnit>>,
+    /// Who leads the replicas (SQLite: this process, always).
+    pub leadership: replicas::Leadership,
+    /// This process among the service's replicas: its units are claimed as node `service:<replica>`.
+    pub replica: String,
     /// Wakes the scheduler (a scan changed, a run was queued or finished).
     pub wake: tokio::sync::Notify,
     pub shutting_down: AtomicBool,
@@ -212,7 +209,20 @@ pub struct Service {
     pub concurrency: usize,
 }
 
+/// A unit the service runs itself.
+pub struct RunningUnit {
+    pub run_id: String,
+    pub seq: i64,
+    pub attempt: i64,
+    pub cancel: Arc<AtomicBool>,
+}
+
 impl Service {
+    /// The pseudo-node this replica claims its units as.
+    pub fn node_id(&self) -> String {
+        format!("service:{}", self.replica)
+    }
+
     pub fn version(&self) -> version::VersionInfo {
         version::current()
     }
@@ -257,15 +267,20 @@ pub async fn serve(
     runtime: surveyor_engine::host::Runtime,
     registry: surveyor_engine::host::Registry,
 ) -> Result<(), ServiceError> {
-    let admin_token = data.admin_token()?;
-    let secrets = crypto::SecretBox::open_or_create(&data.root.join("secret.key"))?;
     let url = config.database_url.clone().unwrap_or_else(|| data.database_url());
+    let _sqlite_lock = replicas::lock_sqlite(&url)?;
+    let secrets = replicas::secret_key(&data.root, config.secret_key_file.as_deref())?;
     let db = state::Db::open(&url).await?;
-    let requeued = db.requeue_service_units().await?;
-    db.extend_leases(now_ms() + config.node_offline_after.as_millis() as i64).await?;
-    if requeued > 0 {
-        tracing::info!(units = requeued, "units interrupted by the last shutdown are queued again");
+    let admin_token = replicas::shared_secrets(&db, &secrets, &data.root).await?;
+    let leadership = replicas::Leadership::for_database(&url);
+    if !leadership.shared() {
+        // Alone on its database: what the last process left in progress is this service's.
+        let requeued = db.requeue_service_units().await?;
+        if requeued > 0 {
+            tracing::info!(units = requeued, "units interrupted by the last shutdown are queued again");
+        }
     }
+    db.extend_leases(now_ms() + config.node_offline_after.as_millis() as i64).await?;
     let info = version::current();
     match &info.warning {
         Some(w) => tracing::warn!(version = %info.version, expires_on = %info.expires_on, "{w}"),
@@ -285,6 +300,8 @@ pub async fn serve(
         registry: Arc::new(registry),
         config,
         running: Mutex::new(HashMap::new()),
+        leadership,
+        replica: new_id("replica"),
         wake: tokio::sync::Notify::new(),
         shutting_down: AtomicBool::new(false),
         metrics: Metrics::default(),
@@ -328,6 +345,7 @@ pub async fn serve(
         tracing::warn!(error = %e, "HTTP server");
     }
     let _ = scheduler.await;
+    service.leadership.resign().await;
     service.db.close().await;
     tracing::info!("stopped");
     Ok(())

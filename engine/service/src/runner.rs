@@ -1,18 +1,23 @@
 //! The scheduler, the service's own units, and the commit of runs.
 //!
-//! One loop: queue a run for every scan whose next run time has come (once,
-//! however many times it would have run while the service was down); queue
-//! again the units of nodes that went offline or lost their lease; run the
-//! units of scans without an integration runtime (the service is their
-//! node) while fewer than the concurrency are in progress; commit every run
-//! whose units are all done; purge run history past its retention; then
-//! sleep until the next run time, a wake-up or a unit's end.
+//! One loop. Every replica runs the units of scans without an integration
+//! runtime (the service is their node) while fewer than its concurrency are
+//! in progress, and renews their leases. The leader ([`crate::replicas`])
+//! also queues a run for every scan whose next run time has come (once,
+//! however many times it would have run while the service was down; a
+//! compare-and-set on the scan's next run time, so a slot fires once across
+//! replicas and takeovers), queues again the units whose lease expired,
+//! commits every run whose units are all done, and purges run history past
+//! its retention. Then it sleeps until the next run time, a wake-up or a
+//! unit's end (a follower at most [`crate::replicas::TRY_EVERY`], to take
+//! over a dead leader).
 //!
 //! A run is planned (unit 0) into slices of its source's listing, each
 //! scanned by any node of the scan's integration runtime ([`crate::agent`])
 //! or by the service; the commit merges the units' results into the run's
 //! output in the runtime's ingestion target ([`commit`]).
 
+use super::RunningUnit;
 use super::schedule::advance;
 use super::state::{ClaimedUnit, RunCounts, SERVICE_NODE};
 use super::units::{Delivery, RunSettings, UnitJob, UnitRunner};
@@ -33,35 +38,44 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
     let mut commits = tokio::task::JoinSet::new();
     let mut last_purge = 0i64;
-    // Runs a stopped service was committing are committed again.
-    match service.db.committing_runs().await {
-        Ok(runs) => {
-            for id in runs {
-                commits.spawn(commit::commit_run(service.clone(), id));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "reading runs being committed"),
-    }
+    let mut was_leading = false;
+    let node = service.node_id();
+    let lease = service.config.node_offline_after.as_millis() as i64;
     loop {
         if *stop.borrow() {
             break;
         }
         let now = now_ms();
-        if let Err(e) = queue_due(&service, now).await {
-            tracing::warn!(error = %e, "scheduling");
+        renew_own_leases(&service, now + lease).await;
+        let leading = service.leadership.lead().await;
+        if leading && !was_leading {
+            // Runs a stopped leader was committing are committed again.
+            match service.db.committing_runs().await {
+                Ok(runs) => {
+                    for id in runs {
+                        commits.spawn(commit::commit_run(service.clone(), id));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading runs being committed"),
+            }
         }
-        match service.db.requeue_lost_units().await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(units = n, "units of nodes gone offline or removed are queued again"),
-            Err(e) => tracing::warn!(error = %e, "checking nodes' units"),
-        }
-        if now - last_purge > RETENTION_EVERY_MS {
-            last_purge = now;
-            purge(&service).await;
+        was_leading = leading;
+        if leading {
+            if let Err(e) = queue_due(&service, now).await {
+                tracing::warn!(error = %e, "scheduling");
+            }
+            match service.db.requeue_lost_units().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(units = n, "units of nodes gone offline or removed are queued again"),
+                Err(e) => tracing::warn!(error = %e, "checking nodes' units"),
+            }
+            if now - last_purge > RETENTION_EVERY_MS {
+                last_purge = now;
+                purge(&service).await;
+            }
         }
         while tasks.len() < service.concurrency && !*stop.borrow() {
-            let lease = service.config.node_offline_after.as_millis() as i64;
-            match service.db.claim_unit(None, SERVICE_NODE, SERVICE_NODE, lease).await {
+            match service.db.claim_unit(None, &node, SERVICE_NODE, lease).await {
                 Ok(Some(unit)) => {
                     tasks.spawn(execute(service.clone(), unit));
                 }
@@ -72,19 +86,25 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
-        match service.db.settled_runs().await {
-            Ok(runs) => {
-                for id in runs {
-                    if let Ok(true) = service.db.begin_commit(&id).await {
-                        commits.spawn(commit::commit_run(service.clone(), id));
+        if leading {
+            match service.db.settled_runs().await {
+                Ok(runs) => {
+                    for id in runs {
+                        if let Ok(true) = service.db.begin_commit(&id).await {
+                            commits.spawn(commit::commit_run(service.clone(), id));
+                        }
                     }
                 }
+                Err(e) => tracing::warn!(error = %e, "looking for runs to commit"),
             }
-            Err(e) => tracing::warn!(error = %e, "looking for runs to commit"),
         }
         let next = service.db.earliest_next_run().await.ok().flatten();
-        // At most 30 s, and half the node-offline threshold, to notice a node gone with its units.
-        let longest = (service.config.node_offline_after.as_millis() as i64 / 2).clamp(500, 30_000);
+        // At most 30 s, and half the node-offline threshold, to notice a node gone with its units;
+        // a follower tries for the leadership more often.
+        let mut longest = (lease / 2).clamp(500, 30_000);
+        if !leading {
+            longest = longest.min(super::replicas::TRY_EVERY.as_millis() as i64);
+        }
         let wait = next.map(|n| (n - now_ms()).clamp(0, longest)).unwrap_or(longest) as u64;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait + 5)) => {}
@@ -105,7 +125,7 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             tokio::select! {
                 r = tasks.join_next() => if r.is_none() { break },
                 _ = &mut deadline => {
-                    let flags: Vec<_> = service.running.lock().unwrap().values().cloned().collect();
+                    let flags: Vec<_> = service.running.lock().unwrap().values().map(|u| u.cancel.clone()).collect();
                     tracing::warn!(units = flags.len(), "grace period over: stopping units; they are queued again");
                     for flag in flags {
                         flag.store(true, Ordering::SeqCst);
@@ -117,6 +137,27 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         }
     }
     while commits.join_next().await.is_some() {}
+}
+
+/// Renews the leases of this replica's own units, and stops those it no
+/// longer holds or whose run was canceled.
+async fn renew_own_leases(service: &Service, lease_until: i64) {
+    let held: Vec<(String, i64, i64)> =
+        service.running.lock().unwrap().values().map(|u| (u.run_id.clone(), u.seq, u.attempt)).collect();
+    if held.is_empty() {
+        return;
+    }
+    match service.db.renew_leases(&service.node_id(), &held, lease_until).await {
+        Ok(stop) => {
+            let running = service.running.lock().unwrap();
+            for (run, seq) in stop {
+                if let Some(u) = running.get(&format!("{run}#{seq}")) {
+                    u.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "renewing the service's own leases"),
+    }
 }
 
 async fn queue_due(service: &Service, now: i64) -> Result<(), ServiceError> {
@@ -132,12 +173,13 @@ async fn queue_due(service: &Service, now: i64) -> Result<(), ServiceError> {
         };
         let due = scan.next_run_at.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
         let (fire, next) = advance(&schedule, due, now_ts);
-        if fire {
-            let id = super::new_run_id();
-            service.db.queue_run(&id, &scan, "schedule").await?;
+        let run = fire.then(super::new_run_id);
+        // Fires only if no other replica moved the scan on since it was read.
+        if service.db.fire_scan(&scan, run.as_deref(), next.map(|t| t.as_millisecond())).await?
+            && let Some(id) = run
+        {
             tracing::info!(scan = %scan.name, run = %id, "scheduled run queued");
         }
-        service.db.set_next_run(&scan.id, next.map(|t| t.as_millisecond())).await?;
     }
     Ok(())
 }
@@ -222,12 +264,16 @@ pub async fn prepare(service: &Service, unit: &ClaimedUnit) -> Result<UnitJob, S
 async fn execute(service: Arc<Service>, unit: ClaimedUnit) {
     let key = format!("{}#{}", unit.run_id, unit.seq);
     let cancel = Arc::new(AtomicBool::new(false));
-    service.running.lock().unwrap().insert(key.clone(), cancel.clone());
+    let node = service.node_id();
+    service.running.lock().unwrap().insert(
+        key.clone(),
+        RunningUnit { run_id: unit.run_id.clone(), seq: unit.seq, attempt: unit.attempt, cancel: cancel.clone() },
+    );
     let job = match prepare(&service, &unit).await {
         Ok(job) => job,
         Err(e) => {
             tracing::warn!(run = %unit.run_id, unit = unit.seq, error = %e, "the run cannot start");
-            if let Err(e) = service.db.fail_plan(SERVICE_NODE, &unit.run_id, unit.attempt, &e).await {
+            if let Err(e) = service.db.fail_plan(&node, &unit.run_id, unit.attempt, &e).await {
                 tracing::warn!(run = %unit.run_id, error = %e, "recording the failure");
             }
             service.running.lock().unwrap().remove(&key);
@@ -252,12 +298,12 @@ async fn execute(service: Arc<Service>, unit: ClaimedUnit) {
     match outcome {
         Ok((unit, Err(e))) => {
             if service.shutting_down.load(Ordering::SeqCst) && cancel.load(Ordering::SeqCst) {
-                let _ = service.db.release_unit(SERVICE_NODE, &unit.run_id, unit.seq, unit.attempt).await;
+                let _ = service.db.release_unit(&node, &unit.run_id, unit.seq, unit.attempt).await;
                 tracing::info!(run = %unit.run_id, unit = unit.seq, "unit stopped by the shutdown; queued again");
             } else {
                 tracing::warn!(run = %unit.run_id, unit = unit.seq, error = %e, "unit failed");
                 let failed = if unit.seq == 0 {
-                    service.db.fail_plan(SERVICE_NODE, &unit.run_id, unit.attempt, &e).await
+                    service.db.fail_plan(&node, &unit.run_id, unit.attempt, &e).await
                 } else {
                     let summary = surveyor_engine::scan::unit::UnitSummary {
                         outcome: surveyor_engine::scan::unit::UnitOutcome::Failed(e),
@@ -266,7 +312,7 @@ async fn execute(service: Arc<Service>, unit: ClaimedUnit) {
                         plugins: Vec::new(),
                         records: 0,
                     };
-                    service.db.finish_unit(SERVICE_NODE, &unit.run_id, unit.seq, unit.attempt, &summary).await
+                    service.db.finish_unit(&node, &unit.run_id, unit.seq, unit.attempt, &summary).await
                 };
                 if let Err(e) = failed {
                     tracing::warn!(run = %unit.run_id, error = %e, "recording a unit's failure");
@@ -303,7 +349,7 @@ impl Delivery for DbDelivery<'_> {
         let cursor = serde_json::to_string(cursor).expect("serializes");
         self.handle
             .block_on(self.service.db.add_planned(
-                SERVICE_NODE,
+                &self.service.node_id(),
                 &self.unit.run_id,
                 self.unit.attempt,
                 None,
@@ -320,7 +366,7 @@ impl Delivery for DbDelivery<'_> {
     fn plan_failed(&mut self, error: &str) -> Result<(), String> {
         self.stopping()?;
         self.handle
-            .block_on(self.service.db.fail_plan(SERVICE_NODE, &self.unit.run_id, self.unit.attempt, error))
+            .block_on(self.service.db.fail_plan(&self.service.node_id(), &self.unit.run_id, self.unit.attempt, error))
             .map_err(|e| e.to_string())
     }
 

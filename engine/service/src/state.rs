@@ -734,6 +734,29 @@ impl Db {
         Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
     }
 
+    /// Moves a due scan to its next run time and, when `run` is given, queues
+    /// that run, in one transaction, and only if the scan's next run time is
+    /// still the one read (another replica, or a leader that was replaced,
+    /// may have fired it already). Returns whether this call moved it.
+    pub async fn fire_scan(&self, scan: &ScanRow, run: Option<&str>, next: Option<i64>) -> Result<bool, ServiceError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let moved = sqlx::query("UPDATE scans SET next_run_at = $1 WHERE id = $2 AND next_run_at = $3")
+            .bind(next)
+            .bind(&scan.id)
+            .bind(scan.next_run_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(id) = run {
+            Self::insert_run(&mut tx, id, scan, "schedule").await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     pub async fn set_next_run(&self, scan_id: &str, next: Option<i64>) -> Result<(), ServiceError> {
         sqlx::query("UPDATE scans SET next_run_at = $1 WHERE id = $2")
             .bind(next)
@@ -750,6 +773,16 @@ impl Db {
     /// runtime's nodes, or for the service.
     pub async fn queue_run(&self, id: &str, scan: &ScanRow, reason: &str) -> Result<(), ServiceError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        Self::insert_run(&mut tx, id, scan, reason).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn insert_run(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &str,
+        scan: &ScanRow,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
         sqlx::query(
             "INSERT INTO runs (id, scan_id, scan_name, source_name, state, reason, queued_at, ir_id) \
              VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
@@ -761,11 +794,10 @@ impl Db {
         .bind(reason)
         .bind(now_ms())
         .bind(&scan.ir_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db)?;
-        Self::queue_plan(&mut tx, id, scan.ir_id.as_deref()).await?;
-        tx.commit().await.map_err(db)
+        Self::queue_plan(tx, id, scan.ir_id.as_deref()).await
     }
 
     fn run_view(r: &AnyRow) -> RunView {

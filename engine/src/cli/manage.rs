@@ -15,9 +15,10 @@ use surveyor_service::client::{Client, seg};
 
 #[derive(clap::Args, Clone)]
 pub struct ApiArgs {
-    /// The service's API.
-    #[arg(long, global = true, env = "SURVEYOR_URL", default_value = "http://127.0.0.1:7400")]
-    pub url: String,
+    /// The service's API; repeat it (or separate with commas) for a service of several replicas:
+    /// a call that cannot reach one goes to the next.
+    #[arg(long, global = true, env = "SURVEYOR_URL", value_delimiter = ',', default_value = "http://127.0.0.1:7400")]
+    pub url: Vec<String>,
     /// The admin token [default: read from <data-dir>/admin-token].
     #[arg(long, global = true, env = "SURVEYOR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -34,7 +35,7 @@ impl ApiArgs {
                 || "no admin token: pass --token (or SURVEYOR_TOKEN), or --data-dir of the service on this machine",
             )?,
         };
-        Ok(Client::new(&self.url, Some(token))?)
+        Ok(Client::with_urls(&self.url, Some(token))?)
     }
 }
 
@@ -188,14 +189,15 @@ fn hostname() -> String {
 pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         NodeCommand::Register { key, name } => {
-            let c = Client::new(&args.api.url, Some(key))?;
+            let c = Client::with_urls(&args.api.url, Some(key))?;
             let name = name.unwrap_or_else(hostname);
             let out = c.post(
                 "/v1/nodes/register",
-                &json!({"name": name, "url": args.api.url, "version": surveyor_engine::VERSION}),
+                &json!({"name": name, "url": c.base(), "version": surveyor_engine::VERSION}),
             )?;
             let saved = NodeFile {
-                url: args.api.url.clone(),
+                url: args.api.url[0].clone(),
+                urls: if args.api.url.len() > 1 { args.api.url.clone() } else { Vec::new() },
                 node_id: out["node"]["id"].as_str().unwrap_or_default().to_string(),
                 credential: out["credential"].as_str().unwrap_or_default().to_string(),
             };

@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Database URL [default: SQLite in the data directory].
     #[arg(long, env = "SURVEYOR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The key that seals credentials (32 bytes; replicas of one service share it) [default: <data-dir>/secret.key; SURVEYOR_SECRET_KEY (base64) overrides].
+    #[arg(long, env = "SURVEYOR_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// Threads reading schemas per unit [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -84,6 +87,7 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
         retention_days: args.retention_days,
         node_offline_after: args.node_offline_after,
         database_url: args.database_url,
+        secret_key_file: args.secret_key_file,
         workers: args.workers,
         unit_files: args.unit_files,
         max_unit_result_mb: args.max_unit_result_mb,
@@ -108,6 +112,7 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
             max_nodes: s.max_nodes.expect(SET),
             retention: Duration::from_secs(s.retention_days.expect(SET).saturating_mul(86_400)),
             database_url: s.database_url,
+            secret_key_file: s.secret_key_file,
             schema_workers: s.workers,
             unit_files: s.unit_files.expect(SET),
             max_unit_result: s.max_unit_result_mb.expect(SET).saturating_mul(1 << 20),

@@ -17,7 +17,8 @@ use std::path::Path;
 use surveyor_engine::scan::unit::{UnitOutcome, UnitSummary};
 use surveyor_engine::scan::units::UnitSpec;
 
-/// The pseudo-node of units the service runs itself.
+/// The name shown for units the service runs itself; each replica claims
+/// them as the pseudo-node `service:<replica id>`.
 pub const SERVICE_NODE: &str = "service";
 /// Parts of a blob (a unit result, a source's state) in the database.
 const PART: usize = 1 << 20;
@@ -164,6 +165,16 @@ impl Db {
             let spec: String = row.get(1);
             let spec = if seq == 0 { None } else { serde_json::from_str(&spec).ok() };
             return Ok(Some(ClaimedUnit { run_id, seq, attempt: row.get(0), spec }));
+        }
+        Ok(None)
+    }
+
+    /// A sealed secret of the database, if it holds any (to check a key against).
+    pub async fn any_sealed_secret(&self) -> Result<Option<String>, ServiceError> {
+        for sql in ["SELECT key_sealed FROM ir_keys LIMIT 1", "SELECT connection_sealed FROM sources LIMIT 1"] {
+            if let Some(row) = sqlx::query(sql).fetch_optional(&self.pool).await.map_err(db)? {
+                return Ok(Some(row.get(0)));
+            }
         }
         Ok(None)
     }
@@ -420,10 +431,9 @@ impl Db {
     pub async fn requeue_lost_units(&self) -> Result<u64, ServiceError> {
         let done = sqlx::query(
             "UPDATE run_units SET state = 'queued', node_id = NULL, node_name = NULL, lease_until = NULL, started_at = NULL \
-             WHERE state = 'in_progress' AND node_id <> $1 \
-             AND (lease_until < $2 OR node_id NOT IN (SELECT id FROM nodes))",
+             WHERE state = 'in_progress' \
+             AND (lease_until < $1 OR (node_id NOT LIKE 'service:%' AND node_id NOT IN (SELECT id FROM nodes)))",
         )
-        .bind(SERVICE_NODE)
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -443,13 +453,13 @@ impl Db {
         Ok(())
     }
 
-    /// At start: the units the last service process ran are queued again.
+    /// At the start of a service alone on its database: the units the last
+    /// service process ran are queued again.
     pub async fn requeue_service_units(&self) -> Result<u64, ServiceError> {
         let done = sqlx::query(
             "UPDATE run_units SET state = 'queued', node_id = NULL, node_name = NULL, lease_until = NULL, started_at = NULL \
-             WHERE state = 'in_progress' AND node_id = $1",
+             WHERE state = 'in_progress' AND node_id LIKE 'service:%'",
         )
-        .bind(SERVICE_NODE)
         .execute(&self.pool)
         .await
         .map_err(db)?;
