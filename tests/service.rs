@@ -491,7 +491,10 @@ fn scans_of_an_integration_runtime_run_on_its_nodes_and_survive_a_node_lost_mid_
     // again and another node of the runtime takes it (the unit's second attempt).
     let (_, run) = svc.admin("POST", "/v1/scans/long/runs", None);
     let id = run["id"].as_str().unwrap().to_string();
-    wait_run(&svc, &id, "node-a to start it", &|r| r["units"]["in_progress_by_node"]["node-a"] == 1);
+    // Its plan done, its one slice in progress on node-a.
+    wait_run(&svc, &id, "node-a to start it", &|r| {
+        r["units"]["planned"] == true && r["units"]["in_progress_by_node"]["node-a"] == 1
+    });
     node_a.signal(rustix::process::Signal::KILL);
     let mut node_b = NodeAgent::start(&svc, &tmp.path().join("node-b"), "node-b", key2, p);
     let run = wait_run(&svc, &id, "node-b to take it over", &|r| r["units"]["in_progress_by_node"]["node-b"] == 1);

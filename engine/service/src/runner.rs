@@ -376,7 +376,7 @@ impl Delivery for DbDelivery<'_> {
         self.handle
             .block_on(commit::store_unit_result(
                 &self.service,
-                SERVICE_NODE,
+                &self.service.node_id(),
                 &u.run_id,
                 u.seq,
                 u.attempt,

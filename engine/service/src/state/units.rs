@@ -190,15 +190,19 @@ impl Db {
         Ok((row.get(0), row.get(1)))
     }
 
-    /// The integration runtime whose nodes run the run (`None`: the service).
-    pub async fn run_ir(&self, run_id: &str) -> Result<Option<String>, ServiceError> {
-        let row = sqlx::query("SELECT ir_id FROM runs WHERE id = $1")
+    /// Some columns of a run's row; 404 naming the run when there is none.
+    async fn run_columns(&self, run_id: &str, columns: &'static str) -> Result<sqlx::any::AnyRow, ServiceError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {columns} FROM runs WHERE id = $1")))
             .bind(run_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no run '{run_id}'")))?;
-        Ok(row.get(0))
+            .ok_or_else(|| ServiceError::NotFound(format!("no run '{run_id}'")))
+    }
+
+    /// The integration runtime whose nodes run the run (`None`: the service).
+    pub async fn run_ir(&self, run_id: &str) -> Result<Option<String>, ServiceError> {
+        Ok(self.run_columns(run_id, "ir_id").await?.get(0))
     }
 
     /// The run's frozen settings and where its plan stands: (settings, plan cursor, root URI).
@@ -206,12 +210,7 @@ impl Db {
         &self,
         run_id: &str,
     ) -> Result<(Option<String>, Option<String>, Option<String>), ServiceError> {
-        let row = sqlx::query("SELECT settings, plan_cursor, root_uri FROM runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no run '{run_id}'")))?;
+        let row = self.run_columns(run_id, "settings, plan_cursor, root_uri").await?;
         Ok((row.get(0), row.get(1), row.get(2)))
     }
 
@@ -555,13 +554,7 @@ impl Db {
                 }
             }
         }
-        let planned: Option<i64> = sqlx::query("SELECT planned FROM runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| r.get(0));
-        p.planned = planned.unwrap_or(0) != 0;
+        p.planned = self.run_columns(run_id, "planned").await?.get::<i64, _>(0) != 0;
         Ok(p)
     }
 
@@ -675,13 +668,7 @@ impl Db {
     }
 
     pub async fn report(&self, run_id: &str) -> Result<Option<String>, ServiceError> {
-        let row = sqlx::query("SELECT report FROM runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no run '{run_id}'")))?;
-        Ok(row.get(0))
+        Ok(self.run_columns(run_id, "report").await?.get(0))
     }
 
     /// A page of a committed run's assets, after `cursor`, of a type and/or
