@@ -178,12 +178,16 @@ fn sources_scans_and_runs_are_set_up_and_watched_in_the_console() {
 
     // Its results: the asset tree down to a resource set, with its schema and variants.
     browser.click("#results");
-    let (_, sets) =
-        svc.admin("GET", &format!("/v1/runs/{run_id}/assets?type=fs_resource_set&limit=1"), None);
+    let (_, sets) = svc.admin("GET", &format!("/v1/runs/{run_id}/assets?type=fs_resource_set&limit=1"), None);
     let set = &sets["assets"][0];
     let (_, all) = svc.admin("GET", &format!("/v1/runs/{run_id}/assets?limit=1000"), None);
     let parent_of = |qn: &str| {
-        all["assets"].as_array().unwrap().iter().find(|a| a["qualified_name"] == qn).and_then(|a| a["detail"]["parent"].as_str().map(String::from))
+        all["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["qualified_name"] == qn)
+            .and_then(|a| a["detail"]["parent"].as_str().map(String::from))
     };
     let mut chain = vec![set["qualified_name"].as_str().unwrap().to_string()];
     while let Some(parent) = parent_of(chain.last().unwrap()) {

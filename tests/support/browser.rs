@@ -94,8 +94,15 @@ impl Browser {
                 Err(e) => last = e,
             }
             if Instant::now() > deadline {
-                let page = self.command("POST", "/execute/sync", Some(json!({"script": "return document.body.innerText", "args": []})));
-                panic!("waited {PATIENCE:?} for {what}; last error: {last}; the page shows:\n{}", page.unwrap_or_default());
+                let page = self.command(
+                    "POST",
+                    "/execute/sync",
+                    Some(json!({"script": "return document.body.innerText", "args": []})),
+                );
+                panic!(
+                    "waited {PATIENCE:?} for {what}; last error: {last}; the page shows:\n{}",
+                    page.unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }

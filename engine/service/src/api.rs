@@ -1493,6 +1493,24 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_sent_back_redacted_keeps_the_stored_one() {
+        let stored: toml::Table =
+            toml::from_str("account = \"a\"\ncredential = { kind = \"account-key\", key = \"s3cr3t\" }").unwrap();
+        let mut sent: toml::Table =
+            toml::from_str("account = \"b\"\ncredential = { kind = \"account-key\", key = \"<redacted>\" }").unwrap();
+        keep_redacted_secrets(&mut sent, &stored);
+        assert_eq!(sent["credential"]["key"].as_str(), Some("s3cr3t"));
+        assert_eq!(sent["account"].as_str(), Some("b"), "other fields are the sent ones");
+        let mut replaced: toml::Table =
+            toml::from_str("credential = { kind = \"account-key\", key = \"n3w\" }").unwrap();
+        keep_redacted_secrets(&mut replaced, &stored);
+        assert_eq!(replaced["credential"]["key"].as_str(), Some("n3w"));
+        let mut not_a_secret: toml::Table = toml::from_str("account = \"<redacted>\"").unwrap();
+        keep_redacted_secrets(&mut not_a_secret, &stored);
+        assert_eq!(not_a_secret["account"].as_str(), Some("<redacted>"), "only secret fields are filled in");
+    }
+
+    #[test]
     fn names_are_checked_and_secrets_redacted() {
         assert!(check_name("name", "sales-lake_1.x").is_ok());
         assert!(check_name("name", &"a".repeat(65)).unwrap_err().1.contains("longer than 64"));

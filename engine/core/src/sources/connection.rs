@@ -191,9 +191,8 @@ impl Connection {
 /// the form and the parser cannot disagree. Secrets are marked `writeOnly`.
 pub fn connection_schema(kind: &str) -> Option<serde_json::Value> {
     fn of<T: JsonSchema>() -> serde_json::Value {
-        let generator = schemars::generate::SchemaSettings::draft2020_12()
-            .with(|s| s.inline_subschemas = true)
-            .into_generator();
+        let generator =
+            schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true).into_generator();
         generator.into_root_schema_for::<T>().to_value()
     }
     Some(match kind {
@@ -307,5 +306,25 @@ pub fn grant(def: &SourceDefinition) -> Result<Grants, SourceError> {
             let (backend, root_uri) = crate::backends::http::backend(&c)?;
             Ok(Grants { storage: None, sql: None, http: Some(backend), root_uri })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_schemas_describe_what_the_parser_takes() {
+        let azure = connection_schema("azure-blob").unwrap();
+        let required: Vec<&str> = azure["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(required, ["account", "credential"], "{azure}");
+        let variants = azure["properties"]["credential"]["oneOf"].as_array().unwrap();
+        let kinds: Vec<&str> = variants.iter().map(|v| v["properties"]["kind"]["const"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["account-key", "sas", "client-secret", "managed-identity", "anonymous"]);
+        assert_eq!(variants[0]["properties"]["key"]["writeOnly"], true, "secrets are write-only");
+        let sql = connection_schema("postgresql").unwrap();
+        assert!(sql["properties"]["credential"]["oneOf"][0]["properties"]["password"]["writeOnly"] == true, "{sql}");
+        assert_eq!(connection_schema("local-folder").unwrap()["required"][0], "path");
+        assert!(connection_schema("ftp").is_none());
     }
 }
