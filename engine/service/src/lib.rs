@@ -17,6 +17,7 @@ pub mod agent;
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod replicas;
 pub mod runner;
