@@ -59,6 +59,13 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<ExitCode> {
             let sha256 = releases::sha256_file(&binary)?;
             let signature = key.sign(&version, &sha256);
             let c = args.api.admin()?;
+            // Checked by the service too; here, to spare a useless upload.
+            let list = c.get("/v1/releases")?;
+            if let Some(newest) = list["releases"][0]["version"].as_str()
+                && !releases::newer(&version, newest)
+            {
+                anyhow::bail!("version {version} is not higher than the newest release, {newest}: publish a higher version");
+            }
             let path = format!(
                 "/v1/releases/{}?sha256={sha256}&signature={}&public_key={}",
                 seg(&version),

@@ -87,6 +87,9 @@ pub(super) async fn publish_release(
     Query(q): Query<PublishQuery>,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Release>)> {
+    // The body is read first, whatever the verdict: a client cut off mid-upload
+    // would see a broken connection instead of the reason.
+    let (path, _cleanup) = save_body(&s, body, MAX_RELEASE).await?;
     parse_version(&version)?;
     if let Some(newest) = rollout::newest_release(&s).await?
         && !newer(&version, &newest.version)
@@ -115,7 +118,6 @@ pub(super) async fn publish_release(
             ),
         ));
     }
-    let (path, _cleanup) = save_body(&s, body, MAX_RELEASE).await?;
     let checked = path.clone();
     let what = format!("release {version}");
     let (sha256, size) = tokio::task::spawn_blocking(move || {
