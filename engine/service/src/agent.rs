@@ -18,8 +18,8 @@
 use super::ServiceError;
 use super::client::{Client, seg};
 use super::rollout::UpdateOffer;
-use super::updater;
 use super::units::{Delivery, UnitJob, UnitRunner};
+use super::updater;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -148,8 +148,7 @@ pub fn run(
         let update = work(&options, &client, &runner, &mut node, &mut running, &failed, &stop)?;
         wind_down(&client, &mut running, options.grace);
         let Some(offer) = update else { return Ok(()) };
-        match updater::install(&client, &options.data_dir, node.release_public_key.as_deref(), &offer, options.trial)
-        {
+        match updater::install(&client, &options.data_dir, node.release_public_key.as_deref(), &offer, options.trial) {
             Ok(never) => match never {},
             Err(error) => {
                 tracing::error!(version = %offer.version, %error, "update failed; this node stays on its version");

@@ -1311,10 +1311,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/nodes/update-failed", post(releases::update_failed))
         .route("/v1/releases", get(releases::list_releases))
         .route("/v1/releases/{version}", axum::routing::put(releases::publish_release))
-        .route(
-            "/v1/integration-runtimes/{name}/update",
-            get(releases::show_update).post(releases::start_update),
-        )
+        .route("/v1/integration-runtimes/{name}/update", get(releases::show_update).post(releases::start_update))
         .route("/v1/integration-runtimes/{name}/update-policy", axum::routing::put(releases::put_update_policy))
         .route("/v1/nodes", get(list_nodes))
         .route("/v1/nodes/{node}", axum::routing::delete(remove_node))

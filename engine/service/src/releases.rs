@@ -212,7 +212,8 @@ pub fn newer(a: &str, b: &str) -> bool {
 /// marker, then up to 32 bytes of version, NUL-padded. All NULs: not stamped.
 /// (A stamped copy of a build is that build, code for code, with another version.)
 #[used]
-pub static VERSION_STAMP: [u8; 56] = *b"SURVEYOR-VERSION-STAMP::\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+pub static VERSION_STAMP: [u8; 56] =
+    *b"SURVEYOR-VERSION-STAMP::\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// Length of the marker that precedes the stamp's 32 bytes. (The marker is
 /// read from the static itself: a second copy of it in the binary would make
@@ -243,7 +244,9 @@ pub fn stamp_version(path: &Path, version: &str) -> Result<(), ReleaseError> {
         bytes.windows(MARKER_LEN).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).take(2).collect();
     let at = match found[..] {
         [at] => at + MARKER_LEN,
-        [] => return Err(ReleaseError::Invalid(format!("{}: no version stamp (not a surveyor binary?)", path.display()))),
+        [] => {
+            return Err(ReleaseError::Invalid(format!("{}: no version stamp (not a surveyor binary?)", path.display())));
+        }
         _ => return Err(ReleaseError::Invalid(format!("{}: the version stamp's marker occurs twice", path.display()))),
     };
     let slot = &mut bytes[at..at + 32];

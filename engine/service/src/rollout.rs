@@ -106,11 +106,8 @@ pub async fn on_heartbeat(s: &Service, node_id: &str, version: &str) -> Result<O
             return Ok(None);
         }
         if now_ms() - started > STEP_TIMEOUT.as_millis() as i64 {
-            let error = format!(
-                "node {name} did not come back on {} within {} s",
-                rollout.version,
-                STEP_TIMEOUT.as_secs()
-            );
+            let error =
+                format!("node {name} did not come back on {} within {} s", rollout.version, STEP_TIMEOUT.as_secs());
             s.db.finish_step(&ir_id, &rollout.version, node_id, Some(&error)).await?;
             tracing::error!(node = %name, "{error}: the rollout is stopped");
             return Ok(None);

@@ -169,12 +169,7 @@ fn stop(child: &mut Child) {
 
 /// A release on trial: heartbeats only (no claims), and `healthy` created
 /// after the first one the service answered; until `stop`.
-pub fn trial(
-    client: &Client,
-    healthy: &Path,
-    poll: Duration,
-    stop: &AtomicBool,
-) -> Result<(), super::ServiceError> {
+pub fn trial(client: &Client, healthy: &Path, poll: Duration, stop: &AtomicBool) -> Result<(), super::ServiceError> {
     tracing::info!(version = %releases::running_version(), "on trial: heartbeats only");
     let mut said = false;
     while !stop.load(Ordering::SeqCst) {

@@ -64,7 +64,9 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<ExitCode> {
             if let Some(newest) = list["releases"][0]["version"].as_str()
                 && !releases::newer(&version, newest)
             {
-                anyhow::bail!("version {version} is not higher than the newest release, {newest}: publish a higher version");
+                anyhow::bail!(
+                    "version {version} is not higher than the newest release, {newest}: publish a higher version"
+                );
             }
             let path = format!(
                 "/v1/releases/{}?sha256={sha256}&signature={}&public_key={}",

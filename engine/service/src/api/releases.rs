@@ -193,7 +193,10 @@ pub(super) async fn download_release(
     let len = file.metadata().await.map_err(io)?.len();
     tracing::info!(node = %node, version = %version, bytes = len, "release sent to a node");
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 16));
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, len.to_string())], body)
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, len.to_string())],
+        body,
+    )
         .into_response())
 }
 
@@ -315,7 +318,9 @@ pub(super) async fn start_update(
     let ir = s.db.ir(&name).await?;
     let release = match &req.version {
         Some(v) => s.db.release(v).await?.ok_or_else(|| ServiceError::NotFound(format!("no release {v}")))?,
-        None => rollout::newest_release(&s).await?.ok_or_else(|| ServiceError::NotFound("no release published".into()))?,
+        None => {
+            rollout::newest_release(&s).await?.ok_or_else(|| ServiceError::NotFound("no release published".into()))?
+        }
     };
     let status = update_status(&s, &name).await?;
     if !status.nodes.iter().any(|n| n.version.as_ref().is_none_or(|v| newer(&release.version, v))) {

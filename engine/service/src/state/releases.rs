@@ -272,7 +272,13 @@ impl Db {
     }
 
     /// Gives the go to `node` if no other node has it (compare-and-set).
-    pub async fn take_turn(&self, ir_id: &str, version: &str, node_id: &str, node_name: &str) -> Result<bool, ServiceError> {
+    pub async fn take_turn(
+        &self,
+        ir_id: &str,
+        version: &str,
+        node_id: &str,
+        node_name: &str,
+    ) -> Result<bool, ServiceError> {
         let taken = sqlx::query(
             "UPDATE rollouts SET current_node = $1 WHERE ir_id = $2 AND version = $3 AND state = 'in_progress' \
              AND current_node IS NULL",
@@ -409,14 +415,13 @@ impl Db {
         .map_err(db)?;
         let Some(r) = row else { return Ok(None) };
         let version: String = r.get("version");
-        let steps = sqlx::query(
-            "SELECT * FROM rollout_steps WHERE ir_id = $1 AND version = $2 ORDER BY started_at, node_name",
-        )
-        .bind(ir_id)
-        .bind(&version)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let steps =
+            sqlx::query("SELECT * FROM rollout_steps WHERE ir_id = $1 AND version = $2 ORDER BY started_at, node_name")
+                .bind(ir_id)
+                .bind(&version)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
         Ok(Some(RolloutView {
             version,
             from_version: r.get("from_version"),
