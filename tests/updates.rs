@@ -64,7 +64,8 @@ struct Node {
 }
 
 impl Node {
-    fn start(svc: &Service, dir: &Path, name: &str, key: &str) -> Node {
+    /// Registers and starts a node that sends a heartbeat every `poll` seconds.
+    fn start(svc: &Service, dir: &Path, name: &str, key: &str, poll: u64) -> Node {
         let data = dir.join("data");
         let out = surveyor()
             .args(["node", "register", "--key", key, "--url", &svc.url, "--name", name, "--data-dir"])
@@ -75,7 +76,8 @@ impl Node {
         let bin = binary(&dir.join("bin/surveyor"), None);
         let log = dir.join("node.log");
         let child = Command::new(&bin)
-            .args(["node", "run", "--poll-interval", "1", "--grace-period", "0", "--update-trial-timeout", "60"])
+            .args(["node", "run", "--poll-interval", &poll.to_string(), "--grace-period", "0"])
+            .args(["--update-trial-timeout", "60"])
             .arg("--data-dir")
             .arg(&data)
             .env("SURVEYOR_CACHE_DIR", support::cache_dir())
@@ -163,7 +165,7 @@ fn a_rolling_update_moves_both_nodes_one_after_the_other_while_a_run_finishes() 
     let (ok, _, err) = s.svc.cli(&["ir", "set-update", "edge", "--mode", "manual"]);
     assert!(ok, "{err}");
     let mut nodes: Vec<Node> =
-        ["n1", "n2"].iter().map(|n| Node::start(&s.svc, &s.tmp.path().join(n), n, &s.ir_key)).collect();
+        ["n1", "n2"].iter().map(|n| Node::start(&s.svc, &s.tmp.path().join(n), n, &s.ir_key, 1)).collect();
     wait("both nodes online", Duration::from_secs(60), || {
         let v = s.node_versions();
         (v.len() == 2 && v.iter().all(|v| v == old)).then_some(())
@@ -248,7 +250,7 @@ fn a_release_that_does_not_start_is_rolled_back_on_the_first_node_and_never_reac
     let s = setup();
     let old = env!("CARGO_PKG_VERSION");
     let mut nodes: Vec<Node> =
-        ["n1", "n2"].iter().map(|n| Node::start(&s.svc, &s.tmp.path().join(n), n, &s.ir_key)).collect();
+        ["n1", "n2"].iter().map(|n| Node::start(&s.svc, &s.tmp.path().join(n), n, &s.ir_key, 1)).collect();
     wait("both nodes online", Duration::from_secs(60), || (s.node_versions().len() == 2).then_some(()));
     let original = sha256(&nodes[0].bin);
 
@@ -335,7 +337,7 @@ fn bad_releases_are_refused_at_publish_and_on_the_node_before_they_run() {
     // (the runtime updates manually, so that the tampering comes first).
     let (ok, _, err) = s.svc.cli(&["ir", "set-update", "edge", "--mode", "manual"]);
     assert!(ok, "{err}");
-    let mut node = Node::start(&s.svc, &s.tmp.path().join("n1"), "n1", &s.ir_key);
+    let mut node = Node::start(&s.svc, &s.tmp.path().join("n1"), "n1", &s.ir_key, 1);
     let original = sha256(&node.bin);
     let (ok, _, err) = s.publish(&good, &higher(1));
     assert!(ok, "{err}");
@@ -393,4 +395,55 @@ fn bad_releases_are_refused_at_publish_and_on_the_node_before_they_run() {
     assert!(!node.bin.with_file_name("surveyor.new").exists());
     assert!(!node.log().contains("trying it"), "{}", node.log());
     assert_eq!(s.node_versions(), vec![old.to_string()]);
+}
+
+#[test]
+fn a_failed_rollout_returns_the_nodes_it_moved_to_the_version_all_shared() {
+    let s = setup();
+    let old = env!("CARGO_PKG_VERSION");
+    let new = higher(1);
+    let (ok, _, err) = s.svc.cli(&["ir", "set-update", "edge", "--mode", "manual"]);
+    assert!(ok, "{err}");
+    let mut n1 = Node::start(&s.svc, &s.tmp.path().join("n1"), "n1", &s.ir_key, 1);
+    let original = sha256(&n1.bin);
+    // n2 heartbeats every 30 s, and cannot take the release: where it would
+    // download it, there is a folder.
+    let heartbeat_of = |name: &str| {
+        let (_, nodes) = s.svc.admin("GET", "/v1/nodes", None);
+        let node = nodes.as_array().unwrap().iter().find(|n| n["name"] == name).cloned();
+        node.and_then(|n| n["last_heartbeat_at"].as_str().map(str::to_string))
+    };
+    let n2 = Node::start(&s.svc, &s.tmp.path().join("n2"), "n2", &s.ir_key, 30);
+    let registered = heartbeat_of("n2");
+    std::fs::create_dir_all(n2.bin.with_file_name("surveyor.new").join("in-the-way")).unwrap();
+    let release = binary(&s.tmp.path().join("release/surveyor"), Some(&new));
+    let (ok, _, err) = s.publish(&release, &new);
+    assert!(ok, "{err}");
+    // Started right after n2's first heartbeat of `node run`: n1 (every second) gets the go first.
+    wait("n2 at work", Duration::from_secs(60), || (heartbeat_of("n2") != registered).then_some(()));
+    let (ok, _, err) = s.svc.cli(&["ir", "update", "edge"]);
+    assert!(ok, "{err}");
+
+    let failed = wait("the rollout to fail on n2", Duration::from_secs(180), || {
+        let st = s.status();
+        (st["rollout"]["state"] == "failed").then_some(st)
+    });
+    let steps = failed["rollout"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{failed}\n{}", n1.log());
+    assert_eq!((steps[0]["node"].as_str(), steps[0]["state"].as_str()), (Some("n1"), Some("succeeded")), "{failed}");
+    assert_eq!((steps[1]["node"].as_str(), steps[1]["state"].as_str()), (Some("n2"), Some("failed")), "{failed}");
+    let error = failed["rollout"]["error"].as_str().unwrap();
+    assert!(error.contains("node n2") && error.contains("downloading release"), "{error}");
+    assert_eq!(failed["rollout"]["from_version"], old);
+
+    // n1 returns to the version both shared, and to its previous binary.
+    wait("n1 back on the shared version", Duration::from_secs(60), || {
+        (s.node_versions() == vec![old.to_string(), old.to_string()]).then_some(())
+    });
+    assert!(n1.alive(), "{}", n1.log());
+    assert_eq!(sha256(&n1.bin), original, "{}", n1.log());
+    assert!(n1.log().contains("previous binary restored"), "{}", n1.log());
+    let after = s.status();
+    assert_eq!(after["current_version"], old);
+    assert_eq!(after["rollout"]["state"], "failed", "the rollout stays stopped: {after}");
 }

@@ -145,9 +145,18 @@ pub fn run(
     tracing::info!(service = %node.url, node = %node.node_id, concurrency = options.concurrency,
         version = %super::releases::running_version(), "node working");
     loop {
-        let update = work(&options, &client, &runner, &mut node, &mut running, &failed, &stop)?;
+        let next = work(&options, &client, &runner, &mut node, &mut running, &failed, &stop)?;
         wind_down(&client, &mut running, options.grace);
-        let Some(offer) = update else { return Ok(()) };
+        let offer = match next {
+            Next::Stop => return Ok(()),
+            Next::Update(offer) => offer,
+            Next::Revert(version) => {
+                let Err(error) = updater::revert(&version);
+                tracing::error!(version = %version, %error, "returning to the previous version failed");
+                failed.insert(version);
+                continue;
+            }
+        };
         match updater::install(&client, &options.data_dir, node.release_public_key.as_deref(), &offer, options.trial) {
             Ok(never) => match never {},
             Err(error) => {
@@ -166,8 +175,18 @@ pub fn run(
     }
 }
 
-/// Heartbeats, claims and runs units until `stop` is set (`None`) or the
-/// service gives this node the go to update (the release).
+/// Why [`work`] stopped.
+enum Next {
+    /// `stop` was set.
+    Stop,
+    /// The service gave this node the go to update to this release.
+    Update(UpdateOffer),
+    /// A rollout failed: return to this version (the previous binary).
+    Revert(String),
+}
+
+/// Heartbeats, claims and runs units until `stop` is set or the service
+/// tells this node to update or to return to its previous version.
 fn work(
     options: &AgentOptions,
     client: &Arc<Client>,
@@ -176,7 +195,7 @@ fn work(
     running: &mut Vec<Running>,
     failed: &HashSet<String>,
     stop: &AtomicBool,
-) -> Result<Option<UpdateOffer>, ServiceError> {
+) -> Result<Next, ServiceError> {
     while !stop.load(Ordering::SeqCst) {
         let round = Instant::now();
         reap(running, false);
@@ -201,7 +220,12 @@ fn work(
                 {
                     tracing::info!(version = %offer.version, units = running.len(),
                         "this node's turn to update: no more claims; its units finish or are given back");
-                    return Ok(Some(offer));
+                    return Ok(Next::Update(offer));
+                }
+                if let Some(version) = reply["revert_to"].as_str().filter(|v| !failed.contains(*v)) {
+                    tracing::warn!(version = %version, units = running.len(),
+                        "the rollout that moved this node failed: returning to the version the nodes shared");
+                    return Ok(Next::Revert(version.to_string()));
                 }
             }
             // A removed node stops: its credential will not come back.
@@ -248,7 +272,7 @@ fn work(
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    Ok(None)
+    Ok(Next::Stop)
 }
 
 /// Keeps the release signing key the service hands over, the first time it

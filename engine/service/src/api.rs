@@ -565,6 +565,8 @@ pub struct HeartbeatReply {
     pub service_version: VersionInfo,
     /// A newer release for this node, and whether it is its turn to update.
     pub update: Option<super::rollout::UpdateOffer>,
+    /// Return to this version (the one the nodes shared): the rollout that moved this node failed.
+    pub revert_to: Option<String>,
     /// The public key (base64) that signs releases: a node registered before the first publish takes it from here.
     pub release_public_key: Option<String>,
 }
@@ -601,8 +603,15 @@ async fn heartbeat(
     let held: Vec<(String, i64, i64)> = hb.units.iter().map(|u| (u.run_id.clone(), u.seq, u.attempt)).collect();
     let stop = s.db.renew_leases(&node, &held, super::now_ms() + offline_ms(&s)).await?;
     let stop_units = hb.units.into_iter().filter(|u| stop.iter().any(|(r, q)| *r == u.run_id && *q == u.seq)).collect();
-    let (update, release_public_key) = releases::heartbeat_update(&s, &node, &hb.version).await?;
-    Ok(Json(HeartbeatReply { node_id: node, stop_units, service_version: s.version(), update, release_public_key }))
+    let (update, revert_to, release_public_key) = releases::heartbeat_update(&s, &node, &hb.version).await?;
+    Ok(Json(HeartbeatReply {
+        node_id: node,
+        stop_units,
+        service_version: s.version(),
+        update,
+        revert_to,
+        release_public_key,
+    }))
 }
 
 /// Take the next queued unit of this node's integration runtime (a run's

@@ -245,7 +245,10 @@ pub fn stamp_version(path: &Path, version: &str) -> Result<(), ReleaseError> {
     let at = match found[..] {
         [at] => at + MARKER_LEN,
         [] => {
-            return Err(ReleaseError::Invalid(format!("{}: no version stamp (not a surveyor binary?)", path.display())));
+            return Err(ReleaseError::Invalid(format!(
+                "{}: no version stamp (not a surveyor binary?)",
+                path.display()
+            )));
         }
         _ => return Err(ReleaseError::Invalid(format!("{}: the version stamp's marker occurs twice", path.display()))),
     };

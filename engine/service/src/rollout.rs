@@ -9,8 +9,10 @@
 //! (compare-and-set); its step succeeds when it heartbeats with the new
 //! version, and fails when it reports that it refused the release or rolled
 //! back, or when it has not come back within [`STEP_TIMEOUT`]. A failed step
-//! stops the rollout: no other node gets the go, and an `auto` runtime does
-//! not try that release again (an administrator may, with `surveyor ir update`).
+//! stops the rollout: no other node gets the go, the nodes it already moved
+//! are told to return to the version all nodes shared ([`revert_to`]), and
+//! an `auto` runtime does not try that release again (an administrator may,
+//! with `surveyor ir update`).
 
 use super::releases::{newer, platform};
 use super::state::{Release, UpdateWindow};
@@ -134,6 +136,16 @@ pub async fn on_failure(s: &Service, node_id: &str, version: &str, error: &str) 
         tracing::error!(version = %version, "{error}; the rollout is stopped");
     }
     Ok(())
+}
+
+/// The version a node should return to: the one the nodes shared before the
+/// runtime's latest rollout, when that rollout failed and this node is on its release.
+pub async fn revert_to(s: &Service, node_id: &str, version: &str) -> Result<Option<String>, ServiceError> {
+    let (ir_id, _) = s.db.node_ir(node_id).await?;
+    let Some(rollout) = s.db.latest_rollout(&ir_id).await? else { return Ok(None) };
+    Ok(rollout
+        .from_version
+        .filter(|from| rollout.state == "failed" && rollout.version == version && newer(version, from)))
 }
 
 /// Marks the rollout succeeded once every node of the runtime runs its version.

@@ -114,6 +114,27 @@ pub fn install(
     ))
 }
 
+/// Returns to the previous binary (`<exe>.previous`, which must report
+/// `version`) and re-executes into it; returns only on failure.
+pub fn revert(version: &str) -> Result<Infallible, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding this node's binary: {e}"))?;
+    let previous = sibling(&exe, ".previous");
+    let out = Command::new(&previous)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("no previous binary to return to at {}: {e}", previous.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let found = text.split_whitespace().nth(1).unwrap_or_default();
+    if !out.status.success() || found != version {
+        return Err(format!("the previous binary {} is version '{found}', not {version}", previous.display()));
+    }
+    std::fs::rename(&previous, &exe).map_err(|e| format!("replacing {}: {e}", exe.display()))?;
+    tracing::warn!(version = %version, binary = %exe.display(), "previous binary restored; restarting into it");
+    let error = Command::new(&exe).args(std::env::args_os().skip(1)).exec();
+    Err(format!("starting the previous binary: {error}"))
+}
+
 /// Starts the new binary on trial and waits for it to say it is healthy.
 fn try_release(new: &Path, data_dir: &Path, version: &str, trial_time: Duration) -> Result<(), String> {
     let healthy = data_dir.join("update-trial.ok");

@@ -333,12 +333,14 @@ pub(super) async fn start_update(
     Ok((StatusCode::ACCEPTED, Json(update_status(&s, &name).await?)))
 }
 
-/// What a heartbeat's reply says about updates: the offer, and the trusted key.
+/// What a heartbeat's reply says about updates: the offer, the version to
+/// return to (after a failed rollout), and the trusted key.
 pub(super) async fn heartbeat_update(
     s: &crate::Service,
     node: &str,
     version: &str,
-) -> ApiResult<(Option<UpdateOffer>, Option<String>)> {
+) -> ApiResult<(Option<UpdateOffer>, Option<String>, Option<String>)> {
     let offer = rollout::on_heartbeat(s, node, version).await?;
-    Ok((offer, s.db.setting(PUBLIC_KEY_SETTING).await?))
+    let revert = rollout::revert_to(s, node, version).await?;
+    Ok((offer, revert, s.db.setting(PUBLIC_KEY_SETTING).await?))
 }
