@@ -4,6 +4,8 @@
 //! with another version stamped in (the same code, another version), and a
 //! broken release (`/bin/false`: an executable that exits at start).
 
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/serve.rs"]
 mod serve;
 #[path = "support/mod.rs"]
@@ -124,9 +126,18 @@ struct Setup {
 
 /// A service, a release signing key, and an integration runtime `edge`.
 fn setup() -> Setup {
+    setup_on(None)
+}
+
+/// [`setup`], with the service's state in the database at `url` (default: SQLite).
+fn setup_on(url: Option<&str>) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     // Units of 10 files, so that a run is spread over both nodes in many units.
-    let svc = Service::start_with(&tmp.path().join("svc"), &["--grace-period", "5", "--unit-files", "10"]);
+    let mut args = vec!["--grace-period", "5", "--unit-files", "10"];
+    if let Some(url) = url {
+        args.extend(["--database-url", url]);
+    }
+    let svc = Service::start_with(&tmp.path().join("svc"), &args);
     let key = tmp.path().join("release.key");
     let out = surveyor().args(["releases", "keygen", "--out"]).arg(&key).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -247,7 +258,22 @@ fn a_rolling_update_moves_both_nodes_one_after_the_other_while_a_run_finishes() 
 
 #[test]
 fn a_release_that_does_not_start_is_rolled_back_on_the_first_node_and_never_reaches_the_second() {
-    let s = setup();
+    broken_release_is_rolled_back(&setup());
+}
+
+/// The same on PostgreSQL: the release's binary, the rollout's compare-and-set and its steps.
+#[test]
+fn on_postgresql_a_release_that_does_not_start_is_rolled_back_too() {
+    let cluster = postgres::Cluster::start();
+    cluster.psql("postgres", "CREATE DATABASE updates");
+    let url = format!("postgres://postgres:{}@127.0.0.1:{}/updates", postgres::ADMIN_PASSWORD, cluster.port);
+    let s = setup_on(Some(&url));
+    broken_release_is_rolled_back(&s);
+    let stored = cluster.psql("updates", "SELECT version, state FROM rollouts");
+    assert!(stored.contains(&higher(2)) && stored.contains("failed"), "{stored}");
+}
+
+fn broken_release_is_rolled_back(s: &Setup) {
     let old = env!("CARGO_PKG_VERSION");
     let mut nodes: Vec<Node> =
         ["n1", "n2"].iter().map(|n| Node::start(&s.svc, &s.tmp.path().join(n), n, &s.ir_key, 1)).collect();
