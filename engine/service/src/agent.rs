@@ -157,7 +157,14 @@ pub fn run(
                 continue;
             }
         };
-        match updater::install(&client, &options.data_dir, node.release_public_key.as_deref(), &offer, options.trial) {
+        match updater::install(
+            &client,
+            &options.data_dir,
+            node.release_public_key.as_deref(),
+            &offer,
+            options.trial,
+            &stop,
+        ) {
             Ok(never) => match never {},
             Err(error) => {
                 tracing::error!(version = %offer.version, %error, "update failed; this node stays on its version");

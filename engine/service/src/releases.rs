@@ -224,6 +224,7 @@ const MARKER_LEN: usize = 24;
 pub fn running_version() -> String {
     // Read through a volatile pointer: the compiler must not fold the
     // all-NUL initial value, since the file may have been stamped since.
+    // SAFETY: a reference to a static is valid and aligned for its whole life.
     let stamp: [u8; 56] = unsafe { std::ptr::read_volatile(&VERSION_STAMP) };
     let value = &stamp[MARKER_LEN..];
     let end = value.iter().position(|b| *b == 0).unwrap_or(value.len());

@@ -61,6 +61,7 @@ pub fn install(
     public_key: Option<&str>,
     offer: &UpdateOffer,
     trial_time: Duration,
+    stop: &AtomicBool,
 ) -> Result<Infallible, String> {
     let version = &offer.version;
     let key = public_key.ok_or_else(|| {
@@ -86,7 +87,10 @@ pub fn install(
     std::fs::set_permissions(&new, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", new.display()))?;
     tracing::info!(version = %version, "release verified (hash, signature, platform); trying it");
-    try_release(&new, data_dir, version, trial_time)?;
+    try_release(&new, data_dir, version, trial_time, stop)?;
+    if stop.load(Ordering::SeqCst) {
+        return Err(format!("the node is stopping (SIGTERM): release {version} was not installed"));
+    }
 
     let previous = sibling(&exe, ".previous");
     let _ = std::fs::remove_file(&previous);
@@ -136,7 +140,13 @@ pub fn revert(version: &str) -> Result<Infallible, String> {
 }
 
 /// Starts the new binary on trial and waits for it to say it is healthy.
-fn try_release(new: &Path, data_dir: &Path, version: &str, trial_time: Duration) -> Result<(), String> {
+fn try_release(
+    new: &Path,
+    data_dir: &Path,
+    version: &str,
+    trial_time: Duration,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     let healthy = data_dir.join("update-trial.ok");
     let _ = std::fs::remove_file(&healthy);
     let mut child = Command::new(new)
@@ -155,6 +165,9 @@ fn try_release(new: &Path, data_dir: &Path, version: &str, trial_time: Duration)
             Err(e) => break Err(format!("release {version}: {e}; rolled back")),
             Ok(None) => {}
         }
+        if stop.load(Ordering::SeqCst) {
+            break Err(format!("the node is stopping (SIGTERM): release {version} was not installed"));
+        }
         if Instant::now() > deadline {
             break Err(format!(
                 "release {version} did not report healthy within {} s; rolled back",
@@ -163,7 +176,7 @@ fn try_release(new: &Path, data_dir: &Path, version: &str, trial_time: Duration)
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    stop(&mut child);
+    end_trial(&mut child);
     let _ = std::fs::remove_file(&healthy);
     match &outcome {
         Ok(()) => tracing::info!(version = %version, "the release came up healthy"),
@@ -173,7 +186,7 @@ fn try_release(new: &Path, data_dir: &Path, version: &str, trial_time: Duration)
 }
 
 /// SIGTERM, then SIGKILL after 10 s.
-fn stop(child: &mut Child) {
+fn end_trial(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         let _ = rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(10);
