@@ -7,15 +7,21 @@
 //! Units to stop (their run was canceled, or they are no longer this
 //! node's) come back in the heartbeat's reply. On SIGTERM it stops
 //! claiming, gives running units the grace period, then stops them and
-//! gives them back at once, for another node.
+//! gives them back at once, for another node. When the service gives it
+//! the go to update (a heartbeat's reply), it does the same, then installs
+//! the release ([`super::updater`]) and carries on in the new binary; if
+//! that fails, it reports why and works on in the old one.
 //!
 //! The node talks to the service only (outbound HTTP, like Purview's
 //! self-hosted integration runtime); the service never connects to a node.
 
 use super::ServiceError;
 use super::client::{Client, seg};
+use super::rollout::UpdateOffer;
 use super::units::{Delivery, UnitJob, UnitRunner};
+use super::updater;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +41,11 @@ pub struct NodeFile {
     pub node_id: String,
     /// The node's credential, issued at registration.
     pub credential: String,
+    /// The public key that signs releases (base64), as the service handed
+    /// it over at registration (or in the first heartbeat reply after the
+    /// first publish); a release it does not verify is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_public_key: Option<String>,
 }
 
 impl NodeFile {
@@ -68,7 +79,7 @@ impl NodeFile {
 pub fn heartbeat_body(units: &[UnitRef]) -> serde_json::Value {
     let memory = super::sysinfo::memory();
     serde_json::json!({
-        "version": surveyor_engine::VERSION,
+        "version": super::releases::running_version(),
         "running_jobs": units.len(),
         "units": units,
         "cpu_percent": super::sysinfo::cpu_percent(Duration::from_millis(250)),
@@ -95,6 +106,8 @@ pub struct AgentOptions {
     pub grace: Duration,
     /// Threads reading schemas per unit.
     pub schema_workers: Option<usize>,
+    /// How long a new release may take to report healthy before the node rolls back.
+    pub trial: Duration,
 }
 
 /// How long a node keeps trying to report a unit to a service that does not answer.
@@ -108,15 +121,18 @@ struct Running {
     thread: JoinHandle<Result<(), String>>,
 }
 
-/// Works until `stop` is set.
+/// Works until `stop` is set; updates itself when the service says it is its turn.
 pub fn run(
     options: AgentOptions,
     runtime: surveyor_engine::host::Runtime,
     registry: surveyor_engine::host::Registry,
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServiceError> {
-    let node = NodeFile::load(&options.data_dir)?;
+    let mut node = NodeFile::load(&options.data_dir)?;
     let client = Arc::new(node.client()?);
+    if let Some(healthy) = std::env::var_os(updater::TRIAL_ENV) {
+        return updater::trial(&client, Path::new(&healthy), options.poll, &stop);
+    }
     let runner = UnitRunner {
         runtime: Arc::new(runtime),
         registry: Arc::new(registry),
@@ -124,10 +140,72 @@ pub fn run(
         work_dir: options.data_dir.join("work"),
     };
     let mut running: Vec<Running> = Vec::new();
-    tracing::info!(service = %node.url, node = %node.node_id, concurrency = options.concurrency, "node working");
+    // Releases this process failed to move to: not tried again until a restart.
+    let mut failed: HashSet<String> = HashSet::new();
+    tracing::info!(service = %node.url, node = %node.node_id, concurrency = options.concurrency,
+        version = %super::releases::running_version(), "node working");
+    loop {
+        let next = work(&options, &client, &runner, &mut node, &mut running, &failed, &stop)?;
+        wind_down(&client, &mut running, options.grace);
+        let offer = match next {
+            Next::Stop => return Ok(()),
+            Next::Update(offer) => offer,
+            Next::Revert(version) => {
+                let Err(error) = updater::revert(&version);
+                tracing::error!(version = %version, %error, "returning to the previous version failed");
+                failed.insert(version);
+                continue;
+            }
+        };
+        match updater::install(
+            &client,
+            &options.data_dir,
+            node.release_public_key.as_deref(),
+            &offer,
+            options.trial,
+            &stop,
+        ) {
+            Ok(never) => match never {},
+            Err(error) => {
+                tracing::error!(version = %offer.version, %error, "update failed; this node stays on its version");
+                let body = serde_json::json!({"version": offer.version, "error": error});
+                if let Err(e) = client.retrying(PATIENCE, |c| c.post("/v1/nodes/update-failed", &body)) {
+                    tracing::warn!(error = %e, "reporting the failed update");
+                }
+                failed.insert(offer.version);
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        tracing::info!("node working again");
+    }
+}
+
+/// Why [`work`] stopped.
+enum Next {
+    /// `stop` was set.
+    Stop,
+    /// The service gave this node the go to update to this release.
+    Update(UpdateOffer),
+    /// A rollout failed: return to this version (the previous binary).
+    Revert(String),
+}
+
+/// Heartbeats, claims and runs units until `stop` is set or the service
+/// tells this node to update or to return to its previous version.
+fn work(
+    options: &AgentOptions,
+    client: &Arc<Client>,
+    runner: &UnitRunner,
+    node: &mut NodeFile,
+    running: &mut Vec<Running>,
+    failed: &HashSet<String>,
+    stop: &AtomicBool,
+) -> Result<Next, ServiceError> {
     while !stop.load(Ordering::SeqCst) {
         let round = Instant::now();
-        reap(&mut running, false);
+        reap(running, false);
         let units: Vec<UnitRef> = running.iter().map(|r| r.unit.clone()).collect();
         match client.post("/v1/nodes/heartbeat", &heartbeat_body(&units)) {
             Ok(reply) => {
@@ -142,10 +220,24 @@ pub fn run(
                 if let Some(w) = reply["service_version"]["warning"].as_str() {
                     tracing::warn!("{w}");
                 }
+                trust_release_key(node, &options.data_dir, reply["release_public_key"].as_str());
+                let offer: Option<UpdateOffer> = serde_json::from_value(reply["update"].clone()).ok().flatten();
+                if let Some(offer) = offer.filter(|o| o.go && !failed.contains(&o.version))
+                    && offer.version != super::releases::running_version()
+                {
+                    tracing::info!(version = %offer.version, units = running.len(),
+                        "this node's turn to update: no more claims; its units finish or are given back");
+                    return Ok(Next::Update(offer));
+                }
+                if let Some(version) = reply["revert_to"].as_str().filter(|v| !failed.contains(*v)) {
+                    tracing::warn!(version = %version, units = running.len(),
+                        "the rollout that moved this node failed: returning to the version the nodes shared");
+                    return Ok(Next::Revert(version.to_string()));
+                }
             }
             // A removed node stops: its credential will not come back.
             Err(ServiceError::Unauthorized(e)) => {
-                stop_all(&mut running);
+                stop_all(running);
                 return Err(ServiceError::Unauthorized(format!("the service refused this node: {e}")));
             }
             Err(e) => tracing::warn!(error = %e, "heartbeat"),
@@ -187,14 +279,39 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    tracing::info!(units = running.len(), grace_seconds = options.grace.as_secs(), "stopping");
-    let deadline = Instant::now() + options.grace;
+    Ok(Next::Stop)
+}
+
+/// Keeps the release signing key the service hands over, the first time it
+/// does (a node registered before the first publish); never replaces one.
+fn trust_release_key(node: &mut NodeFile, data_dir: &Path, offered: Option<&str>) {
+    match (&node.release_public_key, offered) {
+        (None, Some(key)) => {
+            node.release_public_key = Some(key.to_string());
+            match node.save(data_dir) {
+                Ok(()) => tracing::info!(key = %super::releases::fingerprint(key), "release signing key trusted"),
+                Err(e) => tracing::warn!(error = %e, "saving the release signing key"),
+            }
+        }
+        (Some(mine), Some(key)) if mine != key => tracing::error!(
+            trusted = %super::releases::fingerprint(mine), offered = %super::releases::fingerprint(key),
+            "the service signs releases with another key than the one this node trusts: its releases will be refused \
+             (register the node again to trust the new key)"
+        ),
+        _ => {}
+    }
+}
+
+/// Lets running units finish within `grace`, then stops them and gives them back.
+fn wind_down(client: &Client, running: &mut Vec<Running>, grace: Duration) {
+    tracing::info!(units = running.len(), grace_seconds = grace.as_secs(), "stopping");
+    let deadline = Instant::now() + grace;
     while !running.is_empty() && Instant::now() < deadline {
-        reap(&mut running, false);
+        reap(running, false);
         std::thread::sleep(Duration::from_millis(100));
     }
     // Still running after the grace period: stopped, and given back at once.
-    for r in stop_all(&mut running) {
+    for r in stop_all(running) {
         let path = format!("/v1/nodes/units/{}/{}/release?attempt={}", seg(&r.run_id), r.seq, r.attempt);
         match client.post(&path, &serde_json::json!({})) {
             Ok(_) => {
@@ -204,7 +321,6 @@ pub fn run(
                 "giving the unit back (the service queues it again once this node is offline)"),
         }
     }
-    Ok(())
 }
 
 /// Collects finished units (logging how they ended).

@@ -36,6 +36,8 @@ use surveyor_engine::sources::SourceDefinition;
 use surveyor_engine::sources::probe::{self, Entry, ProbeError};
 use utoipa::OpenApi;
 
+mod releases;
+
 type Svc = State<Arc<Service>>;
 
 // ---------- errors ----------
@@ -523,6 +525,8 @@ pub struct RegisteredNode {
     pub node: Node,
     /// The node's credential for heartbeats: shown once, stored hashed.
     pub credential: String,
+    /// The public key (base64) that signs releases, for the node to trust; unset until the first publish.
+    pub release_public_key: Option<String>,
 }
 
 /// Register a node (authenticated with one of the runtime's keys).
@@ -556,7 +560,8 @@ async fn register_node(
     tracing::info!(node = %name, id = %id, ir = %ir_id, "node registered");
     let node = s.db.list_nodes(Some(&ir_id), offline_ms(&s)).await?.into_iter().find(|n| n.id == id);
     let node = node.ok_or_else(|| ServiceError::NotFound("the node vanished".into()))?;
-    Ok((StatusCode::CREATED, Json(RegisteredNode { node, credential })))
+    let release_public_key = s.db.setting(releases::PUBLIC_KEY_SETTING).await?;
+    Ok((StatusCode::CREATED, Json(RegisteredNode { node, credential, release_public_key })))
 }
 
 fn offline_ms(s: &Service) -> i64 {
@@ -585,6 +590,12 @@ pub struct HeartbeatReply {
     pub stop_units: Vec<UnitRef>,
     /// The service's version; a node older than it should be upgraded.
     pub service_version: VersionInfo,
+    /// A newer release for this node, and whether it is its turn to update.
+    pub update: Option<super::rollout::UpdateOffer>,
+    /// Return to this version (the one the nodes shared): the rollout that moved this node failed.
+    pub revert_to: Option<String>,
+    /// The public key (base64) that signs releases: a node registered before the first publish takes it from here.
+    pub release_public_key: Option<String>,
 }
 
 /// A node's heartbeat (authenticated with its credential).
@@ -619,7 +630,15 @@ async fn heartbeat(
     let held: Vec<(String, i64, i64)> = hb.units.iter().map(|u| (u.run_id.clone(), u.seq, u.attempt)).collect();
     let stop = s.db.renew_leases(&node, &held, super::now_ms() + offline_ms(&s)).await?;
     let stop_units = hb.units.into_iter().filter(|u| stop.iter().any(|(r, q)| *r == u.run_id && *q == u.seq)).collect();
-    Ok(Json(HeartbeatReply { node_id: node, stop_units, service_version: s.version() }))
+    let (update, revert_to, release_public_key) = releases::heartbeat_update(&s, &node, &hb.version).await?;
+    Ok(Json(HeartbeatReply {
+        node_id: node,
+        stop_units,
+        service_version: s.version(),
+        update,
+        revert_to,
+        release_public_key,
+    }))
 }
 
 /// Take the next queued unit of this node's integration runtime (a run's
@@ -1407,6 +1426,12 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/nodes/units/{run}/{seq}/plan", post(unit_plan))
         .route("/v1/nodes/units/{run}/{seq}/result", axum::routing::put(unit_result))
         .route("/v1/nodes/units/{run}/{seq}/release", post(unit_release))
+        .route("/v1/nodes/releases/{version}", get(releases::download_release))
+        .route("/v1/nodes/update-failed", post(releases::update_failed))
+        .route("/v1/releases", get(releases::list_releases))
+        .route("/v1/releases/{version}", axum::routing::put(releases::publish_release))
+        .route("/v1/integration-runtimes/{name}/update", get(releases::show_update).post(releases::start_update))
+        .route("/v1/integration-runtimes/{name}/update-policy", axum::routing::put(releases::put_update_policy))
         .route("/v1/nodes", get(list_nodes))
         .route("/v1/nodes/{node}", axum::routing::delete(remove_node))
         .route("/v1/connectors", get(list_connectors))
@@ -1455,6 +1480,8 @@ impl utoipa::Modify for Security {
         create_ir, list_irs, show_ir, update_ir, delete_ir, show_keys, regenerate_key, put_ingestion, show_ingestion, clear_ingestion,
         register_node, heartbeat, claim_unit, unit_plan, unit_result, unit_release, list_nodes, remove_node,
         list_connectors, preview_trigger,
+        releases::publish_release, releases::list_releases, releases::download_release, releases::update_failed,
+        releases::show_update, releases::put_update_policy, releases::start_update,
         create_source, list_sources, show_source, update_source, delete_source, test_source, browse_source,
         create_scan, list_scans, show_scan, update_scan, delete_scan, trigger_scan,
         list_runs, show_run, run_report, run_assets, cancel_run,

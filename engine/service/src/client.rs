@@ -63,6 +63,53 @@ impl Client {
         })
     }
 
+    /// Downloads a `GET` answer's body into `dest` (streamed), through any
+    /// URL that answers; returns its size.
+    pub fn download(&self, path: &str, dest: &Path) -> Result<u64, ServiceError> {
+        use std::sync::atomic::Ordering;
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..self.bases.len() {
+            let index = (start + i) % self.bases.len();
+            let base = &self.bases[index];
+            let mut req = self.http.get(format!("{base}{path}")).timeout(Duration::from_secs(3600));
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
+            let mut resp = match req.send() {
+                Ok(r) if r.status().is_server_error() => {
+                    last = Some(ServiceError::Unavailable(format!("{base}: {}", r.status())));
+                    continue;
+                }
+                Ok(r) => r,
+                Err(e) => {
+                    last = Some(ServiceError::Unavailable(format!("cannot reach the service at {base}: {e}")));
+                    continue;
+                }
+            };
+            self.current.store(index, Ordering::Relaxed);
+            let status = resp.status();
+            if !status.is_success() {
+                let text = resp.text().unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let message = json["error"]["message"].as_str().map(str::to_string).unwrap_or(text);
+                return Err(match status.as_u16() {
+                    401 => ServiceError::Unauthorized(format!("{status}: {message}")),
+                    404 => ServiceError::NotFound(format!("{status}: {message}")),
+                    _ => ServiceError::Invalid(format!("{status}: {message}")),
+                });
+            }
+            let io = |e: std::io::Error| ServiceError::Io { path: dest.display().to_string(), source: e };
+            let mut file = std::fs::File::create(dest).map_err(io)?;
+            let size = resp
+                .copy_to(&mut file)
+                .map_err(|e| ServiceError::Unavailable(format!("the download from {base} broke off: {e}")))?;
+            file.sync_all().map_err(io)?;
+            return Ok(size);
+        }
+        Err(last.expect("at least one URL"))
+    }
+
     /// Sends to the current URL, and to the next ones while the service cannot answer there.
     fn send(&self, method: reqwest::Method, path: &str, body: &Body<'_>) -> Result<serde_json::Value, ServiceError> {
         use std::sync::atomic::Ordering;

@@ -7,6 +7,8 @@
 //! - [`agent`]: `surveyor node run`, a node working for its integration runtime.
 //! - [`schedule`]: triggers (once, recurring, cron) and when they fire.
 //! - [`crypto`]: keys, tokens and secrets at rest.
+//! - [`releases`]: signed releases of the binary; [`rollout`]: rolling updates of a runtime's nodes, one at a time;
+//!   [`updater`]: a node installing a release (download, verify, try, switch, or roll back).
 //! - [`config`]: the configuration file of `surveyor serve` (`--config`), merged with flags and defaults.
 //!
 //! A data directory holds everything a service owns: `state.db`, the admin
@@ -19,12 +21,15 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod crypto;
+pub mod releases;
 pub mod replicas;
+pub mod rollout;
 pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod sysinfo;
 pub mod units;
+pub mod updater;
 pub mod version;
 
 use std::collections::HashMap;

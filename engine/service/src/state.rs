@@ -12,8 +12,10 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 use std::borrow::Cow;
 
+mod releases;
 mod units;
 
+pub use releases::{Release, RolloutStep, RolloutView, UpdatePolicy, UpdateWindow};
 pub use units::{ClaimedUnit, DoneUnit, RunAsset, SERVICE_NODE, UnitProgress};
 
 /// The migrations, in order.
@@ -22,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "dispatch", include_str!("../migrations/0002_dispatch.sql")),
     (3, "run_indexes", include_str!("../migrations/0003_run_indexes.sql")),
     (4, "units", include_str!("../migrations/0004_units.sql")),
+    (5, "releases", include_str!("../migrations/0005_releases.sql")),
 ];
 
 pub fn migrator() -> Migrator {

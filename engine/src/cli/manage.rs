@@ -28,7 +28,7 @@ pub struct ApiArgs {
 }
 
 impl ApiArgs {
-    fn admin(&self) -> anyhow::Result<Client> {
+    pub fn admin(&self) -> anyhow::Result<Client> {
         let token = match &self.token {
             Some(t) => t.clone(),
             None => surveyor_service::read_admin_token(&self.data_dir).with_context(
@@ -39,7 +39,7 @@ impl ApiArgs {
     }
 }
 
-fn print(v: &Value) -> anyhow::Result<ExitCode> {
+pub fn print(v: &Value) -> anyhow::Result<ExitCode> {
     if !v.is_null() {
         println!("{}", serde_json::to_string_pretty(v)?);
     }
@@ -96,6 +96,30 @@ enum IrCommand {
     ClearIngestion {
         name: String,
     },
+    /// How the runtime's nodes are updated: `auto` (a newer release rolls out by itself,
+    /// one node at a time, inside the window if one is given) or `manual`.
+    SetUpdate {
+        name: String,
+        #[arg(long, value_parser = ["auto", "manual"])]
+        mode: String,
+        /// Daily maintenance window for automatic updates, `HH:MM-HH:MM` (may span midnight).
+        #[arg(long)]
+        window: Option<String>,
+        /// Time zone of the window [default: UTC].
+        #[arg(long, requires = "window")]
+        time_zone: Option<String>,
+    },
+    /// Each node's version, the runtime's current and available version, and the latest rollout.
+    Versions {
+        name: String,
+    },
+    /// Roll a release out to the runtime's nodes now, one at a time (also after a rollout failed).
+    Update {
+        name: String,
+        /// The release [default: the newest].
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
@@ -121,6 +145,23 @@ pub fn ir(args: IrArgs) -> anyhow::Result<ExitCode> {
         }
         IrCommand::Ingestion { name } => c.get(&format!("{base}/{}/ingestion", seg(&name)))?,
         IrCommand::ClearIngestion { name } => c.delete(&format!("{base}/{}/ingestion", seg(&name)))?,
+        IrCommand::SetUpdate { name, mode, window, time_zone } => {
+            let window = match window {
+                None => Value::Null,
+                Some(w) => {
+                    let (start, end) = w
+                        .split_once('-')
+                        .with_context(|| format!("--window '{w}': expected HH:MM-HH:MM, e.g. 01:00-05:00"))?;
+                    json!({"start": start.trim(), "end": end.trim(), "time_zone": time_zone})
+                }
+            };
+            let body = json!({"mode": mode, "window": window});
+            c.call(reqwest::Method::PUT, &format!("{base}/{}/update-policy", seg(&name)), Some(&body))?
+        }
+        IrCommand::Versions { name } => c.get(&format!("{base}/{}/update", seg(&name)))?,
+        IrCommand::Update { name, version } => {
+            c.post(&format!("{base}/{}/update", seg(&name)), &json!({"version": version}))?
+        }
     };
     print(&out)
 }
@@ -167,6 +208,9 @@ enum NodeCommand {
         /// Threads reading schemas per unit [default: one per CPU, 16 for remote storage].
         #[arg(long)]
         workers: Option<usize>,
+        /// Seconds a new release may take to report healthy before this node rolls back to its binary.
+        #[arg(long, default_value_t = 120)]
+        update_trial_timeout: u64,
     },
     /// Send heartbeats (CPU, memory) with the credential in <data-dir>/node.json, without running scans.
     Heartbeat {
@@ -193,20 +237,21 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
             let name = name.unwrap_or_else(hostname);
             let out = c.post(
                 "/v1/nodes/register",
-                &json!({"name": name, "url": c.base(), "version": surveyor_engine::VERSION}),
+                &json!({"name": name, "url": c.base(), "version": surveyor_service::releases::running_version()}),
             )?;
             let saved = NodeFile {
                 url: args.api.url[0].clone(),
                 urls: if args.api.url.len() > 1 { args.api.url.clone() } else { Vec::new() },
                 node_id: out["node"]["id"].as_str().unwrap_or_default().to_string(),
                 credential: out["credential"].as_str().unwrap_or_default().to_string(),
+                release_public_key: out["release_public_key"].as_str().map(str::to_string),
             };
             saved.save(&args.api.data_dir)?;
             saved.client()?.post("/v1/nodes/heartbeat", &heartbeat_body(&[]))?;
             eprintln!("node registered; its credential is in {}", NodeFile::path(&args.api.data_dir).display());
             print(&out["node"])
         }
-        NodeCommand::Run { concurrency, poll_interval, grace_period, workers } => {
+        NodeCommand::Run { concurrency, poll_interval, grace_period, workers, update_trial_timeout } => {
             surveyor_engine::net::proxy::set_data_dir(&args.api.data_dir);
             let (runtime, registry) = super::load(global)?;
             let options = agent::AgentOptions {
@@ -215,6 +260,7 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
                 poll: std::time::Duration::from_secs(poll_interval.max(1)),
                 grace: std::time::Duration::from_secs(grace_period),
                 schema_workers: workers,
+                trial: std::time::Duration::from_secs(update_trial_timeout.max(1)),
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

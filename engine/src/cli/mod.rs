@@ -5,6 +5,7 @@ mod doctor;
 mod manage;
 mod plugins;
 mod proxy;
+mod releases;
 mod scan;
 mod serve;
 mod source;
@@ -67,6 +68,8 @@ enum Command {
     Scans(manage::ScansArgs),
     /// Runs of the service's scans.
     Runs(manage::RunsArgs),
+    /// Signed releases of this binary, which the service rolls out to the nodes.
+    Releases(releases::ReleasesArgs),
     /// Print the version, its release date and expiry.
     Version,
     /// Check DNS, TCP, TLS and credentials of every endpoint this node needs; `--urls` lists them for a firewall.
@@ -110,10 +113,12 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
         Command::Sources(args) => manage::sources(args),
         Command::Scans(args) => manage::scans(args),
         Command::Runs(args) => manage::runs(args),
+        Command::Releases(args) => releases::run(args),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Version => {
             let v = surveyor_service::version::current();
-            println!("surveyor {} (released {}, supported until {})", v.version, v.release_date, v.expires_on);
+            let version = surveyor_service::releases::running_version();
+            println!("surveyor {version} (released {}, supported until {})", v.release_date, v.expires_on);
             if let Some(w) = &v.warning {
                 eprintln!("warning: {w}");
             }
