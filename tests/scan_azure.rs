@@ -21,7 +21,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Run, stderr, stdout, surveyor};
 use surveyor_engine::storage::Storage;
 use surveyor_engine::storage::azure::{AzureAccount, AzureConnection, AzureCredential, BlobStorage, Secret};
@@ -323,7 +323,7 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     // Unit results wait in the temporary folder until the commit.
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let child = surveyor()
+    let mut child = surveyor()
         .args([
             "scan",
             "--source",
@@ -340,16 +340,24 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The run is scanning once its first unit's result is begun; then the emulator goes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let unit_begun = || {
-        std::fs::read_dir(&work).into_iter().flatten().flatten().any(|run| run.path().join("unit-000000.svu").exists())
+    // The run is scanning once its first unit's result holds something (a
+    // buffer's worth of results); then the emulator goes, at once.
+    let unit_written = || {
+        std::fs::read_dir(&work)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| std::fs::metadata(run.path().join("unit-000000.svu")).is_ok_and(|m| m.len() > 0))
     };
-    while !unit_begun() {
-        assert!(Instant::now() < deadline, "the run did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    support::wait_until_explained("the run's first unit to hold results", Duration::from_secs(300), || {
+        if unit_written() {
+            return Ok(());
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => panic!("the run ended ({status}) before the emulator was stopped"),
+            _ => Err("no unit result yet".into()),
+        }
+    });
     az.stop();
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success(), "a run that lost its storage does not succeed: {}", stdout(&output));
