@@ -303,7 +303,7 @@ fn test_connection_and_browse_say_precisely_what_is_wrong() {
 
 #[test]
 fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
-    let mut az = Azurite::start();
+    let mut az = Azurite::start_with_access_log();
     let acc = account(&az);
     acc.create_container("many").unwrap();
     let file = parquet(&[("a", DataType::Int32)]);
@@ -340,22 +340,17 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The run is scanning once its first unit's result holds something (a
-    // buffer's worth of results); then the emulator goes, at once.
-    let unit_written = || {
-        std::fs::read_dir(&work)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|run| std::fs::metadata(run.path().join("unit-000000.svu")).is_ok_and(|m| m.len() > 0))
-    };
-    support::wait_until_explained("the run's first unit to hold results", Duration::from_secs(300), || {
-        if unit_written() {
+    // The run is scanning once it has read its first file (the emulator's
+    // access log shows the read); then the emulator goes, at once.
+    let read_a_file =
+        || az.log().lines().any(|l| l.contains("\"GET /devstoreaccount1/many/") && l.contains(".parquet HTTP"));
+    support::wait_until_explained("the run to read its first file", Duration::from_secs(300), || {
+        if read_a_file() {
             return Ok(());
         }
         match child.try_wait() {
             Ok(Some(status)) => panic!("the run ended ({status}) before the emulator was stopped"),
-            _ => Err("no unit result yet".into()),
+            _ => Err("no read yet".into()),
         }
     });
     az.stop();

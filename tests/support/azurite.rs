@@ -31,6 +31,9 @@ pub struct Azurite {
     log_dir: PathBuf,
     /// The ports of a stopped emulator, held so that connections to them stay refused.
     stopped: Vec<ClosedPort>,
+    /// Each service's output (and its access log, when asked for).
+    logs: Vec<PathBuf>,
+    access_log: bool,
 }
 
 fn bin_dir_candidates(name: &str) -> Option<PathBuf> {
@@ -61,11 +64,34 @@ impl Azurite {
         Self::launch(true)
     }
 
+    /// The blob service, logging every request it serves (see [`log`](Self::log)):
+    /// a test can wait for the request it needs to have happened.
+    pub fn start_with_access_log() -> Azurite {
+        Self::launch_with(false, true)
+    }
+
+    /// What the services printed so far: with an access log, one line per
+    /// request (`"GET /devstoreaccount1/box/a.parquet HTTP/1.1" 206 ...`).
+    pub fn log(&self) -> String {
+        self.logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+    }
+
     fn launch(queue: bool) -> Azurite {
+        Self::launch_with(queue, false)
+    }
+
+    fn launch_with(queue: bool, access_log: bool) -> Azurite {
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("azurite-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut azurite =
-            Azurite { children: Vec::new(), blob_port: 0, queue_port: None, log_dir, stopped: Vec::new() };
+        let mut azurite = Azurite {
+            children: Vec::new(),
+            blob_port: 0,
+            queue_port: None,
+            log_dir,
+            stopped: Vec::new(),
+            logs: Vec::new(),
+            access_log,
+        };
         azurite.blob_port = azurite.spawn("azurite-blob", "Blob", &["--blobHost", "127.0.0.1", "--blobPort", "0"]);
         azurite.wait_listing(azurite.blob_port, "b");
         if queue {
@@ -88,13 +114,15 @@ impl Azurite {
         // --inMemoryPersistence cannot be combined with --location.
         let child = Command::new(bin)
             .args(args)
-            .args(["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"])
+            .args(["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose"])
+            .args((!self.access_log).then_some("--silent"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         self.children.push(child);
+        self.logs.push(log.clone());
         let child = self.children.last_mut().unwrap();
         // "Azurite Blob service successfully listens on http://127.0.0.1:PORT"
         let marker = format!("Azurite {service} service successfully listens on http://127.0.0.1:");
