@@ -102,7 +102,9 @@ fn azure_source_and_sink_are_green_and_a_wrong_key_fails_auth_with_a_hint() {
 fn refused_ports_and_unknown_names_fail_with_hints_and_urls_lists_them_without_connecting() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let port = tinyproxy::free_port();
+    // A port held by a socket that never listens: connections are refused.
+    let closed = support::ClosedPort::new();
+    let port = closed.port;
     let pg = |name: &str, host: &str| {
         let path = tmp.path().join(format!("{name}.toml"));
         std::fs::write(

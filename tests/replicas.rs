@@ -48,15 +48,8 @@ fn runs_by_minute(svc: &Service) -> BTreeMap<String, Vec<Value>> {
     by
 }
 
-fn wait<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait<T>(what: &str, limit: Duration, f: impl FnMut() -> Option<T>) -> T {
+    support::wait_until(what, limit, f)
 }
 
 #[test]
@@ -71,7 +64,7 @@ fn two_replicas_fire_each_slot_once_across_a_leader_killed() {
     let a = replica(&tmp.path().join("a"), &url, KEY);
     let b = replica(&tmp.path().join("b"), &url, KEY);
     assert_eq!(a.token, b.token, "one admin token for the service, whichever replica");
-    wait("a leader", Duration::from_secs(30), || (leads(&a) || leads(&b)).then_some(()));
+    wait("a leader", Duration::from_secs(120), || (leads(&a) || leads(&b)).then_some(()));
     assert!(!(leads(&a) && leads(&b)), "one leader");
     let (mut leader, follower) = if leads(&a) { (a, b) } else { (b, a) };
 
@@ -103,16 +96,16 @@ fn two_replicas_fire_each_slot_once_across_a_leader_killed() {
     assert_eq!(follower.admin("POST", "/v1/scans", Some(scan)).0, 201);
 
     // The first slot fires; the leader is killed right after it.
-    let first = wait("the first slot", Duration::from_secs(90), || runs_by_minute(&follower).into_iter().next());
+    let first = wait("the first slot", Duration::from_secs(180), || runs_by_minute(&follower).into_iter().next());
     leader.kill();
     let killed_at = Instant::now();
     let (status, _) = follower.admin("GET", "/v1/runs", None);
     assert_eq!(status, 200, "the other replica answers at once");
-    wait("the follower to take over", Duration::from_secs(15), || leads(&follower).then_some(()));
+    wait("the follower to take over", Duration::from_secs(60), || leads(&follower).then_some(()));
     let takeover = killed_at.elapsed();
 
     // The next two slots fire once each, and every run finishes, on the nodes.
-    let slots = wait("two more slots", Duration::from_secs(150), || {
+    let slots = wait("two more slots", Duration::from_secs(300), || {
         let by = runs_by_minute(&follower);
         (by.len() >= 3).then_some(by)
     });
@@ -123,7 +116,7 @@ fn two_replicas_fire_each_slot_once_across_a_leader_killed() {
     assert!(slots.contains_key(&first.0));
     for (_, runs) in slots {
         let id = runs[0]["id"].as_str().unwrap();
-        let run = wait("the run to end", Duration::from_secs(120), || {
+        let run = wait("the run to end", Duration::from_secs(300), || {
             let (_, r) = follower.admin("GET", &format!("/v1/runs/{id}"), None);
             (!matches!(r["state"].as_str(), Some("queued" | "in_progress"))).then_some(r)
         });

@@ -21,7 +21,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Run, stderr, stdout, surveyor};
 use surveyor_engine::storage::Storage;
 use surveyor_engine::storage::azure::{AzureAccount, AzureConnection, AzureCredential, BlobStorage, Secret};
@@ -303,7 +303,7 @@ fn test_connection_and_browse_say_precisely_what_is_wrong() {
 
 #[test]
 fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
-    let mut az = Azurite::start();
+    let mut az = Azurite::start_with_access_log();
     let acc = account(&az);
     acc.create_container("many").unwrap();
     let file = parquet(&[("a", DataType::Int32)]);
@@ -323,7 +323,7 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     // Unit results wait in the temporary folder until the commit.
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let child = surveyor()
+    let mut child = surveyor()
         .args([
             "scan",
             "--source",
@@ -340,16 +340,19 @@ fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The run is scanning once its first unit's result is begun; then the emulator goes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let unit_begun = || {
-        std::fs::read_dir(&work).into_iter().flatten().flatten().any(|run| run.path().join("unit-000000.svu").exists())
-    };
-    while !unit_begun() {
-        assert!(Instant::now() < deadline, "the run did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // The run is scanning once it has read its first file (the emulator's
+    // access log shows the read); then the emulator goes, at once.
+    let read_a_file =
+        || az.log().lines().any(|l| l.contains("\"GET /devstoreaccount1/many/") && l.contains(".parquet HTTP"));
+    support::wait_until_explained("the run to read its first file", Duration::from_secs(300), || {
+        if read_a_file() {
+            return Ok(());
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => panic!("the run ended ({status}) before the emulator was stopped"),
+            _ => Err("no read yet".into()),
+        }
+    });
     az.stop();
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success(), "a run that lost its storage does not succeed: {}", stdout(&output));

@@ -14,7 +14,7 @@ use nodes::NodeAgent;
 use serde_json::{Value, json};
 use serve::{Service, poll_run};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Run, stderr, surveyor};
 use surveyor_lakegen::{LakeSpec, write_lake};
 
@@ -232,15 +232,10 @@ fn sources_scans_and_runs_with_secrets_kept_out_of_sight() {
     let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2)).to_string();
     let (status, created) = svc.admin("POST", "/v1/scans", Some(json!({"name": "lake-once", "source": "lake", "scope": ["warehouse"], "trigger": {"kind": "once", "at": at}})));
     assert_eq!(status, 201, "{created}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let scheduled = loop {
+    let scheduled = support::wait_until_explained("the scheduled run to start", Duration::from_secs(120), || {
         let (_, runs) = svc.admin("GET", "/v1/runs?scan=lake-once", None);
-        if let Some(r) = runs.as_array().unwrap().first() {
-            break r.clone();
-        }
-        assert!(Instant::now() < deadline, "the scheduled run did not start; log: {}", svc.log());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        runs.as_array().unwrap().first().cloned().ok_or_else(|| format!("no run yet; log: {}", svc.log()))
+    });
     assert_eq!(scheduled["reason"], "schedule");
     let scheduled = poll_run(&svc, scheduled["id"].as_str().unwrap());
     assert_eq!(scheduled["state"], "succeeded", "{scheduled}");
@@ -308,15 +303,10 @@ fn a_run_stopped_by_sigterm_is_queued_again_at_the_next_start_and_can_be_cancele
     assert_eq!(status, 202);
     let id = run["id"].as_str().unwrap().to_string();
     let wait_for = |svc: &Service, pred: &dyn Fn(&Value) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        support::wait_until_explained(&format!("run {id} to reach the awaited state"), Duration::from_secs(180), || {
             let run = svc.admin("GET", &format!("/v1/runs/{id}"), None).1;
-            if pred(&run) {
-                return run;
-            }
-            assert!(Instant::now() < deadline, "{run}; log: {}", svc.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            if pred(&run) { Ok(run) } else { Err(format!("{run}; log: {}", svc.log())) }
+        })
     };
     wait_for(&svc, &|r| r["units"]["in_progress"] == 1 && r["units"]["planned"] == true);
     let log_path = svc.log.clone();
@@ -381,15 +371,10 @@ fn the_api_is_served_over_tls_when_given_a_certificate() {
 }
 
 fn wait_run(svc: &Service, id: &str, what: &str, pred: &dyn Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
+    support::wait_until_explained(what, Duration::from_secs(300), || {
         let run = svc.admin("GET", &format!("/v1/runs/{id}"), None).1;
-        if pred(&run) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "waiting for {what}: {run}; log: {}", svc.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        if pred(&run) { Ok(run) } else { Err(format!("{run}; log: {}", svc.log())) }
+    })
 }
 
 #[test]

@@ -15,7 +15,7 @@ mod support;
 use serde_json::{Value, json};
 use serve::{Service, poll_run};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::Run;
 use surveyor_lakegen::{LakeSpec, write_lake};
 
@@ -23,16 +23,11 @@ const DB_PASSWORD: &str = "st4te-Db-pw";
 
 /// Waits until the run satisfies `pred`.
 fn wait_for(svc: &Service, id: &str, pred: &dyn Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    support::wait_until_explained(&format!("run {id} to reach the awaited state"), Duration::from_secs(180), || {
         let (status, run) = svc.admin("GET", &format!("/v1/runs/{id}"), None);
         assert_eq!(status, 200, "{run}");
-        if pred(&run) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "{run}; log: {}", svc.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        if pred(&run) { Ok(run) } else { Err(format!("{run}; log: {}", svc.log())) }
+    })
 }
 
 #[test]
@@ -119,15 +114,10 @@ fn the_service_keeps_its_state_in_postgresql() {
         json!({"name": "lake-once", "source": "lake", "scope": ["warehouse"], "trigger": {"kind": "once", "at": at}});
     let (status, e) = svc.admin("POST", "/v1/scans", Some(once));
     assert_eq!(status, 201, "{e}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let scheduled = loop {
+    let scheduled = support::wait_until_explained("the scheduled run to start", Duration::from_secs(120), || {
         let (_, runs) = svc.admin("GET", "/v1/runs?scan=lake-once", None);
-        if let Some(r) = runs.as_array().unwrap().first() {
-            break r.clone();
-        }
-        assert!(Instant::now() < deadline, "the scheduled run did not start; log: {}", svc.log());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        runs.as_array().unwrap().first().cloned().ok_or_else(|| format!("no run yet; log: {}", svc.log()))
+    });
     assert_eq!(scheduled["reason"], "schedule");
     let scheduled = poll_run(&svc, scheduled["id"].as_str().unwrap());
     assert_eq!(scheduled["state"], "succeeded", "{scheduled}");

@@ -439,8 +439,9 @@ fn wrong_password_is_a_clear_auth_error_without_the_password() {
 
 #[test]
 fn unreachable_server_is_a_clear_error() {
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port nobody listens on (held by a socket that never listens).
+    let closed = support::ClosedPort::new();
+    let port = closed.port;
     let tmp = tempfile::tempdir().unwrap();
     let file = source_file(tmp.path(), port, "off", "");
     let output = surveyor().env("TEST_MSSQL_PASSWORD", "x").arg("test-connection").arg(&file).output().unwrap();

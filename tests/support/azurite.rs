@@ -8,21 +8,32 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+#[path = "waits.rs"]
+mod waits;
+pub use waits::ClosedPort;
+
 /// A running Azurite: the blob service, and the queue service when asked.
-/// Killed (by process id) when dropped.
+/// Each service binds a port of the kernel's choosing and prints it; the
+/// emulator is ready once a real, signed listing succeeds. Killed (by
+/// process id) when dropped.
 pub struct Azurite {
     children: Vec<Child>,
     pub blob_port: u16,
     pub queue_port: Option<u16>,
     log_dir: PathBuf,
+    /// The ports of a stopped emulator, held so that connections to them stay refused.
+    stopped: Vec<ClosedPort>,
+    /// Each service's output (and its access log, when asked for).
+    logs: Vec<PathBuf>,
+    access_log: bool,
 }
 
 fn bin_dir_candidates(name: &str) -> Option<PathBuf> {
@@ -32,35 +43,18 @@ fn bin_dir_candidates(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
+/// A port free at the time of the call. Racy when handed to another process
+/// (a parallel test may take it first): prefer a server that binds port 0
+/// and reports its port, or [`ClosedPort`] for a port where nothing listens.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "{what} exited ({status}) before listening on {port}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "{what} did not listen on 127.0.0.1:{port} within 15 s: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long an emulator may take to start and answer, on a cold, loaded machine.
+const START_LIMIT: Duration = Duration::from_secs(120);
 
 impl Azurite {
-    /// The blob service on a free port, in memory.
+    /// The blob service on a port of its own, in memory.
     pub fn start() -> Azurite {
         Self::launch(false)
     }
@@ -70,37 +64,103 @@ impl Azurite {
         Self::launch(true)
     }
 
+    /// The blob service, logging every request it serves (see [`log`](Self::log)):
+    /// a test can wait for the request it needs to have happened.
+    pub fn start_with_access_log() -> Azurite {
+        Self::launch_with(false, true)
+    }
+
+    /// What the services printed so far: with an access log, one line per
+    /// request (`"GET /devstoreaccount1/box/a.parquet HTTP/1.1" 206 ...`).
+    pub fn log(&self) -> String {
+        self.logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+    }
+
     fn launch(queue: bool) -> Azurite {
+        Self::launch_with(queue, false)
+    }
+
+    fn launch_with(queue: bool, access_log: bool) -> Azurite {
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("azurite-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut azurite = Azurite { children: Vec::new(), blob_port: free_port(), queue_port: None, log_dir };
-        let blob_port = azurite.blob_port;
-        azurite.spawn("azurite-blob", &["--blobHost", "127.0.0.1", "--blobPort", &blob_port.to_string()], blob_port);
+        let mut azurite = Azurite {
+            children: Vec::new(),
+            blob_port: 0,
+            queue_port: None,
+            log_dir,
+            stopped: Vec::new(),
+            logs: Vec::new(),
+            access_log,
+        };
+        azurite.blob_port = azurite.spawn("azurite-blob", "Blob", &["--blobHost", "127.0.0.1", "--blobPort", "0"]);
+        azurite.wait_listing(azurite.blob_port, "b");
         if queue {
-            let port = free_port();
+            let port = azurite.spawn("azurite-queue", "Queue", &["--queueHost", "127.0.0.1", "--queuePort", "0"]);
             azurite.queue_port = Some(port);
-            azurite.spawn("azurite-queue", &["--queueHost", "127.0.0.1", "--queuePort", &port.to_string()], port);
+            azurite.wait_listing(port, "q");
         }
         azurite
     }
 
-    fn spawn(&mut self, name: &str, args: &[&str], port: u16) {
+    /// Starts `name` and returns the port it reports listening on.
+    fn spawn(&mut self, name: &str, service: &str, args: &[&str]) -> u16 {
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
         let bin = bin_dir_candidates(name).unwrap_or_else(|| {
             panic!("azurite not found: npm install -g azurite (or set AZURITE_BIN_DIR); looked for {name}")
         });
-        let log = self.log_dir.join(format!("{name}-{port}.log"));
+        let n = SPAWNED.fetch_add(1, Ordering::Relaxed);
+        let log = self.log_dir.join(format!("{name}-{}-{n}.log", std::process::id()));
         let out = std::fs::File::create(&log).unwrap();
         // --inMemoryPersistence cannot be combined with --location.
-        let mut child = Command::new(bin)
+        let child = Command::new(bin)
             .args(args)
-            .args(["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"])
+            .args(["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose"])
+            .args((!self.access_log).then_some("--silent"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        wait_for_port(port, &mut child, name, &log);
         self.children.push(child);
+        self.logs.push(log.clone());
+        let child = self.children.last_mut().unwrap();
+        // "Azurite Blob service successfully listens on http://127.0.0.1:PORT"
+        let marker = format!("Azurite {service} service successfully listens on http://127.0.0.1:");
+        waits::wait_until_explained(&format!("{name} to report its port"), START_LIMIT, || {
+            let printed = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = printed
+                .split(marker.as_str())
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|p| p.parse::<u16>().ok()))
+            {
+                return Ok(port);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited ({status}) before listening: {printed}");
+            }
+            Err(format!("its log {}: {printed}", log.display()))
+        })
+    }
+
+    /// Waits until a signed listing of the account succeeds on `port`
+    /// (`services`: `b` blob, `q` queue).
+    fn wait_listing(&mut self, port: u16, services: &str) {
+        let sas = account_sas(ACCOUNT, KEY, "rl", services, "sco");
+        let url = format!("http://127.0.0.1:{port}/{ACCOUNT}?comp=list&{sas}");
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let children = &mut self.children;
+        waits::wait_until_explained(&format!("a listing of Azurite on port {port}"), START_LIMIT, || {
+            for child in children.iter_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("Azurite exited ({status}) before answering a listing");
+                }
+            }
+            match client.get(&url).send() {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                Ok(resp) => Err(format!("{}: {}", resp.status(), resp.text().unwrap_or_default())),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     pub fn blob_endpoint(&self) -> url::Url {
@@ -112,11 +172,18 @@ impl Azurite {
         url::Url::parse(&format!("http://127.0.0.1:{port}/{ACCOUNT}")).unwrap()
     }
 
-    /// Kills the emulator now (its data is gone: it runs in memory).
+    /// Kills the emulator now (its data is gone: it runs in memory). Its
+    /// ports stay held until the value is dropped, so connections to them
+    /// are refused rather than reaching another test's server.
     pub fn stop(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if !self.children.is_empty() {
+            for port in std::iter::once(self.blob_port).chain(self.queue_port) {
+                self.stopped.extend(ClosedPort::reserve(port).ok());
+            }
         }
         self.children.clear();
     }

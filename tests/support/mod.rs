@@ -7,11 +7,52 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+#[path = "waits.rs"]
+mod waits;
+#[allow(unused_imports)]
+pub use waits::*;
 
 /// A shared cache of compiled components, so that each test process does not
-/// recompile the connectors.
+/// recompile the connectors. The first call in a test binary compiles the
+/// built-in connectors into it (see [`warm_cache`]).
 pub fn cache_dir() -> PathBuf {
+    warm_cache();
+    cache_path()
+}
+
+fn cache_path() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// Compiles the built-in connectors into the shared cache once, before any
+/// test starts a clock: with a debug-built compiler and a cold cache this
+/// takes minutes on a loaded 2-core machine, which no test's time limit
+/// should include. Every test binary of a run shares the cache (it lives in
+/// the target directory), and the cache's per-artifact lock makes parallel
+/// processes wait for one compiler instead of each compiling everything.
+pub fn warm_cache() {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_surveyor"))
+            .args(["plugins", "list", "--json"])
+            .env("SURVEYOR_CACHE_DIR", cache_path())
+            .env("SURVEYOR_PLUGINS_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"))
+            .env_remove("RUST_LOG")
+            .env_remove("SURVEYOR_CONFIG")
+            .output()
+            .expect("run surveyor plugins list");
+        assert!(out.status.success(), "compiling the built-in connectors failed: {}", stderr(&out));
+        if started.elapsed() > Duration::from_secs(1) {
+            eprintln!(
+                "compiled the built-in connectors into {} in {:.1} s",
+                cache_path().display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    });
 }
 
 /// The real binary, with the test cache and an empty plugins folder unless

@@ -5,10 +5,10 @@
 #![allow(dead_code)]
 
 use crate::serve::Service;
-use crate::support::{stderr, surveyor};
+use crate::support::{stderr, surveyor, wait_until_explained};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A `surveyor node run` process, working for the service that registered it.
 pub struct NodeAgent {
@@ -52,14 +52,11 @@ impl NodeAgent {
 
     pub fn signal(&mut self, signal: rustix::process::Signal) -> std::process::ExitStatus {
         rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the node did not stop; log: {}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = &mut self.child;
+        let log = &self.log;
+        wait_until_explained(&format!("the node to stop on {signal:?}"), Duration::from_secs(120), || {
+            child.try_wait().unwrap().ok_or_else(|| std::fs::read_to_string(log).unwrap_or_default())
+        })
     }
 }
 

@@ -6,8 +6,12 @@
 //! user the package creates.
 #![allow(dead_code)]
 
+#[path = "waits.rs"]
+mod waits;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The password of the cluster's `postgres` superuser (over TCP: scram-sha-256).
 pub const ADMIN_PASSWORD: &str = "postgres-admin-pw";
@@ -68,24 +72,68 @@ impl Cluster {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::write(dir.join("pw"), format!("{ADMIN_PASSWORD}\n")).unwrap();
         std::fs::set_permissions(dir.join("pw"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // From here on, dropping the value stops and deletes the cluster, even if starting fails.
-        let cluster = Cluster { dir, port };
-        let dir = &cluster.dir;
+        let mut cluster = Cluster { dir, port: 0 };
+        let dir = cluster.dir.clone();
         run(as_postgres("initdb")
             .arg("-D")
             .arg(dir.join("data"))
             .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"])
             .arg(format!("--pwfile={}", dir.join("pw").display())));
-        run(as_postgres("pg_ctl")
-            .arg("-D")
-            .arg(dir.join("data"))
-            .arg("-l")
-            .arg(dir.join("log"))
-            .arg("-o")
-            .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display()))
-            .args(["-w", "start"]));
-        cluster
+        // PostgreSQL cannot bind port 0: a free port is picked and handed to
+        // it; when a parallel test took it meanwhile, the server says so in
+        // its log and is started again on another.
+        for attempt in 1..=5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let started = as_postgres("pg_ctl")
+                .arg("-D")
+                .arg(dir.join("data"))
+                .arg("-l")
+                .arg(dir.join("log"))
+                .arg("-o")
+                .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display()))
+                // pg_ctl's own wait is 60 s by default: short on a cold, loaded machine.
+                .args(["-w", "-t", &waits::scaled(Duration::from_secs(300)).as_secs().to_string(), "start"])
+                .output()
+                .unwrap_or_else(|e| panic!("pg_ctl: {e}"));
+            if started.status.success() {
+                cluster.port = port;
+                cluster.wait_ready();
+                return cluster;
+            }
+            let log = cluster.log();
+            let taken = log.contains("could not bind") || log.contains("Address already in use");
+            assert!(
+                taken && attempt < 5,
+                "PostgreSQL did not start on port {port}: {}{}\nlog: {log}",
+                String::from_utf8_lossy(&started.stdout),
+                String::from_utf8_lossy(&started.stderr)
+            );
+            let _ = std::fs::remove_file(dir.join("log"));
+        }
+        unreachable!()
+    }
+
+    /// Waits until a real query over TCP, with the password, succeeds.
+    fn wait_ready(&self) {
+        waits::wait_until_explained(
+            &format!("a query to PostgreSQL on 127.0.0.1:{}", self.port),
+            Duration::from_secs(120),
+            || {
+                let out = as_postgres("psql")
+                    .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+                    .args(["-w", "-A", "-t", "-c", "SELECT 1"])
+                    .env("PGPASSWORD", ADMIN_PASSWORD)
+                    .env("PGCONNECT_TIMEOUT", "10")
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1" {
+                    Ok(())
+                } else {
+                    Err(format!("{}; log: {}", String::from_utf8_lossy(&out.stderr), self.log()))
+                }
+            },
+        )
     }
 
     /// Runs SQL as the superuser over the cluster's Unix socket; stops the test if it fails.

@@ -5,12 +5,12 @@
 //! `#[path = "support/serve.rs"] mod serve;`
 #![allow(dead_code)]
 
-use crate::support::{stderr, stdout, surveyor};
+use crate::support::{scaled, stderr, stdout, surveyor, wait_until_explained};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running service.
 pub struct Service {
@@ -42,15 +42,49 @@ impl Service {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start surveyor serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // The first line says where it listens; it comes after the state
+        // database is migrated, which can be slow on a loaded machine.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let limit = scaled(Duration::from_secs(180));
+        let line = rx.recv_timeout(limit).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "surveyor serve printed no listening line within {} s; log: {}",
+                limit.as_secs(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
         let url = line
             .trim()
             .strip_prefix("surveyor service listening on ")
             .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", std::fs::read_to_string(&log).unwrap()))
             .to_string();
         let token = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_string();
-        Service { child, url, token, data: data.to_path_buf(), log }
+        let svc = Service { child, url, token, data: data.to_path_buf(), log };
+        svc.wait_ready();
+        svc
+    }
+
+    /// Waits until an authenticated API call succeeds (plain HTTP only: a
+    /// TLS service's test brings its own trust).
+    fn wait_ready(&self) {
+        if !self.url.starts_with("http://") {
+            return;
+        }
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        wait_until_explained("the service to answer GET /v1/runs", Duration::from_secs(120), || {
+            match client.get(format!("{}/v1/runs?limit=1", self.url)).bearer_auth(&self.token).send() {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                Ok(resp) => Err(format!("{}; log: {}", resp.status(), self.log())),
+                Err(e) => Err(format!("{e}; log: {}", self.log())),
+            }
+        })
     }
 
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
@@ -93,14 +127,11 @@ impl Service {
     pub fn stop(mut self) -> std::process::ExitStatus {
         rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM)
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the service did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = &mut self.child;
+        let log = &self.log;
+        wait_until_explained("the service to stop on SIGTERM", Duration::from_secs(120), || {
+            child.try_wait().unwrap().ok_or_else(|| std::fs::read_to_string(log).unwrap_or_default())
+        })
     }
 }
 
@@ -111,15 +142,15 @@ impl Drop for Service {
     }
 }
 
+/// Waits until the run has ended (neither queued nor in progress).
 pub fn poll_run(svc: &Service, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
+    wait_until_explained(&format!("run {id} to end"), Duration::from_secs(300), || {
         let (status, run) = svc.admin("GET", &format!("/v1/runs/{id}"), None);
         assert_eq!(status, 200, "{run}");
-        if !matches!(run["state"].as_str(), Some("queued" | "in_progress")) {
-            return run;
+        if matches!(run["state"].as_str(), Some("queued" | "in_progress")) {
+            Err(format!("{run}; log: {}", svc.log()))
+        } else {
+            Ok(run)
         }
-        assert!(Instant::now() < deadline, "run {id} did not end: {run}; log: {}", svc.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
