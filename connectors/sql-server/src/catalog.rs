@@ -93,5 +93,22 @@ LEFT JOIN sys.sql_modules m ON m.object_id = v.object_id \
 WHERE v.is_ms_shipped = 0 \
 ORDER BY s.name, v.name";
 
+/// What each view reads: one row per referenced table or view, and per
+/// referenced column where the server records one (schema-bound views;
+/// others are tracked by object only). References to other databases of
+/// the same server keep their database; linked servers are left out.
+/// SQL Server 2008+, Azure SQL Database.
+pub const VIEW_DEPENDENCIES: &str = "/* surveyor:view_dependencies */ \
+SELECT s.name AS schema_name, v.name AS object_name, d.referenced_database_name AS referenced_database, \
+COALESCE(rs.name, d.referenced_schema_name) AS referenced_schema, COALESCE(ro.name, d.referenced_entity_name) AS referenced_object, \
+rc.name AS referenced_column \
+FROM sys.sql_expression_dependencies d JOIN sys.views v ON v.object_id = d.referencing_id \
+JOIN sys.schemas s ON s.schema_id = v.schema_id \
+LEFT JOIN sys.objects ro ON ro.object_id = d.referenced_id LEFT JOIN sys.schemas rs ON rs.schema_id = ro.schema_id \
+LEFT JOIN sys.columns rc ON rc.object_id = d.referenced_id AND rc.column_id = d.referenced_minor_id AND d.referenced_minor_id > 0 \
+WHERE d.referencing_minor_id = 0 AND d.referenced_server_name IS NULL AND d.referenced_class = 1 \
+AND (ro.object_id IS NULL OR ro.type IN ('U', 'V')) \
+ORDER BY s.name, v.name, referenced_database, referenced_schema, referenced_object, referenced_column";
+
 /// Cheap round trip for `test-connection`.
 pub const PING: &str = "/* surveyor:ping */ SELECT 1 AS ok";

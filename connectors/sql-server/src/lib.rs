@@ -20,8 +20,8 @@ pub mod catalog;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use surveyor_sdk::{
-    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, LogLevel, PluginInfo, PluginKind, Result, ScanRequest,
-    ScanSummary, Source, SourceHost, SqlResultSet, SqlValue, Value,
+    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, LogLevel, PluginInfo, PluginKind, Relation, Result,
+    ScanRequest, ScanSummary, Source, SourceHost, SqlResultSet, SqlValue, Value,
 };
 
 pub struct SqlServer;
@@ -273,6 +273,15 @@ struct ForeignKey {
     on_update: String,
 }
 
+/// A table or view a view reads, with the columns the server names.
+struct ViewSource {
+    /// Another database of the same server.
+    database: Option<String>,
+    schema: String,
+    object: String,
+    columns: Vec<String>,
+}
+
 /// Everything read from one database's catalog, by (schema, object).
 #[derive(Default)]
 struct DbCatalog {
@@ -282,6 +291,8 @@ struct DbCatalog {
     keys: HashMap<(String, String), Vec<Key>>,
     foreign_keys: HashMap<(String, String), Vec<ForeignKey>>,
     views: HashMap<(String, String), String>,
+    /// What each view reads (`sys.sql_expression_dependencies`).
+    reads: HashMap<(String, String), Vec<ViewSource>>,
     /// Round trips made.
     queries: u32,
 }
@@ -317,6 +328,13 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
     } else {
         None
+    };
+    let dependencies = match q(catalog::VIEW_DEPENDENCIES) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            host.log(LogLevel::Warn, &format!("database {db}: view lineage not read: {}", e.message));
+            None
+        }
     };
     let allowed = |s: &str| config.schemas.allows(s);
     for r in Reader::new(&schemas).rows() {
@@ -404,6 +422,28 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
                 on_delete: r.str("on_delete"),
                 on_update: r.str("on_update"),
             }),
+        }
+    }
+    let dependencies = dependencies.unwrap_or_default();
+    for r in Reader::new(&dependencies).rows() {
+        // An unqualified name the server could not bind has no schema: it
+        // names nothing we can point at.
+        let (Some(schema), Some(object)) = (r.text("referenced_schema"), r.text("referenced_object")) else {
+            continue;
+        };
+        let database = r.text("referenced_database").filter(|d| !d.eq_ignore_ascii_case(db));
+        let list = cat.reads.entry((r.str("schema_name"), r.str("object_name"))).or_default();
+        let i = match list.iter().position(|s| s.database == database && s.schema == schema && s.object == object) {
+            Some(i) => i,
+            None => {
+                list.push(ViewSource { database, schema, object, columns: Vec::new() });
+                list.len() - 1
+            }
+        };
+        if let Some(column) = r.text("referenced_column")
+            && !list[i].columns.contains(&column)
+        {
+            list[i].columns.push(column);
         }
     }
     if let Some(views) = views {
@@ -512,38 +552,39 @@ fn scan_database(
                 asset = asset.attr(format!("uniqueKey:{}", k.name), k.columns.clone());
             }
         }
-        let mut fk_json = Vec::new();
         for fk in cat.foreign_keys.get(&key).into_iter().flatten() {
             let target_key = (fk.target_schema.clone(), fk.target_table.clone());
             let target_type =
                 if object_types.get(&target_key).copied().unwrap_or(false) { types.view } else { types.table };
-            let target = table_qn(&fk.target_schema, &fk.target_table);
-            let mut relation = surveyor_sdk::Relation {
-                kind: "foreign_key".into(),
-                target_type: target_type.into(),
-                target: target.clone(),
-                attributes: Vec::new(),
-            };
-            relation.attributes.push(surveyor_sdk::Attribute { key: "name".into(), value: fk.name.clone().into() });
-            relation
-                .attributes
-                .push(surveyor_sdk::Attribute { key: "columns".into(), value: fk.columns.clone().into() });
-            relation.attributes.push(surveyor_sdk::Attribute {
-                key: "referencedColumns".into(),
-                value: fk.target_columns.clone().into(),
-            });
-            asset.relations.push(relation);
-            fk_json.push(serde_json::json!({
-                "name": fk.name,
-                "columns": fk.columns,
-                "referencedTable": target,
-                "referencedColumns": fk.target_columns,
-                "onDelete": fk.on_delete,
-                "onUpdate": fk.on_update,
-            }));
+            asset = asset.related(
+                Relation::new("foreign_key", target_type, table_qn(&fk.target_schema, &fk.target_table))
+                    .attr("name", fk.name.clone())
+                    .attr("columns", fk.columns.clone())
+                    .attr("referencedColumns", fk.target_columns.clone())
+                    .attr("onDelete", fk.on_delete.clone())
+                    .attr("onUpdate", fk.on_update.clone()),
+            );
         }
-        if !fk_json.is_empty() {
-            asset = asset.attr("foreignKeys", Value::Json(serde_json::Value::Array(fk_json).to_string()));
+        for source in cat.reads.get(&key).into_iter().flatten() {
+            let target = match &source.database {
+                Some(other) => format!(
+                    "{}/{}/{}/{}",
+                    db_qn.rsplit_once('/').map_or(db_qn, |(server, _)| server),
+                    segment(other),
+                    segment(&source.schema),
+                    segment(&source.object)
+                ),
+                None => table_qn(&source.schema, &source.object),
+            };
+            let source_key = (source.schema.clone(), source.object.clone());
+            let target_type = if source.database.is_none() && object_types.get(&source_key).copied().unwrap_or(false)
+            {
+                types.view
+            } else {
+                types.table
+            };
+            asset =
+                asset.related(Relation::new("lineage", target_type, target).attr("columns", source.columns.clone()));
         }
         for mut col in cat.columns.get(&key).cloned().unwrap_or_default() {
             if pk_columns.iter().any(|c| c == col.name()) {

@@ -18,6 +18,7 @@ use super::unit::{Found, Record, UnitCounts, UnitOutcome, UnitReader, UnitResult
 use super::{ScanError, now};
 use crate::host::bindings::types::{Asset, Column};
 use crate::sink::atlas::{AtlasBatcher, TYPEDEFS};
+use crate::sink::relations::Relations;
 use crate::sink::{RunOutput, Sink};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -238,12 +239,14 @@ pub fn commit(
 
     let mut grouper = Grouper::new(&plan.grouping)?;
     let mut batcher = AtlasBatcher::new(plan.batch_entities);
+    let mut relations = Relations::default();
     let mut assets = 0u64;
     let mut write = |asset: &Asset, schema: Option<&FileColumns>, output: &mut RunOutput| -> Result<(), ScanError> {
         assets += 1;
         // An asset that carries its own columns (a table) is its own schema.
         let columns = schema.map(|s| &s.columns[..]).or((!asset.columns.is_empty()).then_some(&asset.columns[..]));
         let facts = schema.map(|s| &s.facts[..]).unwrap_or(&[]);
+        relations.note(asset, columns);
         if let Some(batch) = batcher.add(asset, columns, facts) {
             output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
         }
@@ -314,6 +317,31 @@ pub fn commit(
             report.resource_sets.push(summary);
         }
         report.counts.resource_sets += 1;
+    }
+    // Relationships last, when both their ends are in the catalog. An
+    // incremental run may point at what only the last run wrote.
+    if plan.modified_since.is_some()
+        && relations.needs_previous()
+        && let Some(previous) = previous
+    {
+        for id in written_ids(previous).map_err(|e| state_error(previous, e))? {
+            relations.know(&id.type_name, &id.qualified_name);
+        }
+    }
+    let (related, unresolved) = relations.resolve();
+    for entity in &related {
+        if let Some(batch) = batcher.add_related(entity) {
+            output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
+        }
+        if let Some(state) = &mut state {
+            let id = AssetId { type_name: entity.type_name().to_string(), qualified_name: entity.qualified_name().to_string() };
+            state.related(&id).map_err(|e| state_error(new_state, e))?;
+        }
+    }
+    report.counts.relationships = related.len() as u64;
+    report.counts.unresolved_relations = unresolved;
+    if unresolved > 0 {
+        tracing::info!(unresolved, "relations to assets outside the catalog were left out");
     }
     if let Some(batch) = batcher.finish() {
         output.put(&batch.name, &batch.bytes, Some(batch.entities))?;

@@ -12,7 +12,8 @@
 //! The state is one stream of [`frames`](super::frames) (magic `SVS1`): the
 //! last run, then entries in order of qualified name (columns written once
 //! per distinct schema, before their first use), then the resource sets
-//! written. The command line keeps it in a folder per source; the service in
+//! written, then the entities written for relations (foreign keys, lineage
+//! processes), so that a relationship whose end is gone is deleted too. The command line keeps it in a folder per source; the service in
 //! its database. It is replaced whole, and only once a run is committed: a
 //! failed or interrupted run leaves the previous state as it was.
 
@@ -90,6 +91,8 @@ enum StateFrame {
     Columns(Vec<Column>),
     Entry(StateEntry),
     Set(AssetId),
+    /// An entity written for relations (a foreign key, a lineage process).
+    Related(AssetId),
 }
 
 /// Writes a state stream: entries in output order, then the sets written.
@@ -150,6 +153,11 @@ impl<W: Write> StateWriter<W> {
         self.frames.put(&StateFrame::Set(id.clone()))
     }
 
+    /// An entity written for relations (after the sets, in output order).
+    pub fn related(&mut self, id: &AssetId) -> std::io::Result<()> {
+        self.frames.put(&StateFrame::Related(id.clone()))
+    }
+
     pub fn finish(self) -> std::io::Result<W> {
         self.frames.finish()
     }
@@ -159,6 +167,7 @@ impl<W: Write> StateWriter<W> {
 pub enum StateItem {
     Entry(StateEntry, Option<Arc<Vec<Column>>>),
     Set(AssetId),
+    Related(AssetId),
 }
 
 /// Reads a state stream back.
@@ -191,6 +200,7 @@ impl<R: Read> StateReader<R> {
                     return Ok(Some(StateItem::Entry(entry, columns)));
                 }
                 Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
+                Some(StateFrame::Related(id)) => return Ok(Some(StateItem::Related(id))),
                 Some(StateFrame::Run(_)) => return Err(FrameError::Trailer("a second run in the state")),
             }
         }
@@ -205,7 +215,7 @@ pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
         match item {
             StateItem::Entry(e, _) if e.written => ids.push(e.id),
             StateItem::Entry(..) => {}
-            StateItem::Set(id) => ids.push(id),
+            StateItem::Set(id) | StateItem::Related(id) => ids.push(id),
         }
     }
     ids.sort_by(|a, b| a.output_order(b));
@@ -351,12 +361,16 @@ mod tests {
         w.entry(&id("f", "b"), false, Some("b"), Some(&columns), false, &[]).unwrap();
         w.entry(&id("f", "c"), true, Some("c"), None, true, &[]).unwrap();
         w.set(&id("s", "b{N}")).unwrap();
+        w.related(&id("surveyor_lineage", "a#__lineage")).unwrap();
         w.finish().unwrap();
         state.replace(&staged).unwrap();
         assert_eq!(state.last_run().unwrap(), Some(run.clone()));
         assert_eq!(run.modified_since(), 1_699_999_999_999, "rounded down to its second");
         let file = state.file().unwrap();
-        assert_eq!(written_ids(&file).unwrap(), [id("f", "a"), id("s", "b{N}"), id("f", "c")]);
+        assert_eq!(
+            written_ids(&file).unwrap(),
+            [id("f", "a"), id("surveyor_lineage", "a#__lineage"), id("s", "b{N}"), id("f", "c")]
+        );
         assert_eq!(failed_paths(&file).unwrap(), ["c"]);
         let mut r = StateReader::new(std::fs::File::open(&file).unwrap()).unwrap();
         let Some(StateItem::Entry(_, Some(first))) = r.next_item().unwrap() else { panic!("an entry with columns") };
