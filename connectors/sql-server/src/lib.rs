@@ -353,7 +353,7 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
             is_view: r.str("object_type").trim().eq_ignore_ascii_case("V"),
             created: r.millis("create_date"),
             modified: r.millis("modify_date"),
-            rows: r.int("row_count"),
+            rows: r.int("row_count").filter(|n| *n >= 0),
             description: r.text("description"),
             schema,
         });
@@ -391,18 +391,15 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
         cat.columns.entry((schema, r.str("object_name"))).or_default().push(col);
     }
-    for r in Reader::new(&keys).rows() {
-        let key = (r.str("schema_name"), r.str("object_name"));
-        let name = r.str("constraint_name");
-        let list = cat.keys.entry(key).or_default();
-        match list.iter_mut().find(|k| k.name == name) {
-            Some(k) => k.columns.push(r.str("column_name")),
-            None => list.push(Key {
-                name,
-                kind: r.str("constraint_type").trim().to_string(),
-                columns: vec![r.str("column_name")],
-            }),
+    for (key, found) in match_keys(&keys) {
+        if found.columns.is_empty() {
+            host.log(
+                LogLevel::Warn,
+                &format!("database {db}: no index found for key {} of {}.{}", found.name, key.0, key.1),
+            );
+            continue;
         }
+        cat.keys.entry(key).or_default().push(found);
     }
     for r in Reader::new(&fks).rows() {
         let key = (r.str("schema_name"), r.str("object_name"));
@@ -454,6 +451,31 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
     }
     Ok(cat)
+}
+
+/// Key constraints with their columns, from the rows of [`catalog::KEYS`]
+/// (each constraint paired with every index of its table): the index of
+/// the constraint's name, or else the one of its `unique_index_id`.
+fn match_keys(set: &SqlResultSet) -> Vec<((String, String), Key)> {
+    // (schema, object, constraint) → kind, unique_index_id, index id → (name, columns)
+    type Indexes = BTreeMap<i64, (String, Vec<String>)>;
+    let mut found: BTreeMap<(String, String, String), (String, Option<i64>, Indexes)> = BTreeMap::new();
+    for r in Reader::new(set).rows() {
+        let entry = found
+            .entry((r.str("schema_name"), r.str("object_name"), r.str("constraint_name")))
+            .or_insert_with(|| (r.str("constraint_type").trim().to_string(), r.int("unique_index_id"), BTreeMap::new()));
+        let index = entry.2.entry(r.int("index_id").unwrap_or(-1)).or_insert_with(|| (r.str("index_name"), Vec::new()));
+        index.1.push(r.str("column_name"));
+    }
+    found
+        .into_iter()
+        .map(|((schema, object, name), (kind, unique_index_id, indexes))| {
+            let by_name = indexes.values().find(|(n, _)| n.eq_ignore_ascii_case(&name));
+            let by_id = unique_index_id.and_then(|id| indexes.get(&id));
+            let columns = by_name.or(by_id).map(|(_, c)| c.clone()).unwrap_or_default();
+            ((schema, object), Key { name, kind, columns })
+        })
+        .collect()
 }
 
 /// The databases to scan, in name order.
@@ -804,8 +826,21 @@ mod tests {
                     ],
                 ),
                 (_, t_) if t_.contains("surveyor:keys") => set(
-                    &["schema_name", "object_name", "constraint_name", "constraint_type", "column_name"],
-                    vec![vec![t("dbo"), t("orders"), t("PK_orders"), t("PK"), t("id")]],
+                    &[
+                        "schema_name",
+                        "object_name",
+                        "constraint_name",
+                        "constraint_type",
+                        "unique_index_id",
+                        "index_id",
+                        "index_name",
+                        "column_name",
+                    ],
+                    // Babelfish style: the key's index is not its unique_index_id (1, another index).
+                    vec![
+                        vec![t("dbo"), t("orders"), t("orders_pkey"), t("PK"), i(1), i(1), t("ix_note"), t("note")],
+                        vec![t("dbo"), t("orders"), t("orders_pkey"), t("PK"), i(1), i(2), t("orders_pkey"), t("id")],
+                    ],
                 ),
                 (_, t_) if t_.contains("surveyor:foreign_keys") => set(
                     &[
@@ -855,7 +890,8 @@ mod tests {
         assert_eq!(errors[0].item.as_deref(), Some("locked"));
         // a constant number of queries per database
         let sales = h.sql_queries.borrow().iter().filter(|(d, _)| d.as_deref() == Some("sales")).count();
-        assert_eq!(sales, 6);
+        assert_eq!(sales, 7);
+        assert_eq!(orders.get("primaryKey"), Some(&Value::Texts(vec!["id".into()])), "the index of the key's name");
     }
 
     #[test]
