@@ -13,7 +13,7 @@
 
 use super::resource_sets::{FileColumns, Grouper, GroupingConfig, Offer, SetSummary};
 use super::run::{Counts, PluginUse, RunReport, RunStatus, SourceSummary};
-use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, deletions, written_ids};
+use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, carry_over, deletions, written_ids};
 use super::unit::{Found, Record, UnitCounts, UnitOutcome, UnitReader, UnitResultError, UnitSummary, error_order};
 use super::{ScanError, now};
 use crate::host::bindings::types::{Asset, Column};
@@ -284,6 +284,10 @@ pub fn commit(
             file_schema = old.schema_of(&asset)?;
         }
         let id = AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() };
+        let parent = asset
+            .parent
+            .as_ref()
+            .map(|p| AssetId { type_name: p.type_name.clone(), qualified_name: p.qualified_name.clone() });
         let path = asset.file.as_ref().map(|f| f.path.clone());
         let kept_columns = file_schema.as_ref().map(|s| s.columns.clone());
         let kept_facts = file_schema.as_ref().map(|s| s.facts.clone()).unwrap_or_default();
@@ -301,6 +305,9 @@ pub fn commit(
             Offer::Absorbed => false,
         };
         if let Some(state) = &mut state {
+            if let Some(parent) = &parent {
+                state.parent(parent).map_err(|e| state_error(new_state, e))?;
+            }
             state
                 .entry(&id, written, path.as_deref(), kept_columns.as_ref(), failed, &kept_facts)
                 .map_err(|e| state_error(new_state, e))?;
@@ -358,7 +365,15 @@ pub fn commit(
     // Deletions only from a run that saw the whole source.
     if state_written && let Some(previous) = previous {
         let before = written_ids(previous).map_err(|e| state_error(previous, e))?;
-        let now = written_ids(new_state).map_err(|e| state_error(new_state, e))?;
+        let mut now = written_ids(new_state).map_err(|e| state_error(new_state, e))?;
+        if plan.modified_since.is_some() {
+            let carried = carry_over(previous, new_state, &now).map_err(|e| state_error(new_state, e))?;
+            if !carried.is_empty() {
+                tracing::info!(carried = carried.len(), "assets of containers this run did not list are kept");
+                now.extend(carried);
+                now.sort_by(|a, b| a.output_order(b));
+            }
+        }
         let gone = deletions(&before, &now);
         report.counts.deleted = gone.len() as u64;
         let body = serde_json::json!({

@@ -93,6 +93,8 @@ enum StateFrame {
     Set(AssetId),
     /// An entity written for relations (a foreign key, a lineage process).
     Related(AssetId),
+    /// The containing asset of the entry that follows.
+    Parent(AssetId),
 }
 
 /// Writes a state stream: entries in output order, then the sets written.
@@ -109,6 +111,12 @@ impl<W: Write> StateWriter<W> {
         let mut frames = FrameWriter::new(out, STATE_MAGIC)?;
         frames.put(&StateFrame::Run(run.clone()))?;
         Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new() })
+    }
+
+    /// The containing asset of the next [`entry`](Self::entry): an
+    /// incremental run that did not list it cannot tell that entry gone.
+    pub fn parent(&mut self, parent: &AssetId) -> std::io::Result<()> {
+        self.frames.put(&StateFrame::Parent(parent.clone()))
     }
 
     /// An asset the run found; `columns` the file's schema, when one is known.
@@ -201,6 +209,7 @@ impl<R: Read> StateReader<R> {
                 }
                 Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
                 Some(StateFrame::Related(id)) => return Ok(Some(StateItem::Related(id))),
+                Some(StateFrame::Parent(_)) => {}
                 Some(StateFrame::Run(_)) => return Err(FrameError::Trailer("a second run in the state")),
             }
         }
@@ -233,6 +242,79 @@ pub fn failed_paths(state: &Path) -> Result<Vec<String>, FrameError> {
         }
     }
     Ok(paths)
+}
+
+/// For an incremental run whose source lists only what changed (Power BI's
+/// modified workspaces): the assets of the last run (`previous`) that this
+/// run did not find (`now`, its written ids in output order) and could not
+/// have found, because it did not list their container either. They are
+/// still there: appended to the new state (`new_state`, finished) so that
+/// neither this run nor the next reports them deleted. Entities written for
+/// relations go with the asset they belong to. Returns them in output order.
+pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<Vec<AssetId>, FrameError> {
+    let found = |id: &AssetId| now.binary_search_by(|n| n.output_order(id)).is_ok();
+    let mut reader = FrameReader::new(BufReader::new(std::fs::File::open(previous)?), STATE_MAGIC, "source state")?;
+    let mut parent: Option<AssetId> = None;
+    let mut carried: Vec<StateFrame> = Vec::new();
+    let mut carried_names = std::collections::HashSet::new();
+    let mut related = Vec::new();
+    while let Some(frame) = reader.read::<StateFrame>()? {
+        match frame {
+            StateFrame::Parent(p) => parent = Some(p),
+            StateFrame::Entry(mut entry) => {
+                let container = parent.take();
+                // Without a recorded container (an older state) the asset is not carried.
+                if entry.written
+                    && !found(&entry.id)
+                    && let Some(container) = container
+                    && !found(&container)
+                {
+                    if let Some(file) = &mut entry.file {
+                        file.schema = Found::None;
+                    }
+                    carried_names.insert(entry.id.qualified_name.clone());
+                    carried.push(StateFrame::Parent(container));
+                    carried.push(StateFrame::Entry(entry));
+                }
+            }
+            StateFrame::Related(id) => related.push(id),
+            StateFrame::Run(_) | StateFrame::Columns(_) | StateFrame::Set(_) => {}
+        }
+    }
+    for id in related {
+        let owner = id.qualified_name.split("#__").next().unwrap_or_default();
+        if carried_names.contains(owner) && !found(&id) {
+            carried.push(StateFrame::Related(id));
+        }
+    }
+    if carried.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Rewrite the new state with them appended (the frames' trailer covers everything).
+    let staged = new_state.with_extension("carry");
+    {
+        let mut input =
+            FrameReader::new(BufReader::new(std::fs::File::open(new_state)?), STATE_MAGIC, "source state")?;
+        let mut out = FrameWriter::new(std::io::BufWriter::new(std::fs::File::create(&staged)?), STATE_MAGIC)?;
+        while let Some(frame) = input.read::<StateFrame>()? {
+            out.put(&frame)?;
+        }
+        for frame in &carried {
+            out.put(frame)?;
+        }
+        out.finish()?.flush()?;
+    }
+    std::fs::rename(&staged, new_state)?;
+    let mut ids: Vec<AssetId> = carried
+        .into_iter()
+        .filter_map(|f| match f {
+            StateFrame::Entry(e) => Some(e.id),
+            StateFrame::Related(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_by(|a, b| a.output_order(b));
+    Ok(ids)
 }
 
 /// The assets in `before` that are not in `now` (both in output order).
