@@ -449,6 +449,12 @@ fn incremental_run_asks_only_for_workspaces_modified_since_the_last_one() {
     // Workspaces not modified since are not gone: nothing of theirs is deleted.
     let deletions: Value = serde_json::from_slice(&std::fs::read(run.dir.join("deletions.json")).unwrap()).unwrap();
     assert_eq!(deletions["entities"], serde_json::json!([]), "{deletions}");
+    // Nor by the next run: the state kept them.
+    let (output, _) = scan(&file, &out, &["--incremental"]);
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    let third = Run::latest(&out);
+    let deletions: Value = serde_json::from_slice(&std::fs::read(third.dir.join("deletions.json")).unwrap()).unwrap();
+    assert_eq!(deletions["entities"], serde_json::json!([]), "{deletions}");
 }
 
 #[test]
@@ -532,7 +538,7 @@ fn the_atlas_checker_finds_what_atlas_would_refuse() {
     });
     let (ts, problems) = type_system(&typedefs);
     let text = problems.join("\n");
-    for expected in ["'name': already defined by a super-type", "COMPOSITION needs a container end", "'nowhere' is not an entity type", "cardinality 'LIST'"] {
+    for expected in [".name: already defined by a super-type", "COMPOSITION needs a container end", "'nowhere' is not an entity type", "cardinality 'LIST'"] {
         assert!(text.contains(expected), "{expected} not in:\n{text}");
     }
     let batches = vec![

@@ -305,9 +305,7 @@ pub fn commit(
             Offer::Absorbed => false,
         };
         if let Some(state) = &mut state {
-            if let Some(parent) = &parent {
-                state.parent(parent).map_err(|e| state_error(new_state, e))?;
-            }
+            state.parent(parent.as_ref()).map_err(|e| state_error(new_state, e))?;
             state
                 .entry(&id, written, path.as_deref(), kept_columns.as_ref(), failed, &kept_facts)
                 .map_err(|e| state_error(new_state, e))?;

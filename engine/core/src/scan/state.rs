@@ -93,7 +93,8 @@ enum StateFrame {
     Set(AssetId),
     /// An entity written for relations (a foreign key, a lineage process).
     Related(AssetId),
-    /// The containing asset of the entry that follows.
+    /// The containing asset of the entries that follow (until the next
+    /// `Parent`); an empty id for top-level assets.
     Parent(AssetId),
 }
 
@@ -104,19 +105,27 @@ pub struct StateWriter<W: Write> {
     written: HashMap<usize, u32>,
     /// Keeps those copies alive (so an address is never reused).
     keep: Vec<Arc<Vec<Column>>>,
+    /// The last [`StateFrame::Parent`] written.
+    parent: Option<AssetId>,
 }
 
 impl<W: Write> StateWriter<W> {
     pub fn new(out: W, run: &LastRun) -> std::io::Result<Self> {
         let mut frames = FrameWriter::new(out, STATE_MAGIC)?;
         frames.put(&StateFrame::Run(run.clone()))?;
-        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new() })
+        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new(), parent: None })
     }
 
-    /// The containing asset of the next [`entry`](Self::entry): an
-    /// incremental run that did not list it cannot tell that entry gone.
-    pub fn parent(&mut self, parent: &AssetId) -> std::io::Result<()> {
-        self.frames.put(&StateFrame::Parent(parent.clone()))
+    /// The containing asset of the next entries (`None`: top-level): an
+    /// incremental run that did not list it cannot tell them gone. Written
+    /// only when it changes (a folder's files share it).
+    pub fn parent(&mut self, parent: Option<&AssetId>) -> std::io::Result<()> {
+        let parent = parent.cloned().unwrap_or(AssetId { type_name: String::new(), qualified_name: String::new() });
+        if self.parent.as_ref() != Some(&parent) {
+            self.frames.put(&StateFrame::Parent(parent.clone()))?;
+            self.parent = Some(parent);
+        }
+        Ok(())
     }
 
     /// An asset the run found; `columns` the file's schema, when one is known.
@@ -262,11 +271,11 @@ pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<
         match frame {
             StateFrame::Parent(p) => parent = Some(p),
             StateFrame::Entry(mut entry) => {
-                let container = parent.take();
-                // Without a recorded container (an older state) the asset is not carried.
+                // Without a recorded container (an older state) the asset is
+                // not carried; a top-level one (empty container) always is.
                 if entry.written
                     && !found(&entry.id)
-                    && let Some(container) = container
+                    && let Some(container) = parent.clone()
                     && !found(&container)
                 {
                     if let Some(file) = &mut entry.file {
