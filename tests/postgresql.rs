@@ -127,7 +127,9 @@ fn scans_a_real_postgresql_with_keys_views_and_a_locked_database() {
     assert_eq!(inputs, [q("sales/shop/customers"), q("sales/shop/orders")]);
     assert_eq!(outputs, [q("sales/shop/customer_orders")]);
     let columns: Vec<&str> = columns.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    for c in ["customers#__tabular_schema//name", "orders#__tabular_schema//amount", "orders#__tabular_schema//customer_id"] {
+    for c in
+        ["customers#__tabular_schema//name", "orders#__tabular_schema//amount", "orders#__tabular_schema//customer_id"]
+    {
         assert!(columns.contains(&q(&format!("sales/shop/{c}")).as_str()), "{c} in {columns:?}");
     }
     assert_eq!(lineage("top_customers").0, [q("sales/shop/customer_orders")], "a view of a view");
@@ -186,7 +188,10 @@ fn dropped_foreign_keys_and_views_are_deleted_and_the_rest_kept() {
     let first = scan(&[]);
     let q = |p: &str| format!("postgresql://127.0.0.1:{}/sales/shop/{p}", cluster.port);
     assert!(first.by_name().contains_key(&q("big_orders#__lineage")));
-    cluster.psql("sales", "DROP VIEW shop.big_orders; ALTER TABLE shop.order_lines DROP CONSTRAINT order_lines_order_id_fkey;");
+    cluster.psql(
+        "sales",
+        "DROP VIEW shop.big_orders; ALTER TABLE shop.order_lines DROP CONSTRAINT order_lines_order_id_fkey;",
+    );
     let second = scan(&["--incremental"]);
     support::atlas::assert_atlas_accepts(&second);
     let deletions: serde_json::Value =
@@ -196,7 +201,10 @@ fn dropped_foreign_keys_and_views_are_deleted_and_the_rest_kept() {
         .unwrap()
         .iter()
         .map(|e| {
-            (e["typeName"].as_str().unwrap().to_string(), e["uniqueAttributes"]["qualifiedName"].as_str().unwrap().to_string())
+            (
+                e["typeName"].as_str().unwrap().to_string(),
+                e["uniqueAttributes"]["qualifiedName"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     gone.sort();

@@ -538,7 +538,12 @@ fn the_atlas_checker_finds_what_atlas_would_refuse() {
     });
     let (ts, problems) = type_system(&typedefs);
     let text = problems.join("\n");
-    for expected in [".name: already defined by a super-type", "COMPOSITION needs a container end", "'nowhere' is not an entity type", "cardinality 'LIST'"] {
+    for expected in [
+        ".name: already defined by a super-type",
+        "COMPOSITION needs a container end",
+        "'nowhere' is not an entity type",
+        "cardinality 'LIST'",
+    ] {
         assert!(text.contains(expected), "{expected} not in:\n{text}");
     }
     let batches = vec![

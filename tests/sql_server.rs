@@ -65,7 +65,15 @@ fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
             ])
             .row(vec![s("dbo"), s("customers"), s("U "), when(), when(), SqlValue::BigInt(300), s("Who buys")])
             // Babelfish reports −1 rows for a table it has not analysed yet.
-            .row(vec![s("dbo"), s("order_lines"), s("U "), when(), when(), SqlValue::BigInt(if babelfish { -1 } else { 5_000_000_000 }), NULL])
+            .row(vec![
+                s("dbo"),
+                s("order_lines"),
+                s("U "),
+                when(),
+                when(),
+                SqlValue::BigInt(if babelfish { -1 } else { 5_000_000_000 }),
+                NULL,
+            ])
             .row(vec![s("dbo"), s("orders"), s("U "), when(), when(), SqlValue::BigInt(1200), NULL])
             .row(vec![s("dbo"), s("v_big_orders"), s("V "), when(), when(), NULL, NULL])
             .row(vec![s("销售"), s("客户"), s("U "), when(), when(), SqlValue::BigInt(0), NULL]),
@@ -127,11 +135,31 @@ fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
             let mut key = |table: &str, columns: &[&str], other: Option<&str>| {
                 let (pk, key_id, index_id) = pk(table);
                 for (i, c) in columns.iter().enumerate() {
-                    set.rows.push(vec![s("dbo"), s(table), s(&pk), s("PK"), int(key_id), int(index_id), s(&pk), s(c), SqlValue::TinyInt(i as u8 + 1)]);
+                    set.rows.push(vec![
+                        s("dbo"),
+                        s(table),
+                        s(&pk),
+                        s("PK"),
+                        int(key_id),
+                        int(index_id),
+                        s(&pk),
+                        s(c),
+                        SqlValue::TinyInt(i as u8 + 1),
+                    ]);
                 }
                 if let Some(c) = other {
                     let other_id = if babelfish { 1 } else { 2 };
-                    set.rows.push(vec![s("dbo"), s(table), s(&pk), s("PK"), int(key_id), int(other_id), s("ix_other"), s(c), SqlValue::TinyInt(1)]);
+                    set.rows.push(vec![
+                        s("dbo"),
+                        s(table),
+                        s(&pk),
+                        s("PK"),
+                        int(key_id),
+                        int(other_id),
+                        s("ix_other"),
+                        s(c),
+                        SqlValue::TinyInt(1),
+                    ]);
                 }
             };
             key("customers", &["id"], Some("name"));
@@ -383,6 +411,14 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     let out = tmp.path().join("out");
     let (output, report) = scan(&file, &out, "S3cret-Pa55!");
     assert_eq!(report["status"], "completed_with_exceptions", "stdout {} stderr {}", stdout(&output), stderr(&output));
+    // The user chose not to validate the certificate: no warning per connection...
+    assert!(!stderr(&output).to_lowercase().contains("trusting the server certificate"), "{}", stderr(&output));
+    // ...but one note where the connection is checked.
+    let checked =
+        surveyor().env("TEST_MSSQL_PASSWORD", "S3cret-Pa55!").arg("test-connection").arg(&file).output().unwrap();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert_eq!(stderr(&checked).matches("certificate is not validated").count(), 1, "{}", stderr(&checked));
+    assert!(!stderr(&checked).to_lowercase().contains("trusting the server certificate"), "{}", stderr(&checked));
 
     let run = Run::latest(&out);
     run.check_references();
@@ -413,10 +449,14 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     // The view's lineage, from sys.sql_expression_dependencies.
     let lineage = by[&format!("{root}/sales/dbo/v_big_orders#__lineage")];
     assert_eq!(lineage["typeName"], "surveyor_lineage");
-    let inputs: Vec<String> = lineage["attributes"]["inputs"].as_array().unwrap().iter().map(|r| run.resolve(r)).collect();
+    let inputs: Vec<String> =
+        lineage["attributes"]["inputs"].as_array().unwrap().iter().map(|r| run.resolve(r)).collect();
     assert_eq!(inputs, [format!("{root}/sales/dbo/orders")]);
     assert_eq!(run.resolve(&lineage["attributes"]["outputs"][0]), format!("{root}/sales/dbo/v_big_orders"));
-    assert_eq!(lineage["attributes"]["inputColumns"], serde_json::json!([format!("{root}/sales/dbo/orders#__tabular_schema//id")]));
+    assert_eq!(
+        lineage["attributes"]["inputColumns"],
+        serde_json::json!([format!("{root}/sales/dbo/orders#__tabular_schema//id")])
+    );
     assert_eq!(report["counts"]["relationships"], 3);
     support::atlas::assert_atlas_accepts(&run);
     let cols = run.columns_of(&format!("{root}/sales/dbo/orders")).expect("orders has columns");

@@ -202,7 +202,8 @@ impl TypeSystem {
                 problems.push(format!("relationshipDef '{name}': end '{attr}' is already an attribute of '{t}'"));
             }
             // Two relationships adding one name to a type make every use ambiguous.
-            let clash = self.ends.iter().find(|e| e.name == attr && (self.is_a(t, &e.holder) || self.is_a(&e.holder, t)));
+            let clash =
+                self.ends.iter().find(|e| e.name == attr && (self.is_a(t, &e.holder) || self.is_a(&e.holder, t)));
             if let Some(clash) = clash {
                 problems.push(format!(
                     "relationshipDef '{name}': end '{attr}' on '{t}' clashes with '{}' of '{}'",

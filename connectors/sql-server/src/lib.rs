@@ -461,9 +461,10 @@ fn match_keys(set: &SqlResultSet) -> Vec<((String, String), Key)> {
     type Indexes = BTreeMap<i64, (String, Vec<String>)>;
     let mut found: BTreeMap<(String, String, String), (String, Option<i64>, Indexes)> = BTreeMap::new();
     for r in Reader::new(set).rows() {
-        let entry = found
-            .entry((r.str("schema_name"), r.str("object_name"), r.str("constraint_name")))
-            .or_insert_with(|| (r.str("constraint_type").trim().to_string(), r.int("unique_index_id"), BTreeMap::new()));
+        let entry =
+            found.entry((r.str("schema_name"), r.str("object_name"), r.str("constraint_name"))).or_insert_with(|| {
+                (r.str("constraint_type").trim().to_string(), r.int("unique_index_id"), BTreeMap::new())
+            });
         let index = entry.2.entry(r.int("index_id").unwrap_or(-1)).or_insert_with(|| (r.str("index_name"), Vec::new()));
         index.1.push(r.str("column_name"));
     }
@@ -599,8 +600,7 @@ fn scan_database(
                 None => table_qn(&source.schema, &source.object),
             };
             let source_key = (source.schema.clone(), source.object.clone());
-            let target_type = if source.database.is_none() && object_types.get(&source_key).copied().unwrap_or(false)
-            {
+            let target_type = if source.database.is_none() && object_types.get(&source_key).copied().unwrap_or(false) {
                 types.view
             } else {
                 types.table

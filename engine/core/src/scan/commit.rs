@@ -339,7 +339,10 @@ pub fn commit(
             output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
         }
         if let Some(state) = &mut state {
-            let id = AssetId { type_name: entity.type_name().to_string(), qualified_name: entity.qualified_name().to_string() };
+            let id = AssetId {
+                type_name: entity.type_name().to_string(),
+                qualified_name: entity.qualified_name().to_string(),
+            };
             state.related(&id).map_err(|e| state_error(new_state, e))?;
         }
     }

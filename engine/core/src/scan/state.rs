@@ -302,8 +302,7 @@ pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<
     // Rewrite the new state with them appended (the frames' trailer covers everything).
     let staged = new_state.with_extension("carry");
     {
-        let mut input =
-            FrameReader::new(BufReader::new(std::fs::File::open(new_state)?), STATE_MAGIC, "source state")?;
+        let mut input = FrameReader::new(BufReader::new(std::fs::File::open(new_state)?), STATE_MAGIC, "source state")?;
         let mut out = FrameWriter::new(std::io::BufWriter::new(std::fs::File::create(&staged)?), STATE_MAGIC)?;
         while let Some(frame) = input.read::<StateFrame>()? {
             out.put(&frame)?;
@@ -428,6 +427,43 @@ mod tests {
         assert_eq!(deletions(&before, &now), [id("f", "c")]);
         assert_eq!(deletions(&before, &[]), before);
         assert!(deletions(&[], &now).is_empty());
+    }
+
+    #[test]
+    fn an_incremental_run_keeps_what_it_did_not_list_and_deletes_what_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = LastRun { run_id: "r1".into(), started_at_ms: 0, status: "succeeded".into() };
+        let write = |path: &Path, entries: &[(&str, Option<&str>)], related: &[&str]| {
+            let mut w = StateWriter::new(std::fs::File::create(path).unwrap(), &run).unwrap();
+            for (qn, parent) in entries {
+                w.parent(parent.map(|p| id("ws", p)).as_ref()).unwrap();
+                w.entry(&id("t", qn), true, None, None, false, &[]).unwrap();
+            }
+            for r in related {
+                w.related(&id("surveyor_lineage", r)).unwrap();
+            }
+            w.finish().unwrap();
+        };
+        // Last run: workspaces a and b, each with a report and its lineage.
+        let previous = dir.path().join("previous");
+        write(
+            &previous,
+            &[("a", None), ("a/r1", Some("a")), ("a/r2", Some("a")), ("b", None), ("b/r", Some("b"))],
+            &["a/r1#__lineage", "b/r#__lineage"],
+        );
+        // This run listed only workspace a, where r2 is gone.
+        let new_state = dir.path().join("new");
+        write(&new_state, &[("a", None), ("a/r1", Some("a"))], &["a/r1#__lineage"]);
+        let now = written_ids(&new_state).unwrap();
+        let carried = carry_over(&previous, &new_state, &now).unwrap();
+        assert_eq!(carried, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
+        let now = written_ids(&new_state).unwrap();
+        assert_eq!(deletions(&written_ids(&previous).unwrap(), &now), [id("t", "a/r2")]);
+        // The state carries them on: the next run keeps them again.
+        let next = dir.path().join("next");
+        write(&next, &[("a", None), ("a/r1", Some("a"))], &[]);
+        let again = carry_over(&new_state, &next, &written_ids(&next).unwrap()).unwrap();
+        assert_eq!(again, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
     }
 
     #[test]

@@ -189,9 +189,7 @@ impl AtlasBatcher {
         let refs = |list: &[AssetRef]| list.iter().map(|r| self.reference_json(r)).collect::<Vec<_>>();
         let columns = |list: &[String]| {
             list.iter()
-                .map(|qn| {
-                    self.reference_json(&AssetRef { type_name: COLUMN_TYPE.into(), qualified_name: qn.clone() })
-                })
+                .map(|qn| self.reference_json(&AssetRef { type_name: COLUMN_TYPE.into(), qualified_name: qn.clone() }))
                 .collect::<Vec<_>>()
         };
         let json = match entity {

@@ -319,7 +319,8 @@ mod tests {
     #[test]
     fn a_target_of_the_last_run_is_known_and_a_lineage_without_known_inputs_is_not_written() {
         let mut r = Relations::default();
-        let (report, _) = table("https://p/groups/a/reports/r", &[], vec![rel(LINEAGE, "https://p/groups/b/datasets/d", &[])]);
+        let (report, _) =
+            table("https://p/groups/a/reports/r", &[], vec![rel(LINEAGE, "https://p/groups/b/datasets/d", &[])]);
         r.note(&report, None);
         let (orphan, _) = table("https://p/groups/a/reports/o", &[], vec![rel(LINEAGE, "https://p/nowhere", &[])]);
         r.note(&orphan, None);
