@@ -1,8 +1,8 @@
 //! The documentation and the command line cannot drift apart: every
 //! `surveyor …` command line in a fenced block of `README.md` and
 //! `docs/*.md` goes through the CLI's own parser. Usage synopses
-//! (`[--out DIR]`, `<PATH>`, `show|set|clear`) are not command lines and
-//! are skipped.
+//! (`[--out DIR]`, `<PATH>`, `show|set|clear`, `doctor ... --json`) are not
+//! command lines and are skipped.
 
 use super::Cli;
 use clap::Parser;
@@ -83,7 +83,12 @@ fn documented_commands() -> Vec<(String, Vec<String>)> {
                 None => line,
             };
             let outside = unquoted(&line);
-            if outside.contains('[') || outside.contains('<') || outside.contains('|') || outside.contains('…') {
+            if outside.contains('[')
+                || outside.contains('<')
+                || outside.contains('|')
+                || outside.contains('…')
+                || outside.contains("...")
+            {
                 continue;
             }
             let Some(words) = shlex::split(&line) else { continue };
