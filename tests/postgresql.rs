@@ -32,6 +32,8 @@ fn setup() -> Cluster {
             amount numeric(12,2) DEFAULT 0, placed_at timestamptz NOT NULL DEFAULT now(), note text); \
          CREATE TABLE shop.order_lines (order_id bigint REFERENCES shop.orders(id), line_no smallint, sku text, PRIMARY KEY (order_id, line_no)); \
          CREATE VIEW shop.big_orders AS SELECT id, amount FROM shop.orders WHERE amount > 1000; \
+         CREATE VIEW shop.customer_orders AS SELECT c.name, o.amount FROM shop.customers c JOIN shop.orders o ON o.customer_id = c.id; \
+         CREATE VIEW shop.top_customers AS SELECT name FROM shop.customer_orders WHERE amount > 10; \
          CREATE MATERIALIZED VIEW shop.totals AS SELECT customer_id, sum(amount) AS total FROM shop.orders GROUP BY customer_id; \
          CREATE TABLE public.\"客户\" (\"名字\" text); \
          INSERT INTO shop.customers SELECT g, 'c' || g, 'c' || g || '@x' FROM generate_series(1, 300) g; \
@@ -95,9 +97,47 @@ fn scans_a_real_postgresql_with_keys_views_and_a_locked_database() {
     let orders = by[&q("sales/shop/orders")];
     assert_eq!(orders["attributes"]["rowCount"], 1200, "row estimate from ANALYZE");
     assert_eq!(orders["attributes"]["primaryKey"], serde_json::json!(["id"]));
-    let fks: serde_json::Value = serde_json::from_str(orders["attributes"]["foreignKeys"].as_str().unwrap()).unwrap();
-    assert_eq!(fks[0]["referencedTable"], q("sales/shop/customers"));
-    assert_eq!(fks[0]["columns"], serde_json::json!(["customer_id"]));
+    // The foreign key: an entity of its own, related to both tables and their columns.
+    let fk = by[&q("sales/shop/orders#__foreign_key//orders_customer_id_fkey")];
+    assert_eq!(fk["typeName"], "surveyor_foreign_key");
+    assert_eq!(run.resolve(&fk["relationshipAttributes"]["table"]), q("sales/shop/orders"));
+    assert_eq!(run.resolve(&fk["relationshipAttributes"]["referencedTable"]), q("sales/shop/customers"));
+    assert_eq!(
+        run.resolve(&fk["relationshipAttributes"]["columns"][0]),
+        q("sales/shop/orders#__tabular_schema//customer_id")
+    );
+    assert_eq!(
+        run.resolve(&fk["relationshipAttributes"]["referencedColumns"][0]),
+        q("sales/shop/customers#__tabular_schema//id")
+    );
+    assert_eq!(fk["attributes"]["onDelete"], "NO_ACTION");
+    assert!(orders["attributes"].get("foreignKeys").is_none(), "no opaque JSON copy");
+    // View lineage: a process from the tables (and columns) each view reads to the view.
+    let lineage = |view: &str| {
+        let p = by[&q(&format!("sales/shop/{view}#__lineage"))];
+        assert_eq!(p["typeName"], "surveyor_lineage");
+        let names = |key: &str| {
+            let mut v: Vec<String> = p["attributes"][key].as_array().unwrap().iter().map(|r| run.resolve(r)).collect();
+            v.sort();
+            v
+        };
+        (names("inputs"), names("outputs"), p["attributes"]["inputColumns"].clone())
+    };
+    let (inputs, outputs, columns) = lineage("customer_orders");
+    assert_eq!(inputs, [q("sales/shop/customers"), q("sales/shop/orders")]);
+    assert_eq!(outputs, [q("sales/shop/customer_orders")]);
+    let columns: Vec<&str> = columns.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    for c in
+        ["customers#__tabular_schema//name", "orders#__tabular_schema//amount", "orders#__tabular_schema//customer_id"]
+    {
+        assert!(columns.contains(&q(&format!("sales/shop/{c}")).as_str()), "{c} in {columns:?}");
+    }
+    assert_eq!(lineage("top_customers").0, [q("sales/shop/customer_orders")], "a view of a view");
+    assert_eq!(lineage("totals").0, [q("sales/shop/orders")], "materialized views too");
+    assert!(!by.contains_key(&q("sales/shop/orders#__lineage")), "a table has no lineage");
+    assert_eq!(report["counts"]["relationships"], 6, "two foreign keys, four views");
+    assert_eq!(report["counts"]["unresolvedRelations"], 0);
+    support::atlas::assert_atlas_accepts(&run);
     assert_eq!(by[&q("sales/shop/customers")]["attributes"]["description"], "Who buys");
     assert_eq!(
         by[&q("sales/shop/order_lines")]["attributes"]["primaryKey"],
@@ -120,4 +160,63 @@ fn scans_a_real_postgresql_with_keys_views_and_a_locked_database() {
     assert_eq!(by[&q("sales/shop/totals")]["attributes"]["objectType"], "MATERIALIZED VIEW");
     assert!(run.columns_of(&q("sales/public/客户")).unwrap().iter().any(|(p, _)| p == "名字"));
     assert!(!stdout(&output).contains("pg-Sc4nner") && !stderr(&output).contains("pg-Sc4nner"));
+}
+
+/// Relationships follow the source: a dropped foreign key or view takes its
+/// entity with it (`deletions.json`), those of unchanged tables are written
+/// again by every run, incremental or not.
+#[test]
+fn dropped_foreign_keys_and_views_are_deleted_and_the_rest_kept() {
+    let cluster = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = source(tmp.path(), cluster.port, "databases = [\"sales\"]");
+    let out = tmp.path().join("out");
+    let scan = |extra: &[&str]| {
+        let output = surveyor()
+            .env("TEST_PG_PASSWORD", "pg-Sc4nner")
+            .args(["scan", "--source"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .args(["--json", "--no-progress"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+        Run::latest(&out)
+    };
+    let first = scan(&[]);
+    let q = |p: &str| format!("postgresql://127.0.0.1:{}/sales/shop/{p}", cluster.port);
+    assert!(first.by_name().contains_key(&q("big_orders#__lineage")));
+    cluster.psql(
+        "sales",
+        "DROP VIEW shop.big_orders; ALTER TABLE shop.order_lines DROP CONSTRAINT order_lines_order_id_fkey;",
+    );
+    let second = scan(&["--incremental"]);
+    support::atlas::assert_atlas_accepts(&second);
+    let deletions: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second.dir.join("deletions.json")).unwrap()).unwrap();
+    let mut gone: Vec<(String, String)> = deletions["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["typeName"].as_str().unwrap().to_string(),
+                e["uniqueAttributes"]["qualifiedName"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            ("postgresql_view".to_string(), q("big_orders")),
+            ("surveyor_foreign_key".to_string(), q("order_lines#__foreign_key//order_lines_order_id_fkey")),
+            ("surveyor_lineage".to_string(), q("big_orders#__lineage")),
+        ]
+    );
+    let by = second.by_name();
+    assert!(by.contains_key(&q("orders#__foreign_key//orders_customer_id_fkey")), "unchanged key written again");
+    assert!(by.contains_key(&q("customer_orders#__lineage")));
 }

@@ -391,6 +391,26 @@ fn scans_a_tenant_in_batches_with_lineage_throttling_and_token_renewal() {
     );
     assert_eq!(up(&format!("{portal}/{ws0}/reports/rp-1")), json!([format!("{portal}/{ws0}/datasets/ds-1")]));
     assert_eq!(up(&format!("{portal}/{ws0}/dashboards/db-1")), json!([format!("{portal}/{ws0}/reports/rp-1")]));
+    // The same lineage as processes the catalog draws: inputs → process → output.
+    let process = |qn: &str| {
+        let p = by[&format!("{qn}#__lineage")];
+        assert_eq!(p["typeName"], "surveyor_lineage");
+        let names = |key: &str| {
+            let mut v: Vec<String> = p["attributes"][key].as_array().unwrap().iter().map(|r| run.resolve(r)).collect();
+            v.sort();
+            v
+        };
+        (names("inputs"), names("outputs"))
+    };
+    let dataset_qn = format!("{portal}/{ws0}/datasets/ds-1");
+    assert_eq!(
+        process(&dataset_qn),
+        (vec![source_qn.to_string(), format!("{portal}/{ws0}/dataflows/df-1")], vec![dataset_qn.clone()])
+    );
+    let report_qn = format!("{portal}/{ws0}/reports/rp-1");
+    assert_eq!(process(&report_qn).0, [dataset_qn]);
+    assert_eq!(process(&format!("{portal}/{ws0}/dashboards/db-1")).0, [report_qn]);
+    support::atlas::assert_atlas_accepts(&run);
     // The dataset the service could not describe: emitted, and a per-item warning.
     assert!(by.contains_key(&format!("{portal}/{ws0}/datasets/ds-2")));
     let errors = report["itemErrors"].as_array().unwrap();
@@ -425,6 +445,16 @@ fn incremental_run_asks_only_for_workspaces_modified_since_the_last_one() {
     drop(st);
     let run = Run::latest(&out);
     assert_eq!(run.entities().filter(|e| e["typeName"] == "powerbi_workspace").count(), 1, "{report}");
+    support::atlas::assert_atlas_accepts(&run);
+    // Workspaces not modified since are not gone: nothing of theirs is deleted.
+    let deletions: Value = serde_json::from_slice(&std::fs::read(run.dir.join("deletions.json")).unwrap()).unwrap();
+    assert_eq!(deletions["entities"], serde_json::json!([]), "{deletions}");
+    // Nor by the next run: the state kept them.
+    let (output, _) = scan(&file, &out, &["--incremental"]);
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    let third = Run::latest(&out);
+    let deletions: Value = serde_json::from_slice(&std::fs::read(third.dir.join("deletions.json")).unwrap()).unwrap();
+    assert_eq!(deletions["entities"], serde_json::json!([]), "{deletions}");
 }
 
 #[test]
@@ -484,4 +514,60 @@ fn benchmark_500_workspaces() {
         report["counts"]["assets"],
         elapsed.as_secs_f64()
     );
+}
+
+/// The Atlas checker used above refuses what Atlas refuses (so that its
+/// silence on the runs above means something).
+#[test]
+fn the_atlas_checker_finds_what_atlas_would_refuse() {
+    use support::atlas::{check_batches, type_system};
+    let typedefs = json!({
+        "entityDefs": [{"name": "t_fk", "superTypes": ["Asset"], "attributeDefs": [
+            {"name": "cols", "typeName": "array<string>", "cardinality": "LIST"},
+            {"name": "name", "typeName": "string", "cardinality": "SINGLE"}]}],
+        "relationshipDefs": [
+            {"name": "r_no_container", "relationshipCategory": "COMPOSITION",
+             "endDef1": {"type": "DataSet", "name": "a", "cardinality": "SET"},
+             "endDef2": {"type": "t_fk", "name": "b", "cardinality": "SINGLE"}},
+            {"name": "r_unknown_end", "relationshipCategory": "ASSOCIATION",
+             "endDef1": {"type": "nowhere", "name": "c", "cardinality": "SET"},
+             "endDef2": {"type": "t_fk", "name": "d", "cardinality": "LIST"}},
+            {"name": "r_ok", "relationshipCategory": "ASSOCIATION",
+             "endDef1": {"type": "t_fk", "name": "target", "cardinality": "SINGLE"},
+             "endDef2": {"type": "DataSet", "name": "targetedBy", "cardinality": "SET"}}]
+    });
+    let (ts, problems) = type_system(&typedefs);
+    let text = problems.join("\n");
+    for expected in [
+        ".name: already defined by a super-type",
+        "COMPOSITION needs a container end",
+        "'nowhere' is not an entity type",
+        "cardinality 'LIST'",
+    ] {
+        assert!(text.contains(expected), "{expected} not in:\n{text}");
+    }
+    let batches = vec![
+        vec![json!({"typeName": "mssql_table", "guid": "-1", "attributes": {"qualifiedName": "t1", "name": "t1"}})],
+        vec![
+            json!({"typeName": "t_fk", "guid": "-2", "attributes": {"qualifiedName": "k", "name": "k", "cols": "x", "other": 1},
+                   "relationshipAttributes": {"target": {"typeName": "mssql_table", "uniqueAttributes": {"qualifiedName": "t2"}},
+                                              "nope": {"guid": "-1", "typeName": "mssql_table"}}}),
+            json!({"typeName": "surveyor_lineage_missing", "guid": "-3", "attributes": {"qualifiedName": "p", "name": "p"}}),
+            json!({"typeName": "Process", "guid": "-1", "attributes": {"qualifiedName": "p2", "name": "p2",
+                   "inputs": [{"guid": "-9", "typeName": "mssql_table"}], "outputs": [{"typeName": "mssql_schema_x", "uniqueAttributes": {"qualifiedName": "t1"}}]}}),
+        ],
+    ];
+    let text = check_batches(&ts, &batches).join("\n");
+    for expected in [
+        "'cols' = \"x\" is not a array<string>",
+        "'other' is not defined",
+        "mssql_table t2 is neither posted before nor in the batch",
+        "'nope' matches 0 relationships",
+        "surveyor_lineage_missing p: unknown type",
+        "guid '-1' is not a fresh placeholder",
+        "inputs guid -9 is not in the batch",
+        "outputs points at a 'mssql_schema_x', not a 'DataSet'",
+    ] {
+        assert!(text.contains(expected), "{expected} not in:\n{text}");
+    }
 }

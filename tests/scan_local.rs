@@ -344,3 +344,23 @@ fn a_rule_set_can_limit_which_formats_get_a_schema() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("no format connector is named 'parket'"), "{}", stderr(&refused));
 }
+
+/// A path that never existed is said to be missing, without the hint meant
+/// for files that vanish during a scan.
+#[test]
+fn a_folder_that_does_not_exist_is_named_as_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nonexistent");
+    let output = surveyor()
+        .arg("scan")
+        .arg(&missing)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .arg("--no-progress")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = format!("{}{}", support::stdout(&output), stderr(&output));
+    assert!(text.contains("no such folder") && text.contains("nonexistent"), "{text}");
+    assert!(!text.contains("deleted during the scan"), "{text}");
+}

@@ -42,7 +42,7 @@ fn when() -> SqlValue {
 /// Catalog rows of the `sales` database: two schemas (one non-Latin), three
 /// tables and a view, a composite primary key, a foreign key, NULL defaults
 /// and collations, `nvarchar(max)` and `decimal(12,2)` columns.
-fn sales_catalog(tag: &str) -> Reply {
+fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
     match tag {
         "schemas" => Reply::rows(
             ResultSet::new(vec![
@@ -64,7 +64,16 @@ fn sales_catalog(tag: &str) -> Reply {
                 ColumnDef::new("description", SqlType::NVarChar(Some(4000))),
             ])
             .row(vec![s("dbo"), s("customers"), s("U "), when(), when(), SqlValue::BigInt(300), s("Who buys")])
-            .row(vec![s("dbo"), s("order_lines"), s("U "), when(), when(), SqlValue::BigInt(5_000_000_000), NULL])
+            // Babelfish reports −1 rows for a table it has not analysed yet.
+            .row(vec![
+                s("dbo"),
+                s("order_lines"),
+                s("U "),
+                when(),
+                when(),
+                SqlValue::BigInt(if babelfish { -1 } else { 5_000_000_000 }),
+                NULL,
+            ])
             .row(vec![s("dbo"), s("orders"), s("U "), when(), when(), SqlValue::BigInt(1200), NULL])
             .row(vec![s("dbo"), s("v_big_orders"), s("V "), when(), when(), NULL, NULL])
             .row(vec![s("销售"), s("客户"), s("U "), when(), when(), SqlValue::BigInt(0), NULL]),
@@ -103,20 +112,61 @@ fn sales_catalog(tag: &str) -> Reply {
             set.rows = rows;
             Reply::rows(set)
         }
-        "keys" => Reply::rows(
-            ResultSet::new(vec![
+        "keys" => {
+            let mut set = ResultSet::new(vec![
                 name("schema_name"),
                 name("object_name"),
                 name("constraint_name"),
                 ColumnDef::new("constraint_type", SqlType::Char(2)),
+                ColumnDef::not_null("unique_index_id", SqlType::Int),
+                ColumnDef::not_null("index_id", SqlType::Int),
+                ColumnDef::new("index_name", SqlType::SysName),
                 ColumnDef::new("column_name", SqlType::SysName),
                 ColumnDef::not_null("key_ordinal", SqlType::TinyInt),
-            ])
-            .row(vec![s("dbo"), s("customers"), s("PK_customers"), s("PK"), s("id"), SqlValue::TinyInt(1)])
-            .row(vec![s("dbo"), s("order_lines"), s("PK_order_lines"), s("PK"), s("order_id"), SqlValue::TinyInt(1)])
-            .row(vec![s("dbo"), s("order_lines"), s("PK_order_lines"), s("PK"), s("line_no"), SqlValue::TinyInt(2)])
-            .row(vec![s("dbo"), s("orders"), s("PK_orders"), s("PK"), s("id"), SqlValue::TinyInt(1)]),
-        ),
+            ]);
+            // Each key constraint beside every index of its table (the
+            // connector picks the index). SQL Server: the key's index has
+            // the key's name and id. Babelfish: PostgreSQL-style names, and
+            // `unique_index_id` is 1 where the key's index is 2 — and index 1
+            // is another index, which a match by id alone would take.
+            let pk = |table: &str| {
+                if babelfish { (format!("{table}_pkey"), 1, 2) } else { (format!("PK_{table}"), 1, 1) }
+            };
+            let mut key = |table: &str, columns: &[&str], other: Option<&str>| {
+                let (pk, key_id, index_id) = pk(table);
+                for (i, c) in columns.iter().enumerate() {
+                    set.rows.push(vec![
+                        s("dbo"),
+                        s(table),
+                        s(&pk),
+                        s("PK"),
+                        int(key_id),
+                        int(index_id),
+                        s(&pk),
+                        s(c),
+                        SqlValue::TinyInt(i as u8 + 1),
+                    ]);
+                }
+                if let Some(c) = other {
+                    let other_id = if babelfish { 1 } else { 2 };
+                    set.rows.push(vec![
+                        s("dbo"),
+                        s(table),
+                        s(&pk),
+                        s("PK"),
+                        int(key_id),
+                        int(other_id),
+                        s("ix_other"),
+                        s(c),
+                        SqlValue::TinyInt(1),
+                    ]);
+                }
+            };
+            key("customers", &["id"], Some("name"));
+            key("order_lines", &["order_id", "line_no"], None);
+            key("orders", &["id"], Some("note"));
+            Reply::rows(set)
+        }
         "foreign_keys" => Reply::rows(
             ResultSet::new(vec![
                 name("constraint_name"),
@@ -167,6 +217,22 @@ fn sales_catalog(tag: &str) -> Reply {
                 s("CREATE VIEW dbo.v_big_orders AS SELECT id FROM dbo.orders WHERE id > 1000"),
             ]),
         ),
+        // What `sys.sql_expression_dependencies` holds for the view: the
+        // table, and a column where the view is schema-bound.
+        "view_dependencies" => Reply::rows(
+            ResultSet::new(vec![
+                name("schema_name"),
+                name("object_name"),
+                ColumnDef::new("referenced_database", SqlType::SysName),
+                ColumnDef::new("referenced_schema", SqlType::SysName),
+                ColumnDef::new("referenced_object", SqlType::SysName),
+                ColumnDef::new("referenced_column", SqlType::SysName),
+            ])
+            .row(vec![s("dbo"), s("v_big_orders"), NULL, s("dbo"), s("orders"), NULL])
+            .row(vec![s("dbo"), s("v_big_orders"), NULL, s("dbo"), s("orders"), s("id")])
+            // An unqualified name the server could not bind: no schema, left out.
+            .row(vec![s("dbo"), s("v_big_orders"), NULL, NULL, s("missing_table"), NULL]),
+        ),
         _ => Reply::Error(ServerError::invalid_object(tag)),
     }
 }
@@ -208,7 +274,7 @@ fn hr_catalog(tag: &str) -> Reply {
                 bit(false),
             ]),
         ),
-        "keys" | "foreign_keys" | "view_definitions" => {
+        "keys" | "foreign_keys" | "view_definitions" | "view_dependencies" => {
             Reply::rows(ResultSet::new(vec![name("schema_name"), name("object_name")]))
         }
         _ => Reply::Error(ServerError::invalid_object(tag)),
@@ -216,7 +282,23 @@ fn hr_catalog(tag: &str) -> Reply {
 }
 
 fn handler(req: &Request) -> Reply {
+    answer(req, false)
+}
+
+/// The catalog as SQL Server (`babelfish = false`) or as Babelfish for
+/// PostgreSQL answers it: no `sys.dm_db_partition_stats` nor
+/// `INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS`, keys and their indexes
+/// with different ids, −1 for unknown row counts.
+fn answer(req: &Request, babelfish: bool) -> Reply {
     let tag = req.sql.split("surveyor:").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
+    let lower = req.sql.to_ascii_lowercase();
+    if babelfish {
+        for missing in ["sys.dm_db_partition_stats", "information_schema.referential_constraints"] {
+            if lower.contains(missing) {
+                return Reply::Error(ServerError::invalid_object(missing));
+            }
+        }
+    }
     match (tag, req.database.to_lowercase().as_str()) {
         ("ping", _) => Reply::rows(ResultSet::new(vec![ColumnDef::not_null("ok", SqlType::Int)]).row(vec![int(1)])),
         ("server", _) => Reply::rows(
@@ -249,7 +331,7 @@ fn handler(req: &Request) -> Reply {
             }
             Reply::rows(set)
         }
-        (tag, "sales") => sales_catalog(tag),
+        (tag, "sales") => sales_catalog(tag, babelfish),
         (tag, "hr") => hr_catalog(tag),
         // `broken`: the login can open it, but its catalog query fails.
         ("columns", "broken") => Reply::Error(ServerError::new(
@@ -329,6 +411,14 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     let out = tmp.path().join("out");
     let (output, report) = scan(&file, &out, "S3cret-Pa55!");
     assert_eq!(report["status"], "completed_with_exceptions", "stdout {} stderr {}", stdout(&output), stderr(&output));
+    // The user chose not to validate the certificate: no warning per connection...
+    assert!(!stderr(&output).to_lowercase().contains("trusting the server certificate"), "{}", stderr(&output));
+    // ...but one note where the connection is checked.
+    let checked =
+        surveyor().env("TEST_MSSQL_PASSWORD", "S3cret-Pa55!").arg("test-connection").arg(&file).output().unwrap();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert_eq!(stderr(&checked).matches("certificate is not validated").count(), 1, "{}", stderr(&checked));
+    assert!(!stderr(&checked).to_lowercase().contains("trusting the server certificate"), "{}", stderr(&checked));
 
     let run = Run::latest(&out);
     run.check_references();
@@ -345,10 +435,30 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     assert_eq!(orders["typeName"], "mssql_table");
     assert_eq!(orders["attributes"]["rowCount"], 1200);
     assert_eq!(orders["attributes"]["primaryKey"], serde_json::json!(["id"]));
-    let fks: serde_json::Value =
-        serde_json::from_str(orders["attributes"]["foreignKeys"].as_str().expect("foreign keys as JSON")).unwrap();
-    assert_eq!(fks[0]["referencedTable"], format!("{root}/sales/dbo/customers"));
-    assert_eq!(fks[0]["columns"], serde_json::json!(["customer_id"]));
+    // Foreign keys as entities related to both tables and their columns.
+    let fk = by[&format!("{root}/sales/dbo/order_lines#__foreign_key//FK_lines_orders")];
+    assert_eq!(fk["typeName"], "surveyor_foreign_key");
+    let rel = &fk["relationshipAttributes"];
+    assert_eq!(run.resolve(&rel["table"]), format!("{root}/sales/dbo/order_lines"));
+    assert_eq!(run.resolve(&rel["referencedTable"]), format!("{root}/sales/dbo/orders"));
+    assert_eq!(run.resolve(&rel["columns"][0]), format!("{root}/sales/dbo/order_lines#__tabular_schema//order_id"));
+    assert_eq!(run.resolve(&rel["referencedColumns"][0]), format!("{root}/sales/dbo/orders#__tabular_schema//id"));
+    assert_eq!(fk["attributes"]["onDelete"], "CASCADE");
+    assert_eq!(fk["attributes"]["columnNames"], serde_json::json!(["order_id"]));
+    assert!(by.contains_key(&format!("{root}/sales/dbo/orders#__foreign_key//FK_orders_customers")));
+    // The view's lineage, from sys.sql_expression_dependencies.
+    let lineage = by[&format!("{root}/sales/dbo/v_big_orders#__lineage")];
+    assert_eq!(lineage["typeName"], "surveyor_lineage");
+    let inputs: Vec<String> =
+        lineage["attributes"]["inputs"].as_array().unwrap().iter().map(|r| run.resolve(r)).collect();
+    assert_eq!(inputs, [format!("{root}/sales/dbo/orders")]);
+    assert_eq!(run.resolve(&lineage["attributes"]["outputs"][0]), format!("{root}/sales/dbo/v_big_orders"));
+    assert_eq!(
+        lineage["attributes"]["inputColumns"],
+        serde_json::json!([format!("{root}/sales/dbo/orders#__tabular_schema//id")])
+    );
+    assert_eq!(report["counts"]["relationships"], 3);
+    support::atlas::assert_atlas_accepts(&run);
     let cols = run.columns_of(&format!("{root}/sales/dbo/orders")).expect("orders has columns");
     assert_eq!(
         cols,
@@ -406,7 +516,7 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     let requests = server.requests();
     let on_sales =
         requests.iter().filter(|r| r.database.eq_ignore_ascii_case("sales") && r.sql.contains("surveyor:")).count();
-    assert_eq!(on_sales, 6, "catalog queries on 'sales'");
+    assert_eq!(on_sales, 7, "catalog queries on 'sales'");
     // The pool reuses connections (USE between databases), all encrypted.
     let logins = server.logins();
     assert!(logins.len() <= 2, "{} logins for one scan", logins.len());
@@ -628,4 +738,30 @@ fn benchmark_catalog_of_2000_tables() {
         elapsed.as_secs_f64(),
         assets as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// A T-SQL server that is not Microsoft's (Babelfish for PostgreSQL): keys
+/// are found through their index's name, an unknown row count stays
+/// unknown, and no query needs what Babelfish lacks.
+#[test]
+fn babelfish_style_catalog_keeps_keys_and_unknown_row_counts() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server =
+        rt.block_on(TdsServer::start_with(config(TlsMode::Optional), |req: &Request| answer(req, true))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = source_file(tmp.path(), server.addr().port(), "off", "databases = [\"sales\"]");
+    let out = tmp.path().join("out");
+    let (output, report) = scan(&file, &out, "S3cret-Pa55!");
+    assert_eq!(report["status"], "succeeded", "{}{}", stdout(&output), stderr(&output));
+    let run = Run::latest(&out);
+    let by = run.by_name();
+    let table = |t: &str| by[&format!("mssql://127.0.0.1/sales/dbo/{t}")];
+    assert_eq!(table("customers")["attributes"]["primaryKey"], serde_json::json!(["id"]));
+    assert_eq!(table("customers")["attributes"]["primaryKeyName"], "customers_pkey");
+    assert_eq!(table("orders")["attributes"]["primaryKey"], serde_json::json!(["id"]), "not index 1's column");
+    assert_eq!(table("order_lines")["attributes"]["primaryKey"], serde_json::json!(["order_id", "line_no"]));
+    assert!(table("order_lines")["attributes"].get("rowCount").is_none(), "-1 is unknown, not a count");
+    assert_eq!(table("orders")["attributes"]["rowCount"], 1200);
+    assert!(!stderr(&output).contains("no index found"), "{}", stderr(&output));
+    support::atlas::assert_atlas_accepts(&run);
 }

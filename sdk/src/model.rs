@@ -92,6 +92,12 @@ impl Asset {
         });
         self
     }
+    /// A relation with attributes (a foreign key's columns, the columns a
+    /// view reads); the host writes relations as Atlas relationships.
+    pub fn related(mut self, relation: Relation) -> Self {
+        self.relations.push(relation);
+        self
+    }
     /// The asset's path within the source's storage (files and folders of
     /// storage sources): lets the host group partitioned files into resource sets.
     pub fn storage_path(mut self, path: impl Into<String>) -> Self {
@@ -269,5 +275,20 @@ impl Value {
             Value::Integer(i) | Value::Timestamp(i) => Some(*i),
             _ => None,
         }
+    }
+}
+
+impl Relation {
+    /// A relation of `kind` to the asset `target` of `target_type`. The kinds
+    /// the host turns into catalog relationships: `foreign_key` (attributes
+    /// `name`, `columns`, `referencedColumns`, `onDelete`, `onUpdate`) and
+    /// `lineage` (the target is read to produce this asset; attribute
+    /// `columns`: the target's columns read).
+    pub fn new(kind: impl Into<String>, target_type: impl Into<String>, target: impl Into<String>) -> Self {
+        Relation { kind: kind.into(), target_type: target_type.into(), target: target.into(), attributes: Vec::new() }
+    }
+    pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.push(Attribute { key: key.into(), value: value.into() });
+        self
     }
 }

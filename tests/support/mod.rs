@@ -3,6 +3,8 @@
 //! checksum verified).
 #![allow(dead_code)]
 
+pub mod atlas;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,9 @@
 //! connection and the password) and emits databases, schemas, tables,
 //! partitioned and foreign tables, views and materialized views with their
 //! columns, primary and unique keys, foreign keys, row estimates
-//! (`pg_class.reltuples`, no table scan) and view definitions. Four queries
-//! per database. A database the login may not open is a per-item error; the
+//! (`pg_class.reltuples`, no table scan), view definitions and what each
+//! view reads (`pg_depend` on its rewrite rule: the source tables and
+//! columns, as lineage). Five queries per database. A database the login may not open is a per-item error; the
 //! others are scanned.
 //!
 //! Qualified names: `postgresql://<host>:<port>/<database>/<schema>/<table>`.
@@ -13,8 +14,8 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use surveyor_sdk::{
-    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, PluginInfo, PluginKind, Result, ScanRequest, ScanSummary,
-    Source, SourceHost, SqlResultSet, SqlValue, Value,
+    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, LogLevel, PluginInfo, PluginKind, Relation, Result,
+    ScanRequest, ScanSummary, Source, SourceHost, SqlResultSet, SqlValue,
 };
 
 pub struct Postgresql;
@@ -53,10 +54,36 @@ pub const CONSTRAINTS: &str = "/* surveyor:constraints */ SELECT n.nspname::text
 con.conname::text AS constraint_name, con.contype::text AS kind, \
 (SELECT string_agg(a.attname::text, ',' ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns, \
 rn.nspname::text AS referenced_schema, rc.relname::text AS referenced_object, \
-(SELECT string_agg(a.attname::text, ',' ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS referenced_columns \
+(SELECT string_agg(a.attname::text, ',' ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS referenced_columns, \
+con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update \
 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace \
 WHERE con.contype IN ('p', 'u', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3";
+
+/// What each view and materialized view reads: the relations (and their
+/// columns) its rewrite rule depends on, from `pg_depend`. One row per
+/// column read, or per relation when no column is named.
+pub const VIEW_DEPENDENCIES: &str = "/* surveyor:view_dependencies */ SELECT DISTINCT vn.nspname::text AS schema_name, v.relname::text AS object_name, \
+tn.nspname::text AS referenced_schema, t.relname::text AS referenced_object, a.attname::text AS referenced_column \
+FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace \
+JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass \
+JOIN pg_class t ON t.oid = d.refobjid AND t.oid <> v.oid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0 \
+WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p', 'v', 'm', 'f') \
+AND vn.nspname NOT IN ('pg_catalog', 'information_schema') AND tn.nspname NOT IN ('pg_catalog', 'information_schema') \
+ORDER BY 1, 2, 3, 4, 5";
+
+/// `pg_constraint.confdeltype` / `confupdtype` as SQL spells the action.
+fn referential_action(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "a" => "NO_ACTION",
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET_NULL",
+        "d" => "SET_DEFAULT",
+        _ => return None,
+    })
+}
 
 fn segment(name: &str) -> String {
     name.replace('%', "%25").replace('/', "%2F").replace('#', "%23").replace('?', "%3F").replace(' ', "%20")
@@ -134,6 +161,11 @@ fn scan_database(host: &dyn SourceHost, out: &mut Emitter<'_>, config: &Config, 
     let objects = q(OBJECTS)?;
     let columns = q(COLUMNS)?;
     let constraints = q(CONSTRAINTS)?;
+    // Lineage is worth a warning, not the database: the rest is still catalogued.
+    let dependencies = q(VIEW_DEPENDENCIES).unwrap_or_else(|e| {
+        host.log(LogLevel::Warn, &format!("database {db}: view lineage not read: {}", e.message));
+        SqlResultSet::default()
+    });
     let skip = |s: &str| config.exclude_schemas.iter().any(|e| e == s);
     for r in (Rows { set: &schemas }).iter() {
         let name = r.str("schema_name");
@@ -167,6 +199,22 @@ fn scan_database(host: &dyn SourceHost, out: &mut Emitter<'_>, config: &Config, 
         cons.entry((r.str("schema_name"), r.str("object_name"))).or_default().push(r);
     }
     let table_qn = |s: &str, t: &str| format!("{db_qn}/{}/{}", segment(s), segment(t));
+    // View → (source table → columns read), in the catalog's order.
+    let mut reads: HashMap<(String, String), Vec<(String, Vec<String>)>> = HashMap::new();
+    for r in (Rows { set: &dependencies }).iter() {
+        let sources = reads.entry((r.str("schema_name"), r.str("object_name"))).or_default();
+        let source = table_qn(&r.str("referenced_schema"), &r.str("referenced_object"));
+        let i = match sources.iter().position(|(s, _)| *s == source) {
+            Some(i) => i,
+            None => {
+                sources.push((source, Vec::new()));
+                sources.len() - 1
+            }
+        };
+        if let Some(column) = r.text("referenced_column") {
+            sources[i].1.push(column);
+        }
+    }
     for r in (Rows { set: &objects }).iter() {
         let (schema, name) = (r.str("schema_name"), r.str("object_name"));
         if skip(&schema) {
@@ -192,7 +240,6 @@ fn scan_database(host: &dyn SourceHost, out: &mut Emitter<'_>, config: &Config, 
             asset = asset.attr("rowCount", n).attr("rowCountIsEstimate", true);
         }
         let mut pk: Vec<String> = Vec::new();
-        let mut fks = Vec::new();
         for c in cons.get(&key).into_iter().flatten() {
             let columns: Vec<String> =
                 c.str("columns").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
@@ -206,13 +253,21 @@ fn scan_database(host: &dyn SourceHost, out: &mut Emitter<'_>, config: &Config, 
                     let target = table_qn(&c.str("referenced_schema"), &c.str("referenced_object"));
                     let referenced: Vec<String> =
                         c.str("referenced_columns").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-                    asset = asset.relation("foreign_key", "postgresql_table", target.clone());
-                    fks.push(serde_json::json!({"name": c.str("constraint_name"), "columns": columns, "referencedTable": target, "referencedColumns": referenced}));
+                    let mut fk = Relation::new("foreign_key", "postgresql_table", target)
+                        .attr("name", c.str("constraint_name"))
+                        .attr("columns", columns)
+                        .attr("referencedColumns", referenced);
+                    for (key, code) in [("onDelete", c.str("on_delete")), ("onUpdate", c.str("on_update"))] {
+                        if let Some(action) = referential_action(&code) {
+                            fk = fk.attr(key, action);
+                        }
+                    }
+                    asset = asset.related(fk);
                 }
             }
         }
-        if !fks.is_empty() {
-            asset = asset.attr("foreignKeys", Value::Json(serde_json::Value::Array(fks).to_string()));
+        for (source, columns) in reads.remove(&key).unwrap_or_default() {
+            asset = asset.related(Relation::new("lineage", "postgresql_table", source).attr("columns", columns));
         }
         for mut col in cols.remove(&key).unwrap_or_default() {
             if pk.iter().any(|p| p == col.name()) {

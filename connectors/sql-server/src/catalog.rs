@@ -37,7 +37,8 @@ WHERE s.schema_id < 16384 AND s.name NOT IN ('sys', 'INFORMATION_SCHEMA', 'guest
 ORDER BY s.name";
 
 /// Tables and views with row counts from metadata and their MS_Description.
-/// SQL Server 2005+, Azure SQL Database.
+/// A count below zero (Babelfish's −1 for a table never analysed) is
+/// reported as unknown. SQL Server 2005+, Azure SQL Database.
 pub const OBJECTS: &str = "/* surveyor:objects */ \
 SELECT s.name AS schema_name, o.name AS object_name, o.type AS object_type, o.create_date, o.modify_date, \
 (SELECT SUM(p.rows) FROM sys.partitions p WHERE p.object_id = o.object_id AND p.index_id IN (0, 1)) AS row_count, \
@@ -60,17 +61,22 @@ LEFT JOIN sys.default_constraints dc ON dc.object_id = c.default_object_id \
 WHERE o.type IN ('U', 'V') AND o.is_ms_shipped = 0 \
 ORDER BY s.name, o.name, c.column_id";
 
-/// Primary keys and unique constraints with their columns in key order.
-/// SQL Server 2005+, Azure SQL Database.
+/// Primary keys and unique constraints, each with the key columns of every
+/// index of its table: the connector picks the constraint's index by name,
+/// then by `unique_index_id`. On SQL Server both agree; on Babelfish
+/// `unique_index_id` is not the index's `index_id` (a primary key shows as
+/// index 2, 3…), so a join on it alone finds no key. Included columns
+/// (`key_ordinal` 0) are left out. SQL Server 2005+, Azure SQL Database.
 pub const KEYS: &str = "/* surveyor:keys */ \
 SELECT s.name AS schema_name, o.name AS object_name, kc.name AS constraint_name, kc.type AS constraint_type, \
-c.name AS column_name, ic.key_ordinal \
+kc.unique_index_id, i.index_id, i.name AS index_name, c.name AS column_name, ic.key_ordinal \
 FROM sys.key_constraints kc JOIN sys.objects o ON o.object_id = kc.parent_object_id \
 JOIN sys.schemas s ON s.schema_id = o.schema_id \
-JOIN sys.index_columns ic ON ic.object_id = kc.parent_object_id AND ic.index_id = kc.unique_index_id \
+JOIN sys.indexes i ON i.object_id = kc.parent_object_id AND i.index_id > 0 \
+JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id AND ic.key_ordinal > 0 \
 JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id \
 WHERE o.is_ms_shipped = 0 \
-ORDER BY s.name, o.name, kc.name, ic.key_ordinal";
+ORDER BY s.name, o.name, kc.name, i.index_id, ic.key_ordinal";
 
 /// Foreign keys, one row per column pair. SQL Server 2005+, Azure SQL Database.
 pub const FOREIGN_KEYS: &str = "/* surveyor:foreign_keys */ \
@@ -92,6 +98,23 @@ FROM sys.views v JOIN sys.schemas s ON s.schema_id = v.schema_id \
 LEFT JOIN sys.sql_modules m ON m.object_id = v.object_id \
 WHERE v.is_ms_shipped = 0 \
 ORDER BY s.name, v.name";
+
+/// What each view reads: one row per referenced table or view, and per
+/// referenced column where the server records one (schema-bound views;
+/// others are tracked by object only). References to other databases of
+/// the same server keep their database; linked servers are left out.
+/// SQL Server 2008+, Azure SQL Database.
+pub const VIEW_DEPENDENCIES: &str = "/* surveyor:view_dependencies */ \
+SELECT s.name AS schema_name, v.name AS object_name, d.referenced_database_name AS referenced_database, \
+COALESCE(rs.name, d.referenced_schema_name) AS referenced_schema, COALESCE(ro.name, d.referenced_entity_name) AS referenced_object, \
+rc.name AS referenced_column \
+FROM sys.sql_expression_dependencies d JOIN sys.views v ON v.object_id = d.referencing_id \
+JOIN sys.schemas s ON s.schema_id = v.schema_id \
+LEFT JOIN sys.objects ro ON ro.object_id = d.referenced_id LEFT JOIN sys.schemas rs ON rs.schema_id = ro.schema_id \
+LEFT JOIN sys.columns rc ON rc.object_id = d.referenced_id AND rc.column_id = d.referenced_minor_id AND d.referenced_minor_id > 0 \
+WHERE d.referencing_minor_id = 0 AND d.referenced_server_name IS NULL AND d.referenced_class = 1 \
+AND (ro.object_id IS NULL OR ro.type IN ('U', 'V')) \
+ORDER BY s.name, v.name, referenced_database, referenced_schema, referenced_object, referenced_column";
 
 /// Cheap round trip for `test-connection`.
 pub const PING: &str = "/* surveyor:ping */ SELECT 1 AS ok";

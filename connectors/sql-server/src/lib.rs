@@ -20,8 +20,8 @@ pub mod catalog;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use surveyor_sdk::{
-    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, LogLevel, PluginInfo, PluginKind, Result, ScanRequest,
-    ScanSummary, Source, SourceHost, SqlResultSet, SqlValue, Value,
+    Asset, BrowseEntry, Column, Emitter, Error, ErrorKind, LogLevel, PluginInfo, PluginKind, Relation, Result,
+    ScanRequest, ScanSummary, Source, SourceHost, SqlResultSet, SqlValue, Value,
 };
 
 pub struct SqlServer;
@@ -273,6 +273,15 @@ struct ForeignKey {
     on_update: String,
 }
 
+/// A table or view a view reads, with the columns the server names.
+struct ViewSource {
+    /// Another database of the same server.
+    database: Option<String>,
+    schema: String,
+    object: String,
+    columns: Vec<String>,
+}
+
 /// Everything read from one database's catalog, by (schema, object).
 #[derive(Default)]
 struct DbCatalog {
@@ -282,6 +291,8 @@ struct DbCatalog {
     keys: HashMap<(String, String), Vec<Key>>,
     foreign_keys: HashMap<(String, String), Vec<ForeignKey>>,
     views: HashMap<(String, String), String>,
+    /// What each view reads (`sys.sql_expression_dependencies`).
+    reads: HashMap<(String, String), Vec<ViewSource>>,
     /// Round trips made.
     queries: u32,
 }
@@ -318,6 +329,13 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
     } else {
         None
     };
+    let dependencies = match q(catalog::VIEW_DEPENDENCIES) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            host.log(LogLevel::Warn, &format!("database {db}: view lineage not read: {}", e.message));
+            None
+        }
+    };
     let allowed = |s: &str| config.schemas.allows(s);
     for r in Reader::new(&schemas).rows() {
         let name = r.str("schema_name");
@@ -335,7 +353,7 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
             is_view: r.str("object_type").trim().eq_ignore_ascii_case("V"),
             created: r.millis("create_date"),
             modified: r.millis("modify_date"),
-            rows: r.int("row_count"),
+            rows: r.int("row_count").filter(|n| *n >= 0),
             description: r.text("description"),
             schema,
         });
@@ -373,18 +391,15 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
         cat.columns.entry((schema, r.str("object_name"))).or_default().push(col);
     }
-    for r in Reader::new(&keys).rows() {
-        let key = (r.str("schema_name"), r.str("object_name"));
-        let name = r.str("constraint_name");
-        let list = cat.keys.entry(key).or_default();
-        match list.iter_mut().find(|k| k.name == name) {
-            Some(k) => k.columns.push(r.str("column_name")),
-            None => list.push(Key {
-                name,
-                kind: r.str("constraint_type").trim().to_string(),
-                columns: vec![r.str("column_name")],
-            }),
+    for (key, found) in match_keys(&keys) {
+        if found.columns.is_empty() {
+            host.log(
+                LogLevel::Warn,
+                &format!("database {db}: no index found for key {} of {}.{}", found.name, key.0, key.1),
+            );
+            continue;
         }
+        cat.keys.entry(key).or_default().push(found);
     }
     for r in Reader::new(&fks).rows() {
         let key = (r.str("schema_name"), r.str("object_name"));
@@ -406,6 +421,28 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
             }),
         }
     }
+    let dependencies = dependencies.unwrap_or_default();
+    for r in Reader::new(&dependencies).rows() {
+        // An unqualified name the server could not bind has no schema: it
+        // names nothing we can point at.
+        let (Some(schema), Some(object)) = (r.text("referenced_schema"), r.text("referenced_object")) else {
+            continue;
+        };
+        let database = r.text("referenced_database").filter(|d| !d.eq_ignore_ascii_case(db));
+        let list = cat.reads.entry((r.str("schema_name"), r.str("object_name"))).or_default();
+        let i = match list.iter().position(|s| s.database == database && s.schema == schema && s.object == object) {
+            Some(i) => i,
+            None => {
+                list.push(ViewSource { database, schema, object, columns: Vec::new() });
+                list.len() - 1
+            }
+        };
+        if let Some(column) = r.text("referenced_column")
+            && !list[i].columns.contains(&column)
+        {
+            list[i].columns.push(column);
+        }
+    }
     if let Some(views) = views {
         for r in Reader::new(&views).rows() {
             if let Some(def) = r.text("definition") {
@@ -414,6 +451,32 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
     }
     Ok(cat)
+}
+
+/// Key constraints with their columns, from the rows of [`catalog::KEYS`]
+/// (each constraint paired with every index of its table): the index of
+/// the constraint's name, or else the one of its `unique_index_id`.
+fn match_keys(set: &SqlResultSet) -> Vec<((String, String), Key)> {
+    // (schema, object, constraint) → kind, unique_index_id, index id → (name, columns)
+    type Indexes = BTreeMap<i64, (String, Vec<String>)>;
+    let mut found: BTreeMap<(String, String, String), (String, Option<i64>, Indexes)> = BTreeMap::new();
+    for r in Reader::new(set).rows() {
+        let entry =
+            found.entry((r.str("schema_name"), r.str("object_name"), r.str("constraint_name"))).or_insert_with(|| {
+                (r.str("constraint_type").trim().to_string(), r.int("unique_index_id"), BTreeMap::new())
+            });
+        let index = entry.2.entry(r.int("index_id").unwrap_or(-1)).or_insert_with(|| (r.str("index_name"), Vec::new()));
+        index.1.push(r.str("column_name"));
+    }
+    found
+        .into_iter()
+        .map(|((schema, object, name), (kind, unique_index_id, indexes))| {
+            let by_name = indexes.values().find(|(n, _)| n.eq_ignore_ascii_case(&name));
+            let by_id = unique_index_id.and_then(|id| indexes.get(&id));
+            let columns = by_name.or(by_id).map(|(_, c)| c.clone()).unwrap_or_default();
+            ((schema, object), Key { name, kind, columns })
+        })
+        .collect()
 }
 
 /// The databases to scan, in name order.
@@ -512,38 +575,38 @@ fn scan_database(
                 asset = asset.attr(format!("uniqueKey:{}", k.name), k.columns.clone());
             }
         }
-        let mut fk_json = Vec::new();
         for fk in cat.foreign_keys.get(&key).into_iter().flatten() {
             let target_key = (fk.target_schema.clone(), fk.target_table.clone());
             let target_type =
                 if object_types.get(&target_key).copied().unwrap_or(false) { types.view } else { types.table };
-            let target = table_qn(&fk.target_schema, &fk.target_table);
-            let mut relation = surveyor_sdk::Relation {
-                kind: "foreign_key".into(),
-                target_type: target_type.into(),
-                target: target.clone(),
-                attributes: Vec::new(),
-            };
-            relation.attributes.push(surveyor_sdk::Attribute { key: "name".into(), value: fk.name.clone().into() });
-            relation
-                .attributes
-                .push(surveyor_sdk::Attribute { key: "columns".into(), value: fk.columns.clone().into() });
-            relation.attributes.push(surveyor_sdk::Attribute {
-                key: "referencedColumns".into(),
-                value: fk.target_columns.clone().into(),
-            });
-            asset.relations.push(relation);
-            fk_json.push(serde_json::json!({
-                "name": fk.name,
-                "columns": fk.columns,
-                "referencedTable": target,
-                "referencedColumns": fk.target_columns,
-                "onDelete": fk.on_delete,
-                "onUpdate": fk.on_update,
-            }));
+            asset = asset.related(
+                Relation::new("foreign_key", target_type, table_qn(&fk.target_schema, &fk.target_table))
+                    .attr("name", fk.name.clone())
+                    .attr("columns", fk.columns.clone())
+                    .attr("referencedColumns", fk.target_columns.clone())
+                    .attr("onDelete", fk.on_delete.clone())
+                    .attr("onUpdate", fk.on_update.clone()),
+            );
         }
-        if !fk_json.is_empty() {
-            asset = asset.attr("foreignKeys", Value::Json(serde_json::Value::Array(fk_json).to_string()));
+        for source in cat.reads.get(&key).into_iter().flatten() {
+            let target = match &source.database {
+                Some(other) => format!(
+                    "{}/{}/{}/{}",
+                    db_qn.rsplit_once('/').map_or(db_qn, |(server, _)| server),
+                    segment(other),
+                    segment(&source.schema),
+                    segment(&source.object)
+                ),
+                None => table_qn(&source.schema, &source.object),
+            };
+            let source_key = (source.schema.clone(), source.object.clone());
+            let target_type = if source.database.is_none() && object_types.get(&source_key).copied().unwrap_or(false) {
+                types.view
+            } else {
+                types.table
+            };
+            asset =
+                asset.related(Relation::new("lineage", target_type, target).attr("columns", source.columns.clone()));
         }
         for mut col in cat.columns.get(&key).cloned().unwrap_or_default() {
             if pk_columns.iter().any(|c| c == col.name()) {
@@ -763,8 +826,21 @@ mod tests {
                     ],
                 ),
                 (_, t_) if t_.contains("surveyor:keys") => set(
-                    &["schema_name", "object_name", "constraint_name", "constraint_type", "column_name"],
-                    vec![vec![t("dbo"), t("orders"), t("PK_orders"), t("PK"), t("id")]],
+                    &[
+                        "schema_name",
+                        "object_name",
+                        "constraint_name",
+                        "constraint_type",
+                        "unique_index_id",
+                        "index_id",
+                        "index_name",
+                        "column_name",
+                    ],
+                    // Babelfish style: the key's index is not its unique_index_id (1, another index).
+                    vec![
+                        vec![t("dbo"), t("orders"), t("orders_pkey"), t("PK"), i(1), i(1), t("ix_note"), t("note")],
+                        vec![t("dbo"), t("orders"), t("orders_pkey"), t("PK"), i(1), i(2), t("orders_pkey"), t("id")],
+                    ],
                 ),
                 (_, t_) if t_.contains("surveyor:foreign_keys") => set(
                     &[
@@ -814,7 +890,8 @@ mod tests {
         assert_eq!(errors[0].item.as_deref(), Some("locked"));
         // a constant number of queries per database
         let sales = h.sql_queries.borrow().iter().filter(|(d, _)| d.as_deref() == Some("sales")).count();
-        assert_eq!(sales, 6);
+        assert_eq!(sales, 7);
+        assert_eq!(orders.get("primaryKey"), Some(&Value::Texts(vec!["id".into()])), "the index of the key's name");
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     // source's network checks passed and its test-connection runs.
     let loaded = std::sync::OnceLock::new();
     let test = |def: &SourceDefinition| -> Result<(), String> {
+        if let Some(note) = super::source::certificate_note(def) {
+            eprintln!("{note}");
+        }
         match loaded.get_or_init(|| super::load(global).map_err(|e| format!("cannot load the connectors: {e:#}"))) {
             Ok((runtime, registry)) => {
                 surveyor_engine::sources::probe::test_connection(runtime, registry, def).map_err(|e| e.to_string())

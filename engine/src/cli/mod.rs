@@ -1,6 +1,8 @@
 //! The `surveyor` command line: argument parsing and dispatch. Each command
 //! is one module; the work is done by the library.
 
+#[cfg(test)]
+mod doc_commands;
 mod doctor;
 mod manage;
 mod plugins;
@@ -135,7 +137,11 @@ fn init_logging(verbose: u8, level: &str, json: bool) {
     let base = LEVELS.iter().position(|l| *l == level).unwrap_or(1);
     let asked = if verbose == 0 { 0 } else { 1 + verbose as usize };
     let default = LEVELS[base.max(asked).min(LEVELS.len() - 1)];
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // tiberius warns of a trusted certificate on every connection; the user
+    // chose it, and `test-connection` and `doctor` say so once.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(default).add_directive("tiberius::client::tls_stream=error".parse().expect("a valid directive"))
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

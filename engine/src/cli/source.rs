@@ -26,8 +26,24 @@ pub struct BrowseArgs {
     pub json: bool,
 }
 
+/// The user chose not to validate the server's certificate: said once, where
+/// the connection is checked (`test-connection`, `doctor`), rather than by
+/// the driver on every connection (its warning is filtered out, see `init_logging`).
+pub fn certificate_note(definition: &SourceDefinition) -> Option<String> {
+    let trusting = definition.connection.get("encryption").and_then(|v| v.as_str()) == Some("trust-server-certificate");
+    trusting.then(|| {
+        format!(
+            "note: '{}' uses encryption = \"trust-server-certificate\": the server's certificate is not validated",
+            definition.name
+        )
+    })
+}
+
 pub fn test_connection(global: &GlobalArgs, args: TestConnectionArgs) -> anyhow::Result<ExitCode> {
     let definition = SourceDefinition::from_file(&args.source)?;
+    if let Some(note) = certificate_note(&definition) {
+        eprintln!("{note}");
+    }
     let (runtime, registry) = super::load(global)?;
     match probe::test_connection(&runtime, &registry, &definition) {
         Ok(()) => {

@@ -13,11 +13,12 @@
 
 use super::resource_sets::{FileColumns, Grouper, GroupingConfig, Offer, SetSummary};
 use super::run::{Counts, PluginUse, RunReport, RunStatus, SourceSummary};
-use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, deletions, written_ids};
+use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, carry_over, deletions, written_ids};
 use super::unit::{Found, Record, UnitCounts, UnitOutcome, UnitReader, UnitResultError, UnitSummary, error_order};
 use super::{ScanError, now};
 use crate::host::bindings::types::{Asset, Column};
 use crate::sink::atlas::{AtlasBatcher, TYPEDEFS};
+use crate::sink::relations::Relations;
 use crate::sink::{RunOutput, Sink};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -238,12 +239,14 @@ pub fn commit(
 
     let mut grouper = Grouper::new(&plan.grouping)?;
     let mut batcher = AtlasBatcher::new(plan.batch_entities);
+    let mut relations = Relations::default();
     let mut assets = 0u64;
     let mut write = |asset: &Asset, schema: Option<&FileColumns>, output: &mut RunOutput| -> Result<(), ScanError> {
         assets += 1;
         // An asset that carries its own columns (a table) is its own schema.
         let columns = schema.map(|s| &s.columns[..]).or((!asset.columns.is_empty()).then_some(&asset.columns[..]));
         let facts = schema.map(|s| &s.facts[..]).unwrap_or(&[]);
+        relations.note(asset, columns);
         if let Some(batch) = batcher.add(asset, columns, facts) {
             output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
         }
@@ -281,6 +284,10 @@ pub fn commit(
             file_schema = old.schema_of(&asset)?;
         }
         let id = AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() };
+        let parent = asset
+            .parent
+            .as_ref()
+            .map(|p| AssetId { type_name: p.type_name.clone(), qualified_name: p.qualified_name.clone() });
         let path = asset.file.as_ref().map(|f| f.path.clone());
         let kept_columns = file_schema.as_ref().map(|s| s.columns.clone());
         let kept_facts = file_schema.as_ref().map(|s| s.facts.clone()).unwrap_or_default();
@@ -298,6 +305,7 @@ pub fn commit(
             Offer::Absorbed => false,
         };
         if let Some(state) = &mut state {
+            state.parent(parent.as_ref()).map_err(|e| state_error(new_state, e))?;
             state
                 .entry(&id, written, path.as_deref(), kept_columns.as_ref(), failed, &kept_facts)
                 .map_err(|e| state_error(new_state, e))?;
@@ -315,6 +323,34 @@ pub fn commit(
         }
         report.counts.resource_sets += 1;
     }
+    // Relationships last, when both their ends are in the catalog. An
+    // incremental run may point at what only the last run wrote.
+    if plan.modified_since.is_some()
+        && relations.needs_previous()
+        && let Some(previous) = previous
+    {
+        for id in written_ids(previous).map_err(|e| state_error(previous, e))? {
+            relations.know(&id.type_name, &id.qualified_name);
+        }
+    }
+    let (related, unresolved) = relations.resolve();
+    for entity in &related {
+        if let Some(batch) = batcher.add_related(entity) {
+            output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
+        }
+        if let Some(state) = &mut state {
+            let id = AssetId {
+                type_name: entity.type_name().to_string(),
+                qualified_name: entity.qualified_name().to_string(),
+            };
+            state.related(&id).map_err(|e| state_error(new_state, e))?;
+        }
+    }
+    report.counts.relationships = related.len() as u64;
+    report.counts.unresolved_relations = unresolved;
+    if unresolved > 0 {
+        tracing::info!(unresolved, "relations to assets outside the catalog were left out");
+    }
     if let Some(batch) = batcher.finish() {
         output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
     }
@@ -330,7 +366,15 @@ pub fn commit(
     // Deletions only from a run that saw the whole source.
     if state_written && let Some(previous) = previous {
         let before = written_ids(previous).map_err(|e| state_error(previous, e))?;
-        let now = written_ids(new_state).map_err(|e| state_error(new_state, e))?;
+        let mut now = written_ids(new_state).map_err(|e| state_error(new_state, e))?;
+        if plan.modified_since.is_some() {
+            let carried = carry_over(previous, new_state, &now).map_err(|e| state_error(new_state, e))?;
+            if !carried.is_empty() {
+                tracing::info!(carried = carried.len(), "assets of containers this run did not list are kept");
+                now.extend(carried);
+                now.sort_by(|a, b| a.output_order(b));
+            }
+        }
         let gone = deletions(&before, &now);
         report.counts.deleted = gone.len() as u64;
         let body = serde_json::json!({

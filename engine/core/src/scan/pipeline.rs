@@ -47,7 +47,7 @@ impl Counters {
             item_errors: get(&self.item_errors),
             bytes_read: get(&self.bytes_read),
             reads: get(&self.reads),
-            deleted: 0,
+            ..Counts::default()
         }
     }
 }

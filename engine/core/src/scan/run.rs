@@ -172,6 +172,11 @@ pub struct Counts {
     pub reads: u64,
     /// Assets found by the last successful run and not by this one (listed in `deletions.json`).
     pub deleted: u64,
+    /// Entities written for relations: foreign keys and lineage processes.
+    pub relationships: u64,
+    /// Relation targets left out because neither this run nor the source's
+    /// last one wrote them (a table of an excluded schema, another source's asset).
+    pub unresolved_relations: u64,
 }
 
 /// The report of one run, written as `report.json`.

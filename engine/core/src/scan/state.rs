@@ -12,7 +12,8 @@
 //! The state is one stream of [`frames`](super::frames) (magic `SVS1`): the
 //! last run, then entries in order of qualified name (columns written once
 //! per distinct schema, before their first use), then the resource sets
-//! written. The command line keeps it in a folder per source; the service in
+//! written, then the entities written for relations (foreign keys, lineage
+//! processes), so that a relationship whose end is gone is deleted too. The command line keeps it in a folder per source; the service in
 //! its database. It is replaced whole, and only once a run is committed: a
 //! failed or interrupted run leaves the previous state as it was.
 
@@ -90,6 +91,11 @@ enum StateFrame {
     Columns(Vec<Column>),
     Entry(StateEntry),
     Set(AssetId),
+    /// An entity written for relations (a foreign key, a lineage process).
+    Related(AssetId),
+    /// The containing asset of the entries that follow (until the next
+    /// `Parent`); an empty id for top-level assets.
+    Parent(AssetId),
 }
 
 /// Writes a state stream: entries in output order, then the sets written.
@@ -99,13 +105,27 @@ pub struct StateWriter<W: Write> {
     written: HashMap<usize, u32>,
     /// Keeps those copies alive (so an address is never reused).
     keep: Vec<Arc<Vec<Column>>>,
+    /// The last [`StateFrame::Parent`] written.
+    parent: Option<AssetId>,
 }
 
 impl<W: Write> StateWriter<W> {
     pub fn new(out: W, run: &LastRun) -> std::io::Result<Self> {
         let mut frames = FrameWriter::new(out, STATE_MAGIC)?;
         frames.put(&StateFrame::Run(run.clone()))?;
-        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new() })
+        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new(), parent: None })
+    }
+
+    /// The containing asset of the next entries (`None`: top-level): an
+    /// incremental run that did not list it cannot tell them gone. Written
+    /// only when it changes (a folder's files share it).
+    pub fn parent(&mut self, parent: Option<&AssetId>) -> std::io::Result<()> {
+        let parent = parent.cloned().unwrap_or(AssetId { type_name: String::new(), qualified_name: String::new() });
+        if self.parent.as_ref() != Some(&parent) {
+            self.frames.put(&StateFrame::Parent(parent.clone()))?;
+            self.parent = Some(parent);
+        }
+        Ok(())
     }
 
     /// An asset the run found; `columns` the file's schema, when one is known.
@@ -150,6 +170,11 @@ impl<W: Write> StateWriter<W> {
         self.frames.put(&StateFrame::Set(id.clone()))
     }
 
+    /// An entity written for relations (after the sets, in output order).
+    pub fn related(&mut self, id: &AssetId) -> std::io::Result<()> {
+        self.frames.put(&StateFrame::Related(id.clone()))
+    }
+
     pub fn finish(self) -> std::io::Result<W> {
         self.frames.finish()
     }
@@ -159,6 +184,7 @@ impl<W: Write> StateWriter<W> {
 pub enum StateItem {
     Entry(StateEntry, Option<Arc<Vec<Column>>>),
     Set(AssetId),
+    Related(AssetId),
 }
 
 /// Reads a state stream back.
@@ -191,6 +217,8 @@ impl<R: Read> StateReader<R> {
                     return Ok(Some(StateItem::Entry(entry, columns)));
                 }
                 Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
+                Some(StateFrame::Related(id)) => return Ok(Some(StateItem::Related(id))),
+                Some(StateFrame::Parent(_)) => {}
                 Some(StateFrame::Run(_)) => return Err(FrameError::Trailer("a second run in the state")),
             }
         }
@@ -205,7 +233,7 @@ pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
         match item {
             StateItem::Entry(e, _) if e.written => ids.push(e.id),
             StateItem::Entry(..) => {}
-            StateItem::Set(id) => ids.push(id),
+            StateItem::Set(id) | StateItem::Related(id) => ids.push(id),
         }
     }
     ids.sort_by(|a, b| a.output_order(b));
@@ -223,6 +251,78 @@ pub fn failed_paths(state: &Path) -> Result<Vec<String>, FrameError> {
         }
     }
     Ok(paths)
+}
+
+/// For an incremental run whose source lists only what changed (Power BI's
+/// modified workspaces): the assets of the last run (`previous`) that this
+/// run did not find (`now`, its written ids in output order) and could not
+/// have found, because it did not list their container either. They are
+/// still there: appended to the new state (`new_state`, finished) so that
+/// neither this run nor the next reports them deleted. Entities written for
+/// relations go with the asset they belong to. Returns them in output order.
+pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<Vec<AssetId>, FrameError> {
+    let found = |id: &AssetId| now.binary_search_by(|n| n.output_order(id)).is_ok();
+    let mut reader = FrameReader::new(BufReader::new(std::fs::File::open(previous)?), STATE_MAGIC, "source state")?;
+    let mut parent: Option<AssetId> = None;
+    let mut carried: Vec<StateFrame> = Vec::new();
+    let mut carried_names = std::collections::HashSet::new();
+    let mut related = Vec::new();
+    while let Some(frame) = reader.read::<StateFrame>()? {
+        match frame {
+            StateFrame::Parent(p) => parent = Some(p),
+            StateFrame::Entry(mut entry) => {
+                // Without a recorded container (an older state) the asset is
+                // not carried; a top-level one (empty container) always is.
+                if entry.written
+                    && !found(&entry.id)
+                    && let Some(container) = parent.clone()
+                    && !found(&container)
+                {
+                    if let Some(file) = &mut entry.file {
+                        file.schema = Found::None;
+                    }
+                    carried_names.insert(entry.id.qualified_name.clone());
+                    carried.push(StateFrame::Parent(container));
+                    carried.push(StateFrame::Entry(entry));
+                }
+            }
+            StateFrame::Related(id) => related.push(id),
+            StateFrame::Run(_) | StateFrame::Columns(_) | StateFrame::Set(_) => {}
+        }
+    }
+    for id in related {
+        let owner = id.qualified_name.split("#__").next().unwrap_or_default();
+        if carried_names.contains(owner) && !found(&id) {
+            carried.push(StateFrame::Related(id));
+        }
+    }
+    if carried.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Rewrite the new state with them appended (the frames' trailer covers everything).
+    let staged = new_state.with_extension("carry");
+    {
+        let mut input = FrameReader::new(BufReader::new(std::fs::File::open(new_state)?), STATE_MAGIC, "source state")?;
+        let mut out = FrameWriter::new(std::io::BufWriter::new(std::fs::File::create(&staged)?), STATE_MAGIC)?;
+        while let Some(frame) = input.read::<StateFrame>()? {
+            out.put(&frame)?;
+        }
+        for frame in &carried {
+            out.put(frame)?;
+        }
+        out.finish()?.flush()?;
+    }
+    std::fs::rename(&staged, new_state)?;
+    let mut ids: Vec<AssetId> = carried
+        .into_iter()
+        .filter_map(|f| match f {
+            StateFrame::Entry(e) => Some(e.id),
+            StateFrame::Related(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_by(|a, b| a.output_order(b));
+    Ok(ids)
 }
 
 /// The assets in `before` that are not in `now` (both in output order).
@@ -330,6 +430,43 @@ mod tests {
     }
 
     #[test]
+    fn an_incremental_run_keeps_what_it_did_not_list_and_deletes_what_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = LastRun { run_id: "r1".into(), started_at_ms: 0, status: "succeeded".into() };
+        let write = |path: &Path, entries: &[(&str, Option<&str>)], related: &[&str]| {
+            let mut w = StateWriter::new(std::fs::File::create(path).unwrap(), &run).unwrap();
+            for (qn, parent) in entries {
+                w.parent(parent.map(|p| id("ws", p)).as_ref()).unwrap();
+                w.entry(&id("t", qn), true, None, None, false, &[]).unwrap();
+            }
+            for r in related {
+                w.related(&id("surveyor_lineage", r)).unwrap();
+            }
+            w.finish().unwrap();
+        };
+        // Last run: workspaces a and b, each with a report and its lineage.
+        let previous = dir.path().join("previous");
+        write(
+            &previous,
+            &[("a", None), ("a/r1", Some("a")), ("a/r2", Some("a")), ("b", None), ("b/r", Some("b"))],
+            &["a/r1#__lineage", "b/r#__lineage"],
+        );
+        // This run listed only workspace a, where r2 is gone.
+        let new_state = dir.path().join("new");
+        write(&new_state, &[("a", None), ("a/r1", Some("a"))], &["a/r1#__lineage"]);
+        let now = written_ids(&new_state).unwrap();
+        let carried = carry_over(&previous, &new_state, &now).unwrap();
+        assert_eq!(carried, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
+        let now = written_ids(&new_state).unwrap();
+        assert_eq!(deletions(&written_ids(&previous).unwrap(), &now), [id("t", "a/r2")]);
+        // The state carries them on: the next run keeps them again.
+        let next = dir.path().join("next");
+        write(&next, &[("a", None), ("a/r1", Some("a"))], &[]);
+        let again = carry_over(&new_state, &next, &written_ids(&next).unwrap()).unwrap();
+        assert_eq!(again, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
+    }
+
+    #[test]
     fn state_round_trips_with_schemas_written_once() {
         let dir = tempfile::tempdir().unwrap();
         let state = SourceState::new(dir.path(), "sales lake/é", "azure-blob", "https://a.blob.core.windows.net");
@@ -351,12 +488,16 @@ mod tests {
         w.entry(&id("f", "b"), false, Some("b"), Some(&columns), false, &[]).unwrap();
         w.entry(&id("f", "c"), true, Some("c"), None, true, &[]).unwrap();
         w.set(&id("s", "b{N}")).unwrap();
+        w.related(&id("surveyor_lineage", "a#__lineage")).unwrap();
         w.finish().unwrap();
         state.replace(&staged).unwrap();
         assert_eq!(state.last_run().unwrap(), Some(run.clone()));
         assert_eq!(run.modified_since(), 1_699_999_999_999, "rounded down to its second");
         let file = state.file().unwrap();
-        assert_eq!(written_ids(&file).unwrap(), [id("f", "a"), id("s", "b{N}"), id("f", "c")]);
+        assert_eq!(
+            written_ids(&file).unwrap(),
+            [id("f", "a"), id("surveyor_lineage", "a#__lineage"), id("s", "b{N}"), id("f", "c")]
+        );
         assert_eq!(failed_paths(&file).unwrap(), ["c"]);
         let mut r = StateReader::new(std::fs::File::open(&file).unwrap()).unwrap();
         let Some(StateItem::Entry(_, Some(first))) = r.next_item().unwrap() else { panic!("an entry with columns") };

@@ -14,10 +14,14 @@
 //!   (`composeSchema`).
 //! - The containing asset is referenced through `parent`
 //!   (relationship `surveyor_parent`, defined in [`TYPEDEFS`]).
+//! - Foreign keys and lineage are entities of their own (`surveyor_foreign_key`,
+//!   `surveyor_lineage`, a `Process`), written after every asset of the run
+//!   ([`super::relations`]).
 //! - Attributes the connector names go to `attributes`; facts that no Atlas
 //!   type defines (Parquet row counts, codecs, physical types…) go to
 //!   `customAttributes`, as strings of at most 500 characters.
 
+use super::relations::{COLUMN_TYPE, FOREIGN_KEY_TYPE, LINEAGE_TYPE, RelatedEntity};
 use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Repetition, Value};
 use serde::ser::{SerializeMap, Serializer};
 use std::collections::HashMap;
@@ -46,6 +50,30 @@ pub const TYPEDEFS: &str = r#"{
         {"name": "partitionKeys", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
         {"name": "schemaVariants", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false}
       ]
+    },
+    {
+      "name": "surveyor_foreign_key",
+      "description": "A foreign key found by Surveyor: the referencing table and columns, the referenced table and columns.",
+      "superTypes": ["Asset"],
+      "serviceType": "Surveyor",
+      "typeVersion": "1.0",
+      "attributeDefs": [
+        {"name": "columnNames", "typeName": "array<string>", "isOptional": true, "cardinality": "LIST", "isUnique": false, "isIndexable": false},
+        {"name": "referencedTableName", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": true},
+        {"name": "referencedColumnNames", "typeName": "array<string>", "isOptional": true, "cardinality": "LIST", "isUnique": false, "isIndexable": false},
+        {"name": "onDelete", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false},
+        {"name": "onUpdate", "typeName": "string", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false}
+      ]
+    },
+    {
+      "name": "surveyor_lineage",
+      "description": "Lineage found by Surveyor: a view's query, or a Power BI item built from its sources. Inputs are read to produce the output.",
+      "superTypes": ["Process"],
+      "serviceType": "Surveyor",
+      "typeVersion": "1.0",
+      "attributeDefs": [
+        {"name": "inputColumns", "typeName": "array<string>", "isOptional": true, "cardinality": "LIST", "isUnique": false, "isIndexable": false}
+      ]
     }
   ],
   "relationshipDefs": [
@@ -56,6 +84,38 @@ pub const TYPEDEFS: &str = r#"{
       "propagateTags": "NONE",
       "endDef1": {"type": "Referenceable", "name": "children", "isContainer": true, "cardinality": "SET"},
       "endDef2": {"type": "Referenceable", "name": "parent", "isContainer": false, "cardinality": "SINGLE"}
+    },
+    {
+      "name": "surveyor_table_foreign_keys",
+      "description": "A table and the foreign keys it declares (deleted with it).",
+      "relationshipCategory": "COMPOSITION",
+      "propagateTags": "NONE",
+      "endDef1": {"type": "DataSet", "name": "foreignKeys", "isContainer": true, "cardinality": "SET"},
+      "endDef2": {"type": "surveyor_foreign_key", "name": "table", "isContainer": false, "cardinality": "SINGLE"}
+    },
+    {
+      "name": "surveyor_foreign_key_referenced_table",
+      "description": "The table a foreign key references.",
+      "relationshipCategory": "ASSOCIATION",
+      "propagateTags": "NONE",
+      "endDef1": {"type": "surveyor_foreign_key", "name": "referencedTable", "isContainer": false, "cardinality": "SINGLE"},
+      "endDef2": {"type": "DataSet", "name": "referencingForeignKeys", "isContainer": false, "cardinality": "SET"}
+    },
+    {
+      "name": "surveyor_foreign_key_columns",
+      "description": "The columns of a foreign key, in the referencing table.",
+      "relationshipCategory": "ASSOCIATION",
+      "propagateTags": "NONE",
+      "endDef1": {"type": "surveyor_foreign_key", "name": "columns", "isContainer": false, "cardinality": "SET"},
+      "endDef2": {"type": "Referenceable", "name": "foreignKeysOfColumn", "isContainer": false, "cardinality": "SET"}
+    },
+    {
+      "name": "surveyor_foreign_key_referenced_columns",
+      "description": "The columns a foreign key references, in the referenced table.",
+      "relationshipCategory": "ASSOCIATION",
+      "propagateTags": "NONE",
+      "endDef1": {"type": "surveyor_foreign_key", "name": "referencedColumns", "isContainer": false, "cardinality": "SET"},
+      "endDef2": {"type": "Referenceable", "name": "foreignKeysReferencingColumn", "isContainer": false, "cardinality": "SET"}
     }
   ]
 }
@@ -114,6 +174,71 @@ impl AtlasBatcher {
         }
         self.in_batch.insert(asset.qualified_name.clone(), guid);
         flushed
+    }
+
+    /// Adds an entity written for relations (after every asset of the run,
+    /// so that both ends exist); returns the previous batch when it was full.
+    pub fn add_related(&mut self, entity: &RelatedEntity) -> Option<Batch> {
+        let flushed = if self.entities > 0 && self.entities + 1 > self.max_entities { self.flush() } else { None };
+        if self.entities == 0 {
+            self.buf.clear();
+            self.buf.extend_from_slice(b"{\"entities\":[");
+        }
+        let guid = self.guid();
+        self.begin_entity();
+        let refs = |list: &[AssetRef]| list.iter().map(|r| self.reference_json(r)).collect::<Vec<_>>();
+        let columns = |list: &[String]| {
+            list.iter()
+                .map(|qn| self.reference_json(&AssetRef { type_name: COLUMN_TYPE.into(), qualified_name: qn.clone() }))
+                .collect::<Vec<_>>()
+        };
+        let json = match entity {
+            RelatedEntity::ForeignKey(fk) => {
+                let mut attributes = serde_json::json!({
+                    "qualifiedName": fk.qualified_name,
+                    "name": fk.name,
+                    "columnNames": fk.column_names,
+                    "referencedTableName": fk.referenced_name,
+                    "referencedColumnNames": fk.referenced_column_names,
+                });
+                for (key, value) in [("onDelete", &fk.on_delete), ("onUpdate", &fk.on_update)] {
+                    if let Some(v) = value {
+                        attributes[key] = v.as_str().into();
+                    }
+                }
+                let mut rel = serde_json::json!({"table": self.reference_json(&fk.table)});
+                if let Some(r) = &fk.referenced {
+                    rel["referencedTable"] = self.reference_json(r);
+                }
+                if !fk.columns.is_empty() {
+                    rel["columns"] = columns(&fk.columns).into();
+                }
+                if !fk.referenced_columns.is_empty() {
+                    rel["referencedColumns"] = columns(&fk.referenced_columns).into();
+                }
+                serde_json::json!({"typeName": FOREIGN_KEY_TYPE, "guid": guid.to_string(),
+                    "attributes": attributes, "relationshipAttributes": rel})
+            }
+            RelatedEntity::Lineage(l) => {
+                let mut attributes = serde_json::json!({
+                    "qualifiedName": l.qualified_name,
+                    "name": l.name,
+                    "inputs": refs(&l.inputs),
+                    "outputs": refs(std::slice::from_ref(&l.output)),
+                });
+                if !l.input_columns.is_empty() {
+                    attributes["inputColumns"] = l.input_columns.clone().into();
+                }
+                serde_json::json!({"typeName": LINEAGE_TYPE, "guid": guid.to_string(), "attributes": attributes})
+            }
+        };
+        serde_json::to_writer(&mut self.buf, &json).expect("serialize to memory");
+        self.in_batch.insert(entity.qualified_name().to_string(), guid);
+        flushed
+    }
+
+    fn reference_json(&self, target: &AssetRef) -> serde_json::Value {
+        serde_json::to_value(self.reference(target)).expect("serialize to memory")
     }
 
     /// The last, partly filled batch.
@@ -183,6 +308,7 @@ impl AtlasBatcher {
             custom: Vec::new(),
         };
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
+        self.in_batch.insert(schema_qn.clone(), schema_guid);
         for column in columns {
             let qn = qualified_name::column(&asset.qualified_name, &column.path);
             let guid = self.guid();
@@ -203,6 +329,7 @@ impl AtlasBatcher {
                 custom: column_facts(column),
             };
             serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
+            self.in_batch.insert(qn, guid);
         }
     }
 

@@ -12,6 +12,7 @@ pub mod atlas;
 mod definition;
 mod local;
 mod manifest;
+pub mod relations;
 
 pub use definition::SinkDefinition;
 pub use local::LocalFolderSink;

@@ -22,7 +22,13 @@ impl LocalStorage {
     /// Grants read access to `root` and everything beneath it, nothing else.
     pub fn open(root: &Path) -> Result<Self, StorageError> {
         let shown = root.display().to_string();
-        let root = root.canonicalize().map_err(|e| io_error(&shown, &e))?;
+        // A root that is not there never was (the hint of `io_error` is for files that vanish mid-scan).
+        let root = root.canonicalize().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                StorageError::new(StorageErrorKind::NotFound, &shown, "no such folder".to_string())
+            }
+            _ => io_error(&shown, &e),
+        })?;
         if !root.is_dir() {
             return Err(StorageError::new(StorageErrorKind::NotFound, shown, "not a folder"));
         }
