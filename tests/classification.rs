@@ -3,6 +3,8 @@
 //! decoys in Parquet (Snappy and gzip), CSV and NDJSON; and a leak test:
 //! sampled values appear nowhere in the output, the report or the logs.
 
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -11,7 +13,7 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel};
 use parquet::file::properties::WriterProperties;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -83,7 +85,11 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
     };
     let tag = |i: usize| sentinel.map(|s| format!("{s}{i}")).unwrap_or_else(|| format!("u{i}"));
     vec![
-        ("email", gen_col(&mut |r, i| Some(format!("{}.{}@example{}.com", tag(i), r.below(1000), r.below(9)))), Some("MICROSOFT.PERSONAL.EMAIL")),
+        (
+            "email",
+            gen_col(&mut |r, i| Some(format!("{}.{}@example{}.com", tag(i), r.below(1000), r.below(9)))),
+            Some("MICROSOFT.PERSONAL.EMAIL"),
+        ),
         (
             "card_valid",
             gen_col(&mut |r, _| {
@@ -102,22 +108,34 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
         ),
         (
             "ssn",
-            gen_col(&mut |r, _| Some(format!("{:03}-{:02}-{:04}", 1 + r.below(665), 1 + r.below(98), 1 + r.below(9998)))),
+            gen_col(&mut |r, _| {
+                Some(format!("{:03}-{:02}-{:04}", 1 + r.below(665), 1 + r.below(98), 1 + r.below(9998)))
+            }),
             Some("MICROSOFT.GOVERNMENT.US.SOCIAL_SECURITY_NUMBER"),
         ),
         (
             "phone_us",
-            gen_col(&mut |r, _| Some(format!("({}{}) {}{}-{}", 2 + r.below(8), r.digits(2), 2 + r.below(8), r.digits(2), r.digits(4)))),
+            gen_col(&mut |r, _| {
+                Some(format!("({}{}) {}{}-{}", 2 + r.below(8), r.digits(2), 2 + r.below(8), r.digits(2), r.digits(4)))
+            }),
             Some("MICROSOFT.PERSONAL.US.PHONE_NUMBER"),
         ),
         (
             "phone_intl",
-            gen_col(&mut |r, i| Some(if i % 2 == 0 { format!("+44 20 {} {}", r.digits(4), r.digits(4)) } else { format!("+49 30 {}", r.digits(7)) })),
+            gen_col(&mut |r, i| {
+                Some(if i % 2 == 0 {
+                    format!("+44 20 {} {}", r.digits(4), r.digits(4))
+                } else {
+                    format!("+49 30 {}", r.digits(7))
+                })
+            }),
             Some("SURVEYOR.PERSONAL.INTERNATIONAL_PHONE_NUMBER"),
         ),
         (
             "iban",
-            gen_col(&mut |r, i| Some(if i % 2 == 0 { iban("DE", &r.digits(18)) } else { iban("GB", &format!("WEST{}", r.digits(14))) })),
+            gen_col(&mut |r, i| {
+                Some(if i % 2 == 0 { iban("DE", &r.digits(18)) } else { iban("GB", &format!("WEST{}", r.digits(14))) })
+            }),
             Some("MICROSOFT.FINANCIAL.INTERNATIONAL_BANKING_ACCOUNT_NUMBER"),
         ),
         (
@@ -133,12 +151,33 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
         ),
         (
             "id",
-            gen_col(&mut |r, _| Some(format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", r.next() as u32, r.below(1 << 16), r.below(1 << 12), r.below(1 << 12), r.next() & 0xffff_ffff_ffff))),
+            gen_col(&mut |r, _| {
+                Some(format!(
+                    "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                    r.next() as u32,
+                    r.below(1 << 16),
+                    r.below(1 << 12),
+                    r.below(1 << 12),
+                    r.next() & 0xffff_ffff_ffff
+                ))
+            }),
             Some("SURVEYOR.MISCELLANEOUS.GUID"),
         ),
-        ("full_name", gen_col(&mut |r, _| Some(format!("{} {}", r.pick(&first), r.pick(&last)))), Some("MICROSOFT.PERSONAL.NAME")),
-        ("website", gen_col(&mut |r, _| Some(format!("https://shop{}.example.com/p/{}", r.below(50), r.below(9999)))), Some("SURVEYOR.MISCELLANEOUS.URL")),
-        ("country", gen_col(&mut |r, _| Some(r.pick(&countries).to_string())), Some("MICROSOFT.MISCELLANEOUS.COUNTRY_OR_REGION")),
+        (
+            "full_name",
+            gen_col(&mut |r, _| Some(format!("{} {}", r.pick(&first), r.pick(&last)))),
+            Some("MICROSOFT.PERSONAL.NAME"),
+        ),
+        (
+            "website",
+            gen_col(&mut |r, _| Some(format!("https://shop{}.example.com/p/{}", r.below(50), r.below(9999)))),
+            Some("SURVEYOR.MISCELLANEOUS.URL"),
+        ),
+        (
+            "country",
+            gen_col(&mut |r, _| Some(r.pick(&countries).to_string())),
+            Some("MICROSOFT.MISCELLANEOUS.COUNTRY_OR_REGION"),
+        ),
         ("city", gen_col(&mut |r, _| Some(r.pick(&cities).to_string())), None),
         (
             "notes",
@@ -163,7 +202,9 @@ fn write_parquet(path: &Path, t: &Table, compression: Compression) {
         if *name == "random16" {
             // A number column in Parquet, as such identifiers usually are.
             fields.push(Field::new(*name, DataType::Int64, false));
-            arrays.push(Arc::new(Int64Array::from_iter_values(values.iter().map(|v| v.as_ref().unwrap().parse::<i64>().unwrap()))));
+            arrays.push(Arc::new(Int64Array::from_iter_values(
+                values.iter().map(|v| v.as_ref().unwrap().parse::<i64>().unwrap()),
+            )));
         } else {
             fields.push(Field::new(*name, DataType::Utf8, true));
             arrays.push(Arc::new(StringArray::from(values.clone())));
@@ -181,7 +222,11 @@ fn write_csv(path: &Path, t: &Table) {
     let mut text = t.iter().map(|c| c.0).collect::<Vec<_>>().join(",") + "\n";
     for row in 0..ROWS {
         let fields: Vec<String> = t.iter().map(|c| c.1[row].clone().unwrap_or_default()).collect();
-        text += &fields.iter().map(|f| if f.contains(',') { format!("\"{f}\"") } else { f.clone() }).collect::<Vec<_>>().join(",");
+        text += &fields
+            .iter()
+            .map(|f| if f.contains(',') { format!("\"{f}\"") } else { f.clone() })
+            .collect::<Vec<_>>()
+            .join(",");
         text += "\n";
     }
     std::fs::write(path, text).unwrap();
@@ -205,7 +250,9 @@ fn classified(run: &Run, file_qn: &str) -> BTreeMap<String, BTreeSet<String>> {
     let prefix = format!("{file_qn}#__tabular_schema//");
     let mut out = BTreeMap::new();
     for e in run.entities().filter(|e| e["typeName"] == "column") {
-        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else { continue };
+        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
+            continue;
+        };
         let labels: BTreeSet<String> = e["classifications"]
             .as_array()
             .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
@@ -325,7 +372,14 @@ fn a_resource_set_aggregates_its_members_and_custom_rules_apply() {
 
     // A bad rules file is refused, naming the rule and the field.
     std::fs::write(&rules, "[[rules]]\nname = \"BAD\"\nvalue = \"(unclosed\"\n").unwrap();
-    let output = surveyor().arg("scan").arg(lake.path()).arg("--out").arg(out.path()).args(["--classify-rules", rules_arg]).output().unwrap();
+    let output = surveyor()
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--classify-rules", rules_arg])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(err.contains("\"BAD\"") && err.contains("value: invalid regular expression"), "{err}");
@@ -353,7 +407,8 @@ fn sampled_values_never_leave_the_process() {
     write_csv(&lake.path().join("people.csv"), &t);
     write_ndjson(&lake.path().join("people.ndjson"), &t);
     // Values that are nothing but the sentinel, in a column of their own.
-    std::fs::write(lake.path().join("secrets.csv"), format!("token\n{sentinel}-a\n{sentinel}-b\n{sentinel}-c\n")).unwrap();
+    std::fs::write(lake.path().join("secrets.csv"), format!("token\n{sentinel}-a\n{sentinel}-b\n{sentinel}-c\n"))
+        .unwrap();
 
     let output = surveyor()
         .arg("-vvv")
@@ -379,13 +434,19 @@ fn sampled_values_never_leave_the_process() {
 #[test]
 fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
     let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-format.wasm"), plugins.path().join("legacy.wasm"))
-        .unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-format.wasm"),
+        plugins.path().join("legacy.wasm"),
+    )
+    .unwrap();
     let lake = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     std::fs::write(lake.path().join("people.legacy"), "email\ncontact\n").unwrap();
-    std::fs::write(lake.path().join("people.csv"), "email,n\nada@example.com,1\nalan@example.org,2\ngrace@example.net,3\n")
-        .unwrap();
+    std::fs::write(
+        lake.path().join("people.csv"),
+        "email,n\nada@example.com,1\nalan@example.org,2\ngrace@example.net,3\n",
+    )
+    .unwrap();
     let output = surveyor()
         .env("SURVEYOR_PLUGINS_DIR", plugins.path())
         .arg("scan")
@@ -406,4 +467,60 @@ fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
     assert!(legacy.values().all(BTreeSet::is_empty), "no samples, no classifications: {legacy:?}");
     let csv = classified(&run, &format!("{root}/people.csv"));
     assert!(csv["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{csv:?}");
+}
+
+#[test]
+fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let sentinel = "qvwsentinel";
+    write_parquet(&lake.join("people.parquet"), &table(0x5e41, Some(sentinel)), Compression::SNAPPY);
+    let data = tmp.path().join("data");
+    let mut cmd = surveyor();
+    cmd.env("RUST_LOG", "info,surveyor=trace,surveyor_engine=trace,surveyor_service=trace")
+        .args(["serve", "--listen", "127.0.0.1:0", "--grace-period", "5", "--data-dir"])
+        .arg(&data);
+    let svc = serve::Service::spawn(cmd, &data);
+    let source = json!({"name": "lake", "type": "local-folder", "connection": {"path": lake}, "config": {}});
+    let (status, created) = svc.admin("POST", "/v1/sources", Some(source));
+    assert_eq!(status, 201, "{created}");
+
+    // A bad rule set is refused, naming the field.
+    let bad = json!({"name": "bad", "source": "lake",
+        "rule_set": {"classification": {"rules": [{"name": "X.Y", "column": "(["}]}}});
+    let (status, e) = svc.admin("POST", "/v1/scans", Some(bad));
+    assert_eq!(status, 400);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rule_set.classification") && message.contains("column: invalid regular expression"),
+        "{e}"
+    );
+
+    let scan = json!({"name": "pii", "source": "lake",
+        "rule_set": {"classification": {"exclude": ["SURVEYOR.MISCELLANEOUS.GUID"]}}});
+    let (status, created) = svc.admin("POST", "/v1/scans", Some(scan));
+    assert_eq!(status, 201, "{created}");
+    let (status, run) = svc.admin("POST", "/v1/scans/pii/runs", None);
+    assert_eq!(status, 202, "{run}");
+    let run = serve::poll_run(&svc, run["id"].as_str().unwrap());
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let output = Run::read(Path::new(run["location"].as_str().unwrap()));
+    let root = output.entities().find(|e| e["attributes"]["name"] == "people.parquet").unwrap();
+    let qn = root["attributes"]["qualifiedName"].as_str().unwrap();
+    let got = classified(&output, qn);
+    assert!(got["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{got:?}");
+    assert!(got["id"].is_empty(), "GUID excluded by the rule set: {got:?}");
+
+    // No sampled value in the API's answers, the output, the state database or the log.
+    let mut everything = String::new();
+    for path in ["/v1/runs", &format!("/v1/runs/{}", run["id"].as_str().unwrap()), "/v1/scans/pii"] {
+        everything.push_str(&svc.admin("GET", path, None).1.to_string());
+    }
+    everything
+        .push_str(&svc.admin("GET", &format!("/v1/runs/{}/assets", run["id"].as_str().unwrap()), None).1.to_string());
+    all_text(&data, &mut everything);
+    everything.push_str(&svc.log());
+    assert!(svc.log().lines().count() > 5, "trace logs: {}", svc.log());
+    assert_eq!(everything.matches(sentinel).count(), 0, "a sampled value left the process");
 }

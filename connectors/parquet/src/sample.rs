@@ -109,7 +109,8 @@ pub fn sample(
         else {
             continue;
         };
-        let projection = Type::group_type_builder("schema").with_fields(vec![field.clone()]).build();
+        // The projection's root must be named as the file's.
+        let projection = Type::group_type_builder(schema.root_schema().name()).with_fields(vec![field.clone()]).build();
         let Ok(projection) = projection else { continue };
         let Ok(rows) = reader.get_row_iter(Some(projection)) else {
             file.log(LogLevel::Debug, &format!("field {} not sampled: cannot read its pages", field.name()));

@@ -227,11 +227,13 @@ fn gone() -> ConnectorError {
 
 impl ScanOutput for Dispatch {
     fn assets(&mut self, plugin: &str, assets: Vec<Asset>) -> Result<(), ConnectorError> {
-        for asset in assets {
+        for mut asset in assets {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(gone());
             }
             add(&self.counters.discovered, 1);
+            // Only the host classifies: a connector cannot set the labels itself.
+            classify::labels::strip(&mut asset.columns);
             if let Err(problem) = check_asset(&asset) {
                 let item =
                     if asset.qualified_name.is_empty() { asset.name.clone() } else { asset.qualified_name.clone() };
