@@ -423,7 +423,7 @@ fn sampled_values_never_leave_the_process() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"].as_u64() >= Some(3), "values were sampled: {report}");
     let logs = stderr(&output);
-    assert!(logs.lines().count() > 10, "-vvv logs: {logs}");
+    assert!(logs.contains("TRACE"), "-vvv logs at trace level: {logs}");
     let mut everything = String::new();
     all_text(out.path(), &mut everything);
     everything.push_str(&String::from_utf8_lossy(&output.stdout));
