@@ -28,6 +28,7 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-test-hostile-net", "surveyor_test_hostile_net", "tests/connectors/hostile-net"),
     ("surveyor-test-parquet-next", "surveyor_test_parquet_next", "tests/connectors/parquet-next"),
     ("surveyor-test-incompatible", "surveyor_test_incompatible", "tests/connectors/incompatible"),
+    ("surveyor-test-legacy-format", "surveyor_test_legacy_format", "tests/connectors/legacy-format"),
     ("psv-connector", "psv_connector", "examples/psv-connector"),
 ];
 

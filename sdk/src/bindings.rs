@@ -8,7 +8,7 @@
 pub mod types {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.0; }",
+        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.1; }",
         world: "surveyor:sdk/types-only",
         generate_all,
         generate_unused_types: true,
@@ -22,8 +22,8 @@ pub mod types {
 pub mod source {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/source@0.1.0",
-        with: { "surveyor:connector/types@0.1.0": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/source@0.1.1",
+        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -32,13 +32,13 @@ pub mod source {
     });
 }
 
-/// Bindings for the `format` world.
+/// Bindings for the `sampling-format` world (a format connector that can also sample values).
 #[cfg(all(feature = "format", not(feature = "source")))]
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/format@0.1.0",
-        with: { "surveyor:connector/types@0.1.0": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/sampling-format@0.1.1",
+        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -52,8 +52,8 @@ pub mod format {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/format@0.1.0",
-        with: { "surveyor:connector/types@0.1.0": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/sampling-format@0.1.1",
+        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: false,

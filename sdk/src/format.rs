@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
 pub use wit::exports::surveyor::connector::format_connector::{FileInput, FileSchema};
+pub use wit::exports::surveyor::connector::format_sampler::{ColumnSample, SampleLimits, SampledSchema};
 
 /// A format connector: reads the schema of one file.
 ///
@@ -18,6 +19,70 @@ pub trait Format {
     type Config: DeserializeOwned;
     fn info() -> crate::PluginInfo;
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Self::Config) -> Result<FileSchema>;
+
+    /// Reads the schema and a bounded sample of each column's values, for the
+    /// host's classification. The default samples nothing; a connector that
+    /// can sample overrides it, collecting values with a [`SampleBuilder`].
+    fn read_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Self::Config,
+        limits: &SampleLimits,
+    ) -> Result<SampledSchema> {
+        let _ = limits;
+        Ok(SampledSchema { schema: Self::read_schema(input, file, config)?, samples: Vec::new() })
+    }
+}
+
+/// Collects a column's sample within [`SampleLimits`]: at most `max_rows`
+/// values, and values are dropped once the column holds
+/// `max_bytes_per_column` bytes.
+#[derive(Debug, Clone)]
+pub struct SampleBuilder {
+    sample: ColumnSample,
+    bytes: u64,
+    max_rows: u32,
+    max_bytes: u64,
+}
+
+impl SampleBuilder {
+    pub fn new(path: Vec<String>, limits: &SampleLimits) -> Self {
+        SampleBuilder {
+            sample: ColumnSample { path, values: Vec::new(), nulls: 0 },
+            bytes: 0,
+            max_rows: limits.max_rows,
+            max_bytes: limits.max_bytes_per_column,
+        }
+    }
+
+    /// Whether the sample holds as many rows as the limits allow.
+    pub fn is_full(&self) -> bool {
+        self.sample.values.len() as u64 + u64::from(self.sample.nulls) >= u64::from(self.max_rows)
+            || self.bytes >= self.max_bytes
+    }
+
+    /// Adds one value (`None` for a null); ignored once the sample is full.
+    pub fn push(&mut self, value: Option<&str>) {
+        if self.is_full() {
+            return;
+        }
+        match value {
+            None => self.sample.nulls += 1,
+            Some(v) => {
+                let len = v.len() as u64;
+                if self.bytes + len > self.max_bytes {
+                    self.bytes = self.max_bytes;
+                    return;
+                }
+                self.bytes += len;
+                self.sample.values.push(v.to_string());
+            }
+        }
+    }
+
+    pub fn finish(self) -> ColumnSample {
+        self.sample
+    }
 }
 
 /// The one file being read, through the host.
@@ -80,9 +145,15 @@ pub mod glue {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_schema(&input, &WasmFileReader, &config)
     }
+
+    pub fn read_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<SampledSchema> {
+        let config: F::Config = crate::parse_config(&input.config)?;
+        F::read_sample(&input, &WasmFileReader, &config, &limits)
+    }
 }
 
-/// Exports a [`Format`] implementation as the component's `format` world.
+/// Exports a [`Format`] implementation as the component's `sampling-format`
+/// world (contract 0.1.1): `read-schema`, and `read-sample` for classification.
 #[macro_export]
 macro_rules! export_format {
     ($connector:ty) => {
@@ -97,6 +168,14 @@ macro_rules! export_format {
             impl $crate::bindings::format::exports::surveyor::connector::format_connector::Guest for __SurveyorFormat {
                 fn read_schema(input: $crate::FileInput) -> $crate::Result<$crate::FileSchema> {
                     $crate::__format_glue::read_schema::<$connector>(input)
+                }
+            }
+            impl $crate::bindings::format::exports::surveyor::connector::format_sampler::Guest for __SurveyorFormat {
+                fn read_sample(
+                    input: $crate::FileInput,
+                    limits: $crate::SampleLimits,
+                ) -> $crate::Result<$crate::SampledSchema> {
+                    $crate::__format_glue::read_sample::<$connector>(input, limits)
                 }
             }
             $crate::bindings::format::__export_format_world!(

@@ -33,7 +33,7 @@ pub use bindings::types::{
     Repetition, Value,
 };
 #[cfg(feature = "format")]
-pub use format::{FileInput, FileReader, FileSchema, Format};
+pub use format::{ColumnSample, FileInput, FileReader, FileSchema, Format, SampleBuilder, SampleLimits, SampledSchema};
 pub use model::LogLevel;
 #[cfg(feature = "source")]
 pub use source::{

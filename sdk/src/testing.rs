@@ -193,12 +193,12 @@ fn slice(bytes: &[u8], offset: u64, length: u64) -> &[u8] {
 }
 
 #[cfg(feature = "format")]
-pub use memory_file::{MemoryFile, read_schema};
+pub use memory_file::{MemoryFile, read_sample, read_schema};
 
 #[cfg(feature = "format")]
 mod memory_file {
     use super::*;
-    use crate::{FileInput, FileReader, FileSchema, Format};
+    use crate::{FileInput, FileReader, FileSchema, Format, SampleLimits, SampledSchema};
 
     /// One file in memory, counting the reads a format connector makes
     /// beyond the speculative tail.
@@ -242,5 +242,19 @@ mod memory_file {
         let input = file.input(path, tail_len);
         let result = crate::parse_config::<F::Config>("").and_then(|config| F::read_schema(&input, &file, &config));
         (result, file.reads.get())
+    }
+
+    /// Runs `F`'s sampling read on `bytes` as the host would, with a
+    /// `tail_len`-byte tail, default configuration and `limits`.
+    pub fn read_sample<F: Format>(
+        path: &str,
+        bytes: &[u8],
+        tail_len: usize,
+        limits: SampleLimits,
+    ) -> Result<SampledSchema> {
+        let file = MemoryFile::new(bytes);
+        let input = file.input(path, tail_len);
+        let config = crate::parse_config::<F::Config>("")?;
+        F::read_sample(&input, &file, &config, &limits)
     }
 }

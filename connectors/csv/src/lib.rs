@@ -16,8 +16,8 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use surveyor_connector_text_common::{sample, text};
 use surveyor_sdk::{
-    Attribute, Column, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Repetition, Result,
-    Value,
+    Attribute, Column, ColumnSample, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind,
+    Repetition, Result, SampleBuilder, SampleLimits, SampledSchema, Value,
 };
 
 pub struct Csv;
@@ -77,7 +77,19 @@ impl Format for Csv {
 
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
         let settings = Settings::from_config(config)?;
-        read(input, file, &settings)
+        read(input, file, &settings, None).map(|(schema, _)| schema)
+    }
+
+    /// The schema, and the first sampled records' fields as column samples.
+    fn read_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Config,
+        limits: &SampleLimits,
+    ) -> Result<SampledSchema> {
+        let settings = Settings::from_config(config)?;
+        let (schema, samples) = read(input, file, &settings, Some(limits))?;
+        Ok(SampledSchema { schema, samples })
     }
 }
 
@@ -148,7 +160,13 @@ fn malformed(input: &FileInput, message: String) -> Error {
     Error::malformed(message).with_item(input.path.clone())
 }
 
-fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result<FileSchema> {
+/// Reads the schema; with `limits`, also samples the first records' fields.
+fn read(
+    input: &FileInput,
+    file: &dyn FileReader,
+    settings: &Settings,
+    limits: Option<&SampleLimits>,
+) -> Result<(FileSchema, Vec<ColumnSample>)> {
     let preferred: Vec<u8> = match settings.delimiter {
         Some(d) => vec![d],
         None if is_tsv(&input.path) => vec![b'\t', b',', b';', b'|'],
@@ -206,6 +224,24 @@ fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result
         }
     }
 
+    let samples = match limits {
+        Some(limits) => names
+            .iter()
+            .enumerate()
+            .map(|(col, name)| {
+                let mut builder = SampleBuilder::new(vec![name.clone()], limits);
+                for row in &data {
+                    if builder.is_full() {
+                        break;
+                    }
+                    builder.push(row.get(col).filter(|v| !v.trim().is_empty()));
+                }
+                builder.finish()
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+
     let columns = names
         .into_iter()
         .zip(&stats)
@@ -243,7 +279,7 @@ fn read(input: &FileInput, file: &dyn FileReader, settings: &Settings) -> Result
     if parsed.unterminated_quote {
         attributes.push(attr("unterminatedQuote", true.into()));
     }
-    Ok(FileSchema { columns, attributes })
+    Ok((FileSchema { columns, attributes }, samples))
 }
 
 /// Header names, trimmed and made unique (`name`, `name_2`, …); empty or

@@ -570,3 +570,20 @@ fn random_bytes_never_panic() {
         let _ = run_with("g.csv.gz", &gz[..at], "");
     }
 }
+
+#[test]
+fn samples_are_the_sampled_records_fields() {
+    use surveyor_sdk::SampleLimits;
+    use surveyor_sdk::testing::read_sample;
+    let mut text = String::from("email,n,blank\n");
+    for i in 0..300 {
+        text += &format!("u{i}@example.com,{i},\n");
+    }
+    let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+    let sampled = read_sample::<Csv>("t.csv", text.as_bytes(), 64 * 1024, limits).unwrap();
+    assert_eq!(sampled.schema.columns.len(), 3);
+    let email = &sampled.samples[0];
+    assert_eq!((email.path.as_slice(), email.values.len()), (&["email".to_string()][..], 128));
+    assert_eq!(email.values[2], "u2@example.com");
+    assert_eq!((sampled.samples[2].values.len(), sampled.samples[2].nulls), (0, 128), "blank fields are nulls");
+}

@@ -10,11 +10,13 @@ mod infer;
 mod layout;
 mod scan;
 mod temporal;
+mod values;
 
 use serde::Deserialize;
 use surveyor_connector_text_common::{sample, text};
 use surveyor_sdk::{
-    Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result, Value,
+    Attribute, ColumnSample, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result,
+    SampleLimits, SampledSchema, Value,
 };
 
 pub struct Json;
@@ -77,7 +79,18 @@ impl Format for Json {
         if !(1..=MAX_DEPTH).contains(&config.max_depth) {
             return Err(Error::config(format!("max_depth must be between 1 and {MAX_DEPTH}")));
         }
-        read(input, file, config)
+        read(input, file, config, None).map(|(schema, _)| schema)
+    }
+
+    /// The schema, and the first records' scalar values as column samples.
+    fn read_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Config,
+        limits: &SampleLimits,
+    ) -> Result<SampledSchema> {
+        let (schema, samples) = read(input, file, config, Some(limits))?;
+        Ok(SampledSchema { schema, samples })
     }
 }
 
@@ -99,7 +112,13 @@ fn malformed(input: &FileInput, message: String) -> Error {
     Error::malformed(message).with_item(input.path.clone())
 }
 
-fn read(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
+/// Reads the schema; with `limits`, also samples the first records' values.
+fn read(
+    input: &FileInput,
+    file: &dyn FileReader,
+    config: &Config,
+    limits: Option<&SampleLimits>,
+) -> Result<(FileSchema, Vec<ColumnSample>)> {
     let max_records = usize::try_from(config.max_records).unwrap_or(usize::MAX);
     let lines = is_lines(&input.path);
     let mut counter = scan::RecordCounter::new(lines);
@@ -122,7 +141,11 @@ fn read(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<Fil
         detect_temporal: config.detect_temporal,
     });
     let mut merge_errors = 0;
+    let mut samples = limits.map(values::Samples::new);
     let mut outcome = layout::read_records(text, sample.complete, lines, max_records, |record| {
+        if let Some(samples) = &mut samples {
+            samples.add(record);
+        }
         // Validated by the layout reader, and merged no deeper than
         // MAX_DEPTH: merging does not fail. Counted all the same.
         if schema.add(record).is_err() {
@@ -171,7 +194,8 @@ fn read(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<Fil
     if schema.depth_limited() {
         attributes.push(attr("truncatedDepth", true.into()));
     }
-    Ok(FileSchema { columns, attributes })
+    let samples = samples.map(values::Samples::finish).unwrap_or_default();
+    Ok((FileSchema { columns, attributes }, samples))
 }
 
 fn attr(key: &str, value: Value) -> Attribute {

@@ -5,15 +5,22 @@
 //! it (the usual case) no further read is made, otherwise exactly one more
 //! read fetches the footer. Parsing is done by the `parquet` crate, inside
 //! the sandbox.
+//!
+//! For classification (`read-sample`), the first rows of the first row group
+//! are decoded too (uncompressed, Snappy and gzip pages; see [`sample`]).
 
 mod footer;
+mod sample;
 mod schema;
 
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use parquet::schema::types::SchemaDescriptor;
 use serde::Deserialize;
 use std::borrow::Cow;
-use surveyor_sdk::{Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result};
+use surveyor_sdk::{
+    Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result, SampleLimits,
+    SampledSchema,
+};
 
 /// Bytes in the Parquet trailer: 4-byte footer length + `PAR1`.
 const TRAILER: u64 = 8;
@@ -54,6 +61,26 @@ impl Format for Parquet {
         let schema = ParquetMetaDataReader::decode_schema(&footer).map_err(|e| corrupt(e.to_string()))?;
         let facts = footer::read(&footer).map_err(|e| corrupt(e.to_string()))?;
         Ok(FileSchema { columns: schema::columns(&schema), attributes: file_facts(&schema, &facts) })
+    }
+
+    /// The schema, and the first rows of the first row group as samples.
+    /// A footer whose row groups cannot be decoded still gives its schema.
+    fn read_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Config,
+        limits: &SampleLimits,
+    ) -> Result<SampledSchema> {
+        let footer = read_footer(input, file, config)?;
+        let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
+        let schema = ParquetMetaDataReader::decode_schema(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let facts = footer::read(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let samples = match ParquetMetaDataReader::decode_metadata(&footer) {
+            Ok(metadata) => sample::sample(input, file, &metadata, limits),
+            Err(_) => Vec::new(),
+        };
+        let schema = FileSchema { columns: schema::columns(&schema), attributes: file_facts(&schema, &facts) };
+        Ok(SampledSchema { schema, samples })
     }
 }
 

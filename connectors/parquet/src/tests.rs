@@ -253,3 +253,57 @@ fn corpus_legacy_and_special_types_are_recognised() {
         matches!(snappy.attributes.iter().find(|a| a.key == "codecs").map(|a| &a.value), Some(Value::Texts(c)) if c == &vec!["SNAPPY".to_string()])
     );
 }
+
+/// A file of `rows` rows: a string, a struct member, a list (not sampled)
+/// and an all-null column, written with `compression`.
+fn file_with_rows(rows: usize, compression: parquet::basic::Compression) -> Vec<u8> {
+    use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, StructArray};
+    use arrow_schema::{DataType, Field, Fields};
+    let city = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("city-{i}")))) as ArrayRef;
+    let address = StructArray::new(Fields::from(vec![Field::new("city", DataType::Utf8, false)]), vec![city], None);
+    let tags = ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>(
+        (0..rows).map(|i| Some(vec![Some(i as i64)])),
+    );
+    let batch = RecordBatch::try_from_iter(vec![
+        ("email", Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("u{i}@example.com")))) as ArrayRef),
+        ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef),
+        ("address", Arc::new(address) as ArrayRef),
+        ("tags", Arc::new(tags) as ArrayRef),
+        ("nothing", Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef),
+    ])
+    .unwrap();
+    let mut buf = Vec::new();
+    let props = WriterProperties::builder().set_compression(compression).build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    buf
+}
+
+#[test]
+fn samples_are_the_first_rows_within_the_limits() {
+    use parquet::basic::{Compression, GzipLevel};
+    use surveyor_sdk::SampleLimits;
+    use surveyor_sdk::testing::read_sample;
+    for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::GZIP(GzipLevel::default())] {
+        let bytes = file_with_rows(500, compression);
+        let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+        let sampled = read_sample::<Parquet>("t.parquet", &bytes, 64 * 1024, limits).unwrap();
+        let by_path = |p: &str| sampled.samples.iter().find(|s| s.path.join(".") == p);
+        let email = by_path("email").unwrap_or_else(|| panic!("{compression:?}: {:?}", sampled.samples));
+        assert_eq!(email.values.len(), 128, "{compression:?}");
+        assert_eq!(email.values[0], "u0@example.com");
+        assert_eq!(by_path("n").unwrap().values[5], "5");
+        assert_eq!(by_path("address.city").unwrap().values[1], "city-1");
+        assert!(by_path("tags").is_none() && by_path("tags.list.item").is_none(), "lists are not sampled");
+        let nothing = by_path("nothing").unwrap();
+        assert_eq!((nothing.values.len(), nothing.nulls), (0, 128));
+        assert!(!sampled.schema.columns.is_empty());
+    }
+    // The byte limit: 16 bytes hold one value of "u0@example.com".
+    let bytes = file_with_rows(10, Compression::SNAPPY);
+    let tight = SampleLimits { max_rows: 128, max_bytes_per_column: 16 };
+    let sampled = read_sample::<Parquet>("t.parquet", &bytes, 64 * 1024, tight).unwrap();
+    let email = sampled.samples.iter().find(|s| s.path == ["email"]).unwrap();
+    assert_eq!(email.values, ["u0@example.com"]);
+}

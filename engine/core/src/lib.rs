@@ -7,6 +7,7 @@
 //! it, as does the `surveyor` binary.
 
 pub mod backends;
+pub mod classify;
 pub mod host;
 pub mod net;
 pub mod report;

@@ -1134,6 +1134,10 @@ pub struct RuleSet {
     /// The format connectors (`parquet`, `csv`, `json`…) whose files get a
     /// schema read; all when unset. Other files are catalogued without one.
     pub schema_formats: Option<Vec<String>>,
+    /// Classification of sampled values (docs/classification.md): unset or
+    /// `enabled: false` reads metadata only; otherwise the system
+    /// classifications to apply or exclude, custom rules, and sample limits.
+    pub classification: Option<surveyor_engine::classify::ClassificationConfig>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -1172,6 +1176,10 @@ async fn scan_row(s: &Service, id: String, req: CreateScan) -> ApiResult<ScanRow
             serde_json::from_value(rules.clone()).map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
         surveyor_engine::scan::resource_sets::Grouper::new(&grouping)
             .map_err(|e| ApiError::bad(format!("rule_set.resource_sets: {e}")))?;
+    }
+    if let Some(classification) = &req.rule_set.classification {
+        surveyor_engine::classify::Classifier::new(classification)
+            .map_err(|e| ApiError::bad(format!("rule_set.classification: {e}")))?;
     }
     for (i, name) in req.rule_set.schema_formats.iter().flatten().enumerate() {
         if s.registry.get(name).is_none_or(|p| p.kind() != surveyor_engine::host::bindings::types::PluginKind::Format) {

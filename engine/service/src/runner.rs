@@ -227,6 +227,7 @@ async fn settings(service: &Service, run_id: &str) -> Result<RunSettings, String
         scope: scan.scope.clone(),
         resource_sets: scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok()),
         schema_formats: scan.rule_set.get("schema_formats").cloned().and_then(|v| serde_json::from_value(v).ok()),
+        classification: scan.rule_set.get("classification").cloned().and_then(|v| serde_json::from_value(v).ok()),
         modified_since,
         retry,
         unit_files: scan

@@ -30,6 +30,9 @@ pub struct RunSettings {
     #[schema(value_type = Option<Object>)]
     pub resource_sets: Option<GroupingConfig>,
     pub schema_formats: Option<Vec<String>>,
+    /// Classification settings of the scan's rule set (none: metadata only).
+    #[serde(default)]
+    pub classification: Option<surveyor_engine::classify::ClassificationConfig>,
     /// Incremental: read schemas only of files modified after this (ms since the epoch)…
     pub modified_since: Option<i64>,
     /// …and of these, whose schema could not be read last time.
@@ -135,6 +138,12 @@ impl UnitRunner {
             schema_formats: job.settings.schema_formats.clone(),
             retry: (!job.settings.retry.is_empty()).then(|| Arc::new(job.settings.retry.iter().cloned().collect())),
             work_dir: Some(unit_dir.clone()),
+            classifier: match job.settings.classification.as_ref().filter(|c| c.enabled) {
+                Some(config) => {
+                    Some(Arc::new(surveyor_engine::classify::Classifier::new(config).map_err(|e| e.to_string())?))
+                }
+                None => None,
+            },
             ..ScanOptions::default()
         };
         options.schema_workers = self.schema_workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use surveyor_engine::classify::{ClassificationConfig, Classifier};
 use surveyor_engine::host::bindings::types::PluginKind;
 use surveyor_engine::scan::resource_sets::GroupingConfig;
 use surveyor_engine::scan::state::SourceState;
@@ -63,6 +64,16 @@ pub struct ScanArgs {
     /// Resource-set rules (TOML; see docs/resource-sets.md).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Sample column values and classify them (e-mail addresses, card numbers…),
+    /// inside this process: only classification names and shares are written.
+    #[arg(long, conflicts_with = "no_classify")]
+    pub classify: bool,
+    /// Do not sample or classify, even if `--classify-rules` is given.
+    #[arg(long)]
+    pub no_classify: bool,
+    /// Classification settings and custom rules (TOML; see docs/classification.md); implies `--classify`.
+    #[arg(long, value_name = "FILE")]
+    pub classify_rules: Option<PathBuf>,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -133,7 +144,9 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("--schema-formats: no format connector is named '{unknown}' (see `surveyor plugins list`)");
     }
+    let classifier = classifier(&args)?;
     let mut options = ScanOptions {
+        classifier,
         tail_bytes: args.tail_bytes,
         grouping,
         state: Some(state),
@@ -168,6 +181,22 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The run's classifier: `--classify` or `--classify-rules` turn it on
+/// (system classifications, or the file's settings and rules), `--no-classify` off.
+fn classifier(args: &ScanArgs) -> anyhow::Result<Option<Arc<Classifier>>> {
+    if args.no_classify || (!args.classify && args.classify_rules.is_none()) {
+        return Ok(None);
+    }
+    let config = match &args.classify_rules {
+        Some(path) => ClassificationConfig::from_file(path)?,
+        None => ClassificationConfig::default(),
+    };
+    if !config.enabled {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(Classifier::new(&config)?)))
+}
+
 fn print_summary(report: &RunReport) {
     let c = &report.counts;
     let secs = report.duration_ms as f64 / 1000.0;
@@ -192,6 +221,10 @@ fn print_summary(report: &RunReport) {
             c.deleted,
             report.previous_run_id.as_deref().unwrap_or("?")
         );
+    }
+    if !report.classifications.is_empty() {
+        let list: Vec<String> = report.classifications.iter().map(|(n, c)| format!("{n} {c}")).collect();
+        println!("classified columns: {}", list.join(", "));
     }
     if let Some(error) = &report.error {
         println!("run error: {error}");

@@ -3,11 +3,14 @@
 //! The shared `types` interface is generated once, with the `source` world,
 //! and reused by the `format` world, so an [`Asset`](types::Asset) or a
 //! [`Column`](types::Column) is the same Rust type whichever world produced it.
+//!
+//! The host speaks contract 0.1.1; wasmtime matches `0.1.x` names, so a
+//! connector built against 0.1.0 links against the same bindings.
 
 pub mod source {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/source@0.1.0",
+        world: "surveyor:connector/source@0.1.1",
         additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
         with: {
             "surveyor:connector/sql.rows": crate::host::sql::BufferedRows,
@@ -18,10 +21,25 @@ pub mod source {
 pub mod format {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/format@0.1.0",
+        world: "surveyor:connector/format@0.1.1",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,
+        },
+    });
+}
+
+/// The optional `format-sampler` export (contract 0.1.1). Generated with its
+/// own world: a format connector built against 0.1.0 lacks it, and the
+/// host looks it up separately (see [`super::format`]).
+pub mod sampling {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "surveyor:connector/sampling-format@0.1.1",
+        with: {
+            "surveyor:connector/types": super::source::surveyor::connector::types,
+            "surveyor:connector/log": super::source::surveyor::connector::log,
+            "surveyor:connector/file": super::format::surveyor::connector::file,
         },
     });
 }

@@ -1,7 +1,11 @@
 //! One instance of a format connector, and its one capability: reading the
 //! file it was handed, within that file's bounds.
 
-use super::bindings::format::{Format, FormatPre, surveyor::connector::file};
+use super::bindings::format::{Format, FormatIndices, surveyor::connector::file};
+use super::bindings::sampling::exports::surveyor::connector::format_connector as sampling_types;
+use super::bindings::sampling::exports::surveyor::connector::format_sampler::{
+    self, ColumnSample, GuestIndices as SamplerIndices, SampleLimits,
+};
 use super::bindings::types::{self, ConnectorError, ErrorKind};
 use super::bindings::{FileInput, FileSchema, log};
 use super::error::PluginError;
@@ -46,11 +50,26 @@ pub(super) fn link(linker: &mut Linker<FormatState>) -> wasmtime::Result<()> {
     Format::add_to_linker::<FormatState, HasSelf<FormatState>>(linker, |s| s)
 }
 
-pub(super) fn pre(
-    runtime: &Runtime,
-    component: &wasmtime::component::Component,
-) -> wasmtime::Result<FormatPre<FormatState>> {
-    FormatPre::new(runtime.format_linker.instantiate_pre(component)?)
+/// A format connector, pre-instantiated: its required exports, and the
+/// sampler when it has one (contract 0.1.1; a 0.1.0 connector has none).
+pub struct FormatPre {
+    instance_pre: wasmtime::component::InstancePre<FormatState>,
+    indices: FormatIndices,
+    sampler: Option<SamplerIndices>,
+}
+
+impl FormatPre {
+    /// Whether the connector can return samples for classification.
+    pub fn samples(&self) -> bool {
+        self.sampler.is_some()
+    }
+}
+
+pub(super) fn pre(runtime: &Runtime, component: &wasmtime::component::Component) -> wasmtime::Result<FormatPre> {
+    let instance_pre = runtime.format_linker.instantiate_pre(component)?;
+    let indices = FormatIndices::new(&instance_pre)?;
+    let sampler = SamplerIndices::new(&instance_pre).ok();
+    Ok(FormatPre { instance_pre, indices, sampler })
 }
 
 /// What one schema read cost, for the run's counters.
@@ -66,14 +85,22 @@ pub struct ReadStats {
 pub struct FormatInstance {
     store: Store<FormatState>,
     bindings: Format,
+    sampler: Option<format_sampler::Guest>,
     plugin: String,
+}
+
+/// A schema with the samples of its columns (none from a connector that
+/// cannot sample). The samples must not outlive classification.
+pub struct Sampled {
+    pub schema: FileSchema,
+    pub samples: Vec<ColumnSample>,
 }
 
 impl FormatInstance {
     pub(super) fn new(
         runtime: &Runtime,
         plugin: &Plugin,
-        pre: &FormatPre<FormatState>,
+        pre: &FormatPre,
         limits: Limits,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Self, PluginError> {
@@ -84,9 +111,14 @@ impl FormatInstance {
         }
         let mut store = new_store(runtime.engine(), FormatState { sandbox, file: None, plugin: name.clone() });
         store.data_mut().sandbox.start_call();
-        let bindings =
-            pre.instantiate(&mut store).map_err(|e| PluginError::from_trap(&name, e, &store.data().sandbox))?;
-        Ok(FormatInstance { store, bindings, plugin: name })
+        let trap = |e, store: &Store<FormatState>| PluginError::from_trap(&name, e, &store.data().sandbox);
+        let instance = pre.instance_pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
+        let bindings = pre.indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?;
+        let sampler = match &pre.sampler {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?),
+            None => None,
+        };
+        Ok(FormatInstance { store, bindings, sampler, plugin: name })
     }
 
     pub fn plugin(&self) -> &str {
@@ -120,6 +152,45 @@ impl FormatInstance {
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {
             Ok(Ok(schema)) => Ok(schema),
+            Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
+            Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
+        };
+        (result, stats)
+    }
+
+    /// Reads the schema of `path` and samples its columns within `limits`,
+    /// in one call; a connector without a sampler reads the schema only.
+    pub fn read_sample(
+        &mut self,
+        storage: &Arc<dyn Storage>,
+        path: &str,
+        size: u64,
+        tail: &mut Vec<u8>,
+        config: &str,
+        limits: SampleLimits,
+    ) -> (Result<Sampled, PluginError>, ReadStats) {
+        let Some(sampler) = &self.sampler else {
+            let (r, stats) = self.read_schema(storage, path, size, tail, config);
+            return (r.map(|schema| Sampled { schema, samples: Vec::new() }), stats);
+        };
+        let state = self.store.data_mut();
+        state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
+        state.sandbox.start_call();
+        let input = sampling_types::FileInput {
+            path: path.to_string(),
+            size,
+            tail: std::mem::take(tail),
+            config: config.to_string(),
+        };
+        let r = sampler.call_read_sample(&mut self.store, &input, limits);
+        *tail = input.tail;
+        let file = self.store.data_mut().file.take();
+        let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
+        let result = match r {
+            Ok(Ok(s)) => Ok(Sampled {
+                schema: FileSchema { columns: s.schema.columns, attributes: s.schema.attributes },
+                samples: s.samples,
+            }),
             Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
             Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };

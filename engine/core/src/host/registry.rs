@@ -6,10 +6,9 @@
 //! of the contract, asks for imports the sandbox does not give, or duplicates
 //! another plugin is rejected with the file and the reason; nothing else changes.
 
-use super::bindings::format::FormatPre;
 use super::bindings::source::SourcePre;
 use super::bindings::types::{PluginInfo, PluginKind};
-use super::format::{FormatInstance, FormatState};
+use super::format::{FormatInstance, FormatPre};
 use super::source::{SourceCapabilities, SourceInstance, SourceState};
 use super::{Limits, PluginError, Runtime};
 use std::collections::BTreeMap;
@@ -18,9 +17,21 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// The contract version this host speaks.
-pub const CONTRACT: &str = "surveyor:connector@0.1.0";
-const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.0";
-const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.0";
+pub const CONTRACT: &str = "surveyor:connector@0.1.1";
+const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.1";
+const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.1";
+
+/// Whether `export` is `wanted` at a compatible version (`0.1.x`: 0.1.1 only
+/// added to 0.1.0, and wasmtime links `0.1.x` names to each other).
+fn compatible(export: &str, wanted: &str) -> bool {
+    let base = |n: &str| n.rsplit_once('@').map(|(name, v)| (name.to_string(), v.to_string()));
+    match (base(export), base(wanted)) {
+        (Some((a, va)), Some((b, _))) => {
+            a == b && semver::Version::parse(&va).is_ok_and(|v| v.major == 0 && v.minor == 1)
+        }
+        _ => false,
+    }
+}
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +51,7 @@ impl std::fmt::Display for Origin {
 
 enum Pre {
     Source(SourcePre<SourceState>),
-    Format(FormatPre<FormatState>),
+    Format(FormatPre),
 }
 
 /// A loaded, checked, pre-instantiated plugin.
@@ -55,6 +66,12 @@ pub struct Plugin {
 impl Plugin {
     pub fn kind(&self) -> PluginKind {
         self.info.kind
+    }
+
+    /// Whether this format connector returns samples for classification
+    /// (built against contract 0.1.1 with a sampler).
+    pub fn samples(&self) -> bool {
+        matches!(&self.pre, Pre::Format(pre) if pre.samples())
     }
 
     /// A fresh instance of this source connector with the given capabilities.
@@ -233,9 +250,9 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin,
         runtime.compile(wasm).map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
     let exports: Vec<String> =
         component.component_type().exports(runtime.engine()).map(|(name, _)| name.to_string()).collect();
-    let pre = if exports.iter().any(|e| e == SOURCE_EXPORT) {
+    let pre = if exports.iter().any(|e| compatible(e, SOURCE_EXPORT)) {
         Pre::Source(super::source::pre(runtime, &component).map_err(|e| import_problem(&e))?)
-    } else if exports.iter().any(|e| e == FORMAT_EXPORT) {
+    } else if exports.iter().any(|e| compatible(e, FORMAT_EXPORT)) {
         Pre::Format(super::format::pre(runtime, &component).map_err(|e| import_problem(&e))?)
     } else if let Some(other) = exports.iter().find(|e| e.starts_with("surveyor:connector/")) {
         let version = other.rsplit('@').next().unwrap_or("?");

@@ -17,7 +17,7 @@ use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, carry_
 use super::unit::{Found, Record, UnitCounts, UnitOutcome, UnitReader, UnitResultError, UnitSummary, error_order};
 use super::{ScanError, now};
 use crate::host::bindings::types::{Asset, Column};
-use crate::sink::atlas::{AtlasBatcher, TYPEDEFS};
+use crate::sink::atlas::{AtlasBatcher, column_classifications, typedefs};
 use crate::sink::relations::Relations;
 use crate::sink::{RunOutput, Sink};
 use std::cmp::{Ordering, Reverse};
@@ -202,6 +202,7 @@ pub fn commit(
         item_errors_omitted: counts.item_errors.saturating_sub(item_errors.len() as u64),
         item_errors,
         resource_sets: Vec::new(),
+        classifications: Default::default(),
         location: None,
     };
     let previous_run: Option<LastRun> = match previous {
@@ -219,7 +220,6 @@ pub fn commit(
     }
 
     let mut output = RunOutput::new(sink.begin(&plan.run_id)?, &plan.run_id);
-    output.put("typedefs.json", TYPEDEFS.as_bytes(), None)?;
     let keep_state = complete && plan.whole_source && plan.keep_state;
     let mut state = if keep_state {
         let run = LastRun {
@@ -241,10 +241,14 @@ pub fn commit(
     let mut batcher = AtlasBatcher::new(plan.batch_entities);
     let mut relations = Relations::default();
     let mut assets = 0u64;
+    let mut classified = std::collections::BTreeMap::<String, u64>::new();
     let mut write = |asset: &Asset, schema: Option<&FileColumns>, output: &mut RunOutput| -> Result<(), ScanError> {
         assets += 1;
         // An asset that carries its own columns (a table) is its own schema.
         let columns = schema.map(|s| &s.columns[..]).or((!asset.columns.is_empty()).then_some(&asset.columns[..]));
+        for (name, _) in columns.unwrap_or(&[]).iter().flat_map(column_classifications) {
+            *classified.entry(name).or_default() += 1;
+        }
         let facts = schema.map(|s| &s.facts[..]).unwrap_or(&[]);
         relations.note(asset, columns);
         if let Some(batch) = batcher.add(asset, columns, facts) {
@@ -354,6 +358,9 @@ pub fn commit(
     if let Some(batch) = batcher.finish() {
         output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
     }
+    // After the batches: it declares the classifications they use.
+    output.put("typedefs.json", typedefs(classified.keys().map(String::as_str)).as_bytes(), None)?;
+    report.classifications = classified;
     report.counts.assets = assets;
     report.counts.entities = batcher.total_entities();
     let state_written = match state {

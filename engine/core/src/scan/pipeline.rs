@@ -3,9 +3,11 @@
 use super::fail_fast::{FailFast, Fatal};
 use super::run::{Counts, ScanOptions, ScanSource};
 use super::unit::UnitCollector;
+use crate::classify;
+use crate::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
-use crate::host::format::FormatInstance;
+use crate::host::format::{FormatInstance, Sampled};
 use crate::host::source::{ScanOutput, SourceCapabilities};
 use crate::host::{Plugin, PluginError, Registry, Runtime};
 use crate::report::ItemError;
@@ -225,11 +227,13 @@ fn gone() -> ConnectorError {
 
 impl ScanOutput for Dispatch {
     fn assets(&mut self, plugin: &str, assets: Vec<Asset>) -> Result<(), ConnectorError> {
-        for asset in assets {
+        for mut asset in assets {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(gone());
             }
             add(&self.counters.discovered, 1);
+            // Only the host classifies: a connector cannot set the labels itself.
+            classify::labels::strip(&mut asset.columns);
             if let Err(problem) = check_asset(&asset) {
                 let item =
                     if asset.qualified_name.is_empty() { asset.name.clone() } else { asset.qualified_name.clone() };
@@ -299,6 +303,44 @@ fn check_asset(asset: &Asset) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads one file's schema; with a classifier, samples its columns too and
+/// classifies them here, so that the samples never leave this function:
+/// only the labels go on, as a reserved column attribute.
+fn read_file(
+    instance: &mut FormatInstance,
+    storage: &Arc<dyn Storage>,
+    file: &FileRef,
+    tail: &mut Vec<u8>,
+    options: &ScanOptions,
+) -> (Result<FileSchema, PluginError>, crate::host::format::ReadStats) {
+    let Some(classifier) = &options.classifier else {
+        #[cfg(feature = "bench-native")]
+        if options.native_parquet && instance.plugin() == "parquet" {
+            return super::native::read_parquet(storage, &file.path, file.size, tail.clone());
+        }
+        let (mut result, stats) = instance.read_schema(storage, &file.path, file.size, tail, "");
+        if let Ok(schema) = &mut result {
+            classify::labels::strip(&mut schema.columns);
+        }
+        return (result, stats);
+    };
+    let (max_rows, max_bytes) = classifier.limits();
+    let limits = SampleLimits { max_rows, max_bytes_per_column: max_bytes };
+    let (result, stats) = instance.read_sample(storage, &file.path, file.size, tail, "", limits);
+    let result = result.map(|sampled| {
+        let Sampled { mut schema, samples } = sampled;
+        classify::labels::strip(&mut schema.columns);
+        for sample in samples {
+            let Some(column) = schema.columns.iter_mut().find(|c| c.path == sample.path) else { continue };
+            if let Some(labels) = classifier.classify(&sample.path, &sample.values) {
+                column.attributes.push(labels.to_attribute());
+            }
+        }
+        schema
+    });
+    (result, stats)
+}
+
 /// Reads schemas: one tail read per file, then the format connector. Each
 /// worker owns its instances; an instance that trapped is replaced.
 fn schema_worker(
@@ -358,14 +400,7 @@ fn schema_worker(
             }
         }
         let instance = instances.get_mut(&name).expect("just inserted");
-        #[cfg(feature = "bench-native")]
-        let (result, stats) = if options.native_parquet && name == "parquet" {
-            super::native::read_parquet(storage, &file.path, file.size, tail.clone())
-        } else {
-            instance.read_schema(storage, &file.path, file.size, &mut tail, "")
-        };
-        #[cfg(not(feature = "bench-native"))]
-        let (result, stats) = instance.read_schema(storage, &file.path, file.size, &mut tail, "");
+        let (result, stats) = read_file(instance, storage, &file, &mut tail, options);
         add(&counters.reads, stats.extra_reads as u64);
         add(&counters.bytes_read, stats.extra_bytes);
         let sent = match result {

@@ -67,6 +67,8 @@ pub struct ScanOptions {
     pub unit_files: u64,
     /// Where unit results wait for the commit (default: the system's temporary folder).
     pub work_dir: Option<PathBuf>,
+    /// Classification of sampled values (scan level L3); `None`: metadata only, nothing sampled.
+    pub classifier: Option<Arc<crate::classify::Classifier>>,
     /// Benchmarks only: parse Parquet natively, outside the sandbox.
     #[cfg(feature = "bench-native")]
     pub native_parquet: bool,
@@ -94,6 +96,7 @@ impl Default for ScanOptions {
             retry: None,
             unit_files: DEFAULT_UNIT_FILES,
             work_dir: None,
+            classifier: None,
             #[cfg(feature = "bench-native")]
             native_parquet: false,
         }
@@ -203,6 +206,9 @@ pub struct RunReport {
     pub item_errors_omitted: u64,
     /// Resource sets, with their partitions and schema variants.
     pub resource_sets: Vec<SetSummary>,
+    /// Classified columns written, per classification (scans that classify).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub classifications: std::collections::BTreeMap<String, u64>,
     /// Where the run's output is (set once committed).
     pub location: Option<String>,
 }

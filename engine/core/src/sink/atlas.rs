@@ -20,8 +20,13 @@
 //! - Attributes the connector names go to `attributes`; facts that no Atlas
 //!   type defines (Parquet row counts, codecs, physical types…) go to
 //!   `customAttributes`, as strings of at most 500 characters.
+//! - A classified column carries Atlas `classifications` (the name, and the
+//!   share of its sampled values that matched as the `share` attribute); its
+//!   asset carries each of its columns' classifications once, with the
+//!   highest share ([`typedefs`] declares them).
 
 use super::relations::{COLUMN_TYPE, FOREIGN_KEY_TYPE, LINEAGE_TYPE, RelatedEntity};
+use crate::classify::{self, ColumnLabels};
 use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Repetition, Value};
 use serde::ser::{SerializeMap, Serializer};
 use std::collections::HashMap;
@@ -121,6 +126,48 @@ pub const TYPEDEFS: &str = r#"{
 }
 "#;
 
+/// [`TYPEDEFS`] with a `classificationDefs` entry for each classification
+/// used in the run (each with its `share` attribute), so that Atlas accepts
+/// the entities' `classifications`. (Purview defines its `MICROSOFT.…`
+/// system classifications itself.)
+pub fn typedefs<'a>(classifications: impl IntoIterator<Item = &'a str>) -> String {
+    let mut defs: serde_json::Value = serde_json::from_str(TYPEDEFS).expect("TYPEDEFS is JSON");
+    let list: Vec<serde_json::Value> = classifications
+        .into_iter()
+        .map(|name| {
+            let description = classify::system::SYSTEM
+                .iter()
+                .find(|s| s.name == name)
+                .map_or("Custom classification of a scan rule set", |s| s.description);
+            serde_json::json!({
+                "name": name,
+                "description": description,
+                "serviceType": "Surveyor",
+                "typeVersion": "1.0",
+                "superTypes": [],
+                "entityTypes": [],
+                "attributeDefs": [
+                    {"name": "share", "typeName": "float", "isOptional": true, "cardinality": "SINGLE", "isUnique": false, "isIndexable": false}
+                ]
+            })
+        })
+        .collect();
+    if list.is_empty() {
+        return TYPEDEFS.to_string();
+    }
+    defs["classificationDefs"] = serde_json::Value::Array(list);
+    let mut text = serde_json::to_string_pretty(&defs).expect("typedefs encode");
+    text.push('\n');
+    text
+}
+
+/// A column's classifications with their shares, rounded to 3 decimals.
+pub fn column_classifications(column: &Column) -> Vec<(String, f64)> {
+    ColumnLabels::of(column)
+        .map(|l| l.labels.iter().map(|x| (x.name.clone(), x.share(l.sampled))).collect())
+        .unwrap_or_default()
+}
+
 /// A finished batch, ready to be written.
 pub struct Batch {
     pub name: String,
@@ -168,7 +215,16 @@ impl AtlasBatcher {
             self.buf.extend_from_slice(b"{\"entities\":[");
         }
         let guid = self.guid();
-        self.write_asset(asset, guid, facts);
+        // Each of the columns' classifications once, with its highest share.
+        let mut rolled: Vec<(String, f64)> = Vec::new();
+        for (name, share) in columns.unwrap_or(&[]).iter().flat_map(column_classifications) {
+            match rolled.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 = entry.1.max(share),
+                None => rolled.push((name, share)),
+            }
+        }
+        rolled.sort_by(|a, b| a.0.cmp(&b.0));
+        self.write_asset(asset, guid, facts, rolled);
         if let Some(columns) = columns {
             self.write_schema(asset, guid, columns);
         }
@@ -275,7 +331,7 @@ impl AtlasBatcher {
         self.total_entities += 1;
     }
 
-    fn write_asset(&mut self, asset: &Asset, guid: i64, facts: &[Attribute]) {
+    fn write_asset(&mut self, asset: &Asset, guid: i64, facts: &[Attribute], classifications: Vec<(String, f64)>) {
         self.begin_entity();
         let parent = asset.parent.as_ref().map(|p| self.reference(p));
         let entity = Entity {
@@ -289,6 +345,7 @@ impl AtlasBatcher {
             },
             relationships: Relationships { parent, ..Default::default() },
             custom: facts.iter().map(|a| (a.key.as_str(), custom_value(&a.value))).collect(),
+            classifications,
         };
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
     }
@@ -306,6 +363,7 @@ impl AtlasBatcher {
                 ..Default::default()
             },
             custom: Vec::new(),
+            classifications: Vec::new(),
         };
         serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
         self.in_batch.insert(schema_qn.clone(), schema_guid);
@@ -327,6 +385,7 @@ impl AtlasBatcher {
                     ..Default::default()
                 },
                 custom: column_facts(column),
+                classifications: column_classifications(column),
             };
             serde_json::to_writer(&mut self.buf, &entity).expect("serialize to memory");
             self.in_batch.insert(qn, guid);
@@ -360,7 +419,13 @@ fn column_facts(column: &Column) -> Vec<(&str, String)> {
     if let Some(logical) = &column.logical_type {
         custom.push(("logicalType", logical.clone()));
     }
-    custom.extend(column.attributes.iter().map(|a| (a.key.as_str(), custom_value(&a.value))));
+    custom.extend(
+        column
+            .attributes
+            .iter()
+            .filter(|a| a.key != classify::ATTRIBUTE)
+            .map(|a| (a.key.as_str(), custom_value(&a.value))),
+    );
     custom
 }
 
@@ -389,6 +454,8 @@ struct Entity<'a> {
     attributes: Attributes<'a>,
     relationships: Relationships<'a>,
     custom: Vec<(&'a str, String)>,
+    /// Classification names with the share of sampled values that matched.
+    classifications: Vec<(String, f64)>,
 }
 
 impl serde::Serialize for Entity<'_> {
@@ -402,6 +469,14 @@ impl serde::Serialize for Entity<'_> {
         }
         if !self.custom.is_empty() {
             map.serialize_entry("customAttributes", &CustomMap(&self.custom))?;
+        }
+        if !self.classifications.is_empty() {
+            let list: Vec<serde_json::Value> = self
+                .classifications
+                .iter()
+                .map(|(name, share)| serde_json::json!({"typeName": name, "attributes": {"share": share}}))
+                .collect();
+            map.serialize_entry("classifications", &list)?;
         }
         map.end()
     }

@@ -197,6 +197,9 @@ struct SetBuilder {
     last_modified: Option<i64>,
     keys: BTreeMap<String, KeyValues>,
     counts: HashMap<u64, VariantCount>,
+    /// Classification labels of the members' columns, summed by column path
+    /// (the set's columns carry the sums: a set aggregates its sampled members).
+    labels: HashMap<String, crate::classify::labels::Aggregate>,
     /// The variants with the newest members, at most [`MAX_VARIANTS`]. A
     /// variant's newest member only gets newer, so keeping the top ones as
     /// members arrive keeps exactly the top ones of all, in any order.
@@ -211,6 +214,22 @@ pub fn fingerprint(columns: &[Column]) -> u64 {
         c.data_type.hash(&mut h);
     }
     h.finish()
+}
+
+/// The set's columns with the labels summed over its members.
+fn with_labels(columns: &[Column], labels: &HashMap<String, crate::classify::labels::Aggregate>) -> Vec<Column> {
+    use crate::classify::labels;
+    columns
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            labels::strip(std::slice::from_mut(&mut c));
+            if let Some(sum) = labels.get(&labels::column_key(&c)).and_then(|a| a.finish()) {
+                c.attributes.push(sum.to_attribute());
+            }
+            c
+        })
+        .collect()
 }
 
 /// `azure_blob_path` → `azure_blob_resource_set`; `fs_path` → `fs_resource_set`.
@@ -245,6 +264,7 @@ impl SetBuilder {
             last_modified: None,
             keys: BTreeMap::new(),
             counts: HashMap::new(),
+            labels: HashMap::new(),
             kept: Vec::new(),
         }
     }
@@ -281,6 +301,11 @@ impl SetBuilder {
             (Some(total), Some(rows)) => Some(total.saturating_add(rows)),
             _ => None,
         };
+        for column in schema.columns.iter() {
+            if let Some(labels) = crate::classify::ColumnLabels::of(column) {
+                self.labels.entry(crate::classify::labels::column_key(column)).or_default().add(&labels);
+            }
+        }
         let newest: Newest = (file.last_modified.unwrap_or(i64::MIN), path.to_string());
         let fp = fingerprint(&schema.columns);
         let count = self.counts.entry(fp).or_insert_with(|| VariantCount { files: 0, newest: newest.clone() });
@@ -355,7 +380,12 @@ impl SetBuilder {
             if let Some(rows) = self.total_rows {
                 facts.push(Attribute { key: "rowCount".into(), value: Value::Integer(rows) });
             }
-            FileColumns { columns: base.schema.columns, facts }
+            let columns = if self.labels.is_empty() {
+                base.schema.columns
+            } else {
+                Arc::new(with_labels(&base.schema.columns, &self.labels))
+            };
+            FileColumns { columns, facts }
         });
         let summary = SetSummary {
             qualified_name: self.qualified_name,

@@ -1,0 +1,287 @@
+//! Classification of sampled values (scan level L3), inside the process.
+//!
+//! A format connector that speaks contract 0.1.1 returns a bounded sample of
+//! each column's values with the schema; [`Classifier::classify`] turns one
+//! column's sample into classification labels (the system classifications
+//! of [`system`] and the rule set's custom rules), and the sample is dropped
+//! right there, in the schema worker. Only the labels go on: they ride on the
+//! column as the reserved attribute [`ATTRIBUTE`] (names and counts, never a
+//! value) through unit results, state and the commit, where the Atlas sink
+//! turns them into `classifications`.
+
+mod dictionaries;
+pub mod labels;
+pub mod system;
+pub mod validators;
+
+pub use labels::{ATTRIBUTE, ColumnLabels, Label};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Values the reference product samples per column, and the byte cap.
+pub const DEFAULT_MAX_ROWS: u32 = 128;
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
+/// Share of a column's sampled values that must match (the reference's 60%).
+pub const DEFAULT_THRESHOLD: f64 = 0.6;
+/// A sampled value longer than this is classified on its first bytes only.
+const MAX_VALUE_CHARS: usize = 4096;
+
+/// What a scan rule set says about classification. Every field has a
+/// default, so `{}` (or an empty TOML file) means "the system
+/// classifications, Purview's limits".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassificationConfig {
+    /// Sample and classify at all; false turns sampling off.
+    pub enabled: bool,
+    /// Apply the system classifications.
+    pub system: bool,
+    /// Only these system classifications (empty: all of them).
+    pub include: Vec<String>,
+    /// System classifications not to apply.
+    pub exclude: Vec<String>,
+    /// Custom classification rules.
+    pub rules: Vec<CustomRule>,
+    /// Share of non-null sampled values that must match a system classification.
+    pub threshold: f64,
+    /// Rows sampled per column at most.
+    pub max_rows: u32,
+    /// Bytes of values sampled per column at most.
+    pub max_bytes_per_column: u64,
+}
+
+impl Default for ClassificationConfig {
+    fn default() -> Self {
+        ClassificationConfig {
+            enabled: true,
+            system: true,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            rules: Vec::new(),
+            threshold: DEFAULT_THRESHOLD,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_bytes_per_column: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// A custom classification rule: a value pattern, a column-name pattern, or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRule {
+    /// The classification's name, e.g. `CONTOSO.EMPLOYEE_ID`.
+    pub name: String,
+    /// Regular expression a value must match (searched; anchor it with `^…$`).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Regular expression the column's name must match.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Share of non-null sampled values that must match `value` (default 0.6).
+    #[serde(default = "default_threshold")]
+    pub min_share: f64,
+    /// Distinct values the sample must hold at least (default 1).
+    #[serde(default = "one")]
+    pub min_distinct: u32,
+}
+
+fn default_threshold() -> f64 {
+    DEFAULT_THRESHOLD
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("classification rule {rule:?}: {message}")]
+    Rule { rule: String, message: String },
+    #[error("classification settings: {0}")]
+    Settings(String),
+    #[error("cannot read classification rules {path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl ClassificationConfig {
+    /// Reads a rules file (TOML, the fields of [`ClassificationConfig`]).
+    pub fn from_file(path: &Path) -> Result<Self, ClassifyError> {
+        let file_error = |message: String| ClassifyError::File { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| file_error(e.to_string()))
+    }
+}
+
+struct CompiledRule {
+    name: String,
+    value: Option<Regex>,
+    column: Option<Regex>,
+    min_share: f64,
+    min_distinct: u32,
+}
+
+/// The classifications a scan applies, compiled once per run.
+pub struct Classifier {
+    system: Vec<&'static system::SystemClassifier>,
+    rules: Vec<CompiledRule>,
+    threshold: f64,
+    max_rows: u32,
+    max_bytes: u64,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("system", &self.system.len())
+            .field("rules", &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl Classifier {
+    /// Checks and compiles `config`; an error names the rule and field at fault.
+    pub fn new(config: &ClassificationConfig) -> Result<Self, ClassifyError> {
+        if !(0.0..=1.0).contains(&config.threshold) || config.threshold == 0.0 {
+            return Err(ClassifyError::Settings(format!("threshold must be in (0, 1], not {}", config.threshold)));
+        }
+        if config.max_rows == 0 || config.max_bytes_per_column == 0 {
+            return Err(ClassifyError::Settings("max_rows and max_bytes_per_column must be at least 1".into()));
+        }
+        for name in config.include.iter().chain(&config.exclude) {
+            if !system::SYSTEM.iter().any(|s| s.name == name) {
+                return Err(ClassifyError::Settings(format!(
+                    "{name:?} is not a system classification (see `docs/classification.md`)"
+                )));
+            }
+        }
+        let system = if config.system {
+            system::SYSTEM
+                .iter()
+                .filter(|s| config.include.is_empty() || config.include.iter().any(|n| n == s.name))
+                .filter(|s| !config.exclude.iter().any(|n| n == s.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut rules = Vec::new();
+        let mut names = HashSet::new();
+        for rule in &config.rules {
+            let err = |message: String| ClassifyError::Rule { rule: rule.name.clone(), message };
+            if !valid_name(&rule.name) {
+                return Err(err("name: use 1-128 letters, digits, '.', '_' or '-'".into()));
+            }
+            if rule.name.starts_with("MICROSOFT.") || !names.insert(rule.name.clone()) {
+                return Err(err("name: taken by a system classification or another rule".into()));
+            }
+            if rule.value.is_none() && rule.column.is_none() {
+                return Err(err("needs a `value` pattern, a `column` pattern, or both".into()));
+            }
+            if !(rule.min_share > 0.0 && rule.min_share <= 1.0) {
+                return Err(err(format!("min_share must be in (0, 1], not {}", rule.min_share)));
+            }
+            let compile = |field: &str, p: &Option<String>| {
+                p.as_deref()
+                    .map(|p| {
+                        regex::RegexBuilder::new(p)
+                            .size_limit(1 << 20)
+                            .build()
+                            .map_err(|e| err(format!("{field}: invalid regular expression: {e}")))
+                    })
+                    .transpose()
+            };
+            rules.push(CompiledRule {
+                name: rule.name.clone(),
+                value: compile("value", &rule.value)?,
+                column: compile("column", &rule.column)?,
+                min_share: rule.min_share,
+                min_distinct: rule.min_distinct,
+            });
+        }
+        Ok(Classifier {
+            system,
+            rules,
+            threshold: config.threshold,
+            max_rows: config.max_rows,
+            max_bytes: config.max_bytes_per_column,
+        })
+    }
+
+    /// Rows and bytes to sample per column.
+    pub fn limits(&self) -> (u32, u64) {
+        (self.max_rows, self.max_bytes)
+    }
+
+    /// Names of the custom rules (their typedefs are written with the run).
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// Classifies one column from its sample: `path` is the column's path
+    /// (its last element is the name that keywords and column patterns
+    /// see), `values` its non-null sampled values. Returns `None` when no
+    /// value was sampled. Nothing of `values` is kept or reported.
+    pub fn classify(&self, path: &[String], values: &[String]) -> Option<ColumnLabels> {
+        let values: Vec<&str> = values
+            .iter()
+            .map(|v| {
+                let v = v.trim();
+                match v.char_indices().nth(MAX_VALUE_CHARS) {
+                    Some((i, _)) => &v[..i],
+                    None => v,
+                }
+            })
+            .filter(|v| !v.is_empty())
+            .take(self.max_rows as usize)
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        let sampled = values.len() as u32;
+        let column_name = path.last().map(String::as_str).unwrap_or("");
+        let normalised = system::normalise(column_name);
+        let mut labels = Vec::new();
+        for s in &self.system {
+            let named = s.named(&normalised);
+            if s.name_required && !named {
+                continue;
+            }
+            let matched = values.iter().filter(|v| (s.matches)(v, named)).count() as u32;
+            if passes(matched, sampled, self.threshold) {
+                labels.push(Label { name: s.name.to_string(), matched, min_share: self.threshold });
+            }
+        }
+        for rule in &self.rules {
+            if rule.column.as_ref().is_some_and(|re| !re.is_match(column_name)) {
+                continue;
+            }
+            let distinct = values.iter().collect::<HashSet<_>>().len() as u32;
+            if distinct < rule.min_distinct {
+                continue;
+            }
+            let matched = match &rule.value {
+                Some(re) => values.iter().filter(|v| re.is_match(v)).count() as u32,
+                None => sampled,
+            };
+            if passes(matched, sampled, rule.min_share) {
+                labels.push(Label { name: rule.name.clone(), matched, min_share: rule.min_share });
+            }
+        }
+        Some(ColumnLabels { sampled, labels })
+    }
+}
+
+/// `matched / sampled >= min_share`, in integers so that 60% of 5 is 3.
+fn passes(matched: u32, sampled: u32, min_share: f64) -> bool {
+    matched > 0 && f64::from(matched) >= min_share * f64::from(sampled) - 1e-9
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! The system classifications: Purview's names where Purview has one
+//! (`MICROSOFT.…`), Surveyor's (`SURVEYOR.…`) otherwise. Each is a value
+//! validator, optional column-name keywords, and whether it applies only to
+//! columns whose name carries a keyword (values that look alike in any
+//! column: 5-digit ZIP codes, dates, 2-letter codes).
+
+use super::dictionaries::{COUNTRIES, COUNTRY_CODES, FIRST_NAMES, SURNAMES, US_STATE_CODES, US_STATES};
+use super::validators as v;
+
+/// One system classification.
+pub struct SystemClassifier {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Normalised column-name keywords (lowercase, letters and digits only,
+    /// matched as substrings).
+    pub keywords: &'static [&'static str],
+    /// Applies only to columns whose name carries a keyword.
+    pub name_required: bool,
+    /// Whether one value matches; the flag says the column's name carries a keyword.
+    pub matches: fn(&str, bool) -> bool,
+}
+
+pub const SYSTEM: &[SystemClassifier] = &[
+    SystemClassifier {
+        name: "MICROSOFT.PERSONAL.EMAIL",
+        description: "E-mail address",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::email(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.FINANCIAL.CREDIT_CARD_NUMBER",
+        description: "Payment card number (issuer prefix and Luhn checksum)",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::credit_card(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.GOVERNMENT.US.SOCIAL_SECURITY_NUMBER",
+        description: "U.S. social security number (area, group and serial rules; 9 bare digits only in an SSN column)",
+        keywords: &["ssn", "socialsecurity"],
+        name_required: false,
+        matches: v::ssn,
+    },
+    SystemClassifier {
+        name: "MICROSOFT.PERSONAL.US.PHONE_NUMBER",
+        description: "U.S. phone number (NANP; 10 bare digits only in a phone column)",
+        keywords: &["phone", "mobile", "fax", "cell"],
+        name_required: false,
+        matches: v::us_phone,
+    },
+    SystemClassifier {
+        name: "SURVEYOR.PERSONAL.INTERNATIONAL_PHONE_NUMBER",
+        description: "International phone number in E.164 form (+ and 8-15 digits)",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::e164(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.FINANCIAL.INTERNATIONAL_BANKING_ACCOUNT_NUMBER",
+        description: "IBAN (country length and mod-97 checksum)",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::iban(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.PERSONAL.IPADDRESS",
+        description: "IPv4 or IPv6 address",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::ip_address(x),
+    },
+    SystemClassifier {
+        name: "SURVEYOR.MISCELLANEOUS.URL",
+        description: "http(s) or ftp URL",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::url(x),
+    },
+    SystemClassifier {
+        name: "SURVEYOR.MISCELLANEOUS.GUID",
+        description: "GUID / UUID",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::guid(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.MISCELLANEOUS.COUNTRY_OR_REGION",
+        description: "Country or region name (any column), ISO 3166 code (in a country column)",
+        keywords: &["country", "nation", "region"],
+        name_required: false,
+        matches: |x, named| {
+            contains_folded(COUNTRIES, x) || (named && COUNTRY_CODES.contains(&x.to_ascii_uppercase().as_str()))
+        },
+    },
+    SystemClassifier {
+        name: "MICROSOFT.GOVERNMENT.US.STATE",
+        description: "U.S. state name (any column), two-letter code (in a state column)",
+        keywords: &["state"],
+        name_required: false,
+        matches: |x, named| contains_folded(US_STATES, x) || (named && US_STATE_CODES.contains(&x)),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.GOVERNMENT.US.ZIP_CODE",
+        description: "U.S. ZIP or ZIP+4 code, in a ZIP or postal-code column",
+        keywords: &["zip", "postal", "postcode"],
+        name_required: true,
+        matches: |x, _| v::us_zip(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.PERSONAL.DATE_OF_BIRTH",
+        description: "Date of birth: a date in a column whose name says birth",
+        keywords: &["birth", "dob", "born"],
+        name_required: true,
+        matches: |x, _| v::birth_date(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.PERSONAL.NAME",
+        description: "Person's name: capitalised words with a known first name or surname, or any capitalised words in a name column",
+        keywords: &[
+            "firstname",
+            "lastname",
+            "givenname",
+            "familyname",
+            "fullname",
+            "surname",
+            "forename",
+            "middlename",
+            "personname",
+            "customername",
+            "employeename",
+            "contactname",
+            "username",
+        ],
+        name_required: false,
+        matches: person_name,
+    },
+    SystemClassifier {
+        name: "MICROSOFT.SECURITY.AZURE_STORAGE_ACCOUNT_KEY",
+        description: "Azure storage account key (88 base64 characters)",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::azure_storage_key(x),
+    },
+    SystemClassifier {
+        name: "MICROSOFT.SECURITY.AZURE_STORAGE_ACCOUNT_CONNECTION_STRING",
+        description: "Azure storage connection string with a key or SAS",
+        keywords: &[],
+        name_required: false,
+        matches: |x, _| v::azure_storage_connection_string(x),
+    },
+];
+
+/// `name` normalised for keyword matching: lowercase ASCII letters and digits.
+pub fn normalise(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+impl SystemClassifier {
+    /// Whether the normalised column name carries one of the keywords (a
+    /// column named exactly `name` counts for the person-name rule).
+    pub fn named(&self, normalised: &str) -> bool {
+        self.keywords.iter().any(|k| normalised.contains(k))
+            || (self.name == "MICROSOFT.PERSONAL.NAME" && normalised == "name")
+    }
+}
+
+fn contains_folded(list: &[&str], value: &str) -> bool {
+    list.iter().any(|x| x.eq_ignore_ascii_case(value))
+}
+
+/// One to four capitalised alphabetic words (hyphens and apostrophes inside);
+/// in a name column that is enough, elsewhere the first word must be a known
+/// first name or the last a known surname. It cannot find names outside its
+/// small dictionaries in columns not named for them, nor names in free text.
+fn person_name(value: &str, named: bool) -> bool {
+    let words: Vec<&str> = value.split(' ').filter(|w| !w.is_empty()).collect();
+    let shaped = (1..=4).contains(&words.len())
+        && words.iter().all(|w| {
+            let mut chars = w.chars();
+            chars.next().is_some_and(|c| c.is_uppercase())
+                && chars.all(|c| c.is_alphabetic() || c == '-' || c == '\'' || c == '.')
+        });
+    if !shaped {
+        return false;
+    }
+    named
+        || (words.len() >= 2
+            && (FIRST_NAMES.contains(&words[0]) || SURNAMES.contains(words.last().expect("at least two"))))
+}

@@ -1,0 +1,526 @@
+//! End to end through the real binary: classification of sampled values
+//! (scan level L3) on a lake generated here, with planted columns and
+//! decoys in Parquet (Snappy and gzip), CSV and NDJSON; and a leak test:
+//! sampled values appear nowhere in the output, the report or the logs.
+
+#[path = "support/serve.rs"]
+mod serve;
+#[path = "support/mod.rs"]
+mod support;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel};
+use parquet::file::properties::WriterProperties;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use support::{Run, root_uri, scan, stderr, surveyor};
+
+const ROWS: usize = 200;
+
+/// A small deterministic generator (no dependency for a test's randomness).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn digits(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+    }
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len() as u64) as usize]
+    }
+}
+
+fn luhn_digit(body: &str) -> u32 {
+    let sum: u32 = body
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap();
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+fn iban(country: &str, bban: &str) -> String {
+    let numeric: String = format!("{bban}{country}00")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { c.to_string() } else { (c as u32 - 'A' as u32 + 10).to_string() })
+        .collect();
+    let rem = numeric.chars().fold(0u32, |r, c| (r * 10 + c.to_digit(10).unwrap()) % 97);
+    format!("{country}{:02}{bban}", 98 - rem)
+}
+
+/// Columns of the generated table: name, values (None for null), and the
+/// classification expected (None for a decoy).
+type Table = Vec<(&'static str, Vec<Option<String>>, Option<&'static str>)>;
+
+fn table(seed: u64, sentinel: Option<&str>) -> Table {
+    let mut r = Rng(seed);
+    let first = ["James", "Mary", "Robert", "Linda", "Ada", "Alan", "Grace", "Wei", "Priya", "Carlos"];
+    let last = ["Smith", "Garcia", "Nguyen", "Lovelace", "Turing", "Hopper", "Kim", "Patel", "Silva", "Weber"];
+    let cities = ["Springfield", "Lyon", "Osaka", "Toronto", "Porto", "Leeds", "Dresden", "Nagoya", "Austin"];
+    let countries = ["Germany", "France", "Japan", "Brazil", "Kenya", "Canada", "India", "Norway", "Chile"];
+    let words = ["order", "shipped", "late", "call back", "refund", "ok", "see ticket", "priority", "gift"];
+    let mut gen_col = |f: &mut dyn FnMut(&mut Rng, usize) -> Option<String>| -> Vec<Option<String>> {
+        (0..ROWS).map(|i| f(&mut r, i)).collect()
+    };
+    let tag = |i: usize| sentinel.map(|s| format!("{s}{i}")).unwrap_or_else(|| format!("u{i}"));
+    vec![
+        (
+            "email",
+            gen_col(&mut |r, i| Some(format!("{}.{}@example{}.com", tag(i), r.below(1000), r.below(9)))),
+            Some("MICROSOFT.PERSONAL.EMAIL"),
+        ),
+        (
+            "card_valid",
+            gen_col(&mut |r, _| {
+                let body = format!("4{}", r.digits(14));
+                Some(format!("{body}{}", luhn_digit(&body)))
+            }),
+            Some("MICROSOFT.FINANCIAL.CREDIT_CARD_NUMBER"),
+        ),
+        (
+            "card_invalid",
+            gen_col(&mut |r, _| {
+                let body = format!("4{}", r.digits(14));
+                Some(format!("{body}{}", (luhn_digit(&body) + 1 + r.below(8) as u32) % 10))
+            }),
+            None,
+        ),
+        (
+            "ssn",
+            gen_col(&mut |r, _| {
+                Some(format!("{:03}-{:02}-{:04}", 1 + r.below(665), 1 + r.below(98), 1 + r.below(9998)))
+            }),
+            Some("MICROSOFT.GOVERNMENT.US.SOCIAL_SECURITY_NUMBER"),
+        ),
+        (
+            "phone_us",
+            gen_col(&mut |r, _| {
+                Some(format!("({}{}) {}{}-{}", 2 + r.below(8), r.digits(2), 2 + r.below(8), r.digits(2), r.digits(4)))
+            }),
+            Some("MICROSOFT.PERSONAL.US.PHONE_NUMBER"),
+        ),
+        (
+            "phone_intl",
+            gen_col(&mut |r, i| {
+                Some(if i % 2 == 0 {
+                    format!("+44 20 {} {}", r.digits(4), r.digits(4))
+                } else {
+                    format!("+49 30 {}", r.digits(7))
+                })
+            }),
+            Some("SURVEYOR.PERSONAL.INTERNATIONAL_PHONE_NUMBER"),
+        ),
+        (
+            "iban",
+            gen_col(&mut |r, i| {
+                Some(if i % 2 == 0 { iban("DE", &r.digits(18)) } else { iban("GB", &format!("WEST{}", r.digits(14))) })
+            }),
+            Some("MICROSOFT.FINANCIAL.INTERNATIONAL_BANKING_ACCOUNT_NUMBER"),
+        ),
+        (
+            "client_ip",
+            gen_col(&mut |r, i| {
+                Some(if i % 3 == 0 {
+                    format!("2001:db8:{:x}::{:x}", r.below(65536), r.below(65536))
+                } else {
+                    format!("10.{}.{}.{}", r.below(256), r.below(256), r.below(256))
+                })
+            }),
+            Some("MICROSOFT.PERSONAL.IPADDRESS"),
+        ),
+        (
+            "id",
+            gen_col(&mut |r, _| {
+                Some(format!(
+                    "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                    r.next() as u32,
+                    r.below(1 << 16),
+                    r.below(1 << 12),
+                    r.below(1 << 12),
+                    r.next() & 0xffff_ffff_ffff
+                ))
+            }),
+            Some("SURVEYOR.MISCELLANEOUS.GUID"),
+        ),
+        (
+            "full_name",
+            gen_col(&mut |r, _| Some(format!("{} {}", r.pick(&first), r.pick(&last)))),
+            Some("MICROSOFT.PERSONAL.NAME"),
+        ),
+        (
+            "website",
+            gen_col(&mut |r, _| Some(format!("https://shop{}.example.com/p/{}", r.below(50), r.below(9999)))),
+            Some("SURVEYOR.MISCELLANEOUS.URL"),
+        ),
+        (
+            "country",
+            gen_col(&mut |r, _| Some(r.pick(&countries).to_string())),
+            Some("MICROSOFT.MISCELLANEOUS.COUNTRY_OR_REGION"),
+        ),
+        ("city", gen_col(&mut |r, _| Some(r.pick(&cities).to_string())), None),
+        (
+            "notes",
+            gen_col(&mut |r, i| {
+                Some(if i % 10 == 0 {
+                    format!("{} mail {}.{}@example.com", r.pick(&words), tag(i), r.below(99))
+                } else {
+                    format!("{} {}", r.pick(&words), r.pick(&words))
+                })
+            }),
+            None,
+        ),
+        ("random16", gen_col(&mut |r, _| Some(format!("{}{}", 1 + r.below(9), r.digits(15)))), None),
+        ("empty", vec![None; ROWS], None),
+    ]
+}
+
+fn write_parquet(path: &Path, t: &Table, compression: Compression) {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (name, values, _) in t {
+        if *name == "random16" {
+            // A number column in Parquet, as such identifiers usually are.
+            fields.push(Field::new(*name, DataType::Int64, false));
+            arrays.push(Arc::new(Int64Array::from_iter_values(
+                values.iter().map(|v| v.as_ref().unwrap().parse::<i64>().unwrap()),
+            )));
+        } else {
+            fields.push(Field::new(*name, DataType::Utf8, true));
+            arrays.push(Arc::new(StringArray::from(values.clone())));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+    let props = WriterProperties::builder().set_compression(compression).build();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn write_csv(path: &Path, t: &Table) {
+    let mut text = t.iter().map(|c| c.0).collect::<Vec<_>>().join(",") + "\n";
+    for row in 0..ROWS {
+        let fields: Vec<String> = t.iter().map(|c| c.1[row].clone().unwrap_or_default()).collect();
+        text += &fields
+            .iter()
+            .map(|f| if f.contains(',') { format!("\"{f}\"") } else { f.clone() })
+            .collect::<Vec<_>>()
+            .join(",");
+        text += "\n";
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn write_ndjson(path: &Path, t: &Table) {
+    let mut text = String::new();
+    for row in 0..ROWS {
+        let mut object = serde_json::Map::new();
+        for (name, values, _) in t {
+            object.insert(name.to_string(), values[row].clone().map(Value::String).unwrap_or(Value::Null));
+        }
+        text += &Value::Object(object).to_string();
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The classifications of each column of a file, by column name.
+fn classified(run: &Run, file_qn: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let prefix = format!("{file_qn}#__tabular_schema//");
+    let mut out = BTreeMap::new();
+    for e in run.entities().filter(|e| e["typeName"] == "column") {
+        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let labels: BTreeSet<String> = e["classifications"]
+            .as_array()
+            .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        out.insert(name.to_string(), labels);
+    }
+    out
+}
+
+#[test]
+fn planted_columns_are_classified_in_every_format_and_decoys_are_not() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let t = table(0x5eed_1234_abcd_0001, None);
+    let files = [
+        "parquet/snappy/customers.parquet",
+        "parquet/gzip/customers.parquet",
+        "csv/customers.csv",
+        "ndjson/customers.ndjson",
+    ];
+    for f in files {
+        std::fs::create_dir_all(lake.path().join(f).parent().unwrap()).unwrap();
+    }
+    write_parquet(&lake.path().join(files[0]), &t, Compression::SNAPPY);
+    write_parquet(&lake.path().join(files[1]), &t, Compression::GZIP(GzipLevel::default()));
+    write_csv(&lake.path().join(files[2]), &t);
+    write_ndjson(&lake.path().join(files[3]), &t);
+
+    let (output, report) = scan(lake.path(), out.path(), &["--classify"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let run = Run::latest(out.path());
+    let root = root_uri(lake.path());
+
+    let (mut true_positive, mut assigned, mut planted) = (0usize, 0usize, 0usize);
+    let mut misses = Vec::new();
+    for f in files {
+        let got = classified(&run, &format!("{root}/{f}"));
+        assert_eq!(got.len(), t.len(), "{f}: every column is in the output: {got:?}");
+        for (name, _, expected) in &t {
+            let labels = &got[*name];
+            assigned += labels.len();
+            if let Some(expected) = expected {
+                planted += 1;
+                if labels.contains(*expected) {
+                    true_positive += 1;
+                } else {
+                    misses.push(format!("{f}: {name} not {expected} ({labels:?})"));
+                }
+            } else {
+                assert!(labels.is_empty(), "{f}: decoy {name} classified as {labels:?}");
+            }
+        }
+    }
+    let precision = true_positive as f64 / assigned as f64;
+    let recall = true_positive as f64 / planted as f64;
+    eprintln!("precision {precision:.3} recall {recall:.3} ({true_positive}/{assigned} assigned, {planted} planted)");
+    assert!(precision >= 0.95, "precision {precision}: {assigned} labels assigned, {true_positive} right");
+    assert!(recall >= 0.95, "recall {recall}: missed {misses:?}");
+
+    // The share is an attribute of each classification; the file rolls its columns' classifications up.
+    let names = run.by_name();
+    let file = names[&format!("{root}/{}", files[0])];
+    let rolled: BTreeSet<&str> =
+        file["classifications"].as_array().unwrap().iter().map(|c| c["typeName"].as_str().unwrap()).collect();
+    assert!(rolled.contains("MICROSOFT.PERSONAL.EMAIL") && rolled.contains("MICROSOFT.FINANCIAL.CREDIT_CARD_NUMBER"));
+    let email = names[&format!("{root}/{}#__tabular_schema//email", files[0])];
+    assert_eq!(email["classifications"][0]["attributes"]["share"], 1.0);
+    assert!(email["customAttributes"].get("surveyor:classifications").is_none(), "the carrier attribute stays inside");
+
+    // The report counts classified columns per classification (4 files with one email column each).
+    assert_eq!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"], 4, "{}", report["classifications"]);
+    // typedefs.json declares every classification used.
+    let typedefs: Value = serde_json::from_slice(&std::fs::read(run.dir.join("typedefs.json")).unwrap()).unwrap();
+    let declared: BTreeSet<&str> =
+        typedefs["classificationDefs"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    for name in report["classifications"].as_object().unwrap().keys() {
+        assert!(declared.contains(name.as_str()), "{name} not declared in typedefs.json");
+    }
+
+    // Without --classify nothing is sampled: no classifications at all.
+    let plain = tempfile::tempdir().unwrap();
+    let (output, report) = scan(lake.path(), plain.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(report.get("classifications").is_none());
+    assert!(Run::latest(plain.path()).entities().all(|e| e.get("classifications").is_none()));
+}
+
+#[test]
+fn a_resource_set_aggregates_its_members_and_custom_rules_apply() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = lake.path().join("events");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..3u64 {
+        let t = table(0xabc0 + i, None);
+        write_parquet(&dir.join(format!("part-0000{i}.snappy.parquet")), &t, Compression::SNAPPY);
+    }
+    let rules = lake.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "exclude = [\"SURVEYOR.MISCELLANEOUS.URL\"]\n\n[[rules]]\nname = \"CONTOSO.SHOP_LINK\"\nvalue = '^https://shop[0-9]+\\.example\\.com/'\nmin_share = 0.9\n",
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let (output, report) = scan(lake.path(), out.path(), &["--classify-rules", rules_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["counts"]["resourceSets"], 1);
+    let run = Run::latest(out.path());
+    let set = run.entities().find(|e| e["typeName"] == "fs_resource_set").expect("a resource set");
+    let set_qn = set["attributes"]["qualifiedName"].as_str().unwrap();
+    let got = classified(&run, set_qn);
+    assert!(got["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{got:?}");
+    assert_eq!(got["website"], BTreeSet::from(["CONTOSO.SHOP_LINK".to_string()]), "URL excluded, custom rule applied");
+    assert!(got["card_invalid"].is_empty() && got["empty"].is_empty());
+    assert_eq!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"], 1, "the set's column, counted once");
+
+    // A bad rules file is refused, naming the rule and the field.
+    std::fs::write(&rules, "[[rules]]\nname = \"BAD\"\nvalue = \"(unclosed\"\n").unwrap();
+    let output = surveyor()
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--classify-rules", rules_arg])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("\"BAD\"") && err.contains("value: invalid regular expression"), "{err}");
+}
+
+/// Every file under `dir`, as text.
+fn all_text(dir: &Path, into: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_text(&path, into);
+        } else {
+            into.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+#[test]
+fn sampled_values_never_leave_the_process() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sentinel = "zqxsentinel";
+    let t = table(0x1ea7, Some(sentinel));
+    write_parquet(&lake.path().join("people.parquet"), &t, Compression::SNAPPY);
+    write_csv(&lake.path().join("people.csv"), &t);
+    write_ndjson(&lake.path().join("people.ndjson"), &t);
+    // Values that are nothing but the sentinel, in a column of their own.
+    std::fs::write(lake.path().join("secrets.csv"), format!("token\n{sentinel}-a\n{sentinel}-b\n{sentinel}-c\n"))
+        .unwrap();
+
+    let output = surveyor()
+        .arg("-vvv")
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--json", "--no-progress", "--classify"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"].as_u64() >= Some(3), "values were sampled: {report}");
+    let logs = stderr(&output);
+    assert!(logs.contains("TRACE"), "-vvv logs at trace level: {logs}");
+    let mut everything = String::new();
+    all_text(out.path(), &mut everything);
+    everything.push_str(&String::from_utf8_lossy(&output.stdout));
+    everything.push_str(&logs);
+    assert_eq!(everything.matches(sentinel).count(), 0, "a sampled value left the process");
+}
+
+#[test]
+fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-format.wasm"),
+        plugins.path().join("legacy.wasm"),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(lake.path().join("people.legacy"), "email\ncontact\n").unwrap();
+    std::fs::write(
+        lake.path().join("people.csv"),
+        "email,n\nada@example.com,1\nalan@example.org,2\ngrace@example.net,3\n",
+    )
+    .unwrap();
+    let output = surveyor()
+        .env("SURVEYOR_PLUGINS_DIR", plugins.path())
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--json", "--no-progress", "--classify"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert!(report["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "legacy"), "{report}");
+    let run = Run::latest(out.path());
+    let root = root_uri(lake.path());
+    let legacy = classified(&run, &format!("{root}/people.legacy"));
+    assert_eq!(legacy.keys().collect::<Vec<_>>(), ["contact", "email"], "the 0.1.0 connector read the schema");
+    assert!(legacy.values().all(BTreeSet::is_empty), "no samples, no classifications: {legacy:?}");
+    let csv = classified(&run, &format!("{root}/people.csv"));
+    assert!(csv["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{csv:?}");
+}
+
+#[test]
+fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let sentinel = "qvwsentinel";
+    write_parquet(&lake.join("people.parquet"), &table(0x5e41, Some(sentinel)), Compression::SNAPPY);
+    let data = tmp.path().join("data");
+    let mut cmd = surveyor();
+    cmd.env("RUST_LOG", "info,surveyor=trace,surveyor_engine=trace,surveyor_service=trace")
+        .args(["serve", "--listen", "127.0.0.1:0", "--grace-period", "5", "--data-dir"])
+        .arg(&data);
+    let svc = serve::Service::spawn(cmd, &data);
+    let source = json!({"name": "lake", "type": "local-folder", "connection": {"path": lake}, "config": {}});
+    let (status, created) = svc.admin("POST", "/v1/sources", Some(source));
+    assert_eq!(status, 201, "{created}");
+
+    // A bad rule set is refused, naming the field.
+    let bad = json!({"name": "bad", "source": "lake",
+        "rule_set": {"classification": {"rules": [{"name": "X.Y", "column": "(["}]}}});
+    let (status, e) = svc.admin("POST", "/v1/scans", Some(bad));
+    assert_eq!(status, 400);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rule_set.classification") && message.contains("column: invalid regular expression"),
+        "{e}"
+    );
+
+    let scan = json!({"name": "pii", "source": "lake",
+        "rule_set": {"classification": {"exclude": ["SURVEYOR.MISCELLANEOUS.GUID"]}}});
+    let (status, created) = svc.admin("POST", "/v1/scans", Some(scan));
+    assert_eq!(status, 201, "{created}");
+    let (status, run) = svc.admin("POST", "/v1/scans/pii/runs", None);
+    assert_eq!(status, 202, "{run}");
+    let run = serve::poll_run(&svc, run["id"].as_str().unwrap());
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let output = Run::read(Path::new(run["location"].as_str().unwrap()));
+    let root = output.entities().find(|e| e["attributes"]["name"] == "people.parquet").unwrap();
+    let qn = root["attributes"]["qualifiedName"].as_str().unwrap();
+    let got = classified(&output, qn);
+    assert!(got["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{got:?}");
+    assert!(got["id"].is_empty(), "GUID excluded by the rule set: {got:?}");
+
+    // No sampled value in the API's answers, the output, the state database or the log.
+    let mut everything = String::new();
+    for path in ["/v1/runs", &format!("/v1/runs/{}", run["id"].as_str().unwrap()), "/v1/scans/pii"] {
+        everything.push_str(&svc.admin("GET", path, None).1.to_string());
+    }
+    everything
+        .push_str(&svc.admin("GET", &format!("/v1/runs/{}/assets", run["id"].as_str().unwrap()), None).1.to_string());
+    all_text(&data, &mut everything);
+    everything.push_str(&svc.log());
+    assert!(svc.log().lines().count() > 5, "trace logs: {}", svc.log());
+    assert_eq!(everything.matches(sentinel).count(), 0, "a sampled value left the process");
+}
