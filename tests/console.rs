@@ -92,6 +92,8 @@ fn an_administrator_signs_in_and_manages_runtimes_keys_and_nodes() {
     let version = browser.wait_text("#version", env!("CARGO_PKG_VERSION"));
     let (_, v) = svc.call("GET", "/v1/version", None, None);
     assert!(version.contains(v["expires_on"].as_str().unwrap()), "{version}");
+    browser.wait_text("#available-version", "none newer");
+    browser.wait_text("main", "No rollout yet.");
 
     // The list page shows the runtime with its description.
     browser.click("#nav a[data-section=irs]");

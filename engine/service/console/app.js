@@ -197,16 +197,37 @@ async function irNodes(ir, head) {
 }
 
 async function irVersion(ir, head) {
-  const [version, nodes] = await Promise.all([get("/v1/version"), get(`/v1/nodes?integration_runtime=${enc(ir.name)}`)]);
-  const versions = [...new Set(nodes.map((n) => n.version).filter(Boolean))];
-  page(`Integration runtime ${ir.name}`, ...head,
+  const [version, update] = await Promise.all([get("/v1/version"), get(`/v1/integration-runtimes/${enc(ir.name)}/update`)]);
+  const out = h("div");
+  const rollout = update.rollout;
+  const policy = update.policy;
+  const window = policy.window ? ` (window ${policy.window.start}–${policy.window.end}${policy.window.time_zone ? ` ${policy.window.time_zone}` : ""})` : "";
+  const updateNow = update.available_version && !(rollout && rollout.state === "in_progress")
+    ? h("button", { class: "primary", id: "update-now", onclick: async () => {
+      if (!confirm(`Update ${ir.name}'s nodes to ${update.available_version}, one node at a time?`)) return;
+      try { await api("POST", `/v1/integration-runtimes/${enc(ir.name)}/update`, {}); go(location.hash, "Update started."); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    } }, `Update to ${update.available_version}`) : null;
+  page(`Integration runtime ${ir.name}`, ...head, out,
     version.warning ? h("p", { class: "notice" }, version.warning) : null,
     h("dl", { class: "facts", id: "version" },
       h("dt", {}, "Service version"), h("dd", {}, version.version),
       h("dt", {}, "Released"), h("dd", {}, version.release_date),
       h("dt", {}, "Status"), h("dd", {}, badge(version.status), ` expires on ${version.expires_on} (${version.days_left} days)`),
-      h("dt", {}, "Node versions"), h("dd", {}, versions.join(", ") || "no node"),
-      h("dt", {}, "Auto-update"), h("dd", { class: "muted" }, "Releases and rolling updates are not built yet: nodes are updated by installing the new binary.")));
+      h("dt", {}, "Nodes' version"), h("dd", { id: "current-version" }, update.current_version || "no node"),
+      h("dt", {}, "Available release"), h("dd", { id: "available-version" }, update.available_version || "none newer"),
+      h("dt", {}, "Auto-update"), h("dd", {}, `${policy.mode}${window}`)),
+    h("div", { class: "actions" }, updateNow),
+    h("h2", {}, "Nodes"),
+    table(["Node", "Version", "Status"], update.nodes.map((n) => [n.node, n.version || "—", badge(n.status)]), "No node registered."),
+    h("h2", {}, "Latest rollout"),
+    rollout ? h("div", { id: "rollout" },
+      h("p", {}, badge(rollout.state), ` ${rollout.from_version || "?"} → ${rollout.version}, started ${when(rollout.started_at)}`,
+        rollout.current_node ? `; updating ${rollout.current_node}` : ""),
+      rollout.error ? h("div", { class: "error" }, rollout.error) : null,
+      table(["Node", "Step", "Started", "Finished", "Error"], rollout.steps.map((st) => [st.node, badge(st.state), when(st.started_at), when(st.finished_at), st.error || ""])))
+      : h("p", { class: "muted" }, "No rollout yet."));
+  if (rollout && rollout.state === "in_progress") poll(async () => { if (location.hash.endsWith("/version")) await render(); }, 3000);
 }
 
 // ---------- forms from JSON Schema ----------
