@@ -375,9 +375,9 @@ fn a_service_restart_resumes_a_run_from_its_unfinished_units() {
     });
     let done_before = run["units"]["files_done"].as_u64().unwrap() as usize;
     assert!(done_before < files, "{run}");
-    let log = svc.log.clone();
+    // SIGTERM: a unit in progress is stopped and queued again (or finishes,
+    // if it was about to); what follows checks that nothing is lost or redone.
     assert!(svc.stop().success());
-    assert!(std::fs::read_to_string(log).unwrap().contains("queued again"));
 
     proxy.received.lock().unwrap().clear();
     let svc = Service::start_with(&data, &args);

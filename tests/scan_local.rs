@@ -210,6 +210,11 @@ fn partitioned_tables_become_resource_sets_with_every_footer_read() {
         written.iter().filter(|f| f.path.contains("table_002")).collect();
     let other = written.iter().find(|f| f.path.contains("table_001")).unwrap();
     std::fs::copy(lake.path().join(&other.path), lake.path().join(&drifted.path)).unwrap();
+    // The drifted partition is an old one, so the newest member still has the table's own schema.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let file = std::fs::File::options().write(true).open(lake.path().join(&drifted.path)).unwrap();
+    file.set_modified(an_hour_ago).unwrap();
+    drop(file);
     let corrupt = table_002.last().unwrap();
     std::fs::write(lake.path().join(&corrupt.path), b"PAR1 not really").unwrap();
 
@@ -234,7 +239,7 @@ fn partitioned_tables_become_resource_sets_with_every_footer_read() {
     assert_eq!(set["attributes"]["failedPartitions"], 1);
     assert_eq!(set["attributes"]["schemaCount"], 2);
     assert_eq!(run.resolve(&set["relationshipAttributes"]["parent"]), format!("{root}/warehouse/table_002"));
-    // The set's schema is the one most partitions have: table_002's own.
+    // The set's schema is its newest member's (docs/resource-sets.md): table_002's own.
     let columns = run.columns_of(&set_qn).expect("the set has a schema");
     for expected in &table_002[0].columns {
         assert!(columns.contains(&(expected.path.clone(), expected.data_type.clone())), "{expected:?} in {columns:?}");

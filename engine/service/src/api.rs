@@ -368,6 +368,33 @@ async fn show_ir(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiResult
     Ok(Json(s.db.ir(&name).await?))
 }
 
+/// What can change of an integration runtime.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIr {
+    /// Empty or unset: no description.
+    pub description: Option<String>,
+}
+
+/// Update an integration runtime's description.
+#[utoipa::path(put, path = "/v1/integration-runtimes/{name}", request_body = UpdateIr, security(("admin" = [])),
+    params(("name" = String, Path, description = "name or id")),
+    responses((status = 200, body = IntegrationRuntime), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_ir(
+    State(s): Svc,
+    _: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<UpdateIr>,
+) -> ApiResult<Json<IntegrationRuntime>> {
+    let ir = s.db.ir(&name).await?;
+    let description = req.description.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    if description.is_some_and(|d| d.chars().count() > 1000) {
+        return Err(ApiError::bad("description: longer than 1000 characters"));
+    }
+    s.db.set_ir_description(&ir.id, description).await?;
+    Ok(Json(s.db.ir(&ir.id).await?))
+}
+
 /// Delete an integration runtime, its keys and its nodes.
 #[utoipa::path(delete, path = "/v1/integration-runtimes/{name}", security(("admin" = [])),
     params(("name" = String, Path, description = "name or id")),
@@ -870,6 +897,19 @@ pub fn redact(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// A secret sent back as `<redacted>` (what `GET` showed) keeps the stored
+/// value: a client can edit a source without ever holding its secrets.
+fn keep_redacted_secrets(connection: &mut toml::Table, stored: &toml::Table) {
+    for (key, value) in connection.iter_mut() {
+        let Some(old) = stored.get(key) else { continue };
+        if value.as_str() == Some("<redacted>") && SECRET_FIELDS.contains(&key.as_str()) {
+            *value = old.clone();
+        } else if let (toml::Value::Table(table), toml::Value::Table(old)) = (value, old) {
+            keep_redacted_secrets(table, old);
+        }
+    }
+}
+
 fn source_row(s: &Service, id: String, def: &SourceDefinition) -> ApiResult<(SourceRow, serde_json::Value)> {
     check_name("name", &def.name)?;
     def.check(&s.registry).map_err(|e| ApiError::bad(e.to_string()))?;
@@ -924,6 +964,11 @@ async fn update_source(
             def.name, existing.name
         )));
     }
+    let mut def = def;
+    let stored = s.secrets.open(&existing.connection_sealed)?;
+    let stored: toml::Table = serde_json::from_slice(&stored)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the stored connection: {e}")))?;
+    keep_redacted_secrets(&mut def.connection, &stored);
     let (row, redacted) = source_row(&s, existing.id, &def)?;
     s.db.put_source(&row, &redacted, false).await?;
     Ok(Json(s.db.source_view_by_name(&row.id).await?))
@@ -990,6 +1035,71 @@ async fn test_source(State(s): Svc, _: Admin, Path(name): Path<String>) -> ApiRe
         tracing::info!(source = %name, error = %e, "connection test failed");
     }
     Ok(Json(ConnectionTest { ok: verdict.is_ok(), error: verdict.err() }))
+}
+
+/// A source connector the service can scan with, and the forms of its settings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectorInfo {
+    /// The source type it handles (a source's `type`).
+    #[serde(rename = "type")]
+    pub source_type: String,
+    pub plugin: String,
+    pub version: String,
+    pub description: String,
+    /// JSON Schema of the source's `config` (the connector's own).
+    #[schema(value_type = Object)]
+    pub config_schema: serde_json::Value,
+    /// JSON Schema of the source's `connection` (read by the host; secrets are `writeOnly`).
+    #[schema(value_type = Option<Object>)]
+    pub connection_schema: Option<serde_json::Value>,
+}
+
+/// List the source types this service can scan, with the JSON Schemas of their settings.
+#[utoipa::path(get, path = "/v1/connectors", security(("admin" = [])),
+    responses((status = 200, body = Vec<ConnectorInfo>), (status = 401, body = ErrorBody)))]
+async fn list_connectors(State(s): Svc, _: Admin) -> Json<Vec<ConnectorInfo>> {
+    use surveyor_engine::host::bindings::types::PluginKind;
+    let mut connectors: Vec<ConnectorInfo> = s
+        .registry
+        .plugins()
+        .filter(|p| p.info.kind == PluginKind::Source)
+        .flat_map(|p| {
+            p.info.handles.iter().map(move |handles| ConnectorInfo {
+                source_type: handles.clone(),
+                plugin: p.info.name.clone(),
+                version: p.info.version.clone(),
+                description: p.info.description.clone(),
+                config_schema: serde_json::from_str(&p.info.config_schema).unwrap_or_default(),
+                connection_schema: surveyor_engine::sources::connection_schema(handles),
+            })
+        })
+        .collect();
+    connectors.sort_by(|a, b| a.source_type.cmp(&b.source_type));
+    Json(connectors)
+}
+
+/// The next fire times of a trigger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TriggerPreview {
+    /// Up to five, RFC 3339; empty for a manual trigger or one whose runs are all past.
+    pub next: Vec<String>,
+}
+
+/// Check a trigger and show its next five fire times, before saving it (the console's trigger editor).
+#[utoipa::path(post, path = "/v1/triggers/preview", request_body = Trigger, security(("admin" = [])),
+    responses((status = 200, body = TriggerPreview), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn preview_trigger(_: Admin, ApiJson(trigger): ApiJson<Trigger>) -> ApiResult<Json<TriggerPreview>> {
+    let now = jiff::Timestamp::now();
+    let (_, schedule) = trigger.normalize(now).map_err(ApiError::bad)?;
+    let mut next = Vec::new();
+    let mut at = schedule.first_at_or_after(now);
+    while let Some(t) = at
+        && next.len() < 5
+    {
+        next.push(t.to_string());
+        at = schedule.next_after(t);
+    }
+    Ok(Json(TriggerPreview { next }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1317,7 +1427,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/version", get(version))
         .route("/v1/integration-runtimes", post(create_ir).get(list_irs))
-        .route("/v1/integration-runtimes/{name}", get(show_ir).delete(delete_ir))
+        .route("/v1/integration-runtimes/{name}", get(show_ir).put(update_ir).delete(delete_ir))
         .route("/v1/integration-runtimes/{name}/keys", get(show_keys))
         .route(
             "/v1/integration-runtimes/{name}/ingestion",
@@ -1338,6 +1448,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/integration-runtimes/{name}/update-policy", axum::routing::put(releases::put_update_policy))
         .route("/v1/nodes", get(list_nodes))
         .route("/v1/nodes/{node}", axum::routing::delete(remove_node))
+        .route("/v1/connectors", get(list_connectors))
+        .route("/v1/triggers/preview", post(preview_trigger))
         .route("/v1/sources", post(create_source).get(list_sources))
         .route("/v1/sources/{name}", get(show_source).put(update_source).delete(delete_source))
         .route("/v1/sources/{name}/test-connection", post(test_source))
@@ -1350,6 +1462,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/runs/{id}/report", get(run_report))
         .route("/v1/runs/{id}/assets", get(run_assets))
         .route("/v1/runs/{id}/cancel", post(cancel_run))
+        .merge(super::console::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(service)
@@ -1378,8 +1491,9 @@ impl utoipa::Modify for Security {
     info(title = "Surveyor service API", description = "Integration runtimes, nodes, sources, scans and runs of a Surveyor service."),
     paths(
         healthz, metrics, version,
-        create_ir, list_irs, show_ir, delete_ir, show_keys, regenerate_key, put_ingestion, show_ingestion, clear_ingestion,
+        create_ir, list_irs, show_ir, update_ir, delete_ir, show_keys, regenerate_key, put_ingestion, show_ingestion, clear_ingestion,
         register_node, heartbeat, claim_unit, unit_plan, unit_result, unit_release, list_nodes, remove_node,
+        list_connectors, preview_trigger,
         releases::publish_release, releases::list_releases, releases::download_release, releases::update_failed,
         releases::show_update, releases::put_update_policy, releases::start_update,
         create_source, list_sources, show_source, update_source, delete_source, test_source, browse_source,
@@ -1417,6 +1531,24 @@ mod tests {
             "docs/openapi.json differs from the API's code: run SURVEYOR_UPDATE_OPENAPI=1 cargo test -p surveyor-service --lib openapi"
         );
         assert!(generated.contains("/v1/integration-runtimes/{name}/keys/{slot}/regenerate"));
+    }
+
+    #[test]
+    fn a_secret_sent_back_redacted_keeps_the_stored_one() {
+        let stored: toml::Table =
+            toml::from_str("account = \"a\"\ncredential = { kind = \"account-key\", key = \"s3cr3t\" }").unwrap();
+        let mut sent: toml::Table =
+            toml::from_str("account = \"b\"\ncredential = { kind = \"account-key\", key = \"<redacted>\" }").unwrap();
+        keep_redacted_secrets(&mut sent, &stored);
+        assert_eq!(sent["credential"]["key"].as_str(), Some("s3cr3t"));
+        assert_eq!(sent["account"].as_str(), Some("b"), "other fields are the sent ones");
+        let mut replaced: toml::Table =
+            toml::from_str("credential = { kind = \"account-key\", key = \"n3w\" }").unwrap();
+        keep_redacted_secrets(&mut replaced, &stored);
+        assert_eq!(replaced["credential"]["key"].as_str(), Some("n3w"));
+        let mut not_a_secret: toml::Table = toml::from_str("account = \"<redacted>\"").unwrap();
+        keep_redacted_secrets(&mut not_a_secret, &stored);
+        assert_eq!(not_a_secret["account"].as_str(), Some("<redacted>"), "only secret fields are filled in");
     }
 
     #[test]

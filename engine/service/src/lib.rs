@@ -19,6 +19,7 @@ pub mod agent;
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod releases;
 pub mod replicas;

@@ -312,6 +312,16 @@ impl Db {
         row.map(|r| Self::ir_row(&r)).ok_or_else(|| ServiceError::NotFound(format!("no integration runtime '{name}'")))
     }
 
+    pub async fn set_ir_description(&self, id: &str, description: Option<&str>) -> Result<(), ServiceError> {
+        sqlx::query("UPDATE integration_runtimes SET description = $1 WHERE id = $2")
+            .bind(description)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     pub async fn delete_ir(&self, id: &str) -> Result<(), ServiceError> {
         let scans = sqlx::query("SELECT name FROM scans WHERE ir_id = $1 ORDER BY name")
             .bind(id)

@@ -10,6 +10,7 @@ use crate::host::http::HttpBackend;
 use crate::host::sql::SqlBackend;
 use crate::storage::azure::{AzureAccount, AzureConnection, AzureCredential, BlobStorage, DfsStorage};
 use crate::storage::{LocalStorage, Storage};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub enum Connection {
 }
 
 /// A database server (SQL Server / Azure SQL Database, PostgreSQL).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConnectionDef {
     #[serde(default, rename = "kind")]
@@ -52,7 +53,7 @@ pub struct SqlConnectionDef {
     pub pool_size: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SqlEncryption {
     Required,
@@ -60,7 +61,7 @@ pub enum SqlEncryption {
     TrustServerCertificate,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SqlCredentialDef {
     /// SQL authentication (user and password).
@@ -70,7 +71,7 @@ pub enum SqlCredentialDef {
 }
 
 /// Outgoing HTTP for API sources (Power BI).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConnectionDef {
     #[serde(default, rename = "kind")]
@@ -92,7 +93,7 @@ pub struct HttpConnectionDef {
     pub root_uri: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientCredentialsDef {
     /// Token endpoint base (default `https://login.microsoftonline.com`).
@@ -104,7 +105,7 @@ pub struct OAuthClientCredentialsDef {
     pub scope: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConnection {
     /// The connection kind (defaults to the source type); read by [`Connection::parse`].
@@ -114,7 +115,7 @@ pub struct LocalConnection {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AzureConnectionDef {
     /// The connection kind (defaults to the source type); read by [`Connection::parse`].
@@ -144,7 +145,7 @@ pub struct AzureConnectionDef {
     pub max_retries: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AdlsApi {
     Dfs,
@@ -152,7 +153,7 @@ pub enum AdlsApi {
 }
 
 /// How the host authenticates to Azure Storage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AzureCredentialDef {
     AccountKey { key: SecretRef },
@@ -183,6 +184,24 @@ impl Connection {
             }
         })
     }
+}
+
+/// The JSON Schema (draft 2020-12, subschemas inlined) of the `[connection]`
+/// table for a connection kind: the console builds its forms from it, so
+/// the form and the parser cannot disagree. Secrets are marked `writeOnly`.
+pub fn connection_schema(kind: &str) -> Option<serde_json::Value> {
+    fn of<T: JsonSchema>() -> serde_json::Value {
+        let generator =
+            schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true).into_generator();
+        generator.into_root_schema_for::<T>().to_value()
+    }
+    Some(match kind {
+        "local-folder" => of::<LocalConnection>(),
+        "azure-blob" | "adls-gen2" => of::<AzureConnectionDef>(),
+        "sql-server" | "postgresql" => of::<SqlConnectionDef>(),
+        "http" | "power-bi" => of::<HttpConnectionDef>(),
+        _ => return None,
+    })
 }
 
 /// The capabilities granted to a source's connector, built from its
@@ -287,5 +306,25 @@ pub fn grant(def: &SourceDefinition) -> Result<Grants, SourceError> {
             let (backend, root_uri) = crate::backends::http::backend(&c)?;
             Ok(Grants { storage: None, sql: None, http: Some(backend), root_uri })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_schemas_describe_what_the_parser_takes() {
+        let azure = connection_schema("azure-blob").unwrap();
+        let required: Vec<&str> = azure["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(required, ["account", "credential"], "{azure}");
+        let variants = azure["properties"]["credential"]["oneOf"].as_array().unwrap();
+        let kinds: Vec<&str> = variants.iter().map(|v| v["properties"]["kind"]["const"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["account-key", "sas", "client-secret", "managed-identity", "anonymous"]);
+        assert_eq!(variants[0]["properties"]["key"]["writeOnly"], true, "secrets are write-only");
+        let sql = connection_schema("postgresql").unwrap();
+        assert!(sql["properties"]["credential"]["oneOf"][0]["properties"]["password"]["writeOnly"] == true, "{sql}");
+        assert_eq!(connection_schema("local-folder").unwrap()["required"][0], "path");
+        assert!(connection_schema("ftp").is_none());
     }
 }

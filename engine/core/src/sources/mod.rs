@@ -26,7 +26,7 @@ pub mod connection;
 pub mod probe;
 mod secret;
 
-pub use connection::{AzureCredentialDef, Connection, Grants, grant};
+pub use connection::{AzureCredentialDef, Connection, Grants, connection_schema, grant};
 pub use secret::{Secret, SecretRef};
 
 use crate::host::Registry;

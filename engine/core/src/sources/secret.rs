@@ -53,6 +53,23 @@ impl std::fmt::Debug for SecretRef {
     }
 }
 
+impl schemars::JsonSchema for SecretRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A secret: the value itself (stored encrypted, shown as <redacted>), {\"env\": \"VAR\"} or {\"file\": \"/path\"}.",
+            "writeOnly": true,
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "properties": {"env": {"type": "string"}}, "required": ["env"], "additionalProperties": false},
+                {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"], "additionalProperties": false}
+            ]
+        })
+    }
+}
+
 impl SecretRef {
     /// Reads the secret; `field` names it in the error (`connection.credential.key`).
     pub fn resolve(&self, field: &str) -> Result<Secret, String> {
