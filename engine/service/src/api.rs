@@ -580,6 +580,10 @@ pub struct Heartbeat {
     /// The units this node has in progress: their leases are renewed.
     #[serde(default)]
     pub units: Vec<UnitRef>,
+    /// Sent by a release on trial (a node updating): a health check only;
+    /// the node's row, leases and rollout step are left as they are.
+    #[serde(default)]
+    pub trial: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -615,6 +619,16 @@ async fn heartbeat(
         || hb.memory_total_bytes.is_some_and(|m| m < 0)
     {
         return Err(ApiError::bad("running_jobs and memory must not be negative"));
+    }
+    if hb.trial {
+        return Ok(Json(HeartbeatReply {
+            node_id: node,
+            stop_units: Vec::new(),
+            service_version: s.version(),
+            update: None,
+            revert_to: None,
+            release_public_key: None,
+        }));
     }
     let ip = peer.ip().to_string();
     s.db.heartbeat(

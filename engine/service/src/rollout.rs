@@ -7,7 +7,9 @@
 //! maintenance window, if one is set), or when an administrator starts it;
 //! the first node that asks while no other node has the go gets it
 //! (compare-and-set); its step succeeds when it heartbeats with the new
-//! version, and fails when it reports that it refused the release or rolled
+//! version (from the switched binary: a release on trial only checks its
+//! health, see [`super::updater`]), so the next node's turn comes once the
+//! previous one works again; the step fails when it reports that it refused the release or rolled
 //! back, or when it has not come back within [`STEP_TIMEOUT`]. A failed step
 //! stops the rollout: no other node gets the go, the nodes it already moved
 //! are told to return to the version all nodes shared ([`revert_to`]), and

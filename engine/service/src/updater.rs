@@ -11,8 +11,8 @@
 //!    hash verifies with the key the node trusts since registration, and it
 //!    is an executable for this platform — else it is deleted and refused;
 //! 3. try it: start `<exe>.new` with the same arguments in trial mode
-//!    ([`TRIAL_ENV`]): it only sends heartbeats (with its version, which the
-//!    service takes as the node being back) and, after the first one
+//!    ([`TRIAL_ENV`]): it only sends heartbeats marked `trial` (health
+//!    checks, which change nothing on the service) and, after the first one
 //!    answered, says it is healthy. If it exits or does not say so within the
 //!    trial time, it is stopped and deleted: the node rolls back to what it
 //!    never left, and reports why;
@@ -207,7 +207,9 @@ pub fn trial(client: &Client, healthy: &Path, poll: Duration, stop: &AtomicBool)
     tracing::info!(version = %releases::running_version(), "on trial: heartbeats only");
     let mut said = false;
     while !stop.load(Ordering::SeqCst) {
-        match client.post("/v1/nodes/heartbeat", &super::agent::heartbeat_body(&[])) {
+        let mut body = super::agent::heartbeat_body(&[]);
+        body["trial"] = true.into();
+        match client.post("/v1/nodes/heartbeat", &body) {
             Ok(_) if !said => {
                 std::fs::write(healthy, b"ok\n")
                     .map_err(|e| super::ServiceError::Io { path: healthy.display().to_string(), source: e })?;
