@@ -16,6 +16,8 @@ use std::time::Duration;
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+// Included by each helper file on its own (they are included independently).
+#[allow(clippy::duplicate_mod)]
 #[path = "waits.rs"]
 mod waits;
 pub use waits::ClosedPort;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+// Included by each helper file on its own (they are included independently).
+#[allow(clippy::duplicate_mod)]
 #[path = "waits.rs"]
 mod waits;
 #[allow(unused_imports)]

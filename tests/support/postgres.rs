@@ -6,6 +6,8 @@
 //! user the package creates.
 #![allow(dead_code)]
 
+// Included by each helper file on its own (they are included independently).
+#[allow(clippy::duplicate_mod)]
 #[path = "waits.rs"]
 mod waits;
 
