@@ -49,7 +49,7 @@ fn luhn_digit(body: &str) -> u32 {
         .enumerate()
         .map(|(i, c)| {
             let d = c.to_digit(10).unwrap();
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let x = d * 2;
                 if x > 9 { x - 9 } else { x }
             } else {
@@ -123,7 +123,7 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
         (
             "phone_intl",
             gen_col(&mut |r, i| {
-                Some(if i % 2 == 0 {
+                Some(if i.is_multiple_of(2) {
                     format!("+44 20 {} {}", r.digits(4), r.digits(4))
                 } else {
                     format!("+49 30 {}", r.digits(7))
@@ -134,14 +134,18 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
         (
             "iban",
             gen_col(&mut |r, i| {
-                Some(if i % 2 == 0 { iban("DE", &r.digits(18)) } else { iban("GB", &format!("WEST{}", r.digits(14))) })
+                Some(if i.is_multiple_of(2) {
+                    iban("DE", &r.digits(18))
+                } else {
+                    iban("GB", &format!("WEST{}", r.digits(14)))
+                })
             }),
             Some("MICROSOFT.FINANCIAL.INTERNATIONAL_BANKING_ACCOUNT_NUMBER"),
         ),
         (
             "client_ip",
             gen_col(&mut |r, i| {
-                Some(if i % 3 == 0 {
+                Some(if i.is_multiple_of(3) {
                     format!("2001:db8:{:x}::{:x}", r.below(65536), r.below(65536))
                 } else {
                     format!("10.{}.{}.{}", r.below(256), r.below(256), r.below(256))
@@ -182,7 +186,7 @@ fn table(seed: u64, sentinel: Option<&str>) -> Table {
         (
             "notes",
             gen_col(&mut |r, i| {
-                Some(if i % 10 == 0 {
+                Some(if i.is_multiple_of(10) {
                     format!("{} mail {}.{}@example.com", r.pick(&words), tag(i), r.below(99))
                 } else {
                     format!("{} {}", r.pick(&words), r.pick(&words))

@@ -1,13 +1,12 @@
 use super::*;
 
-fn column(name: &str, values: &[&str]) -> Vec<String> {
-    let _ = name;
+fn owned(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| v.to_string()).collect()
 }
 
 fn names(c: &Classifier, name: &str, values: &[&str]) -> Vec<String> {
     let path = vec![name.to_string()];
-    c.classify(&path, &column(name, values)).map(|l| l.labels.into_iter().map(|l| l.name).collect()).unwrap_or_default()
+    c.classify(&path, &owned(values)).map(|l| l.labels.into_iter().map(|l| l.name).collect()).unwrap_or_default()
 }
 
 fn system() -> Classifier {
@@ -81,7 +80,7 @@ fn decoys_are_not_classified() {
         assert_eq!(names(&c, name, values), Vec::<String>::new(), "{name} {values:?}");
     }
     assert!(c.classify(&["empty".into()], &[]).is_none(), "an all-null column has nothing to say");
-    assert!(c.classify(&["blank".into()], &column("", &["", "  "])).is_none());
+    assert!(c.classify(&["blank".into()], &owned(&["", "  "])).is_none());
 }
 
 #[test]
@@ -91,7 +90,7 @@ fn the_threshold_is_sixty_percent_of_sampled_values() {
     assert_eq!(names(&c, "c", &three_of_five), ["MICROSOFT.PERSONAL.EMAIL"]);
     let two_of_five = ["a@x.com", "b@x.com", "maybe", "nope", "no"];
     assert!(names(&c, "c", &two_of_five).is_empty());
-    let labels = c.classify(&["c".into()], &column("c", &three_of_five)).unwrap();
+    let labels = c.classify(&["c".into()], &owned(&three_of_five)).unwrap();
     assert_eq!((labels.sampled, labels.labels[0].matched), (5, 3));
     assert_eq!(labels.labels[0].share(labels.sampled), 0.6);
 }
