@@ -200,7 +200,9 @@ fn scan_database(host: &dyn SourceHost, out: &mut Emitter<'_>, config: &Config, 
     }
     let table_qn = |s: &str, t: &str| format!("{db_qn}/{}/{}", segment(s), segment(t));
     // View → (source table → columns read), in the catalog's order.
-    let mut reads: HashMap<(String, String), Vec<(String, Vec<String>)>> = HashMap::new();
+    /// A source's qualified name and the columns read from it.
+    type Read = (String, Vec<String>);
+    let mut reads: HashMap<(String, String), Vec<Read>> = HashMap::new();
     for r in (Rows { set: &dependencies }).iter() {
         let sources = reads.entry((r.str("schema_name"), r.str("object_name"))).or_default();
         let source = table_qn(&r.str("referenced_schema"), &r.str("referenced_object"));

@@ -459,7 +459,9 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
 fn match_keys(set: &SqlResultSet) -> Vec<((String, String), Key)> {
     // (schema, object, constraint) → kind, unique_index_id, index id → (name, columns)
     type Indexes = BTreeMap<i64, (String, Vec<String>)>;
-    let mut found: BTreeMap<(String, String, String), (String, Option<i64>, Indexes)> = BTreeMap::new();
+    /// Kind, `unique_index_id`, and the table's indexes.
+    type Constraint = (String, Option<i64>, Indexes);
+    let mut found: BTreeMap<(String, String, String), Constraint> = BTreeMap::new();
     for r in Reader::new(set).rows() {
         let entry =
             found.entry((r.str("schema_name"), r.str("object_name"), r.str("constraint_name"))).or_insert_with(|| {

@@ -93,7 +93,7 @@ fn documented_commands() -> Vec<(String, Vec<String>)> {
             }
             let Some(words) = shlex::split(&line) else { continue };
             // Skip `VAR=value` assignments and `sudo`; the command must be the binary.
-            let start = words.iter().position(|w| !(w.contains('=') && !w.starts_with('-')) && w != "sudo");
+            let start = words.iter().position(|w| (w.starts_with('-') || !w.contains('=')) && w != "sudo");
             let Some(start) = start else { continue };
             if words[start] != "surveyor" {
                 continue;

@@ -436,7 +436,7 @@ mod tests {
         let write = |path: &Path, entries: &[(&str, Option<&str>)], related: &[&str]| {
             let mut w = StateWriter::new(std::fs::File::create(path).unwrap(), &run).unwrap();
             for (qn, parent) in entries {
-                w.parent(parent.map(|p| id("ws", p)).as_ref()).unwrap();
+                w.parent(parent.map(|p| id("t", p)).as_ref()).unwrap();
                 w.entry(&id("t", qn), true, None, None, false, &[]).unwrap();
             }
             for r in related {
