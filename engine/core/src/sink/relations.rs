@@ -99,15 +99,20 @@ struct Pending {
 #[derive(Default)]
 pub struct Relations {
     /// Assets without a storage path written by the run (or its source's
-    /// last run): qualified name → type name.
-    known: HashMap<String, String>,
+    /// last run): a hash of the qualified name → its type, an index into
+    /// `types`. Hashes, not names: a run may write millions of such assets
+    /// (a flood test writes 1,000,000) and memory must stay flat.
+    known: HashMap<u64, u16>,
+    types: Vec<String>,
     known_columns: HashSet<u64>,
     pending: Vec<Pending>,
     /// Relation targets left out because the catalog does not hold them.
     pub unresolved: u64,
 }
 
-fn column_key(qualified_name: &str) -> u64 {
+/// A 64-bit hash of a qualified name (a collision among a run's names is
+/// vanishingly unlikely, and would only keep a relation Atlas then refuses).
+fn name_key(qualified_name: &str) -> u64 {
     let mut h = DefaultHasher::new();
     qualified_name.hash(&mut h);
     h.finish()
@@ -137,9 +142,9 @@ impl Relations {
     /// Notes an asset the run wrote (with the columns written for it).
     pub fn note(&mut self, asset: &Asset, columns: Option<&[crate::host::bindings::types::Column]>) {
         if asset.path.is_none() {
-            self.known.insert(asset.qualified_name.clone(), asset.type_name.clone());
+            self.know(&asset.type_name, &asset.qualified_name);
             for c in columns.unwrap_or(&[]) {
-                self.known_columns.insert(column_key(&qualified_name::column(&asset.qualified_name, &c.path)));
+                self.known_columns.insert(name_key(&qualified_name::column(&asset.qualified_name, &c.path)));
             }
         }
         let relations: Vec<Relation> =
@@ -156,17 +161,27 @@ impl Relations {
     /// Whether some relation points at an asset this run did not write:
     /// then the caller adds the last run's assets with [`Self::know`].
     pub fn needs_previous(&self) -> bool {
-        self.pending.iter().flat_map(|p| &p.relations).any(|r| !self.known.contains_key(&r.target))
+        self.pending.iter().flat_map(|p| &p.relations).any(|r| !self.known.contains_key(&name_key(&r.target)))
     }
 
     /// An asset already in the catalog (from the source's last run).
     pub fn know(&mut self, type_name: &str, qualified_name: &str) {
-        self.known.entry(qualified_name.to_string()).or_insert_with(|| type_name.to_string());
+        let index = match self.types.iter().position(|t| t == type_name) {
+            Some(i) => i,
+            None => {
+                self.types.push(type_name.to_string());
+                self.types.len() - 1
+            }
+        };
+        self.known.entry(name_key(qualified_name)).or_insert(index as u16);
     }
 
     fn target(&mut self, relation: &Relation) -> Option<AssetRef> {
-        match self.known.get(&relation.target) {
-            Some(type_name) => Some(AssetRef { type_name: type_name.clone(), qualified_name: relation.target.clone() }),
+        match self.known.get(&name_key(&relation.target)) {
+            Some(&index) => Some(AssetRef {
+                type_name: self.types[index as usize].clone(),
+                qualified_name: relation.target.clone(),
+            }),
             None => {
                 self.unresolved += 1;
                 None
@@ -178,7 +193,7 @@ impl Relations {
         names
             .iter()
             .map(|n| qualified_name::column(table, std::slice::from_ref(n)))
-            .filter(|qn| self.known_columns.contains(&column_key(qn)))
+            .filter(|qn| self.known_columns.contains(&name_key(qn)))
             .collect()
     }
 
