@@ -16,6 +16,8 @@ use browser::Browser;
 use nodes::NodeAgent;
 use serde_json::json;
 use serve::Service;
+use std::time::Duration;
+use support::wait_until;
 use surveyor_lakegen::{LakeSpec, write_lake};
 
 #[test]
@@ -61,7 +63,7 @@ fn an_administrator_signs_in_and_manages_runtimes_keys_and_nodes() {
     // Regenerating key 1 asks first, then only key 1 changes.
     browser.click("button[data-regenerate='1']");
     browser.accept_dialog("Regenerate key 1?");
-    let new_key1 = wait_for(|| {
+    let new_key1 = wait_until("key 1 to change", Duration::from_secs(30), || {
         let (_, keys) = svc.admin("GET", "/v1/integration-runtimes/lake-ir/keys", None);
         let k = keys["key1"].as_str().unwrap().to_string();
         (k != key1).then_some(k)
@@ -203,16 +205,4 @@ fn sources_scans_and_runs_are_set_up_and_watched_in_the_console() {
     assert!(detail.contains(&format!("Schema ({} columns)", columns.len())), "{detail}");
     assert!(detail.contains(columns[0]["path"].as_str().unwrap()), "{detail}");
     assert!(detail.contains("the set's schema"), "{detail}");
-}
-
-/// Polls `f` for up to 30 s.
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }

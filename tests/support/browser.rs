@@ -85,7 +85,7 @@ impl Browser {
     /// Retries `f` until it gives a value or [`PATIENCE`] runs out; pages
     /// re-render while they poll, so an element may go stale between calls.
     fn eventually<T>(&self, what: &str, mut f: impl FnMut() -> Result<Option<T>, String>) -> T {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + crate::support::scaled(PATIENCE);
         let mut last = String::new();
         loop {
             match f() {
