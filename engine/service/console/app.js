@@ -64,7 +64,8 @@ function table(headers, rows, empty = "Nothing here yet.") {
 }
 let flash = null; // a message for the next page shown ("Saved.")
 function page(title, ...content) {
-  main.replaceChildren(h("h1", {}, title), flash ? h("p", { class: "ok", id: "flash" }, flash) : null, ...content);
+  const parts = [h("h1", {}, title), flash ? h("p", { class: "ok", id: "flash" }, flash) : null, ...content];
+  main.replaceChildren(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false));
   flash = null;
 }
 // Shows `hash` with a message, re-rendering when it is already the current page.
@@ -235,7 +236,7 @@ async function irVersion(ir, head) {
 // A form for a JSON Schema (objects, strings, numbers, booleans, enums,
 // string lists, `kind`-tagged variants, write-only secrets). `value` is the
 // current value; `read()` returns the value the form holds.
-function schemaForm(schema, value, path = "") {
+function schemaForm(schema, value, path = "", required = false) {
   schema = schema || {};
   const types = [].concat(schema.type || []);
   const label = (input, required) => h("label", {}, h("span", {}, `${path || "value"}${required ? " *" : ""}`,
@@ -247,7 +248,7 @@ function schemaForm(schema, value, path = "") {
       placeholder: existing ? "unchanged (write-only)" : "secret value" });
     const isRef = value && typeof value === "object";
     if (isRef) input.value = JSON.stringify(value);
-    return { el: label(input), read: () => {
+    return { el: label(input, required), read: () => {
       const v = input.value;
       if (!v) return existing ? (isRef ? value : "<redacted>") : undefined;
       if (v.startsWith("{")) { try { return JSON.parse(v); } catch { return v; } }
@@ -273,12 +274,12 @@ function schemaForm(schema, value, path = "") {
       read: () => ({ kind: select.value, ...current.read() }) };
   }
   if (types.includes("object") || schema.properties) {
-    const required = new Set(schema.required || []);
+    const needed = new Set(schema.required || []);
     // A connection's `kind` is the source's type unless a third-party connector says otherwise.
     const shown = Object.entries(schema.properties || {}).filter(([k]) => !(path === "connection" && k === "kind"));
     const fields = shown.map(([k, sub]) => {
-      const f = schemaForm(sub, value?.[k], path ? `${path}.${k}` : k);
-      f.key = k; f.required = required.has(k);
+      const f = schemaForm(sub, value?.[k], path ? `${path}.${k}` : k, needed.has(k));
+      f.key = k;
       return f;
     });
     const el = h(path ? "fieldset" : "div", {}, path ? h("legend", {}, path) : null, fields.map((f) => f.el));
@@ -293,30 +294,30 @@ function schemaForm(schema, value, path = "") {
     const select = h("select", { name: path }, h("option", { value: "" }, "(default)"),
       enumValues.filter((v) => v !== null).map((v) => h("option", { value: v }, v)));
     if (value !== undefined && value !== null) select.value = value;
-    return { el: label(select), read: () => select.value || undefined };
+    return { el: label(select, required), read: () => select.value || undefined };
   }
   if (types.includes("boolean")) {
     const box = h("input", { type: "checkbox", name: path });
     box.checked = value ?? schema.default ?? false;
-    return { el: label(box), read: () => box.checked };
+    return { el: label(box, required), read: () => box.checked };
   }
   if (types.includes("integer") || types.includes("number")) {
     const input = h("input", { type: "number", name: path, value: value ?? "" });
-    return { el: label(input), read: () => (input.value === "" ? undefined : Number(input.value)) };
+    return { el: label(input, required), read: () => (input.value === "" ? undefined : Number(input.value)) };
   }
   if (types.includes("array") && [].concat(schema.items?.type || []).includes("string")) {
     const area = h("textarea", { name: path, placeholder: "one per line" }, (value || []).join("\n"));
-    return { el: label(area), read: () => {
+    return { el: label(area, required), read: () => {
       const items = area.value.split("\n").map((s) => s.trim()).filter(Boolean);
       return items.length ? items : undefined;
     } };
   }
   if (types.includes("string")) {
     const input = h("input", { name: path, value: value ?? "" });
-    return { el: label(input), read: () => input.value.trim() || undefined };
+    return { el: label(input, required), read: () => input.value.trim() || undefined };
   }
   const area = h("textarea", { name: path, placeholder: "JSON" }, value === undefined ? "" : JSON.stringify(value, null, 2));
-  return { el: label(area), read: () => (area.value.trim() ? JSON.parse(area.value) : undefined) };
+  return { el: label(area, required), read: () => (area.value.trim() ? JSON.parse(area.value) : undefined) };
 }
 
 // ---------- sources ----------
