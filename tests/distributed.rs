@@ -7,51 +7,25 @@
 mod azurite;
 #[path = "support/nodes.rs"]
 mod nodes;
+#[path = "support/parquet_files.rs"]
+mod parquet_files;
 #[path = "support/serve.rs"]
 mod serve;
 #[path = "support/mod.rs"]
 mod support;
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::DataType;
 use azurite::{ACCOUNT, Azurite, KEY, StandIn};
 use nodes::NodeAgent;
+use parquet_files::parquet;
 use serde_json::{Value, json};
 use serve::Service;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Run, stderr, surveyor};
 use surveyor_engine::storage::Storage;
-use surveyor_engine::storage::azure::{AzureAccount, AzureConnection, AzureCredential, BlobStorage, Secret};
-
-fn account(az: &Azurite) -> Arc<AzureAccount> {
-    let mut conn = AzureConnection::new(ACCOUNT, AzureCredential::AccountKey(Secret::new(KEY)));
-    conn.blob_endpoint = Some(az.blob_endpoint());
-    if az.queue_port.is_some() {
-        conn.queue_endpoint = Some(az.queue_endpoint());
-    }
-    AzureAccount::new(conn).unwrap()
-}
-
-fn parquet(columns: &[(&str, DataType)]) -> Vec<u8> {
-    let schema =
-        Arc::new(Schema::new(columns.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect::<Vec<_>>()));
-    let arrays: Vec<ArrayRef> = columns
-        .iter()
-        .map(|(_, t)| match t {
-            DataType::Utf8 => Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
-            DataType::Int64 => Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
-            _ => Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef,
-        })
-        .collect();
-    let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema.clone(), None).unwrap();
-    writer.write(&RecordBatch::try_new(schema, arrays).unwrap()).unwrap();
-    writer.close().unwrap();
-    bytes
-}
+use surveyor_engine::storage::azure::{AzureAccount, BlobStorage};
 
 /// A name of letters only (so that files are not grouped into resource sets).
 fn letters(mut i: usize) -> String {
@@ -192,7 +166,7 @@ fn ids(entities: &[Value]) -> Vec<(String, String)> {
 #[test]
 fn a_scan_spreads_over_three_nodes_and_commits_once_into_ingestion_storage() {
     let az = Azurite::start_with_queue();
-    let acc = account(&az);
+    let acc = az.account();
     let files = upload_lake(&acc, "lake", 50, 100, 50);
     assert!(files >= 5600);
     let tmp = tempfile::tempdir().unwrap();
@@ -356,7 +330,7 @@ fn blob_reads(proxy: &StandIn) -> usize {
 #[test]
 fn a_service_restart_resumes_a_run_from_its_unfinished_units() {
     let az = Azurite::start();
-    let acc = account(&az);
+    let acc = az.account();
     let files = upload_lake(&acc, "lake", 20, 100, 0);
     // Every request of the scan goes through a recording proxy.
     let proxy = StandIn::proxy(az.blob_port, |_| None);

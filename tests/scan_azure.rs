@@ -9,48 +9,23 @@
 
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/parquet_files.rs"]
+mod parquet_files;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 
-use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::DataType;
 use azurite::{ACCOUNT, Azurite, KEY};
+use parquet_files::parquet;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
 use support::{Run, stderr, stdout, surveyor};
 use surveyor_engine::storage::Storage;
-use surveyor_engine::storage::azure::{AzureAccount, AzureConnection, AzureCredential, BlobStorage, Secret};
-
-fn account(az: &Azurite) -> Arc<AzureAccount> {
-    let mut conn = AzureConnection::new(ACCOUNT, AzureCredential::AccountKey(Secret::new(KEY)));
-    conn.blob_endpoint = Some(az.blob_endpoint());
-    if az.queue_port.is_some() {
-        conn.queue_endpoint = Some(az.queue_endpoint());
-    }
-    AzureAccount::new(conn).unwrap()
-}
-
-fn parquet(columns: &[(&str, DataType)]) -> Vec<u8> {
-    let schema =
-        Arc::new(Schema::new(columns.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect::<Vec<_>>()));
-    let arrays: Vec<ArrayRef> = columns
-        .iter()
-        .map(|(_, t)| match t {
-            DataType::Utf8 => Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
-            _ => Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef,
-        })
-        .collect();
-    let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema.clone(), None).unwrap();
-    writer.write(&RecordBatch::try_new(schema, arrays).unwrap()).unwrap();
-    writer.close().unwrap();
-    bytes
-}
+use surveyor_engine::storage::azure::{AzureAccount, BlobStorage};
 
 const SPARK_PART: &str = "c000.snappy.parquet";
 
@@ -135,7 +110,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_blob_account_is_scanned_end_to_end_then_incrementally() {
     let az = Azurite::start();
-    let acc = account(&az);
+    let acc = az.account();
     upload_lake(&acc);
     let tmp = tempfile::tempdir().unwrap();
     let source = source_file(tmp.path(), "lake", "azure-blob", &az, "");
@@ -220,7 +195,7 @@ fn a_blob_account_is_scanned_end_to_end_then_incrementally() {
 #[test]
 fn an_adls_gen2_source_is_named_on_the_dfs_endpoint() {
     let az = Azurite::start();
-    let acc = account(&az);
+    let acc = az.account();
     upload_lake(&acc);
     let tmp = tempfile::tempdir().unwrap();
     let dfs = "https://devstoreaccount1.dfs.core.windows.net";
@@ -255,7 +230,7 @@ fn an_adls_gen2_source_is_named_on_the_dfs_endpoint() {
 #[test]
 fn test_connection_and_browse_say_precisely_what_is_wrong() {
     let mut az = Azurite::start();
-    let acc = account(&az);
+    let acc = az.account();
     upload_lake(&acc);
     let tmp = tempfile::tempdir().unwrap();
     let source = source_file(tmp.path(), "lake", "azure-blob", &az, "");
@@ -304,7 +279,7 @@ fn test_connection_and_browse_say_precisely_what_is_wrong() {
 #[test]
 fn azurite_killed_mid_scan_fails_the_run_and_keeps_the_last_state() {
     let mut az = Azurite::start_with_access_log();
-    let acc = account(&az);
+    let acc = az.account();
     acc.create_container("many").unwrap();
     let file = parquet(&[("a", DataType::Int32)]);
     std::thread::scope(|s| {
@@ -376,7 +351,7 @@ fn walk_if_exists(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn runs_are_written_into_a_container_manifest_last_and_announced_on_a_queue() {
     let az = Azurite::start_with_queue();
-    let acc = account(&az);
+    let acc = az.account();
     let lake = tempfile::tempdir().unwrap();
     std::fs::write(lake.path().join("t.parquet"), parquet(&[("a", DataType::Int32)])).unwrap();
     std::fs::create_dir(lake.path().join("sub")).unwrap();
@@ -464,7 +439,7 @@ max_retries = 1
 #[test]
 fn azure_storage_and_the_sink_go_through_the_runtime_proxy() {
     let az = Azurite::start();
-    let acc = account(&az);
+    let acc = az.account();
     acc.create_container("lake").unwrap();
     acc.put_blob("lake", "t.parquet", &parquet(&[("a", DataType::Int32)]), "").unwrap();
     let tmp = tempfile::tempdir().unwrap();

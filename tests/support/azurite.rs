@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use surveyor_engine::storage::azure::{AzureAccount, AzureConnection, AzureCredential, Secret};
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -56,6 +57,17 @@ pub fn free_port() -> u16 {
 const START_LIMIT: Duration = Duration::from_secs(120);
 
 impl Azurite {
+    /// A client for the development account on this emulator (blob, and
+    /// queue when it runs), for tests that put their own blobs.
+    pub fn account(&self) -> Arc<AzureAccount> {
+        let mut conn = AzureConnection::new(ACCOUNT, AzureCredential::AccountKey(Secret::new(KEY)));
+        conn.blob_endpoint = Some(self.blob_endpoint());
+        if self.queue_port.is_some() {
+            conn.queue_endpoint = Some(self.queue_endpoint());
+        }
+        AzureAccount::new(conn).unwrap()
+    }
+
     /// The blob service on a port of its own, in memory.
     pub fn start() -> Azurite {
         Self::launch(false)
