@@ -291,7 +291,8 @@ struct DbCatalog {
     keys: HashMap<(String, String), Vec<Key>>,
     foreign_keys: HashMap<(String, String), Vec<ForeignKey>>,
     views: HashMap<(String, String), String>,
-    /// What each view reads (`sys.sql_expression_dependencies`).
+    /// What each view reads (`sys.sql_expression_dependencies`, columns
+    /// also from `sys.dm_sql_referenced_entities`).
     reads: HashMap<(String, String), Vec<ViewSource>>,
     /// Round trips made.
     queries: u32,
@@ -443,6 +444,7 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
             list[i].columns.push(column);
         }
     }
+    read_view_columns(host, db, &mut cat);
     if let Some(views) = views {
         for r in Reader::new(&views).rows() {
             if let Some(def) = r.text("definition") {
@@ -451,6 +453,65 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
     }
     Ok(cat)
+}
+
+/// Adds the columns each view reads where the object-level dependencies
+/// name none (views that are not schema-bound), from
+/// `sys.dm_sql_referenced_entities`. A server without that function
+/// (Babelfish) keeps the object-level lineage; a view the server can no
+/// longer bind keeps its own, with a warning.
+fn read_view_columns(host: &dyn SourceHost, db: &str, cat: &mut DbCatalog) {
+    let mut views: Vec<(String, String)> = cat
+        .reads
+        .iter()
+        .filter(|(_, sources)| sources.iter().any(|s| s.columns.is_empty()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    views.sort();
+    let quote = |name: &str| format!("[{}]", name.replace(']', "]]"));
+    for (i, view) in views.iter().enumerate() {
+        cat.queries += 1;
+        let name = SqlValue::Text(format!("{}.{}", quote(&view.0), quote(&view.1)));
+        let set = match host.sql_query(Some(db), catalog::VIEW_COLUMNS, &[name]).map(first) {
+            Ok(set) => set,
+            Err(e) if i == 0 && e.message.to_ascii_lowercase().contains("dm_sql_referenced_entities") => {
+                host.log(
+                    LogLevel::Info,
+                    &format!("database {db}: the server has no sys.dm_sql_referenced_entities; view lineage names tables, not columns"),
+                );
+                return;
+            }
+            Err(e) => {
+                host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "database {db}: the columns view {}.{} reads were not read: {}",
+                        view.0, view.1, e.message
+                    ),
+                );
+                continue;
+            }
+        };
+        let list = cat.reads.entry(view.clone()).or_default();
+        for r in Reader::new(&set).rows() {
+            let (Some(schema), Some(object), Some(column)) =
+                (r.text("referenced_schema"), r.text("referenced_object"), r.text("referenced_column"))
+            else {
+                continue;
+            };
+            let database = r.text("referenced_database").filter(|d| !d.eq_ignore_ascii_case(db));
+            let same = |s: &&mut ViewSource| {
+                s.database == database
+                    && s.schema.eq_ignore_ascii_case(&schema)
+                    && s.object.eq_ignore_ascii_case(&object)
+            };
+            match list.iter_mut().find(same) {
+                Some(source) if !source.columns.contains(&column) => source.columns.push(column),
+                Some(_) => {}
+                None => list.push(ViewSource { database, schema, object, columns: vec![column] }),
+            }
+        }
+    }
 }
 
 /// Key constraints with their columns, from the rows of [`catalog::KEYS`]
