@@ -221,7 +221,12 @@ impl Db {
             .connect(url)
             .await
             .map_err(|e| {
-                match surveyor_engine::backends::pg_tls::explain(&e, &tls::server_of(url), &url_host(url)) {
+                match surveyor_engine::backends::pg_tls::explain(
+                    &e,
+                    &tls::server_of(url),
+                    &url_host(url),
+                    "database_ca_certificate",
+                ) {
                     Some(message) => ServiceError::Database(message),
                     None => db(e),
                 }

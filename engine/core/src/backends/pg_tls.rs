@@ -91,8 +91,9 @@ pub fn apply(options: PgConnectOptions, encryption: SqlEncryption, ca: Option<&[
 }
 
 /// A TLS failure in plain words, or `None` when `e` is not about TLS.
-/// `server` names the server ("PostgreSQL at db:5432"), `host` the name connected to.
-pub fn explain(e: &sqlx::Error, server: &str, host: &str) -> Option<String> {
+/// `server` names the server ("PostgreSQL at db:5432"), `host` the name
+/// connected to, `ca_setting` the setting that takes a CA file.
+pub fn explain(e: &sqlx::Error, server: &str, host: &str, ca_setting: &str) -> Option<String> {
     use rustls::{CertificateError, Error as Tls};
     if let sqlx::Error::Tls(inner) = e
         && inner.to_string().contains("server does not support TLS")
@@ -115,7 +116,7 @@ pub fn explain(e: &sqlx::Error, server: &str, host: &str) -> Option<String> {
     let why = match tls {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
             "the server's certificate is not signed by a trusted certificate authority: \
-             give the CA's certificate (connection.ca_certificate), or encryption = \"trust-server-certificate\" to skip the check"
+             give the CA's certificate ({ca_setting}), or encryption = \"trust-server-certificate\" to skip the check"
         ),
         Tls::InvalidCertificate(CertificateError::NotValidForName)
         | Tls::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => format!(

@@ -103,7 +103,9 @@ impl PostgresBackend {
 
     fn map_error(&self, e: sqlx::Error, database: &str) -> ConnectorError {
         let target = self.target();
-        if let Some(message) = pg_tls::explain(&e, &format!("PostgreSQL at {target}"), &self.host) {
+        if let Some(message) =
+            pg_tls::explain(&e, &format!("PostgreSQL at {target}"), &self.host, "connection.ca_certificate")
+        {
             return self.err(ErrorKind::Unreachable, message, None);
         }
         match &e {

@@ -47,8 +47,9 @@ pub struct SqlConnectionDef {
     /// store), `verify-full` (also the host name), `trust-server-certificate`
     /// (TLS, no checks), or `off`.
     pub encryption: Option<SqlEncryption>,
-    /// A CA certificate file (PEM) trusted for the server's certificate, in
-    /// addition to the system's trust store (a private CA).
+    /// A CA certificate file (PEM) trusted for the server's certificate (a
+    /// private CA): for PostgreSQL besides the system's trust store, for
+    /// SQL Server instead of it (tiberius's choice).
     pub ca_certificate: Option<PathBuf>,
     /// Seconds (default 15).
     pub connect_timeout_seconds: Option<u64>,
