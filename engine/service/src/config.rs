@@ -313,4 +313,16 @@ mod tests {
         assert!(e.contains("max_nodes"), "{e}");
         assert!(ServeFile::defaults().check().is_ok());
     }
+
+    #[test]
+    fn database_tls_needs_a_database_url() {
+        let tls = ServeFile::parse("database_encryption = \"verify-full\"\n", Path::new("f.toml")).unwrap();
+        assert_eq!(tls.database_encryption, Some(SqlEncryption::VerifyFull));
+        let e = tls.clone().check().unwrap_err().to_string();
+        assert!(e.contains("database_url"), "{e}");
+        let with_url = ServeFile { database_url: Some("postgres://db/state".into()), ..tls };
+        assert!(with_url.check().is_ok());
+        let e = ServeFile::parse("database_encryption = \"maybe\"\n", Path::new("f.toml")).unwrap_err().to_string();
+        assert!(e.contains("database_encryption") && e.contains("maybe"), "{e}");
+    }
 }
