@@ -7,6 +7,8 @@
 #[path = "support/postgres.rs"]
 mod postgres;
 mod support;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use postgres::Cluster;
 use std::path::{Path, PathBuf};
@@ -219,4 +221,138 @@ fn dropped_foreign_keys_and_views_are_deleted_and_the_rest_kept() {
     let by = second.by_name();
     assert!(by.contains_key(&q("orders#__foreign_key//orders_customer_id_fkey")), "unchanged key written again");
     assert!(by.contains_key(&q("customer_orders#__lineage")));
+}
+
+/// A source on `host` with the given `encryption` (and CA certificate file).
+fn tls_source(dir: &Path, name: &str, host: &str, port: u16, encryption: &str, ca: Option<&Path>) -> PathBuf {
+    let file = dir.join(format!("{name}.toml"));
+    let ca = ca.map(|p| format!("ca_certificate = {:?}\n", p.display().to_string())).unwrap_or_default();
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"{name}\"\ntype = \"postgresql\"\n\n[connection]\nhost = \"{host}\"\nport = {port}\ndatabase = \"sales\"\n\
+             encryption = \"{encryption}\"\n{ca}connect_timeout_seconds = 5\n\
+             credential = {{ kind = \"password\", user = \"scanner\", password = {{ env = \"TEST_PG_PASSWORD\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// `surveyor <command> …` with the scanner's password; (success, stdout + stderr).
+fn run_cli(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = surveyor().env("TEST_PG_PASSWORD", "pg-Sc4nner").args(args).output().unwrap();
+    (output.status.success(), format!("{}{}", stdout(&output), stderr(&output)))
+}
+
+fn test_connection(file: &Path) -> (bool, String) {
+    run_cli(&["test-connection".as_ref(), file.as_os_str()])
+}
+
+#[test]
+fn tls_to_postgresql_checks_the_certificate_as_encryption_says() {
+    // A server with a certificate for `localhost` from a test CA, refusing plain TCP.
+    let ca = test_ca::TestCa::new("Surveyor PostgreSQL test CA");
+    let (cert_pem, key_pem) = ca.issue(&["localhost"]);
+    let cluster = Cluster::start_tls(&postgres::Tls { cert_pem, key_pem, ssl_only: true });
+    cluster.psql("postgres", "ALTER SYSTEM SET log_connections = on");
+    cluster.psql("postgres", "SELECT pg_reload_conf()");
+    cluster.psql("postgres", "CREATE ROLE scanner LOGIN PASSWORD 'pg-Sc4nner'");
+    cluster.psql("postgres", "CREATE DATABASE sales");
+    cluster.psql("sales", "CREATE TABLE public.orders (id int PRIMARY KEY, amount numeric(12,2))");
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let other_ca = tmp.path().join("other-ca.pem");
+    std::fs::write(&other_ca, test_ca::TestCa::new("Another CA").pem()).unwrap();
+    let port = cluster.port;
+
+    // The right CA and the right name: test-connection, then a scan, over TLS.
+    let good = tls_source(tmp.path(), "good", "localhost", port, "verify-full", Some(&ca_file));
+    let (ok, text) = test_connection(&good);
+    assert!(ok, "{text}\nlog: {}", cluster.log());
+    assert!(!text.contains("not validated"), "{text}");
+    let out = tmp.path().join("out");
+    let output = surveyor()
+        .env("TEST_PG_PASSWORD", "pg-Sc4nner")
+        .args(["scan", "--json", "--no-progress", "--source"])
+        .arg(&good)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert!(
+        report["status"].as_str().is_some_and(|s| s.starts_with("completed") || s == "succeeded"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let run = Run::latest(&out);
+    assert_eq!(
+        run.by_name()[&format!("postgresql://localhost:{port}/sales/public/orders")]["typeName"],
+        "postgresql_table"
+    );
+    // The server says the scanner's sessions were encrypted (and pg_hba.conf allows nothing else).
+    let log = cluster.log();
+    let sessions: Vec<&str> = log.lines().filter(|l| l.contains("connection authorized: user=scanner")).collect();
+    assert!(!sessions.is_empty() && sessions.iter().all(|l| l.contains("SSL enabled")), "{log}");
+
+    // `required` checks the chain, not the name: 127.0.0.1 is not in the certificate, and that is fine.
+    let by_ip = tls_source(tmp.path(), "by-ip", "127.0.0.1", port, "required", Some(&ca_file));
+    let (ok, text) = test_connection(&by_ip);
+    assert!(ok, "{text}");
+
+    // `verify-full` also checks the name: a precise error.
+    let wrong_name = tls_source(tmp.path(), "wrong-name", "127.0.0.1", port, "verify-full", Some(&ca_file));
+    let (ok, text) = test_connection(&wrong_name);
+    assert!(!ok);
+    assert!(text.contains("not valid for the host name '127.0.0.1'"), "{text}");
+
+    // A CA we do not trust: without the CA file, and with another CA's.
+    for (name, ca) in [("no-ca", None), ("other-ca", Some(other_ca.as_path()))] {
+        let untrusted = tls_source(tmp.path(), name, "localhost", port, "required", ca);
+        let (ok, text) = test_connection(&untrusted);
+        assert!(!ok);
+        assert!(text.contains("not signed by a trusted certificate authority"), "{name}: {text}");
+    }
+    // doctor says the same.
+    let untrusted = tls_source(tmp.path(), "untrusted", "localhost", port, "verify-full", None);
+    let (_, text) = run_cli(&[
+        "doctor".as_ref(),
+        "--source".as_ref(),
+        untrusted.as_os_str(),
+        "--data-dir".as_ref(),
+        tmp.path().join("data").as_os_str(),
+    ]);
+    assert!(text.contains("not signed by a trusted certificate authority"), "{text}");
+
+    // `trust-server-certificate`: TLS without checks, said once by test-connection.
+    let trusting = tls_source(tmp.path(), "trusting", "127.0.0.1", port, "trust-server-certificate", None);
+    let (ok, text) = test_connection(&trusting);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("not validated").count(), 1, "{text}");
+
+    // `off` against a server that takes only TLS: a precise error.
+    let plain = tls_source(tmp.path(), "plain", "127.0.0.1", port, "off", None);
+    let (ok, text) = test_connection(&plain);
+    assert!(!ok);
+    assert!(text.contains("only over TLS") && text.contains("encryption = \"required\""), "{text}");
+
+    // A CA file that is not one: refused by name before connecting.
+    std::fs::write(tmp.path().join("junk.pem"), "hello").unwrap();
+    let junk = tls_source(tmp.path(), "junk", "localhost", port, "required", Some(&tmp.path().join("junk.pem")));
+    let (ok, text) = test_connection(&junk);
+    assert!(!ok);
+    assert!(text.contains("connection.ca_certificate") && text.contains("junk.pem"), "{text}");
+}
+
+#[test]
+fn encryption_required_against_a_server_without_tls_is_a_precise_error() {
+    let cluster = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tls_source(tmp.path(), "needs-tls", "127.0.0.1", cluster.port, "required", None);
+    let (ok, text) = test_connection(&file);
+    assert!(!ok);
+    assert!(text.contains("does not accept TLS connections"), "{text}");
 }

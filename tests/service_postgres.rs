@@ -11,6 +11,8 @@ mod postgres;
 mod serve;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use serde_json::{Value, json};
 use serve::{Service, poll_run};
@@ -190,4 +192,95 @@ fn the_service_keeps_its_state_in_postgresql() {
     // The database password is never logged.
     let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
     assert!(!log.contains(DB_PASSWORD), "the log holds the database password");
+}
+
+/// `surveyor serve` that should refuse to start; its exit status and log (killed after a minute if it does not stop).
+fn serve_fails(data: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let log = data.with_extension("log");
+    let mut child = support::surveyor()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("surveyor serve did not stop: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn the_service_reaches_its_postgresql_state_database_over_tls() {
+    let ca = test_ca::TestCa::new("Surveyor state database test CA");
+    let (cert_pem, key_pem) = ca.issue(&["localhost"]);
+    // pg_hba.conf: TLS only.
+    let cluster = postgres::Cluster::start_tls(&postgres::Tls { cert_pem, key_pem, ssl_only: true });
+    cluster.psql("postgres", "ALTER SYSTEM SET log_connections = on");
+    cluster.psql("postgres", "SELECT pg_reload_conf()");
+    cluster.psql("postgres", &format!("CREATE ROLE surveyor LOGIN PASSWORD '{DB_PASSWORD}'"));
+    cluster.psql("postgres", "CREATE DATABASE surveyor_state OWNER surveyor");
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_file = tmp.path().join("db-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let url = |host: &str| format!("postgres://surveyor:{DB_PASSWORD}@{host}:{}/surveyor_state", cluster.port);
+
+    // Not trusted (no CA given): the service does not start, and says why.
+    let (status, log) = serve_fails(
+        &tmp.path().join("d1"),
+        &["--database-url", &url("localhost"), "--database-encryption", "required"],
+    );
+    assert!(!status.success());
+    assert!(log.contains("not signed by a trusted certificate authority"), "{log}");
+    assert!(!log.contains(DB_PASSWORD), "the password stays out of the log: {log}");
+    // The wrong name with verify-full.
+    let (status, log) = serve_fails(
+        &tmp.path().join("d2"),
+        &[
+            "--database-url",
+            &url("127.0.0.1"),
+            "--database-encryption",
+            "verify-full",
+            "--database-ca-certificate",
+            ca_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!status.success());
+    assert!(log.contains("not valid for the host name '127.0.0.1'"), "{log}");
+    // Plain, to a server that takes only TLS.
+    let (status, log) =
+        serve_fails(&tmp.path().join("d3"), &["--database-url", &url("127.0.0.1"), "--database-encryption", "off"]);
+    assert!(!status.success());
+    assert!(log.contains("only over TLS"), "{log}");
+
+    // The CA and the right name: the service runs on it, over TLS.
+    let data = tmp.path().join("data");
+    let args = [
+        "--database-url",
+        &url("localhost"),
+        "--database-encryption",
+        "verify-full",
+        "--database-ca-certificate",
+        ca_file.to_str().unwrap(),
+    ];
+    let svc = Service::start_with(&data, &args);
+    let (status, created) = svc.admin("POST", "/v1/integration-runtimes", Some(json!({"name": "tls-ir"})));
+    assert_eq!(status, 201, "{created}; log: {}", svc.log());
+    let (_, irs) = svc.admin("GET", "/v1/integration-runtimes", None);
+    assert_eq!(irs[0]["name"], "tls-ir", "{irs}");
+    let stored = cluster.psql("surveyor_state", "SELECT name FROM integration_runtimes");
+    assert_eq!(stored.trim(), "tls-ir");
+    let server_log = cluster.log();
+    let sessions: Vec<&str> =
+        server_log.lines().filter(|l| l.contains("connection authorized: user=surveyor")).collect();
+    assert!(!sessions.is_empty() && sessions.iter().all(|l| l.contains("SSL enabled")), "{server_log}");
 }

@@ -42,7 +42,8 @@ fn when() -> SqlValue {
 /// Catalog rows of the `sales` database: two schemas (one non-Latin), three
 /// tables and a view, a composite primary key, a foreign key, NULL defaults
 /// and collations, `nvarchar(max)` and `decimal(12,2)` columns.
-fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
+/// `param`: the statement's first text parameter.
+fn sales_catalog(tag: &str, babelfish: bool, param: Option<String>) -> Reply {
     match tag {
         "schemas" => Reply::rows(
             ResultSet::new(vec![
@@ -218,7 +219,7 @@ fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
             ]),
         ),
         // What `sys.sql_expression_dependencies` holds for the view: the
-        // table, and a column where the view is schema-bound.
+        // table only, as the view is not schema-bound.
         "view_dependencies" => Reply::rows(
             ResultSet::new(vec![
                 name("schema_name"),
@@ -229,10 +230,30 @@ fn sales_catalog(tag: &str, babelfish: bool) -> Reply {
                 ColumnDef::new("referenced_column", SqlType::SysName),
             ])
             .row(vec![s("dbo"), s("v_big_orders"), NULL, s("dbo"), s("orders"), NULL])
-            .row(vec![s("dbo"), s("v_big_orders"), NULL, s("dbo"), s("orders"), s("id")])
             // An unqualified name the server could not bind: no schema, left out.
             .row(vec![s("dbo"), s("v_big_orders"), NULL, NULL, s("missing_table"), NULL]),
         ),
+        // `sys.dm_sql_referenced_entities(@P1, 'OBJECT')`: the server binds
+        // the view named by the parameter again and names the columns it
+        // reads; with a row for the object itself (no column), left out by the query.
+        "view_columns" => {
+            let view = match param {
+                Some(v) => v,
+                None => return Reply::Error(ServerError::new(201, 4, 16, "expects parameter '@P1'")),
+            };
+            if view != "[dbo].[v_big_orders]" {
+                return Reply::Error(ServerError::invalid_object(&view));
+            }
+            Reply::rows(
+                ResultSet::new(vec![
+                    ColumnDef::new("referenced_database", SqlType::SysName),
+                    ColumnDef::new("referenced_schema", SqlType::SysName),
+                    ColumnDef::new("referenced_object", SqlType::SysName),
+                    ColumnDef::new("referenced_column", SqlType::SysName),
+                ])
+                .row(vec![NULL, s("dbo"), s("orders"), s("id")]),
+            )
+        }
         _ => Reply::Error(ServerError::invalid_object(tag)),
     }
 }
@@ -286,14 +307,19 @@ fn handler(req: &Request) -> Reply {
 }
 
 /// The catalog as SQL Server (`babelfish = false`) or as Babelfish for
-/// PostgreSQL answers it: no `sys.dm_db_partition_stats` nor
-/// `INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS`, keys and their indexes
+/// PostgreSQL answers it: no `sys.dm_db_partition_stats`,
+/// `INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS` nor
+/// `sys.dm_sql_referenced_entities`, keys and their indexes
 /// with different ids, −1 for unknown row counts.
 fn answer(req: &Request, babelfish: bool) -> Reply {
     let tag = req.sql.split("surveyor:").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("");
     let lower = req.sql.to_ascii_lowercase();
     if babelfish {
-        for missing in ["sys.dm_db_partition_stats", "information_schema.referential_constraints"] {
+        for missing in [
+            "sys.dm_db_partition_stats",
+            "information_schema.referential_constraints",
+            "sys.dm_sql_referenced_entities",
+        ] {
             if lower.contains(missing) {
                 return Reply::Error(ServerError::invalid_object(missing));
             }
@@ -331,7 +357,13 @@ fn answer(req: &Request, babelfish: bool) -> Reply {
             }
             Reply::rows(set)
         }
-        (tag, "sales") => sales_catalog(tag, babelfish),
+        (tag, "sales") => {
+            let param = req.params.iter().find_map(|p| match &p.value {
+                SqlValue::String(v) => Some(v.clone()),
+                _ => None,
+            });
+            sales_catalog(tag, babelfish, param)
+        }
         (tag, "hr") => hr_catalog(tag),
         // `broken`: the login can open it, but its catalog query fails.
         ("columns", "broken") => Reply::Error(ServerError::new(
@@ -446,7 +478,8 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     assert_eq!(fk["attributes"]["onDelete"], "CASCADE");
     assert_eq!(fk["attributes"]["columnNames"], serde_json::json!(["order_id"]));
     assert!(by.contains_key(&format!("{root}/sales/dbo/orders#__foreign_key//FK_orders_customers")));
-    // The view's lineage, from sys.sql_expression_dependencies.
+    // The view's lineage: the table from sys.sql_expression_dependencies, the
+    // column from sys.dm_sql_referenced_entities (the view is not schema-bound).
     let lineage = by[&format!("{root}/sales/dbo/v_big_orders#__lineage")];
     assert_eq!(lineage["typeName"], "surveyor_lineage");
     let inputs: Vec<String> =
@@ -516,7 +549,14 @@ fn scans_databases_schemas_tables_keys_and_row_counts_over_tls() {
     let requests = server.requests();
     let on_sales =
         requests.iter().filter(|r| r.database.eq_ignore_ascii_case("sales") && r.sql.contains("surveyor:")).count();
-    assert_eq!(on_sales, 7, "catalog queries on 'sales'");
+    assert_eq!(on_sales, 8, "catalog queries on 'sales': 7, and one per view for its columns");
+    let asked: Vec<&Request> = requests.iter().filter(|r| r.sql.contains("surveyor:view_columns")).collect();
+    assert_eq!(asked.len(), 1, "one view");
+    assert!(
+        matches!(&asked[0].params[0].value, SqlValue::String(v) if v == "[dbo].[v_big_orders]"),
+        "{:?}",
+        asked[0].params
+    );
     // The pool reuses connections (USE between databases), all encrypted.
     let logins = server.logins();
     assert!(logins.len() <= 2, "{} logins for one scan", logins.len());
@@ -763,5 +803,10 @@ fn babelfish_style_catalog_keeps_keys_and_unknown_row_counts() {
     assert!(table("order_lines")["attributes"].get("rowCount").is_none(), "-1 is unknown, not a count");
     assert_eq!(table("orders")["attributes"]["rowCount"], 1200);
     assert!(!stderr(&output).contains("no index found"), "{}", stderr(&output));
+    // No sys.dm_sql_referenced_entities: the view's lineage names its table, without columns, and no warning.
+    let lineage = by["mssql://127.0.0.1/sales/dbo/v_big_orders#__lineage"];
+    assert_eq!(run.resolve(&lineage["attributes"]["inputs"][0]), "mssql://127.0.0.1/sales/dbo/orders");
+    assert!(lineage["attributes"]["inputColumns"].as_array().is_none_or(|c| c.is_empty()), "{lineage}");
+    assert!(!stderr(&output).contains("were not read"), "{}", stderr(&output));
     support::atlas::assert_atlas_accepts(&run);
 }

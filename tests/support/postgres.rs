@@ -3,7 +3,8 @@
 //! temporary folder, listening on 127.0.0.1 and a free port, stopped with
 //! `pg_ctl stop` and deleted when dropped. PostgreSQL refuses to run as root:
 //! when the tests run as root, the server runs as the unprivileged `postgres`
-//! user the package creates.
+//! user the package creates. [`Cluster::start_tls`] starts one with
+//! `ssl = on` and a given certificate, optionally refusing plain TCP.
 #![allow(dead_code)]
 
 // Included by each helper file on its own (they are included independently).
@@ -30,6 +31,14 @@ pub fn bin() -> String {
 pub struct Cluster {
     pub dir: PathBuf,
     pub port: u16,
+}
+
+/// The server side of TLS: its certificate chain and key (PEM), and
+/// whether plain connections over TCP are refused (`hostssl` only in pg_hba.conf).
+pub struct Tls {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ssl_only: bool,
 }
 
 impl Drop for Cluster {
@@ -65,6 +74,15 @@ fn as_postgres(program: &str) -> Command {
 impl Cluster {
     /// Creates and starts a cluster; the `postgres` superuser's password is [`ADMIN_PASSWORD`].
     pub fn start() -> Cluster {
+        Self::start_with(None)
+    }
+
+    /// A cluster with `ssl = on` and the given certificate.
+    pub fn start_tls(tls: &Tls) -> Cluster {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&Tls>) -> Cluster {
         assert!(Path::new(&bin()).is_dir(), "PostgreSQL is installed (apt-get install postgresql)");
         let suffix =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
@@ -82,6 +100,32 @@ impl Cluster {
             .arg(dir.join("data"))
             .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"])
             .arg(format!("--pwfile={}", dir.join("pw").display())));
+        let mut ssl = String::new();
+        if let Some(tls) = tls {
+            let data = dir.join("data");
+            std::fs::write(data.join("server.crt"), &tls.cert_pem).unwrap();
+            std::fs::write(data.join("server.key"), &tls.key_pem).unwrap();
+            // The server reads its key only when the key is its own and private.
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            if rustix::process::geteuid().is_root() {
+                let owner = std::fs::metadata(data.join("PG_VERSION")).unwrap();
+                use std::os::unix::fs::MetadataExt;
+                for file in ["server.crt", "server.key"] {
+                    std::os::unix::fs::chown(data.join(file), Some(owner.uid()), Some(owner.gid())).unwrap();
+                }
+            }
+            if tls.ssl_only {
+                let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+                let hba: String = hba
+                    .lines()
+                    .map(|l| {
+                        l.strip_prefix("host ").map(|rest| format!("hostssl {rest}")).unwrap_or(l.to_string()) + "\n"
+                    })
+                    .collect();
+                std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+            }
+            ssl = " -c ssl=on".into();
+        }
         // PostgreSQL cannot bind port 0: a free port is picked and handed to
         // it; when a parallel test took it meanwhile, the server says so in
         // its log and is started again on another.
@@ -93,7 +137,7 @@ impl Cluster {
                 .arg("-l")
                 .arg(dir.join("log"))
                 .arg("-o")
-                .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display()))
+                .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{ssl}", dir.display()))
                 // pg_ctl's own wait is 60 s by default: short on a cold, loaded machine.
                 .args(["-w", "-t", &waits::scaled(Duration::from_secs(300)).as_secs().to_string(), "start"])
                 .output()

@@ -116,5 +116,21 @@ WHERE d.referencing_minor_id = 0 AND d.referenced_server_name IS NULL AND d.refe
 AND (ro.object_id IS NULL OR ro.type IN ('U', 'V')) \
 ORDER BY s.name, v.name, referenced_database, referenced_schema, referenced_object, referenced_column";
 
+/// The columns one view reads, for views that are not schema-bound (for
+/// those `sys.sql_expression_dependencies` records objects only): the
+/// server binds the view's definition again. One call per view (`@P1` is
+/// its quoted two-part name), as a view that no longer binds fails the
+/// call, which in a `CROSS APPLY` would fail every view. SQL Server 2008+,
+/// Azure SQL Database; Babelfish has no such function.
+pub const VIEW_COLUMNS: &str = "/* surveyor:view_columns */ \
+SELECT r.referenced_database_name AS referenced_database, \
+COALESCE(rs.name, r.referenced_schema_name) AS referenced_schema, COALESCE(ro.name, r.referenced_entity_name) AS referenced_object, \
+r.referenced_minor_name AS referenced_column \
+FROM sys.dm_sql_referenced_entities(@P1, 'OBJECT') r \
+LEFT JOIN sys.objects ro ON ro.object_id = r.referenced_id LEFT JOIN sys.schemas rs ON rs.schema_id = ro.schema_id \
+WHERE r.referenced_minor_name IS NOT NULL AND r.referenced_server_name IS NULL AND r.referenced_class = 1 \
+AND (ro.object_id IS NULL OR ro.type IN ('U', 'V')) \
+ORDER BY referenced_database, referenced_schema, referenced_object, referenced_column";
+
 /// Cheap round trip for `test-connection`.
 pub const PING: &str = "/* surveyor:ping */ SELECT 1 AS ok";

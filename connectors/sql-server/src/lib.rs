@@ -291,7 +291,8 @@ struct DbCatalog {
     keys: HashMap<(String, String), Vec<Key>>,
     foreign_keys: HashMap<(String, String), Vec<ForeignKey>>,
     views: HashMap<(String, String), String>,
-    /// What each view reads (`sys.sql_expression_dependencies`).
+    /// What each view reads (`sys.sql_expression_dependencies`, columns
+    /// also from `sys.dm_sql_referenced_entities`).
     reads: HashMap<(String, String), Vec<ViewSource>>,
     /// Round trips made.
     queries: u32,
@@ -443,6 +444,7 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
             list[i].columns.push(column);
         }
     }
+    read_view_columns(host, db, &mut cat);
     if let Some(views) = views {
         for r in Reader::new(&views).rows() {
             if let Some(def) = r.text("definition") {
@@ -451,6 +453,66 @@ fn read_catalog(host: &dyn SourceHost, db: &str, config: &Config) -> Result<DbCa
         }
     }
     Ok(cat)
+}
+
+/// Adds the columns each view reads where the object-level dependencies
+/// name none (views that are not schema-bound), from
+/// `sys.dm_sql_referenced_entities`. A server without that function
+/// (Babelfish) keeps the object-level lineage; a view the server can no
+/// longer bind keeps its own, with a warning.
+fn read_view_columns(host: &dyn SourceHost, db: &str, cat: &mut DbCatalog) {
+    let mut views: Vec<(String, String)> = cat
+        .reads
+        .iter()
+        .filter(|(_, sources)| sources.iter().any(|s| s.columns.is_empty()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    views.sort();
+    let quote = |name: &str| format!("[{}]", name.replace(']', "]]"));
+    for view in &views {
+        cat.queries += 1;
+        let name = SqlValue::Text(format!("{}.{}", quote(&view.0), quote(&view.1)));
+        let set = match host.sql_query(Some(db), catalog::VIEW_COLUMNS, &[name]).map(first) {
+            Ok(set) => set,
+            // The function itself is missing: no view will do better.
+            Err(e) if e.message.to_ascii_lowercase().contains("dm_sql_referenced_entities") => {
+                host.log(
+                    LogLevel::Info,
+                    &format!("database {db}: the server has no sys.dm_sql_referenced_entities; view lineage names tables, not columns"),
+                );
+                return;
+            }
+            Err(e) => {
+                host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "database {db}: the columns view {}.{} reads were not read: {}",
+                        view.0, view.1, e.message
+                    ),
+                );
+                continue;
+            }
+        };
+        let list = cat.reads.entry(view.clone()).or_default();
+        for r in Reader::new(&set).rows() {
+            let (Some(schema), Some(object), Some(column)) =
+                (r.text("referenced_schema"), r.text("referenced_object"), r.text("referenced_column"))
+            else {
+                continue;
+            };
+            let database = r.text("referenced_database").filter(|d| !d.eq_ignore_ascii_case(db));
+            let same = |s: &&mut ViewSource| {
+                s.database == database
+                    && s.schema.eq_ignore_ascii_case(&schema)
+                    && s.object.eq_ignore_ascii_case(&object)
+            };
+            match list.iter_mut().find(same) {
+                Some(source) if !source.columns.contains(&column) => source.columns.push(column),
+                Some(_) => {}
+                None => list.push(ViewSource { database, schema, object, columns: vec![column] }),
+            }
+        }
+    }
 }
 
 /// Key constraints with their columns, from the rows of [`catalog::KEYS`]
@@ -863,6 +925,73 @@ mod tests {
                 _ => return Err(Error::internal(format!("unexpected query {sql}"))),
             })
         })
+    }
+
+    fn reads(sources: &[(&str, &str, &[&str])]) -> Vec<ViewSource> {
+        sources
+            .iter()
+            .map(|(schema, object, columns)| ViewSource {
+                database: None,
+                schema: schema.to_string(),
+                object: object.to_string(),
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_of_views_that_are_not_schema_bound_come_from_referenced_entities() {
+        let h = MemoryHost::new().with_sql(|_, sql, params| {
+            assert!(sql.contains("surveyor:view_columns"), "{sql}");
+            let cols = ["referenced_database", "referenced_schema", "referenced_object", "referenced_column"];
+            match params.first() {
+                Some(SqlValue::Text(v)) if v == "[dbo].[v_a]" => Ok(set(
+                    &cols,
+                    vec![
+                        vec![SqlValue::Null, t("dbo"), t("orders"), t("id")],
+                        vec![SqlValue::Null, t("dbo"), t("orders"), t("id")],
+                        vec![SqlValue::Null, t("dbo"), t("customers"), t("name")],
+                    ],
+                )),
+                Some(SqlValue::Text(v)) if v == "[dbo].[v_]]odd]" => {
+                    Err(Error::new(ErrorKind::Internal, "error 207: Invalid column name 'gone'."))
+                }
+                other => panic!("unexpected view {other:?}"),
+            }
+        });
+        let mut cat = DbCatalog::default();
+        cat.reads.insert(("dbo".into(), "v_a".into()), reads(&[("dbo", "orders", &[])]));
+        cat.reads.insert(("dbo".into(), "v_]odd".into()), reads(&[("dbo", "orders", &[])]));
+        // Schema-bound: the columns are known already, no call.
+        cat.reads.insert(("dbo".into(), "v_bound".into()), reads(&[("dbo", "orders", &["id"])]));
+        read_view_columns(&h, "sales", &mut cat);
+        let a = &cat.reads[&("dbo".to_string(), "v_a".to_string())];
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].object.as_str(), a[0].columns.clone()), ("orders", vec!["id".to_string()]));
+        assert_eq!((a[1].object.as_str(), a[1].columns.clone()), ("customers", vec!["name".to_string()]));
+        // The view that no longer binds keeps its tables, with a warning naming it.
+        let odd = &cat.reads[&("dbo".to_string(), "v_]odd".to_string())];
+        assert!(odd[0].columns.is_empty());
+        let logs = h.logs.borrow();
+        assert!(
+            logs.iter().any(|(l, m)| *l == LogLevel::Warn && m.contains("v_]odd") && m.contains("207")),
+            "{logs:?}"
+        );
+        assert_eq!(cat.queries, 2);
+    }
+
+    #[test]
+    fn a_server_without_referenced_entities_is_asked_once() {
+        let h = MemoryHost::new().with_sql(|_, _, _| {
+            Err(Error::new(ErrorKind::NotFound, "error 208: Invalid object name 'sys.dm_sql_referenced_entities'."))
+        });
+        let mut cat = DbCatalog::default();
+        for view in ["v1", "v2", "v3"] {
+            cat.reads.insert(("dbo".into(), view.into()), reads(&[("dbo", "orders", &[])]));
+        }
+        read_view_columns(&h, "sales", &mut cat);
+        assert_eq!(cat.queries, 1);
+        assert!(h.logs.borrow().iter().all(|(l, _)| *l != LogLevel::Warn));
     }
 
     fn request(root: &str) -> ScanRequest {

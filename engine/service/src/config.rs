@@ -11,6 +11,7 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use surveyor_engine::sources::connection::SqlEncryption;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -68,6 +69,11 @@ pub struct ServeFile {
     pub node_offline_after: Option<u64>,
     /// Database URL (unset: SQLite in the data directory).
     pub database_url: Option<String>,
+    /// TLS to a PostgreSQL database: `required`, `verify-full`,
+    /// `trust-server-certificate` or `off` (unset: the URL's `sslmode`).
+    pub database_encryption: Option<SqlEncryption>,
+    /// A CA certificate file (PEM) for the PostgreSQL database's certificate.
+    pub database_ca_certificate: Option<PathBuf>,
     /// The key that seals credentials (32 bytes), shared by the replicas of a
     /// service (unset: `<data-dir>/secret.key`; `SURVEYOR_SECRET_KEY` overrides).
     pub secret_key_file: Option<PathBuf>,
@@ -107,6 +113,8 @@ impl ServeFile {
             retention_days: Some(90),
             node_offline_after: Some(120),
             database_url: None,
+            database_encryption: None,
+            database_ca_certificate: None,
             secret_key_file: None,
             workers: None,
             unit_files: Some(surveyor_engine::scan::DEFAULT_UNIT_FILES),
@@ -144,6 +152,8 @@ impl ServeFile {
             retention_days: self.retention_days.or(lower.retention_days),
             node_offline_after: self.node_offline_after.or(lower.node_offline_after),
             database_url: self.database_url.or(lower.database_url),
+            database_encryption: self.database_encryption.or(lower.database_encryption),
+            database_ca_certificate: self.database_ca_certificate.or(lower.database_ca_certificate),
             secret_key_file: self.secret_key_file.or(lower.secret_key_file),
             workers: self.workers.or(lower.workers),
             unit_files: self.unit_files.or(lower.unit_files),
@@ -171,6 +181,12 @@ impl ServeFile {
                 ));
             }
             _ => {}
+        }
+        if (self.database_encryption.is_some() || self.database_ca_certificate.is_some()) && self.database_url.is_none()
+        {
+            return Err(ConfigError::Inconsistent(
+                "database_encryption and database_ca_certificate need a PostgreSQL database_url".into(),
+            ));
         }
         if self.unit_files == Some(0) || self.max_unit_result_mb == Some(0) {
             return Err(ConfigError::Inconsistent("unit_files and max_unit_result_mb must be at least 1".into()));
@@ -227,6 +243,8 @@ mod tests {
             retention_days,
             node_offline_after,
             database_url,
+            database_encryption,
+            database_ca_certificate,
             secret_key_file,
             workers,
             unit_files,
@@ -253,6 +271,8 @@ mod tests {
         assert!(concurrency.is_some() && workers.is_some() && database_url.is_some() && cache_dir.is_some());
         assert!(secret_key_file.is_some() && d.secret_key_file.is_none());
         assert!(tls_cert.is_some() && tls_key.is_some());
+        assert!(database_encryption.is_some() && database_ca_certificate.is_some());
+        assert!(d.database_encryption.is_none() && d.database_ca_certificate.is_none());
         let none_by_default = [d.concurrency.is_none(), d.workers.is_none(), d.database_url.is_none()];
         assert!(none_by_default.iter().all(|b| *b) && d.cache_dir.is_none() && d.tls_cert.is_none());
     }
@@ -292,5 +312,17 @@ mod tests {
         let e = ServeFile { max_nodes: Some(0), ..ServeFile::default() }.check().unwrap_err().to_string();
         assert!(e.contains("max_nodes"), "{e}");
         assert!(ServeFile::defaults().check().is_ok());
+    }
+
+    #[test]
+    fn database_tls_needs_a_database_url() {
+        let tls = ServeFile::parse("database_encryption = \"verify-full\"\n", Path::new("f.toml")).unwrap();
+        assert_eq!(tls.database_encryption, Some(SqlEncryption::VerifyFull));
+        let e = tls.clone().check().unwrap_err().to_string();
+        assert!(e.contains("database_url"), "{e}");
+        let with_url = ServeFile { database_url: Some("postgres://db/state".into()), ..tls };
+        assert!(with_url.check().is_ok());
+        let e = ServeFile::parse("database_encryption = \"maybe\"\n", Path::new("f.toml")).unwrap_err().to_string();
+        assert!(e.contains("database_encryption") && e.contains("maybe"), "{e}");
     }
 }

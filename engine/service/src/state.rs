@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Row};
 use std::borrow::Cow;
 
 mod releases;
+pub mod tls;
 mod units;
 
 pub use releases::{Release, RolloutStep, RolloutView, UpdatePolicy, UpdateWindow};
@@ -190,6 +191,10 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
+fn url_host(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default()
+}
+
 impl Db {
     /// Opens (creating it if needed) and migrates the database at `url`.
     pub async fn open(url: &str) -> Result<Db, ServiceError> {
@@ -215,7 +220,17 @@ impl Db {
             })
             .connect(url)
             .await
-            .map_err(db)?;
+            .map_err(|e| {
+                match surveyor_engine::backends::pg_tls::explain(
+                    &e,
+                    &tls::server_of(url),
+                    &url_host(url),
+                    "database_ca_certificate",
+                ) {
+                    Some(message) => ServiceError::Database(message),
+                    None => db(e),
+                }
+            })?;
         migrator().run(&pool).await.map_err(|e| ServiceError::Database(format!("migrating the database: {e}")))?;
         Ok(Db { pool })
     }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use surveyor_engine::sources::connection::SqlEncryption;
 use surveyor_service::config::{LogLevel, ServeFile};
 use surveyor_service::{DataDir, ServeConfig};
 
@@ -42,6 +43,12 @@ pub struct ServeArgs {
     /// Database URL [default: SQLite in the data directory].
     #[arg(long, env = "SURVEYOR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// TLS to a PostgreSQL database: required (certificate checked), verify-full (and the host name), trust-server-certificate, off [default: the URL's sslmode].
+    #[arg(long, env = "SURVEYOR_DATABASE_ENCRYPTION")]
+    pub database_encryption: Option<SqlEncryption>,
+    /// A CA certificate file (PEM) trusted for the PostgreSQL database's certificate.
+    #[arg(long, env = "SURVEYOR_DATABASE_CA_CERTIFICATE")]
+    pub database_ca_certificate: Option<PathBuf>,
     /// The key that seals credentials (32 bytes; replicas of one service share it) [default: <data-dir>/secret.key; SURVEYOR_SECRET_KEY (base64) overrides].
     #[arg(long, env = "SURVEYOR_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
@@ -87,6 +94,8 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
         retention_days: args.retention_days,
         node_offline_after: args.node_offline_after,
         database_url: args.database_url,
+        database_encryption: args.database_encryption,
+        database_ca_certificate: args.database_ca_certificate,
         secret_key_file: args.secret_key_file,
         workers: args.workers,
         unit_files: args.unit_files,
@@ -111,7 +120,17 @@ pub fn settings(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Settings
             node_offline_after: Duration::from_secs(s.node_offline_after.expect(SET)),
             max_nodes: s.max_nodes.expect(SET),
             retention: Duration::from_secs(s.retention_days.expect(SET).saturating_mul(86_400)),
-            database_url: s.database_url,
+            database_url: s
+                .database_url
+                .map(|url| {
+                    surveyor_service::state::tls::database_url(
+                        &url,
+                        s.database_encryption,
+                        s.database_ca_certificate.as_deref(),
+                    )
+                })
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             secret_key_file: s.secret_key_file,
             schema_workers: s.workers,
             unit_files: s.unit_files.expect(SET),

@@ -86,7 +86,8 @@ impl ProxyHop {
 pub enum Transport {
     /// TLS from the first byte (HTTPS).
     Tls,
-    /// Plain TCP (HTTP, PostgreSQL without TLS).
+    /// Plain TCP (HTTP; PostgreSQL, whose TLS starts inside its protocol:
+    /// the connector's test-connection checks it).
     Plain,
     /// TLS negotiated inside the SQL Server protocol (TDS): the connector's
     /// test-connection checks it.

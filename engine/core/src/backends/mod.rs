@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod oauth;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sql_server;
 

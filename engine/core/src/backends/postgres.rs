@@ -4,11 +4,12 @@
 //! A PostgreSQL connection is bound to one database, so the pool keeps
 //! connections per database (up to `pool_size` in all). Password
 //! authentication (SCRAM or MD5, as the server asks); connect and query
-//! timeouts. This build has no TLS to PostgreSQL (`encryption` must be
-//! `off`). Values of the common scalar types are converted; a column of
-//! another type is refused with a message asking to cast it to text.
+//! timeouts. TLS as `encryption` says (see [`pg_tls`]: `required` by
+//! default, checking the certificate against the trust store and
+//! `ca_certificate`). Values of the common scalar types are converted; a
+//! column of another type is refused with a message asking to cast it to text.
 
-use crate::backends::error_chain;
+use crate::backends::{error_chain, pg_tls};
 use crate::host::bindings::sql::{SqlColumn, SqlValue};
 use crate::host::bindings::types::{ConnectorError, ErrorKind};
 use crate::host::sql::{ResultSet, SqlBackend};
@@ -26,6 +27,9 @@ pub struct PostgresBackend {
     default_database: String,
     user: String,
     password: Secret,
+    encryption: SqlEncryption,
+    /// The content of `ca_certificate`, read once.
+    ca_certificate: Option<Vec<u8>>,
     connect_timeout: Duration,
     query_timeout: Duration,
     pool_size: usize,
@@ -61,11 +65,12 @@ impl PostgresBackend {
                 return Err(invalid("PostgreSQL sources take a password credential".into()));
             }
         };
-        if !matches!(c.encryption, Some(SqlEncryption::Off)) {
-            return Err(invalid(
-                "this build connects to PostgreSQL without TLS: set connection.encryption = \"off\"".into(),
-            ));
-        }
+        let ca_certificate = c
+            .ca_certificate
+            .as_deref()
+            .map(pg_tls::read_ca_certificate)
+            .transpose()
+            .map_err(|e| invalid(format!("connection.ca_certificate: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("surveyor-pg")
@@ -78,6 +83,8 @@ impl PostgresBackend {
             default_database: c.database.clone().unwrap_or_else(|| "postgres".into()),
             user,
             password,
+            encryption: c.encryption.unwrap_or(SqlEncryption::Required),
+            ca_certificate,
             connect_timeout: Duration::from_secs(c.connect_timeout_seconds.unwrap_or(15).max(1)),
             query_timeout: Duration::from_secs(c.query_timeout_seconds.unwrap_or(120).max(1)),
             pool_size: c.pool_size.unwrap_or(2).clamp(1, 16) as usize,
@@ -96,6 +103,11 @@ impl PostgresBackend {
 
     fn map_error(&self, e: sqlx::Error, database: &str) -> ConnectorError {
         let target = self.target();
+        if let Some(message) =
+            pg_tls::explain(&e, &format!("PostgreSQL at {target}"), &self.host, "connection.ca_certificate")
+        {
+            return self.err(ErrorKind::Unreachable, message, None);
+        }
         match &e {
             sqlx::Error::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
@@ -133,6 +145,7 @@ impl PostgresBackend {
             .password(self.password.expose())
             .database(database)
             .application_name("surveyor");
+        let options = pg_tls::apply(options, self.encryption, self.ca_certificate.as_deref());
         match tokio::time::timeout(self.connect_timeout, options.connect()).await {
             Err(_) => Err(self.err(
                 ErrorKind::Unreachable,

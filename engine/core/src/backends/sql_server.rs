@@ -5,9 +5,11 @@
 //!   principal's token (client credentials against a configurable authority,
 //!   scope `https://database.windows.net/.default`), sent in LOGIN7's
 //!   federated-authentication extension.
-//! - Encryption: `required` (TLS, certificate checked), `off` (TLS for the
-//!   login only, as SQL Server does when the client does not ask for more),
-//!   `trust-server-certificate` (TLS, certificate not checked).
+//! - Encryption: `required` (TLS, certificate and host name checked; so
+//!   `verify-full` is the same here), `off` (TLS for the login only, as SQL
+//!   Server does when the client does not ask for more),
+//!   `trust-server-certificate` (TLS, certificate not checked). A
+//!   `ca_certificate` file is the CA trusted instead of the system's store.
 //! - A small pool: up to `pool_size` connections are kept per source; each
 //!   remembers its current database and a query on another database first
 //!   switches with `USE [db]` (SQL Server; Azure SQL Database does not allow
@@ -56,6 +58,7 @@ pub struct SqlServerBackend {
     default_database: Option<String>,
     auth: Auth,
     encryption: SqlEncryption,
+    ca_certificate: Option<String>,
     connect_timeout: Duration,
     query_timeout: Duration,
     pool_size: usize,
@@ -123,6 +126,7 @@ impl SqlServerBackend {
             default_database: c.database.clone().filter(|d| !d.is_empty()),
             auth,
             encryption: c.encryption.unwrap_or(SqlEncryption::Required),
+            ca_certificate: c.ca_certificate.as_ref().map(|p| p.display().to_string()),
             connect_timeout: Duration::from_secs(c.connect_timeout_seconds.unwrap_or(15).max(1)),
             query_timeout: Duration::from_secs(c.query_timeout_seconds.unwrap_or(120).max(1)),
             pool_size: c.pool_size.unwrap_or(2).clamp(1, 16) as usize,
@@ -172,7 +176,12 @@ impl SqlServerBackend {
             Auth::Token(_) => config.authentication(AuthMethod::aad_token(token.map(Secret::expose).unwrap_or(""))),
         }
         match self.encryption {
-            SqlEncryption::Required => config.encryption(EncryptionLevel::Required),
+            SqlEncryption::Required | SqlEncryption::VerifyFull => {
+                config.encryption(EncryptionLevel::Required);
+                if let Some(ca) = &self.ca_certificate {
+                    config.trust_cert_ca(ca);
+                }
+            }
             SqlEncryption::Off => {
                 // TLS for the login packet only; drivers do not validate the
                 // certificate in this mode (SQL Server's is often self-signed).

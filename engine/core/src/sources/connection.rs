@@ -43,8 +43,14 @@ pub struct SqlConnectionDef {
     /// The database to connect to first (`master` / `postgres` unless set).
     pub database: Option<String>,
     pub credential: SqlCredentialDef,
-    /// `required` (default), `off`, or `trust-server-certificate` (encrypt, skip certificate checks).
+    /// `required` (default: TLS, the certificate checked against the trust
+    /// store), `verify-full` (also the host name), `trust-server-certificate`
+    /// (TLS, no checks), or `off`.
     pub encryption: Option<SqlEncryption>,
+    /// A CA certificate file (PEM) trusted for the server's certificate (a
+    /// private CA): for PostgreSQL besides the system's trust store, for
+    /// SQL Server instead of it (tiberius's choice).
+    pub ca_certificate: Option<PathBuf>,
     /// Seconds (default 15).
     pub connect_timeout_seconds: Option<u64>,
     /// Seconds per statement (default 120).
@@ -57,8 +63,20 @@ pub struct SqlConnectionDef {
 #[serde(rename_all = "kebab-case")]
 pub enum SqlEncryption {
     Required,
+    /// `required`, and the certificate must name the host connected to.
+    VerifyFull,
     Off,
     TrustServerCertificate,
+}
+
+/// The words of the configuration (`verify-full`), for command-line flags.
+impl std::str::FromStr for SqlEncryption {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SqlEncryption::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).map_err(|_| {
+            format!("'{s}' is not an encryption: use required, verify-full, trust-server-certificate or off")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
