@@ -1,10 +1,12 @@
 //! Classification of sampled values (scan level L3), inside the process.
 //!
-//! A format connector that speaks contract 0.1.1 returns a bounded sample of
-//! each column's values with the schema; [`Classifier::classify`] turns one
-//! column's sample into classification labels (the system classifications
-//! of [`system`] and the rule set's custom rules), and the sample is dropped
-//! right there, in the schema worker. Only the labels go on: they ride on the
+//! A format connector that speaks contract 0.1.1 or later returns a bounded
+//! sample of each column's values with the schema; [`Classifier::classify`]
+//! turns one column's sample into classification labels (the system
+//! classifications of [`system`] and the rule set's custom rules), then
+//! [`plugins::PluginClassifiers`] adds those of the classifier plugins
+//! (sandboxed, their answers checked), and the sample is dropped right
+//! there, in the schema worker. Only the labels go on: they ride on the
 //! column as the reserved attribute [`ATTRIBUTE`] (names and counts, never a
 //! value) through unit results, state and the commit, where the Atlas sink
 //! turns them into `classifications`.
