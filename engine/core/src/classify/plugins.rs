@@ -149,7 +149,7 @@ fn check(
     let mut seen = HashSet::new();
     for label in found {
         // Not echoed: an undeclared "name" may be a sampled value.
-        if !plugin.info.emits.iter().any(|n| *n == label.name) {
+        if !plugin.info.emits.contains(&label.name) {
             return Err("it returned a classification name it does not declare in describe()".into());
         }
         if !seen.insert(label.name.as_str()) {
