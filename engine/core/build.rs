@@ -12,7 +12,7 @@ use std::process::Command;
 
 /// (package, artifact stem, folder under the workspace root). The first nine
 /// are embedded in the binary; the others are for the engine's tests (they
-/// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's example.
+/// find them in `OUT_DIR`): misbehaving connectors, and the SDK guide's examples.
 const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-connector-local-folder", "surveyor_connector_local_folder", "connectors/local-folder"),
     ("surveyor-connector-parquet", "surveyor_connector_parquet", "connectors/parquet"),
@@ -29,7 +29,9 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-test-parquet-next", "surveyor_test_parquet_next", "tests/connectors/parquet-next"),
     ("surveyor-test-incompatible", "surveyor_test_incompatible", "tests/connectors/incompatible"),
     ("surveyor-test-legacy-format", "surveyor_test_legacy_format", "tests/connectors/legacy-format"),
+    ("surveyor-test-hostile-classifier", "surveyor_test_hostile_classifier", "tests/connectors/hostile-classifier"),
     ("psv-connector", "psv_connector", "examples/psv-connector"),
+    ("employee-id-classifier", "employee_id_classifier", "examples/employee-id-classifier"),
 ];
 
 fn main() {

@@ -8,7 +8,7 @@
 pub mod types {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.1; }",
+        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.2; }",
         world: "surveyor:sdk/types-only",
         generate_all,
         generate_unused_types: true,
@@ -22,8 +22,8 @@ pub mod types {
 pub mod source {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/source@0.1.1",
-        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/source@0.1.2",
+        with: { "surveyor:connector/types@0.1.2": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -37,8 +37,8 @@ pub mod source {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/sampling-format@0.1.1",
-        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/sampling-format@0.1.2",
+        with: { "surveyor:connector/types@0.1.2": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -52,8 +52,8 @@ pub mod format {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/sampling-format@0.1.1",
-        with: { "surveyor:connector/types@0.1.1": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/sampling-format@0.1.2",
+        with: { "surveyor:connector/types@0.1.2": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: false,
@@ -61,6 +61,24 @@ pub mod format {
         default_bindings_module: "::surveyor_sdk::bindings::format",
     });
 }
+
+/// Bindings for the `classifier` world (contract 0.1.2): imports `log` only.
+#[cfg(feature = "classifier")]
+pub mod classifier {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "surveyor:connector/classifier@0.1.2",
+        with: { "surveyor:connector/types@0.1.2": crate::bindings::types::surveyor::connector::types },
+        generate_all,
+        additional_derives: [Clone, PartialEq],
+        pub_export_macro: true,
+        export_macro_name: "__export_classifier_world",
+        default_bindings_module: "::surveyor_sdk::bindings::classifier",
+    });
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "classifier", any(feature = "source", feature = "format")))]
+compile_error!("a classifier plugin implements one world: enable only the `classifier` feature of surveyor-sdk");
 
 #[cfg(all(target_arch = "wasm32", feature = "source", feature = "format"))]
 compile_error!(

@@ -153,7 +153,7 @@ pub mod glue {
 }
 
 /// Exports a [`Format`] implementation as the component's `sampling-format`
-/// world (contract 0.1.1): `read-schema`, and `read-sample` for classification.
+/// world (contract 0.1.1 and later): `read-schema`, and `read-sample` for classification.
 #[macro_export]
 macro_rules! export_format {
     ($connector:ty) => {

@@ -11,8 +11,12 @@
 //! same traits are implemented in memory by [`testing`], so a connector's logic
 //! is unit-tested natively with `cargo test`.
 //!
-//! Enable exactly one of the crate features `source` or `format` in a
-//! connector crate.
+//! A classifier plugin (contract 0.1.2) implements [`Classifier`]: it gets
+//! one sampled column at a time (name, type, values) and returns the
+//! classifications it finds; export it with [`export_classifier!`].
+//!
+//! Enable exactly one of the crate features `source`, `format` or
+//! `classifier` in a plugin crate.
 
 mod arena;
 pub mod bindings;
@@ -20,6 +24,8 @@ mod model;
 pub mod qualified_name;
 pub mod tree;
 
+#[cfg(feature = "classifier")]
+mod classifier;
 #[cfg(feature = "format")]
 mod format;
 #[cfg(feature = "source")]
@@ -32,6 +38,8 @@ pub use bindings::types::{
     Asset, AssetRef, Attribute, Column, ConnectorError as Error, ErrorKind, FileRef, PluginInfo, PluginKind, Relation,
     Repetition, Value,
 };
+#[cfg(feature = "classifier")]
+pub use classifier::{Classification, Classifier, ClassifierInfo, ColumnInput, log};
 #[cfg(feature = "format")]
 pub use format::{ColumnSample, FileInput, FileReader, FileSchema, Format, SampleBuilder, SampleLimits, SampledSchema};
 pub use model::LogLevel;

@@ -7,7 +7,8 @@ use surveyor_engine::host::bindings::types::PluginKind;
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {
-    /// List loaded plugins (name, version, kind, origin, what each handles) and rejected files.
+    /// List loaded plugins (name, version, kind, origin, what each handles or,
+    /// for classifiers, the classifications each may emit) and rejected files.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -19,7 +20,7 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
     let PluginsCommand::List { json } = command;
     let (_runtime, registry) = super::load(global)?;
     if json {
-        let plugins: Vec<serde_json::Value> = registry
+        let mut plugins: Vec<serde_json::Value> = registry
             .plugins()
             .map(|p| {
                 serde_json::json!({
@@ -34,6 +35,17 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
                 })
             })
             .collect();
+        plugins.extend(registry.classifiers().map(|p| {
+            serde_json::json!({
+                "name": p.info.name,
+                "version": p.info.version,
+                "kind": "classifier",
+                "origin": p.origin.to_string(),
+                "emits": p.info.emits,
+                "description": p.info.description,
+                "sha256": p.sha256,
+            })
+        }));
         let rejected: Vec<serde_json::Value> = registry
             .rejected()
             .iter()
@@ -42,7 +54,7 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plugins": plugins, "rejected": rejected}))?);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 5]> = registry
+    let mut rows: Vec<[String; 5]> = registry
         .plugins()
         .map(|p| {
             [
@@ -54,6 +66,15 @@ pub fn run(global: &GlobalArgs, command: PluginsCommand) -> anyhow::Result<ExitC
             ]
         })
         .collect();
+    rows.extend(registry.classifiers().map(|p| {
+        [
+            p.info.name.clone(),
+            p.info.version.clone(),
+            "classifier".into(),
+            p.origin.to_string(),
+            p.info.emits.join(", "),
+        ]
+    }));
     let header = ["NAME", "VERSION", "KIND", "ORIGIN", "HANDLES"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {

@@ -1,16 +1,19 @@
 //! Classification of sampled values (scan level L3), inside the process.
 //!
-//! A format connector that speaks contract 0.1.1 returns a bounded sample of
-//! each column's values with the schema; [`Classifier::classify`] turns one
-//! column's sample into classification labels (the system classifications
-//! of [`system`] and the rule set's custom rules), and the sample is dropped
-//! right there, in the schema worker. Only the labels go on: they ride on the
+//! A format connector that speaks contract 0.1.1 or later returns a bounded
+//! sample of each column's values with the schema; [`Classifier::classify`]
+//! turns one column's sample into classification labels (the system
+//! classifications of [`system`] and the rule set's custom rules), then
+//! [`plugins::PluginClassifiers`] adds those of the classifier plugins
+//! (sandboxed, their answers checked), and the sample is dropped right
+//! there, in the schema worker. Only the labels go on: they ride on the
 //! column as the reserved attribute [`ATTRIBUTE`] (names and counts, never a
 //! value) through unit results, state and the commit, where the Atlas sink
 //! turns them into `classifications`.
 
 mod dictionaries;
 pub mod labels;
+pub mod plugins;
 pub mod system;
 pub mod validators;
 
@@ -51,6 +54,11 @@ pub struct ClassificationConfig {
     pub max_rows: u32,
     /// Bytes of values sampled per column at most.
     pub max_bytes_per_column: u64,
+    /// Run the classifier plugins of the plugins folder (after the system
+    /// classifications and the custom rules); false runs none.
+    pub plugins: bool,
+    /// Classifier plugins not to run, by plugin name (`surveyor plugins list`).
+    pub exclude_plugins: Vec<String>,
 }
 
 impl Default for ClassificationConfig {
@@ -64,6 +72,8 @@ impl Default for ClassificationConfig {
             threshold: DEFAULT_THRESHOLD,
             max_rows: DEFAULT_MAX_ROWS,
             max_bytes_per_column: DEFAULT_MAX_BYTES,
+            plugins: true,
+            exclude_plugins: Vec::new(),
         }
     }
 }
@@ -129,6 +139,8 @@ pub struct Classifier {
     threshold: f64,
     max_rows: u32,
     max_bytes: u64,
+    plugins: bool,
+    exclude_plugins: Vec<String>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -144,6 +156,12 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Whether a classifier plugin may use `name`: the custom rules' format,
+/// and not a system classification's `MICROSOFT.` prefix.
+pub fn plugin_label_name(name: &str) -> bool {
+    valid_name(name) && !name.starts_with("MICROSOFT.")
 }
 
 impl Classifier {
@@ -211,7 +229,32 @@ impl Classifier {
             threshold: config.threshold,
             max_rows: config.max_rows,
             max_bytes: config.max_bytes_per_column,
+            plugins: config.plugins,
+            exclude_plugins: config.exclude_plugins.clone(),
         })
+    }
+
+    /// Whether the rule set lets the classifier plugin `name` run.
+    pub fn uses_plugin(&self, name: &str) -> bool {
+        self.plugins && !self.exclude_plugins.iter().any(|n| n == name)
+    }
+
+    /// The values that classification sees: trimmed, non-empty, each cut to
+    /// its first 4096 characters, at most the rule set's rows. Classifier
+    /// plugins get exactly these, so their counts compare with the system ones.
+    pub fn prepare<'v>(&self, values: &'v [String]) -> Vec<&'v str> {
+        values
+            .iter()
+            .map(|v| {
+                let v = v.trim();
+                match v.char_indices().nth(MAX_VALUE_CHARS) {
+                    Some((i, _)) => &v[..i],
+                    None => v,
+                }
+            })
+            .filter(|v| !v.is_empty())
+            .take(self.max_rows as usize)
+            .collect()
     }
 
     /// Rows and bytes to sample per column.
@@ -229,18 +272,7 @@ impl Classifier {
     /// see), `values` its non-null sampled values. Returns `None` when no
     /// value was sampled. Nothing of `values` is kept or reported.
     pub fn classify(&self, path: &[String], values: &[String]) -> Option<ColumnLabels> {
-        let values: Vec<&str> = values
-            .iter()
-            .map(|v| {
-                let v = v.trim();
-                match v.char_indices().nth(MAX_VALUE_CHARS) {
-                    Some((i, _)) => &v[..i],
-                    None => v,
-                }
-            })
-            .filter(|v| !v.is_empty())
-            .take(self.max_rows as usize)
-            .collect();
+        let values = self.prepare(values);
         if values.is_empty() {
             return None;
         }

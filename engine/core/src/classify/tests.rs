@@ -151,3 +151,23 @@ fn bad_settings_name_what_is_wrong() {
     let toml_text = "threshold = 0.7\n[[rules]]\nname = \"A.B\"\nvalue = \"^x$\"\nbogus = 1\n";
     assert!(toml::from_str::<ClassificationConfig>(toml_text).unwrap_err().to_string().contains("bogus"));
 }
+
+#[test]
+fn plugin_names_and_the_rule_set_switches() {
+    assert!(plugin_label_name("CONTOSO.EMPLOYEE_ID"));
+    for bad in ["", "MICROSOFT.PERSONAL.EMAIL", "has space", "ada@example.com", &"X".repeat(129)] {
+        assert!(!plugin_label_name(bad), "{bad:?}");
+    }
+    assert!(system().uses_plugin("employee-id"), "plugins run by default");
+    let off = Classifier::new(&ClassificationConfig { plugins: false, ..Default::default() }).unwrap();
+    assert!(!off.uses_plugin("employee-id"));
+    let config = ClassificationConfig { exclude_plugins: vec!["employee-id".into()], ..Default::default() };
+    let some = Classifier::new(&config).unwrap();
+    assert!(!some.uses_plugin("employee-id") && some.uses_plugin("other"));
+}
+
+#[test]
+fn plugins_see_the_values_the_system_classifications_see() {
+    let c = Classifier::new(&ClassificationConfig { max_rows: 2, ..Default::default() }).unwrap();
+    assert_eq!(c.prepare(&owned(&["  a ", "", "   ", "b", "c"])), ["a", "b"]);
+}

@@ -7,12 +7,15 @@
 //!   plugins folder), each pre-instantiated (`InstancePre`).
 //! - [`source`] and [`format`]: one instance of a connector with a fresh
 //!   store and the capabilities granted for one source.
+//! - [`classifier`]: one instance of a classifier plugin, which sees one
+//!   sampled column per call and nothing else.
 //! - [`sandbox`]: what a connector may do, and the limits it runs under.
 
 pub mod bindings;
 mod builtin;
 pub mod cache;
 pub mod catalog;
+pub mod classifier;
 mod error;
 pub mod format;
 pub mod http;
@@ -22,6 +25,7 @@ pub mod source;
 pub mod sql;
 
 pub use catalog::PluginCatalog;
+pub use classifier::ClassifierPlugin;
 pub use error::{PluginError, kind_name};
 pub use registry::{Origin, Plugin, Registry, Rejected};
 pub use sandbox::Limits;
@@ -39,6 +43,7 @@ pub struct Runtime {
     engine: Engine,
     source_linker: Linker<source::SourceState>,
     format_linker: Linker<format::FormatState>,
+    classifier_linker: Linker<classifier::ClassifierState>,
     cache: Option<ComponentCache>,
     _ticker: EpochTicker,
 }
@@ -73,13 +78,16 @@ impl Runtime {
         let mut format_linker = Linker::new(&engine);
         sandbox::link_wasi(&mut format_linker).map_err(HostError::Engine)?;
         format::link(&mut format_linker).map_err(HostError::Engine)?;
+        let mut classifier_linker = Linker::new(&engine);
+        sandbox::link_wasi(&mut classifier_linker).map_err(HostError::Engine)?;
+        classifier::link(&mut classifier_linker).map_err(HostError::Engine)?;
 
         let cache = match options.cache_dir {
             Some(path) => Some(ComponentCache::new(path.clone()).map_err(|source| HostError::Cache { path, source })?),
             None => None,
         };
         let ticker = EpochTicker::start(engine.clone());
-        Ok(Runtime { engine, source_linker, format_linker, cache, _ticker: ticker })
+        Ok(Runtime { engine, source_linker, format_linker, classifier_linker, cache, _ticker: ticker })
     }
 
     pub fn engine(&self) -> &Engine {

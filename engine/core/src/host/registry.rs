@@ -8,6 +8,7 @@
 
 use super::bindings::source::SourcePre;
 use super::bindings::types::{PluginInfo, PluginKind};
+use super::classifier::ClassifierPlugin;
 use super::format::{FormatInstance, FormatPre};
 use super::source::{SourceCapabilities, SourceInstance, SourceState};
 use super::{Limits, PluginError, Runtime};
@@ -17,12 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// The contract version this host speaks.
-pub const CONTRACT: &str = "surveyor:connector@0.1.1";
-const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.1";
-const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.1";
+pub const CONTRACT: &str = "surveyor:connector@0.1.2";
+const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.2";
+const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.2";
+const CLASSIFIER_EXPORT: &str = "surveyor:connector/column-classifier@0.1.2";
 
-/// Whether `export` is `wanted` at a compatible version (`0.1.x`: 0.1.1 only
-/// added to 0.1.0, and wasmtime links `0.1.x` names to each other).
+/// Whether `export` is `wanted` at a compatible version (`0.1.x`: 0.1.1 and
+/// 0.1.2 only added to 0.1.0, and wasmtime links `0.1.x` names to each other).
 fn compatible(export: &str, wanted: &str) -> bool {
     let base = |n: &str| n.rsplit_once('@').map(|(name, v)| (name.to_string(), v.to_string()));
     match (base(export), base(wanted)) {
@@ -69,7 +71,7 @@ impl Plugin {
     }
 
     /// Whether this format connector returns samples for classification
-    /// (built against contract 0.1.1 with a sampler).
+    /// (built against contract 0.1.1 or later, with a sampler).
     pub fn samples(&self) -> bool {
         matches!(&self.pre, Pre::Format(pre) if pre.samples())
     }
@@ -123,7 +125,15 @@ pub struct Registry {
     plugins: BTreeMap<String, Arc<Plugin>>,
     /// Format plugins by handled extension (lowercase, without the dot).
     extensions: BTreeMap<String, Arc<Plugin>>,
+    /// Classifier plugins (contract 0.1.2), by name; never built in.
+    classifiers: BTreeMap<String, Arc<ClassifierPlugin>>,
     rejected: Vec<Rejected>,
+}
+
+/// What a component file turned out to be.
+enum Loaded {
+    Connector(Plugin),
+    Classifier(ClassifierPlugin),
 }
 
 impl Registry {
@@ -132,7 +142,11 @@ impl Registry {
         let mut registry = Registry::default();
         for (name, wasm) in super::builtin::BUILTIN {
             match load_plugin(runtime, wasm, Origin::BuiltIn) {
-                Ok(plugin) => registry.insert(plugin),
+                Ok(Loaded::Connector(plugin)) => registry.insert(plugin),
+                Ok(Loaded::Classifier(_)) => registry.rejected.push(Rejected {
+                    file: PathBuf::from(format!("<built-in {name}>")),
+                    reason: "built-in classifier plugins are not supported".into(),
+                }),
                 // A built-in that fails to load is a build defect: say so loudly.
                 Err(reason) => {
                     registry.rejected.push(Rejected { file: PathBuf::from(format!("<built-in {name}>")), reason })
@@ -168,8 +182,13 @@ impl Registry {
                 .map_err(|e| format!("cannot read: {e}"))
                 .and_then(|wasm| load_plugin(runtime, &wasm, Origin::Folder(file.clone())));
             match loaded {
-                Ok(plugin) => {
+                Ok(Loaded::Connector(plugin)) => {
                     if let Err(reason) = self.admit(plugin) {
+                        self.rejected.push(Rejected { file, reason });
+                    }
+                }
+                Ok(Loaded::Classifier(plugin)) => {
+                    if let Err(reason) = self.admit_classifier(plugin) {
                         self.rejected.push(Rejected { file, reason });
                     }
                 }
@@ -178,8 +197,35 @@ impl Registry {
         }
     }
 
+    /// Admits a classifier plugin unless another plugin of that name wins.
+    fn admit_classifier(&mut self, plugin: ClassifierPlugin) -> Result<(), String> {
+        if let Some(existing) = self.plugins.get(&plugin.info.name) {
+            return Err(format!(
+                "plugin '{}' is already loaded from {} as another kind of plugin",
+                plugin.info.name, existing.origin
+            ));
+        }
+        if let Some(existing) = self.classifiers.get(&plugin.info.name) {
+            if plugin.version() <= existing.version() {
+                return Err(format!(
+                    "duplicate: plugin '{}' {} is already loaded from {} at version {}; a replacement needs a higher version",
+                    plugin.info.name, plugin.info.version, existing.origin, existing.info.version
+                ));
+            }
+            tracing::info!(plugin = %plugin.info.name, from = %existing.info.version, to = %plugin.info.version, origin = %plugin.origin, "plugin replaced by a newer version");
+        }
+        self.classifiers.insert(plugin.info.name.clone(), Arc::new(plugin));
+        Ok(())
+    }
+
     /// Admits a folder plugin unless another plugin of that name wins.
     fn admit(&mut self, plugin: Plugin) -> Result<(), String> {
+        if let Some(existing) = self.classifiers.get(&plugin.info.name) {
+            return Err(format!(
+                "plugin '{}' is already loaded from {} as a classifier plugin",
+                plugin.info.name, existing.origin
+            ));
+        }
         if let Some(existing) = self.plugins.get(&plugin.info.name) {
             let (new, old) = (plugin.version(), existing.version());
             if new <= old {
@@ -214,6 +260,11 @@ impl Registry {
         self.plugins.values()
     }
 
+    /// The classifier plugins, by name.
+    pub fn classifiers(&self) -> impl Iterator<Item = &Arc<ClassifierPlugin>> {
+        self.classifiers.values()
+    }
+
     pub fn rejected(&self) -> &[Rejected] {
         &self.rejected
     }
@@ -245,7 +296,7 @@ impl Registry {
 }
 
 /// Compiles, checks and pre-instantiates one component.
-fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin, String> {
+fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Loaded, String> {
     let component =
         runtime.compile(wasm).map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
     let exports: Vec<String> =
@@ -254,11 +305,17 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin,
         Pre::Source(super::source::pre(runtime, &component).map_err(|e| import_problem(&e))?)
     } else if exports.iter().any(|e| compatible(e, FORMAT_EXPORT)) {
         Pre::Format(super::format::pre(runtime, &component).map_err(|e| import_problem(&e))?)
+    } else if exports.iter().any(|e| compatible(e, CLASSIFIER_EXPORT)) {
+        let pre = super::classifier::pre(runtime, &component).map_err(|e| import_problem(&e))?;
+        let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(wasm));
+        return ClassifierPlugin::load(runtime, pre, origin, sha256).map(Loaded::Classifier);
     } else if let Some(other) = exports.iter().find(|e| e.starts_with("surveyor:connector/")) {
         let version = other.rsplit('@').next().unwrap_or("?");
         return Err(format!("incompatible: built for surveyor:connector@{version}; this host speaks {CONTRACT}"));
     } else {
-        return Err(format!("not a Surveyor connector: exports neither {SOURCE_EXPORT} nor {FORMAT_EXPORT}"));
+        return Err(format!(
+            "not a Surveyor plugin: exports none of {SOURCE_EXPORT}, {FORMAT_EXPORT}, {CLASSIFIER_EXPORT}"
+        ));
     };
     let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(wasm));
     let mut plugin = Plugin {
@@ -283,17 +340,23 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Plugin,
     .map_err(|e| format!("info() failed: {e}"))?;
     check_info(&info, matches!(plugin.pre, Pre::Source(_)))?;
     plugin.info = info;
-    Ok(plugin)
+    Ok(Loaded::Connector(plugin))
+}
+
+/// A plugin's name and version, whatever its kind.
+pub(super) fn check_name_version(name: &str, version: &str) -> Result<(), String> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_name {
+        return Err(format!("invalid plugin name {name:?}: use 1-64 lowercase letters, digits and dashes"));
+    }
+    semver::Version::parse(version).map_err(|e| format!("invalid version {version:?}: {e}"))?;
+    Ok(())
 }
 
 fn check_info(info: &PluginInfo, is_source: bool) -> Result<(), String> {
-    let valid_name = !info.name.is_empty()
-        && info.name.len() <= 64
-        && info.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid_name {
-        return Err(format!("invalid plugin name {:?}: use 1-64 lowercase letters, digits and dashes", info.name));
-    }
-    semver::Version::parse(&info.version).map_err(|e| format!("invalid version {:?}: {e}", info.version))?;
+    check_name_version(&info.name, &info.version)?;
     if (info.kind == PluginKind::Source) != is_source {
         return Err("info() reports another kind of plugin than the world it exports".into());
     }

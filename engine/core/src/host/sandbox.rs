@@ -46,6 +46,18 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Classifier plugins: 64 MiB and 2 s per column. Classifying 128 values
+    /// takes microseconds; a plugin that needs more is stuck or hostile.
+    pub fn classifier() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_timeout: Some(Duration::from_secs(2)),
+            idle_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// How often the engine's epoch advances; the granularity of time limits.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 

@@ -4,6 +4,7 @@ use super::fail_fast::{FailFast, Fatal};
 use super::run::{Counts, ScanOptions, ScanSource};
 use super::unit::UnitCollector;
 use crate::classify;
+use crate::classify::plugins::{PluginClassifiers, PluginFailure};
 use crate::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
@@ -171,7 +172,7 @@ pub(super) fn run(
             let storage = storage.as_ref().expect("workers read files from the storage");
             std::thread::Builder::new()
                 .name(format!("surveyor-schema-{i}"))
-                .spawn_scoped(scope, move || schema_worker(runtime, jobs, out, storage, options))
+                .spawn_scoped(scope, move || schema_worker(runtime, registry, jobs, out, storage, options))
                 .expect("spawn schema worker");
         }
         drop(job_rx);
@@ -304,14 +305,18 @@ fn check_asset(asset: &Asset) -> Result<(), String> {
 }
 
 /// Reads one file's schema; with a classifier, samples its columns too and
-/// classifies them here, so that the samples never leave this function:
-/// only the labels go on, as a reserved column attribute.
+/// classifies them here (system classifications, custom rules, then the
+/// classifier plugins), so that the samples never leave this function:
+/// only the labels go on, as a reserved column attribute. Classifier plugins
+/// that failed on a column are added to `failures` as (column path, failure).
 fn read_file(
     instance: &mut FormatInstance,
     storage: &Arc<dyn Storage>,
     file: &FileRef,
     tail: &mut Vec<u8>,
     options: &ScanOptions,
+    plugins: &mut Option<PluginClassifiers<'_>>,
+    failures: &mut Vec<PluginFailure>,
 ) -> (Result<FileSchema, PluginError>, crate::host::format::ReadStats) {
     let Some(classifier) = &options.classifier else {
         #[cfg(feature = "bench-native")]
@@ -332,7 +337,12 @@ fn read_file(
         classify::labels::strip(&mut schema.columns);
         for sample in samples {
             let Some(column) = schema.columns.iter_mut().find(|c| c.path == sample.path) else { continue };
-            if let Some(labels) = classifier.classify(&sample.path, &sample.values) {
+            if let Some(mut labels) = classifier.classify(&sample.path, &sample.values) {
+                if let Some(plugins) = plugins.as_mut() {
+                    let values = classifier.prepare(&sample.values);
+                    let data_type = column.data_type.clone();
+                    failures.extend(plugins.classify(&sample.path, &data_type, &values, sample.nulls, &mut labels));
+                }
                 column.attributes.push(labels.to_attribute());
             }
         }
@@ -345,6 +355,7 @@ fn read_file(
 /// worker owns its instances; an instance that trapped is replaced.
 fn schema_worker(
     runtime: &Runtime,
+    registry: &Registry,
     jobs: Receiver<Job>,
     out: Sender<Out>,
     storage: &Arc<dyn Storage>,
@@ -354,6 +365,10 @@ fn schema_worker(
     let mut instances: HashMap<String, FormatInstance> = HashMap::new();
     // One tail buffer per worker, reused for every file.
     let mut tail = Vec::with_capacity(options.tail_bytes as usize);
+    // This worker's instances of the classifier plugins the rule set enables.
+    let mut classifiers =
+        options.classifier.as_ref().map(|c| PluginClassifiers::new(runtime, registry, c)).filter(|p| !p.is_empty());
+    let mut failures = Vec::new();
     for Job { asset, plugin } in jobs {
         // A stopping run (canceled, or its storage gone) reads nothing more:
         // the files still queued would each wait out their retries.
@@ -400,9 +415,16 @@ fn schema_worker(
             }
         }
         let instance = instances.get_mut(&name).expect("just inserted");
-        let (result, stats) = read_file(instance, storage, &file, &mut tail, options);
+        let (result, stats) = read_file(instance, storage, &file, &mut tail, options, &mut classifiers, &mut failures);
         add(&counters.reads, stats.extra_reads as u64);
         add(&counters.bytes_read, stats.extra_bytes);
+        // A classifier plugin that failed on a column: that column lacks its
+        // labels, the schema and the other labels go on.
+        for failure in failures.drain(..) {
+            if out.send(error(&failure.kind, failure.message, &failure.plugin)).is_err() {
+                return;
+            }
+        }
         let sent = match result {
             Ok(schema) if schema.columns.len() > MAX_COLUMNS => {
                 let msg = format!("schema of {} columns exceeds the limit of {MAX_COLUMNS}", schema.columns.len());
