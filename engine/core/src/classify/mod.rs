@@ -26,6 +26,8 @@ pub const DEFAULT_MAX_ROWS: u32 = 128;
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
 /// Share of a column's sampled values that must match (the reference's 60%).
 pub const DEFAULT_THRESHOLD: f64 = 0.6;
+/// Seconds a SQL table's sample query may take before it is an item error.
+pub const DEFAULT_SQL_TIMEOUT_SECONDS: u32 = 10;
 /// A sampled value longer than this is classified on its first bytes only.
 const MAX_VALUE_CHARS: usize = 4096;
 
@@ -51,6 +53,9 @@ pub struct ClassificationConfig {
     pub max_rows: u32,
     /// Bytes of values sampled per column at most.
     pub max_bytes_per_column: u64,
+    /// Seconds one SQL table's sample query may take (tables and views of
+    /// SQL sources); a slower one is an item error and the scan goes on.
+    pub sql_timeout_seconds: u32,
 }
 
 impl Default for ClassificationConfig {
@@ -64,6 +69,7 @@ impl Default for ClassificationConfig {
             threshold: DEFAULT_THRESHOLD,
             max_rows: DEFAULT_MAX_ROWS,
             max_bytes_per_column: DEFAULT_MAX_BYTES,
+            sql_timeout_seconds: DEFAULT_SQL_TIMEOUT_SECONDS,
         }
     }
 }
@@ -129,6 +135,7 @@ pub struct Classifier {
     threshold: f64,
     max_rows: u32,
     max_bytes: u64,
+    sql_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -154,6 +161,12 @@ impl Classifier {
         }
         if config.max_rows == 0 || config.max_bytes_per_column == 0 {
             return Err(ClassifyError::Settings("max_rows and max_bytes_per_column must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&config.sql_timeout_seconds) {
+            return Err(ClassifyError::Settings(format!(
+                "sql_timeout_seconds must be 1-3600, not {}",
+                config.sql_timeout_seconds
+            )));
         }
         for name in config.include.iter().chain(&config.exclude) {
             if !system::SYSTEM.iter().any(|s| s.name == name) {
@@ -211,12 +224,18 @@ impl Classifier {
             threshold: config.threshold,
             max_rows: config.max_rows,
             max_bytes: config.max_bytes_per_column,
+            sql_timeout: std::time::Duration::from_secs(config.sql_timeout_seconds.into()),
         })
     }
 
     /// Rows and bytes to sample per column.
     pub fn limits(&self) -> (u32, u64) {
         (self.max_rows, self.max_bytes)
+    }
+
+    /// How long one SQL table's sample query may take.
+    pub fn sql_timeout(&self) -> std::time::Duration {
+        self.sql_timeout
     }
 
     /// Names of the custom rules (their typedefs are written with the run).
