@@ -59,8 +59,10 @@ fn quote_pg(name: &str) -> String {
 fn statement(dialect: Dialect, schema: &str, table: &str, columns: &[&str], rows: u32) -> String {
     match dialect {
         Dialect::Postgres => {
+            // format('%s') is the type's own output function (an `inet`
+            // cast to text would gain a netmask); NULL becomes ''.
             let cols: Vec<String> =
-                columns.iter().map(|c| format!("left({}::text, {MAX_VALUE_CHARS})", quote_pg(c))).collect();
+                columns.iter().map(|c| format!("left(format('%s', {}), {MAX_VALUE_CHARS})", quote_pg(c))).collect();
             format!(
                 "/* surveyor:sample */ SELECT {} FROM {}.{} LIMIT {rows}",
                 cols.join(", "),
@@ -214,7 +216,7 @@ mod tests {
         let pg = statement(Dialect::Postgres, "sh\"op", "or ders", &["e\"mail", "id"], 128);
         assert_eq!(
             pg,
-            "/* surveyor:sample */ SELECT left(\"e\"\"mail\"::text, 4000), left(\"id\"::text, 4000) FROM \"sh\"\"op\".\"or ders\" LIMIT 128"
+            "/* surveyor:sample */ SELECT left(format('%s', \"e\"\"mail\"), 4000), left(format('%s', \"id\"), 4000) FROM \"sh\"\"op\".\"or ders\" LIMIT 128"
         );
         let ms = statement(Dialect::TSql, "dbo", "we]ird", &["a]b"], 128);
         assert_eq!(
