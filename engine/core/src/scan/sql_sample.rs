@@ -191,7 +191,7 @@ impl SqlSampler {
                 let code = e
                     .message
                     .rsplit_once("(SQLSTATE ")
-                    .map(|(_, c)| format!(" (SQLSTATE {}", c))
+                    .map(|(_, c)| format!(" (SQLSTATE {c}"))
                     .or_else(|| {
                         let n = e.message.split("error ").nth(1)?.split(':').next()?;
                         n.chars().all(|c| c.is_ascii_digit()).then(|| format!(" (error {n})"))
