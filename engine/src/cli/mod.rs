@@ -142,6 +142,10 @@ fn init_logging(verbose: u8, level: &str, json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(default).add_directive("tiberius::client::tls_stream=error".parse().expect("a valid directive"))
     });
+    // tiberius traces every row it reads, values included; with
+    // classification those are sampled values, which are never logged: its
+    // protocol stream is capped at debug, whatever RUST_LOG asks.
+    let filter = filter.add_directive("tiberius::tds=debug".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -116,6 +116,8 @@ impl PostgresBackend {
                     "3D000" => (ErrorKind::NotFound, Some(database)),
                     "42501" => (ErrorKind::PermissionDenied, Some(database)),
                     "42P01" | "42883" => (ErrorKind::NotFound, None),
+                    // statement_timeout (or an administrator) canceled the statement.
+                    "57014" => (ErrorKind::Unreachable, None),
                     _ => (ErrorKind::Internal, None),
                 };
                 self.err(
@@ -166,6 +168,7 @@ impl PostgresBackend {
         database: &str,
         statement: &str,
         params: &[SqlValue],
+        limit: Option<Duration>,
     ) -> (Option<PgConnection>, Result<Vec<ResultSet>, ConnectorError>) {
         let mut conn = match conn {
             Some(c) => c,
@@ -174,6 +177,50 @@ impl PostgresBackend {
                 Err(e) => return (None, Err(e)),
             },
         };
+        // A limited statement: the server itself cancels it at the limit
+        // (statement_timeout, SQLSTATE 57014), so nothing keeps running
+        // there; the client waits a little longer than that.
+        let wait = match limit {
+            Some(limit) => {
+                let set = format!("SET statement_timeout = {}", limit.as_millis().max(1));
+                let setting =
+                    tokio::time::timeout(self.query_timeout, sqlx::query(sqlx::AssertSqlSafe(set)).execute(&mut conn));
+                match setting.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return (None, Err(self.map_error(e, database))),
+                    Err(_) => return (None, Err(self.timed_out(self.query_timeout))),
+                }
+                limit + Duration::from_secs(2)
+            }
+            None => self.query_timeout,
+        };
+        let (conn, result) = self.run_statement(conn, database, statement, params, wait).await;
+        match (conn, limit) {
+            (Some(mut conn), Some(_)) => {
+                let reset = sqlx::query("RESET statement_timeout").execute(&mut conn);
+                let keep = matches!(tokio::time::timeout(self.query_timeout, reset).await, Ok(Ok(_)));
+                (keep.then_some(conn), result)
+            }
+            (conn, _) => (conn, result),
+        }
+    }
+
+    fn timed_out(&self, wait: Duration) -> ConnectorError {
+        self.err(
+            ErrorKind::Unreachable,
+            format!("PostgreSQL {}: the query did not finish within {wait:?}", self.target()),
+            None,
+        )
+    }
+
+    async fn run_statement(
+        &self,
+        mut conn: PgConnection,
+        database: &str,
+        statement: &str,
+        params: &[SqlValue],
+        wait: Duration,
+    ) -> (Option<PgConnection>, Result<Vec<ResultSet>, ConnectorError>) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.to_string()));
         for p in params {
             query = match p {
@@ -187,16 +234,9 @@ impl PostgresBackend {
                 SqlValue::Date(d) => query.bind(i64::from(*d)),
             };
         }
-        let rows = tokio::time::timeout(self.query_timeout, query.fetch_all(&mut conn)).await;
+        let rows = tokio::time::timeout(wait, query.fetch_all(&mut conn)).await;
         match rows {
-            Err(_) => (
-                None,
-                Err(self.err(
-                    ErrorKind::Unreachable,
-                    format!("PostgreSQL {}: the query did not finish within {:?}", self.target(), self.query_timeout),
-                    None,
-                )),
-            ),
+            Err(_) => (None, Err(self.timed_out(wait))),
             Ok(Err(e)) => {
                 let keep = matches!(e, sqlx::Error::Database(_));
                 (keep.then_some(conn), Err(self.map_error(e, database)))
@@ -263,10 +303,31 @@ impl SqlBackend for PostgresBackend {
         statement: &str,
         params: &[SqlValue],
     ) -> Result<Vec<ResultSet>, ConnectorError> {
+        self.query_limited(database, statement, params, None)
+    }
+
+    fn query_within(
+        &self,
+        database: Option<&str>,
+        statement: &str,
+        limit: Duration,
+    ) -> Result<Vec<ResultSet>, ConnectorError> {
+        self.query_limited(database, statement, &[], Some(limit))
+    }
+}
+
+impl PostgresBackend {
+    fn query_limited(
+        &self,
+        database: Option<&str>,
+        statement: &str,
+        params: &[SqlValue],
+        limit: Option<Duration>,
+    ) -> Result<Vec<ResultSet>, ConnectorError> {
         let database = database.unwrap_or(&self.default_database).to_string();
         let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&database).and_then(Vec::pop);
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the backend");
-        let (back, result) = runtime.block_on(self.run(conn, &database, statement, params));
+        let (back, result) = runtime.block_on(self.run(conn, &database, statement, params, limit));
         if let Some(c) = back {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             let total: usize = pool.values().map(Vec::len).sum();

@@ -332,6 +332,7 @@ impl SqlServerBackend {
         statement: &str,
         params: &[SqlValue],
         token: Option<&Secret>,
+        wait: Duration,
     ) -> (Option<Pooled>, Result<Vec<ResultSet>, ConnectorError>) {
         let target_db = database.or(self.default_database.as_deref());
         let mut pooled = match pooled {
@@ -350,7 +351,7 @@ impl SqlServerBackend {
             })
             .await;
             match switched {
-                Err(_) => return (None, Err(self.timeout(Some(db)))),
+                Err(_) => return (None, Err(self.timeout(Some(db), self.query_timeout))),
                 Ok(Err(e)) => {
                     let keep = matches!(e, tiberius::error::Error::Server(_));
                     return (keep.then_some(pooled), Err(self.map_error(e, Some(db))));
@@ -358,9 +359,11 @@ impl SqlServerBackend {
                 Ok(Ok(_)) => pooled.database = db.to_lowercase(),
             }
         }
-        let result = tokio::time::timeout(self.query_timeout, read_all(&mut pooled.client, statement, params)).await;
+        // On a timeout the connection is dropped: closing it is what stops
+        // the statement on the server (TDS has no statement timeout).
+        let result = tokio::time::timeout(wait, read_all(&mut pooled.client, statement, params)).await;
         match result {
-            Err(_) => (None, Err(self.timeout(target_db))),
+            Err(_) => (None, Err(self.timeout(target_db, wait))),
             Ok(Ok(sets)) => (Some(pooled), Ok(sets)),
             Ok(Err(e)) => {
                 // A server error leaves the session usable; anything else may not.
@@ -370,15 +373,12 @@ impl SqlServerBackend {
         }
     }
 
-    fn timeout(&self, database: Option<&str>) -> ConnectorError {
+    fn timeout(&self, database: Option<&str>, wait: Duration) -> ConnectorError {
         let on_db = database.map(|d| format!(", database '{d}'")).unwrap_or_default();
+        let setting = if wait == self.query_timeout { " (query_timeout_seconds)" } else { "" };
         self.err(
             ErrorKind::Unreachable,
-            format!(
-                "SQL Server {}{on_db}: the query did not finish within {:?} (query_timeout_seconds)",
-                self.target(),
-                self.query_timeout
-            ),
+            format!("SQL Server {}{on_db}: the query did not finish within {wait:?}{setting}", self.target()),
         )
     }
 }
@@ -394,6 +394,27 @@ impl SqlBackend for SqlServerBackend {
         statement: &str,
         params: &[SqlValue],
     ) -> Result<Vec<ResultSet>, ConnectorError> {
+        self.query_waiting(database, statement, params, self.query_timeout)
+    }
+
+    fn query_within(
+        &self,
+        database: Option<&str>,
+        statement: &str,
+        limit: Duration,
+    ) -> Result<Vec<ResultSet>, ConnectorError> {
+        self.query_waiting(database, statement, &[], limit)
+    }
+}
+
+impl SqlServerBackend {
+    fn query_waiting(
+        &self,
+        database: Option<&str>,
+        statement: &str,
+        params: &[SqlValue],
+        wait: Duration,
+    ) -> Result<Vec<ResultSet>, ConnectorError> {
         if params.len() > 2000 {
             return Err(self.err(ErrorKind::Refused, format!("{} parameters (SQL Server allows 2,100)", params.len())));
         }
@@ -402,7 +423,7 @@ impl SqlBackend for SqlServerBackend {
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the backend");
         // tiberius panics when the server cannot encrypt and the client requires it: contain that.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(self.run(pooled, database, statement, params, token.as_ref()))
+            runtime.block_on(self.run(pooled, database, statement, params, token.as_ref(), wait))
         }));
         let (back, result) = match ran {
             Ok(r) => r,

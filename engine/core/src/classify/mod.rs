@@ -29,6 +29,8 @@ pub const DEFAULT_MAX_ROWS: u32 = 128;
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
 /// Share of a column's sampled values that must match (the reference's 60%).
 pub const DEFAULT_THRESHOLD: f64 = 0.6;
+/// Seconds a SQL table's sample query may take before it is an item error.
+pub const DEFAULT_SQL_TIMEOUT_SECONDS: u32 = 10;
 /// A sampled value longer than this is classified on its first bytes only.
 const MAX_VALUE_CHARS: usize = 4096;
 
@@ -59,6 +61,9 @@ pub struct ClassificationConfig {
     pub plugins: bool,
     /// Classifier plugins not to run, by plugin name (`surveyor plugins list`).
     pub exclude_plugins: Vec<String>,
+    /// Seconds one SQL table's sample query may take (tables and views of
+    /// SQL sources); a slower one is an item error and the scan goes on.
+    pub sql_timeout_seconds: u32,
 }
 
 impl Default for ClassificationConfig {
@@ -74,6 +79,7 @@ impl Default for ClassificationConfig {
             max_bytes_per_column: DEFAULT_MAX_BYTES,
             plugins: true,
             exclude_plugins: Vec::new(),
+            sql_timeout_seconds: DEFAULT_SQL_TIMEOUT_SECONDS,
         }
     }
 }
@@ -141,6 +147,7 @@ pub struct Classifier {
     max_bytes: u64,
     plugins: bool,
     exclude_plugins: Vec<String>,
+    sql_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -172,6 +179,12 @@ impl Classifier {
         }
         if config.max_rows == 0 || config.max_bytes_per_column == 0 {
             return Err(ClassifyError::Settings("max_rows and max_bytes_per_column must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&config.sql_timeout_seconds) {
+            return Err(ClassifyError::Settings(format!(
+                "sql_timeout_seconds must be 1-3600, not {}",
+                config.sql_timeout_seconds
+            )));
         }
         for name in config.include.iter().chain(&config.exclude) {
             if !system::SYSTEM.iter().any(|s| s.name == name) {
@@ -231,6 +244,7 @@ impl Classifier {
             max_bytes: config.max_bytes_per_column,
             plugins: config.plugins,
             exclude_plugins: config.exclude_plugins.clone(),
+            sql_timeout: std::time::Duration::from_secs(config.sql_timeout_seconds.into()),
         })
     }
 
@@ -260,6 +274,11 @@ impl Classifier {
     /// Rows and bytes to sample per column.
     pub fn limits(&self) -> (u32, u64) {
         (self.max_rows, self.max_bytes)
+    }
+
+    /// How long one SQL table's sample query may take.
+    pub fn sql_timeout(&self) -> std::time::Duration {
+        self.sql_timeout
     }
 
     /// Names of the custom rules (their typedefs are written with the run).

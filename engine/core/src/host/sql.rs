@@ -26,6 +26,20 @@ pub trait SqlBackend: Send + Sync {
         statement: &str,
         params: &[SqlValue],
     ) -> Result<Vec<ResultSet>, ConnectorError>;
+
+    /// Runs a host-built, read-only `statement` (a classification sample)
+    /// that must finish within `limit`; a backend that can stops it on the
+    /// server too, not only stops waiting. By default: [`SqlBackend::query`]
+    /// under the connection's own query timeout.
+    fn query_within(
+        &self,
+        database: Option<&str>,
+        statement: &str,
+        limit: std::time::Duration,
+    ) -> Result<Vec<ResultSet>, ConnectorError> {
+        let _ = limit;
+        self.query(database, statement, &[])
+    }
 }
 
 /// The `rows` resource: result sets waiting to be read by the connector.

@@ -2,6 +2,7 @@
 
 use super::fail_fast::{FailFast, Fatal};
 use super::run::{Counts, ScanOptions, ScanSource};
+use super::sql_sample::SqlSampler;
 use super::unit::UnitCollector;
 use crate::classify;
 use crate::classify::plugins::{PluginClassifiers, PluginFailure};
@@ -141,6 +142,14 @@ pub(super) fn run(
                 retry: options.retry.clone(),
                 reads_files: storage.is_some(),
                 schema_formats: options.schema_formats.clone(),
+                sampler: match (&options.classifier, &source.grants.sql) {
+                    (Some(classifier), Some(backend)) => Some(SqlSampler {
+                        backend: backend.clone(),
+                        classifier: classifier.clone(),
+                        root: source.grants.root_uri.clone(),
+                    }),
+                    _ => None,
+                },
             };
             let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
             if let Some(storage) = &storage {
@@ -220,6 +229,8 @@ struct Dispatch {
     /// Schemas are read only from a storage the source was granted.
     reads_files: bool,
     schema_formats: Option<Vec<String>>,
+    /// SQL sources under classification: samples each table as it is emitted.
+    sampler: Option<SqlSampler>,
 }
 
 fn gone() -> ConnectorError {
@@ -269,7 +280,14 @@ impl ScanOutput for Dispatch {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
                     self.jobs.send(Job { asset, plugin: format }).is_ok()
                 }
-                None => self.out.send(Out::asset(asset)).is_ok(),
+                None => {
+                    if let Some(sampler) = &self.sampler
+                        && let Err(e) = sampler.classify(&mut asset)
+                    {
+                        self.item_error(ItemError::new(&asset.qualified_name, e.kind, &e.message, "classification"));
+                    }
+                    self.out.send(Out::asset(asset)).is_ok()
+                }
             };
             if !sent {
                 return Err(gone());

@@ -1,0 +1,238 @@
+//! Classification of SQL tables and views (scan level L3 for the
+//! `postgresql` and `sql-server` sources).
+//!
+//! The HOST samples, not the connector: after the source emits a table with
+//! its columns, one `SELECT` of at most `max_rows` rows, every column cast
+//! to text, runs through the source's own `sql` backend (which holds the
+//! connection), within the rule set's time limit. The values are classified
+//! with the run's [`Classifier`] and dropped here; only the labels go on, on
+//! the column, as for files. Sampled values therefore never cross into a
+//! connector, and a connector cannot make the host read anything but the
+//! columns of a table it catalogued.
+
+use crate::classify::Classifier;
+use crate::host::bindings::sql::SqlValue;
+use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, Value};
+use crate::host::kind_name;
+use crate::host::sql::SqlBackend;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A sampled value is cut to this many characters on the server (the
+/// classifier looks at no more than 4096 characters of a value either).
+const MAX_VALUE_CHARS: u32 = 4000;
+
+/// How the server's SQL is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    TSql,
+}
+
+/// The dialect of a table or view asset; `None` for any other asset.
+fn dialect(type_name: &str) -> Option<Dialect> {
+    match type_name {
+        "postgresql_table" | "postgresql_view" => Some(Dialect::Postgres),
+        "mssql_table" | "mssql_view" | "azure_sql_table" | "azure_sql_view" => Some(Dialect::TSql),
+        _ => None,
+    }
+}
+
+/// Columns whose values cannot be classified as text (binary data,
+/// spatial and CLR types): not selected at all.
+fn skipped(data_type: &str, physical_type: &str) -> bool {
+    let physical = physical_type.to_ascii_lowercase();
+    data_type == "binary"
+        || ["geometry", "geography", "hierarchyid", "sql_variant", "image", "bytea"]
+            .iter()
+            .any(|t| physical == *t || physical.starts_with(&format!("{t}(")))
+}
+
+fn quote_pg(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The sample statement of one table. PostgreSQL: `LIMIT`, not
+/// `TABLESAMPLE SYSTEM`: a page sample of a small table is often empty, it
+/// does not apply to views, and `LIMIT` reads only the first pages, which is
+/// what the reference product's "top 128 rows" means too.
+fn statement(dialect: Dialect, schema: &str, table: &str, columns: &[&str], rows: u32) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            // format('%s') is the type's own output function (an `inet`
+            // cast to text would gain a netmask); NULL becomes ''.
+            let cols: Vec<String> =
+                columns.iter().map(|c| format!("left(format('%s', {}), {MAX_VALUE_CHARS})", quote_pg(c))).collect();
+            format!(
+                "/* surveyor:sample */ SELECT {} FROM {}.{} LIMIT {rows}",
+                cols.join(", "),
+                quote_pg(schema),
+                quote_pg(table)
+            )
+        }
+        Dialect::TSql => {
+            use crate::backends::sql_server::quote_name;
+            let cols: Vec<String> = columns
+                .iter()
+                .map(|c| format!("LEFT(CAST({} AS nvarchar(max)), {MAX_VALUE_CHARS})", quote_name(c)))
+                .collect();
+            format!(
+                "/* surveyor:sample */ SELECT TOP ({rows}) {} FROM {}.{}",
+                cols.join(", "),
+                quote_name(schema),
+                quote_name(table)
+            )
+        }
+    }
+}
+
+/// Samples and classifies the tables of one SQL source.
+pub(super) struct SqlSampler {
+    pub backend: Arc<dyn SqlBackend>,
+    pub classifier: Arc<Classifier>,
+    /// The source's root URI: a table's database is the first segment of
+    /// its qualified name after it.
+    pub root: String,
+}
+
+/// Why a table was not classified; the message names the table and the
+/// server's error, never a sampled value.
+#[derive(Debug)]
+pub(super) struct SampleError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl SqlSampler {
+    /// Classifies `asset`'s columns from one sample query when it is a
+    /// table or view of a SQL source (anything else is left alone). The
+    /// labels are set on the columns; the values are dropped here.
+    pub fn classify(&self, asset: &mut Asset) -> Result<(), SampleError> {
+        let Some(dialect) = dialect(&asset.type_name) else { return Ok(()) };
+        let Some((database, schema)) = self.locate(asset) else { return Ok(()) };
+        let sampled: Vec<usize> = (0..asset.columns.len())
+            .filter(|&i| {
+                let c = &asset.columns[i];
+                c.path.len() == 1 && !skipped(&c.data_type, &c.physical_type)
+            })
+            .collect();
+        if sampled.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = sampled.iter().map(|&i| asset.columns[i].path[0].as_str()).collect();
+        let (max_rows, max_bytes) = self.classifier.limits();
+        let sql = statement(dialect, &schema, &asset.name, &names, max_rows);
+        let limit = self.classifier.sql_timeout();
+        let started = Instant::now();
+        let sets = self
+            .backend
+            .query_within(Some(&database), &sql, limit)
+            .map_err(|e| self.error(&schema, &asset.name, e, started.elapsed() >= limit))?;
+        let rows = sets.into_iter().next().map(|s| s.rows).unwrap_or_default();
+        let mut values: Vec<Vec<String>> = vec![Vec::new(); sampled.len()];
+        let mut bytes = vec![0u64; sampled.len()];
+        for row in rows {
+            for (j, value) in row.into_iter().enumerate().take(sampled.len()) {
+                let text = match value {
+                    SqlValue::Text(t) | SqlValue::Decimal(t) | SqlValue::Uuid(t) => t,
+                    SqlValue::Integer(i) => i.to_string(),
+                    SqlValue::Float(f) => f.to_string(),
+                    SqlValue::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                bytes[j] += text.len() as u64;
+                if bytes[j] <= max_bytes {
+                    values[j].push(text);
+                }
+            }
+        }
+        for (j, &i) in sampled.iter().enumerate() {
+            let column = &mut asset.columns[i];
+            if let Some(labels) = self.classifier.classify(&column.path, &values[j]) {
+                column.attributes.push(labels.to_attribute());
+            }
+        }
+        Ok(())
+    }
+
+    /// The table's database (from its qualified name) and schema (its
+    /// `schemaName` attribute, as both SQL connectors set it).
+    fn locate(&self, asset: &Asset) -> Option<(String, String)> {
+        let rest = asset.qualified_name.strip_prefix(self.root.trim_end_matches('/'))?.strip_prefix('/')?;
+        let segment = rest.split('/').next().filter(|s| !s.is_empty())?;
+        let database = percent_encoding::percent_decode_str(segment).decode_utf8().ok()?.into_owned();
+        let schema = asset.attributes.iter().find(|a| a.key == "schemaName").and_then(|a| match &a.value {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        })?;
+        Some((database, schema))
+    }
+
+    /// A failed sample as an item error. The server's message is kept only
+    /// where it cannot quote a value (permission, missing object, timeout,
+    /// connection); a data error's text (a failed cast in a view, say) may,
+    /// so only its kind and code are told.
+    fn error(&self, schema: &str, table: &str, e: ConnectorError, timed_out: bool) -> SampleError {
+        let what = format!("table {schema}.{table}: not classified");
+        if timed_out {
+            return SampleError {
+                kind: "unreachable",
+                message: format!(
+                    "{what}: the sample query did not finish within {:?} (classification sql_timeout_seconds)",
+                    self.classifier.sql_timeout()
+                ),
+            };
+        }
+        let message = match e.kind {
+            ErrorKind::PermissionDenied | ErrorKind::NotFound | ErrorKind::Auth | ErrorKind::Unreachable => {
+                format!("{what}: {}", e.message)
+            }
+            kind => {
+                let code = e
+                    .message
+                    .rsplit_once("(SQLSTATE ")
+                    .map(|(_, c)| format!(" (SQLSTATE {c}"))
+                    .or_else(|| {
+                        let n = e.message.split("error ").nth(1)?.split(':').next()?;
+                        n.chars().all(|c| c.is_ascii_digit()).then(|| format!(" (error {n})"))
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "{what}: the sample query failed{code}; the server's message is withheld since it may quote sampled values ({})",
+                    kind_name(kind)
+                )
+            }
+        };
+        SampleError { kind: kind_name(e.kind), message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_quote_names_and_cast_to_text() {
+        let pg = statement(Dialect::Postgres, "sh\"op", "or ders", &["e\"mail", "id"], 128);
+        assert_eq!(
+            pg,
+            "/* surveyor:sample */ SELECT left(format('%s', \"e\"\"mail\"), 4000), left(format('%s', \"id\"), 4000) FROM \"sh\"\"op\".\"or ders\" LIMIT 128"
+        );
+        let ms = statement(Dialect::TSql, "dbo", "we]ird", &["a]b"], 128);
+        assert_eq!(
+            ms,
+            "/* surveyor:sample */ SELECT TOP (128) LEFT(CAST([a]]b] AS nvarchar(max)), 4000) FROM [dbo].[we]]ird]"
+        );
+    }
+
+    #[test]
+    fn binary_and_spatial_columns_are_not_sampled() {
+        assert!(skipped("binary", "varbinary(max)"));
+        assert!(skipped("geography", "geography"));
+        assert!(!skipped("string", "nvarchar(50)"));
+        assert!(!skipped("int64", "bigint"));
+        assert_eq!(dialect("postgresql_view"), Some(Dialect::Postgres));
+        assert_eq!(dialect("azure_sql_table"), Some(Dialect::TSql));
+        assert_eq!(dialect("postgresql_schema"), None);
+    }
+}
