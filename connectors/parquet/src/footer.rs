@@ -74,7 +74,7 @@ pub enum Bad {
     RowGroupsNotStructs(u8),
     NotUtf8,
     NotABool(u8),
-    BadEnum(&'static str, i32),
+    Unexpected(&'static str, i32),
     Missing(&'static str),
     EmptyUnion,
     UnionOfMany,
@@ -93,7 +93,7 @@ impl std::fmt::Display for Bad {
             Bad::RowGroupsNotStructs(t) => write!(f, "row groups are Thrift type {t}, not structs"),
             Bad::NotUtf8 => write!(f, "a schema name is not valid UTF-8"),
             Bad::NotABool(b) => write!(f, "invalid boolean {b}"),
-            Bad::BadEnum(what, v) => write!(f, "unexpected {what} {v}"),
+            Bad::Unexpected(what, v) => write!(f, "unexpected {what} {v}"),
             Bad::Missing(what) => write!(f, "required field {what} is missing"),
             Bad::EmptyUnion => write!(f, "empty logical type union"),
             Bad::UnionOfMany => write!(f, "logical type union with several fields"),
@@ -300,7 +300,7 @@ pub fn read(buf: &[u8]) -> Result<Facts<'_>, Bad> {
         (2, LIST) => {
             let (elem, count) = r.list()?;
             if elem != STRUCT {
-                return Err(Bad::BadEnum("schema element type", elem as i32));
+                return Err(Bad::Unexpected("schema element type", elem as i32));
             }
             facts.has_schema = true;
             facts.schema = Vec::with_capacity(count);
@@ -440,7 +440,7 @@ fn physical(v: i32) -> R<Physical> {
         5 => Physical::DOUBLE,
         6 => Physical::BYTE_ARRAY,
         7 => Physical::FIXED_LEN_BYTE_ARRAY,
-        other => return Err(Bad::BadEnum("physical type", other)),
+        other => return Err(Bad::Unexpected("physical type", other)),
     })
 }
 
@@ -449,7 +449,7 @@ fn repetition(v: i32) -> R<Repetition> {
         0 => Repetition::REQUIRED,
         1 => Repetition::OPTIONAL,
         2 => Repetition::REPEATED,
-        other => return Err(Bad::BadEnum("repetition", other)),
+        other => return Err(Bad::Unexpected("repetition", other)),
     })
 }
 
@@ -482,7 +482,7 @@ fn converted(v: i32) -> R<ConvertedType> {
     if v == -1 {
         return Ok(NONE); // as the `parquet` crate reads it
     }
-    usize::try_from(v).ok().and_then(|i| ALL.get(i).copied()).ok_or(Bad::BadEnum("converted type", v))
+    usize::try_from(v).ok().and_then(|i| ALL.get(i).copied()).ok_or(Bad::Unexpected("converted type", v))
 }
 
 fn time_unit(r: &mut Reader) -> R<TimeUnit> {
@@ -501,7 +501,7 @@ fn time_unit(r: &mut Reader) -> R<TimeUnit> {
     match (count, unit) {
         (0, _) => Err(Bad::EmptyUnion),
         (1, Some(unit)) => Ok(unit),
-        (1, None) => Err(Bad::BadEnum("time unit", 0)),
+        (1, None) => Err(Bad::Unexpected("time unit", 0)),
         _ => Err(Bad::UnionOfMany),
     }
 }
