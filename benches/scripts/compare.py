@@ -14,6 +14,10 @@ noise hits them alike):
                    timed inside Python (interpreter start-up excluded).
   pyarrow          `pyarrow.parquet.read_schema(path)` for every file, one
                    thread, timed inside Python.
+  surveyor-ab      with `--ab-plugins DIR`: the same binary with `--plugins
+                   DIR`, i.e. another build of a connector (with a higher
+                   version, so that it replaces the built-in one): an A/B of
+                   two connector builds in the same run.
 
 For each tool: wall time (median and best of N), CPU time, peak RSS of the
 process, files/s on the median. Ratios are taken on the medians.
@@ -69,6 +73,7 @@ def main():
     ap.add_argument("--surveyor", default="target/release/surveyor")
     ap.add_argument("--skip-references", action="store_true")
     ap.add_argument("--no-native", action="store_true")
+    ap.add_argument("--ab-plugins", help="also run surveyor with --plugins DIR (another connector build)")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     files = count_parquet(a.lake)
@@ -76,6 +81,8 @@ def main():
     tools = {
         "surveyor": lambda: run([a.surveyor, "scan", a.lake, "--out", out, "--no-progress"]),
     }
+    if a.ab_plugins:
+        tools["surveyor-ab"] = lambda: run([a.surveyor, "--plugins", a.ab_plugins, "scan", a.lake, "--out", out, "--no-progress"])
     if not a.no_native:
         tools["surveyor-native"] = lambda: run([a.surveyor, "scan", a.lake, "--out", out, "--no-progress", "--native-parquet"])
     if not a.skip_references:
@@ -104,8 +111,12 @@ def main():
     base = summary["surveyor"]["median_s"]
     for name in summary:
         if name != "surveyor":
-            print(f"surveyor vs {name}: {summary[name]['median_s'] / base:.2f}x the speed" if name != "surveyor-native"
-                  else f"sandboxed / native time: {base / summary[name]['median_s']:.2f}x")
+            if name == "surveyor-native":
+                print(f"sandboxed / native time: {base / summary[name]['median_s']:.2f}x")
+            elif name == "surveyor-ab":
+                print(f"surveyor-ab / surveyor time: {summary[name]['median_s'] / base:.2f}x")
+            else:
+                print(f"surveyor vs {name}: {summary[name]['median_s'] / base:.2f}x the speed")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"files": files, "rounds": a.rounds, "results": summary}, f, indent=2)

@@ -1,20 +1,31 @@
-//! The parts of a Parquet footer's `FileMetaData` that are not the schema —
-//! row count, row-group sizes, codecs, writer, key-value keys — read straight
-//! from the Thrift compact encoding, allocation-free except for the few
-//! strings kept.
+//! A Parquet footer's `FileMetaData`, read in one pass straight from the
+//! Thrift compact encoding: the schema elements (borrowed, not copied) and
+//! the file facts — row count, row-group sizes, codecs, writer, key-value
+//! keys. Everything else (column-chunk statistics, encodings, page-index
+//! offsets, key-value values, column orders) is stepped over without being
+//! materialised.
 //!
-//! The schema itself is decoded by the `parquet` crate
-//! (`ParquetMetaDataReader::decode_schema`). Decoding the whole
-//! `ParquetMetaData` as well would build every column chunk's metadata (paths,
-//! encodings, statistics) only for this code to sum a few sizes; reading
-//! these fields directly is several times faster, and tolerant of writers
-//! whose list element types other readers accept (Arc C++ does not check them).
+//! Decoding the whole `ParquetMetaData` with the `parquet` crate would build
+//! every column chunk's metadata only for this code to sum a few sizes, and
+//! the crate's `SchemaDescriptor` computes every leaf's path, which the scan
+//! does not need. Reading these fields directly is several times faster, and
+//! tolerant of writers whose list element types other readers accept (Arrow
+//! C++ does not check them). The schema tree is then built from the elements
+//! by [`crate::tree`], with the `parquet` crate's own type builders.
 
+use parquet::basic::{
+    ConvertedType, DecimalType, EdgeInterpolationAlgorithm, GeographyType, GeometryType, IntType, LogicalType,
+    Repetition, TimeUnit, TimestampType, Type as Physical, VariantType,
+};
 use std::collections::BTreeSet;
 
-/// File-level facts from the footer.
+/// File-level facts and the schema elements from the footer.
 #[derive(Debug, Default)]
-pub struct Facts {
+pub struct Facts<'a> {
+    /// The schema, flattened depth first as in the file (field 2).
+    pub schema: Vec<Element<'a>>,
+    /// Whether the footer had a schema field at all.
+    pub has_schema: bool,
     pub version: i32,
     pub num_rows: i64,
     pub row_groups: usize,
@@ -61,6 +72,12 @@ pub enum Bad {
     UnknownType(u8),
     NotAnInteger(u8),
     RowGroupsNotStructs(u8),
+    NotUtf8,
+    NotABool(u8),
+    Unexpected(&'static str, i32),
+    Missing(&'static str),
+    EmptyUnion,
+    UnionOfMany,
 }
 
 impl std::fmt::Display for Bad {
@@ -74,6 +91,12 @@ impl std::fmt::Display for Bad {
             Bad::UnknownType(t) => write!(f, "unknown Thrift type {t}"),
             Bad::NotAnInteger(t) => write!(f, "expected an integer, found Thrift type {t}"),
             Bad::RowGroupsNotStructs(t) => write!(f, "row groups are Thrift type {t}, not structs"),
+            Bad::NotUtf8 => write!(f, "a schema name is not valid UTF-8"),
+            Bad::NotABool(b) => write!(f, "invalid boolean {b}"),
+            Bad::Unexpected(what, v) => write!(f, "unexpected {what} {v}"),
+            Bad::Missing(what) => write!(f, "required field {what} is missing"),
+            Bad::EmptyUnion => write!(f, "empty logical type union"),
+            Bad::UnionOfMany => write!(f, "logical type union with several fields"),
         }
     }
 }
@@ -81,6 +104,24 @@ impl std::fmt::Display for Bad {
 type R<T> = Result<T, Bad>;
 
 impl<'a> Reader<'a> {
+    /// A Thrift `string`: UTF-8, borrowed from the footer.
+    fn str(&mut self) -> R<&'a str> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| Bad::NotUtf8)
+    }
+
+    fn i32(&mut self, kind: u8) -> R<i32> {
+        Ok(self.int(kind)? as i32)
+    }
+
+    /// A boolean struct field: its value is in the field header's type.
+    fn bool_field(kind: u8) -> R<bool> {
+        match kind {
+            TRUE => Ok(true),
+            FALSE => Ok(false),
+            other => Err(Bad::NotABool(other)),
+        }
+    }
+
     fn byte(&mut self) -> R<u8> {
         let b = *self.buf.get(self.pos).ok_or(Bad::Eof)?;
         self.pos += 1;
@@ -251,11 +292,23 @@ fn codec_name(codec: i64) -> &'static str {
     }
 }
 
-/// Reads the facts from a complete `FileMetaData` buffer.
-pub fn read(buf: &[u8]) -> Result<Facts, Bad> {
+/// Reads the facts and schema elements from a complete `FileMetaData` buffer.
+pub fn read(buf: &[u8]) -> Result<Facts<'_>, Bad> {
     let mut facts = Facts::default();
     let mut r = Reader { buf, pos: 0 };
     r.each_field(0, |r, kind, id| match (id, kind) {
+        (2, LIST) => {
+            let (elem, count) = r.list()?;
+            if elem != STRUCT {
+                return Err(Bad::Unexpected("schema element type", elem as i32));
+            }
+            facts.has_schema = true;
+            facts.schema = Vec::with_capacity(count);
+            for _ in 0..count {
+                facts.schema.push(element(r)?);
+            }
+            Ok(())
+        }
         (1, I32) => {
             facts.version = r.int(kind)? as i32;
             Ok(())
@@ -302,7 +355,7 @@ pub fn read(buf: &[u8]) -> Result<Facts, Bad> {
     Ok(facts)
 }
 
-fn row_group(r: &mut Reader, facts: &mut Facts) -> R<()> {
+fn row_group(r: &mut Reader, facts: &mut Facts<'_>) -> R<()> {
     r.each_field(1, |r, kind, id| {
         if (id, kind) != (1, LIST) {
             return r.skip(kind, 2);
@@ -337,4 +390,230 @@ fn row_group(r: &mut Reader, facts: &mut Facts) -> R<()> {
         }
         Ok(())
     })
+}
+
+/// One `SchemaElement`, as written; names borrowed from the footer.
+#[derive(Debug, Default)]
+pub struct Element<'a> {
+    pub physical: Option<Physical>,
+    pub type_length: Option<i32>,
+    pub repetition: Option<Repetition>,
+    pub name: &'a str,
+    pub num_children: Option<i32>,
+    pub converted: Option<ConvertedType>,
+    pub scale: Option<i32>,
+    pub precision: Option<i32>,
+    pub field_id: Option<i32>,
+    pub logical: Option<LogicalType>,
+}
+
+fn element<'a>(r: &mut Reader<'a>) -> R<Element<'a>> {
+    let mut e = Element::default();
+    let mut name = None;
+    r.each_field(2, |r, kind, id| {
+        match (id, kind) {
+            (1, I32) => e.physical = Some(physical(r.i32(kind)?)?),
+            (2, I32) => e.type_length = Some(r.i32(kind)?),
+            (3, I32) => e.repetition = Some(repetition(r.i32(kind)?)?),
+            (4, BINARY) => name = Some(r.str()?),
+            (5, I32) => e.num_children = Some(r.i32(kind)?),
+            (6, I32) => e.converted = Some(converted(r.i32(kind)?)?),
+            (7, I32) => e.scale = Some(r.i32(kind)?),
+            (8, I32) => e.precision = Some(r.i32(kind)?),
+            (9, I32) => e.field_id = Some(r.i32(kind)?),
+            (10, STRUCT) => e.logical = Some(logical(r)?),
+            (_, kind) => r.skip(kind, 3)?,
+        }
+        Ok(())
+    })?;
+    e.name = name.ok_or(Bad::Missing("SchemaElement.name"))?;
+    Ok(e)
+}
+
+fn physical(v: i32) -> R<Physical> {
+    Ok(match v {
+        0 => Physical::BOOLEAN,
+        1 => Physical::INT32,
+        2 => Physical::INT64,
+        3 => Physical::INT96,
+        4 => Physical::FLOAT,
+        5 => Physical::DOUBLE,
+        6 => Physical::BYTE_ARRAY,
+        7 => Physical::FIXED_LEN_BYTE_ARRAY,
+        other => return Err(Bad::Unexpected("physical type", other)),
+    })
+}
+
+fn repetition(v: i32) -> R<Repetition> {
+    Ok(match v {
+        0 => Repetition::REQUIRED,
+        1 => Repetition::OPTIONAL,
+        2 => Repetition::REPEATED,
+        other => return Err(Bad::Unexpected("repetition", other)),
+    })
+}
+
+fn converted(v: i32) -> R<ConvertedType> {
+    use ConvertedType::*;
+    const ALL: [ConvertedType; 22] = [
+        UTF8,
+        MAP,
+        MAP_KEY_VALUE,
+        LIST,
+        ENUM,
+        DECIMAL,
+        DATE,
+        TIME_MILLIS,
+        TIME_MICROS,
+        TIMESTAMP_MILLIS,
+        TIMESTAMP_MICROS,
+        UINT_8,
+        UINT_16,
+        UINT_32,
+        UINT_64,
+        INT_8,
+        INT_16,
+        INT_32,
+        INT_64,
+        JSON,
+        BSON,
+        INTERVAL,
+    ];
+    if v == -1 {
+        return Ok(NONE); // as the `parquet` crate reads it
+    }
+    usize::try_from(v).ok().and_then(|i| ALL.get(i).copied()).ok_or(Bad::Unexpected("converted type", v))
+}
+
+fn time_unit(r: &mut Reader) -> R<TimeUnit> {
+    let mut unit = None;
+    let mut count = 0;
+    r.each_field(5, |r, kind, id| {
+        count += 1;
+        unit = match id {
+            1 => Some(TimeUnit::MILLIS),
+            2 => Some(TimeUnit::MICROS),
+            3 => Some(TimeUnit::NANOS),
+            _ => None,
+        };
+        r.skip(kind, 6)
+    })?;
+    match (count, unit) {
+        (0, _) => Err(Bad::EmptyUnion),
+        (1, Some(unit)) => Ok(unit),
+        (1, None) => Err(Bad::Unexpected("time unit", 0)),
+        _ => Err(Bad::UnionOfMany),
+    }
+}
+
+/// The `LogicalType` union, with the same variants (and the same `_Unknown`
+/// for ids this version does not know) as the `parquet` crate.
+fn logical(r: &mut Reader) -> R<LogicalType> {
+    let mut out = None;
+    r.each_field(3, |r, kind, id| {
+        if out.is_some() {
+            return Err(Bad::UnionOfMany);
+        }
+        let simple = |t: LogicalType, r: &mut Reader| r.skip(kind, 4).map(|()| t);
+        out = Some(match id {
+            1 => simple(LogicalType::String, r)?,
+            2 => simple(LogicalType::Map, r)?,
+            3 => simple(LogicalType::List, r)?,
+            4 => simple(LogicalType::Enum, r)?,
+            5 => {
+                let (mut scale, mut precision) = (None, None);
+                r.each_field(4, |r, kind, id| {
+                    match (id, kind) {
+                        (1, I32) => scale = Some(r.i32(kind)?),
+                        (2, I32) => precision = Some(r.i32(kind)?),
+                        (_, kind) => r.skip(kind, 5)?,
+                    }
+                    Ok(())
+                })?;
+                LogicalType::Decimal(DecimalType {
+                    scale: scale.ok_or(Bad::Missing("DecimalType.scale"))?,
+                    precision: precision.ok_or(Bad::Missing("DecimalType.precision"))?,
+                })
+            }
+            6 => simple(LogicalType::Date, r)?,
+            7 | 8 => {
+                let (mut utc, mut unit) = (None, None);
+                r.each_field(4, |r, kind, id| {
+                    match (id, kind) {
+                        (1, TRUE | FALSE) => utc = Some(Reader::bool_field(kind)?),
+                        (2, STRUCT) => unit = Some(time_unit(r)?),
+                        (_, kind) => r.skip(kind, 5)?,
+                    }
+                    Ok(())
+                })?;
+                let t = TimestampType {
+                    is_adjusted_to_u_t_c: utc.ok_or(Bad::Missing("isAdjustedToUTC"))?,
+                    unit: unit.ok_or(Bad::Missing("unit"))?,
+                };
+                if id == 7 { LogicalType::Time(t) } else { LogicalType::Timestamp(t) }
+            }
+            10 => {
+                let (mut bits, mut signed) = (None, None);
+                r.each_field(4, |r, kind, id| {
+                    match (id, kind) {
+                        (1, BYTE) => bits = Some(r.byte()? as i8),
+                        (2, TRUE | FALSE) => signed = Some(Reader::bool_field(kind)?),
+                        (_, kind) => r.skip(kind, 5)?,
+                    }
+                    Ok(())
+                })?;
+                LogicalType::Integer(IntType {
+                    bit_width: bits.ok_or(Bad::Missing("IntType.bitWidth"))?,
+                    is_signed: signed.ok_or(Bad::Missing("IntType.isSigned"))?,
+                })
+            }
+            11 => simple(LogicalType::Unknown, r)?,
+            12 => simple(LogicalType::Json, r)?,
+            13 => simple(LogicalType::Bson, r)?,
+            14 => simple(LogicalType::Uuid, r)?,
+            15 => simple(LogicalType::Float16, r)?,
+            16 => {
+                let mut version = None;
+                r.each_field(4, |r, kind, id| {
+                    match (id, kind) {
+                        (1, BYTE) => version = Some(r.byte()? as i8),
+                        (_, kind) => r.skip(kind, 5)?,
+                    }
+                    Ok(())
+                })?;
+                LogicalType::Variant(VariantType { specification_version: version })
+            }
+            17 | 18 => {
+                let (mut crs, mut algorithm) = (None, None);
+                r.each_field(4, |r, kind, id| {
+                    match (id, kind) {
+                        (1, BINARY) => crs = Some(r.str()?.to_string()),
+                        (2, I32) => algorithm = Some(edge_algorithm(r.i32(kind)?)),
+                        (_, kind) => r.skip(kind, 5)?,
+                    }
+                    Ok(())
+                })?;
+                if id == 17 {
+                    LogicalType::Geometry(GeometryType { crs })
+                } else {
+                    LogicalType::Geography(GeographyType { crs, algorithm })
+                }
+            }
+            19 => simple(LogicalType::File, r)?,
+            field_id => simple(LogicalType::_Unknown { field_id }, r)?,
+        });
+        Ok(())
+    })?;
+    out.ok_or(Bad::EmptyUnion)
+}
+
+fn edge_algorithm(v: i32) -> EdgeInterpolationAlgorithm {
+    match v {
+        0 => EdgeInterpolationAlgorithm::SPHERICAL,
+        1 => EdgeInterpolationAlgorithm::VINCENTY,
+        2 => EdgeInterpolationAlgorithm::THOMAS,
+        3 => EdgeInterpolationAlgorithm::ANDOYER,
+        4 => EdgeInterpolationAlgorithm::KARNEY,
+        other => EdgeInterpolationAlgorithm::_Unknown(other),
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! The host hands over the file's tail with the call; when the footer fits in
 //! it (the usual case) no further read is made, otherwise exactly one more
-//! read fetches the footer. Parsing is done by the `parquet` crate, inside
-//! the sandbox.
+//! read fetches the footer. The footer is decoded in one pass by [`footer`]
+//! (only what the schema and facts need), the schema tree built by [`tree`]
+//! with the `parquet` crate's type builders, inside the sandbox.
 //!
 //! For classification (`read-sample`), the first rows of the first row group
 //! are decoded too (uncompressed, Snappy and gzip pages; see [`sample`]).
@@ -12,9 +13,9 @@
 mod footer;
 mod sample;
 mod schema;
+mod tree;
 
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
-use parquet::schema::types::SchemaDescriptor;
 use serde::Deserialize;
 use std::borrow::Cow;
 use surveyor_sdk::{
@@ -57,10 +58,7 @@ impl Format for Parquet {
 
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
         let footer = read_footer(input, file, config)?;
-        let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
-        let schema = ParquetMetaDataReader::decode_schema(&footer).map_err(|e| corrupt(e.to_string()))?;
-        let facts = footer::read(&footer).map_err(|e| corrupt(e.to_string()))?;
-        Ok(FileSchema { columns: schema::columns(&schema), attributes: file_facts(&schema, &facts) })
+        decode(input, &footer)
     }
 
     /// The schema, and the first rows of the first row group as samples.
@@ -72,14 +70,11 @@ impl Format for Parquet {
         limits: &SampleLimits,
     ) -> Result<SampledSchema> {
         let footer = read_footer(input, file, config)?;
-        let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
-        let schema = ParquetMetaDataReader::decode_schema(&footer).map_err(|e| corrupt(e.to_string()))?;
-        let facts = footer::read(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let schema = decode(input, &footer)?;
         let samples = match ParquetMetaDataReader::decode_metadata(&footer) {
             Ok(metadata) => sample::sample(input, file, &metadata, limits),
             Err(_) => Vec::new(),
         };
-        let schema = FileSchema { columns: schema::columns(&schema), attributes: file_facts(&schema, &facts) };
         Ok(SampledSchema { schema, samples })
     }
 }
@@ -94,6 +89,17 @@ surveyor_sdk::export_format!(Parquet);
 
 fn malformed(input: &FileInput, message: String) -> Error {
     Error::malformed(message).with_item(input.path.clone())
+}
+
+/// The schema and facts of a complete `FileMetaData` buffer.
+fn decode(input: &FileInput, footer: &[u8]) -> Result<FileSchema> {
+    let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
+    let facts = footer::read(footer).map_err(|e| corrupt(e.to_string()))?;
+    if !facts.has_schema {
+        return Err(corrupt("Input does not contain a schema".into()));
+    }
+    let tree = tree::build(&facts.schema).map_err(corrupt)?;
+    Ok(FileSchema { columns: schema::columns(&tree.root, tree.leaves), attributes: file_facts(tree.leaves, &facts) })
 }
 
 /// Finds and reads the footer (from the tail when it is there), validating
@@ -144,7 +150,7 @@ fn show_magic(bytes: &[u8]) -> String {
 }
 
 /// Facts about the file as a whole: sizes, rows, codecs, writer, metadata keys.
-fn file_facts(schema: &SchemaDescriptor, facts: &footer::Facts) -> Vec<Attribute> {
+fn file_facts(leaves: usize, facts: &footer::Facts<'_>) -> Vec<Attribute> {
     let mut attrs = vec![
         attr("format", "parquet".into()),
         attr("rowCount", facts.num_rows.into()),
@@ -153,7 +159,7 @@ fn file_facts(schema: &SchemaDescriptor, facts: &footer::Facts) -> Vec<Attribute
         attr("uncompressedSize", facts.uncompressed.into()),
         attr("codecs", facts.codecs.iter().map(|c| c.to_string()).collect::<Vec<_>>().into()),
         attr("formatVersion", facts.version.into()),
-        attr("columnCount", (schema.num_columns() as i64).into()),
+        attr("columnCount", (leaves as i64).into()),
     ];
     if let Some(created_by) = &facts.created_by {
         attrs.push(attr("createdBy", created_by.as_str().into()));
@@ -170,3 +176,6 @@ fn attr(key: &str, value: surveyor_sdk::Value) -> Attribute {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod equivalence;

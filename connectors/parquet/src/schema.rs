@@ -3,13 +3,15 @@
 //! normalised data type and repetition.
 
 use parquet::basic::{ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical};
-use parquet::schema::types::{SchemaDescriptor, Type};
+use parquet::schema::types::Type;
 use surveyor_sdk::{Column, Repetition};
 
-pub fn columns(descr: &SchemaDescriptor) -> Vec<Column> {
-    let mut out = Vec::with_capacity(descr.num_columns() + 8);
+/// Every node under `root` (the message group), depth first; `leaves` sizes
+/// the output.
+pub fn columns(root: &Type, leaves: usize) -> Vec<Column> {
+    let mut out = Vec::with_capacity(leaves + 8);
     let mut path = Vec::new();
-    for (ordinal, field) in descr.root_schema().get_fields().iter().enumerate() {
+    for (ordinal, field) in root.get_fields().iter().enumerate() {
         visit(&mut out, field, &mut path, ordinal as u32);
     }
     out

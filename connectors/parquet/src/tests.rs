@@ -177,7 +177,7 @@ fn hostile_files_give_errors_that_name_the_problem() {
     expect_error(&encrypted, ErrorKind::Unsupported, "encrypted");
 }
 
-fn corpus_dir() -> std::path::PathBuf {
+pub(crate) fn corpus_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("SURVEYOR_PARQUET_TESTING")
         .map(Into::into)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parquet-testing"));
@@ -189,7 +189,7 @@ fn corpus_dir() -> std::path::PathBuf {
     dir
 }
 
-fn corpus_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+pub(crate) fn corpus_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
