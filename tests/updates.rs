@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{stderr, stdout, surveyor};
 use surveyor_lakegen::{LakeSpec, write_lake};
+use surveyor_service::updater::spawn_when_not_busy;
 
 /// A version above this build's: its minor version plus `step`.
 fn higher(step: u64) -> String {
@@ -49,7 +50,8 @@ fn binary(path: &Path, version: Option<&str>) -> PathBuf {
 
 /// What `<binary> version` says the version is.
 fn version_of(bin: &Path) -> String {
-    let out = Command::new(bin).arg("version").output().unwrap();
+    let child = spawn_when_not_busy(Command::new(bin).arg("version").stdout(Stdio::piped()).stderr(Stdio::piped()));
+    let out = child.unwrap().wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).split_whitespace().nth(1).unwrap_or_default().to_string()
 }
@@ -77,18 +79,20 @@ impl Node {
         assert!(out.status.success(), "{}", stderr(&out));
         let bin = binary(&dir.join("bin/surveyor"), None);
         let log = dir.join("node.log");
-        let child = Command::new(&bin)
-            .args(["node", "run", "--poll-interval", &poll.to_string(), "--grace-period", "0"])
-            .args(["--update-trial-timeout", "60"])
-            .arg("--data-dir")
-            .arg(&data)
-            .env("SURVEYOR_CACHE_DIR", support::cache_dir())
-            .env("SURVEYOR_PLUGINS_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"))
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        // The binary was just written: spawn it as the updater spawns a release.
+        let child = spawn_when_not_busy(
+            Command::new(&bin)
+                .args(["node", "run", "--poll-interval", &poll.to_string(), "--grace-period", "0"])
+                .args(["--update-trial-timeout", "60"])
+                .arg("--data-dir")
+                .arg(&data)
+                .env("SURVEYOR_CACHE_DIR", support::cache_dir())
+                .env("SURVEYOR_PLUGINS_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-plugins"))
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        )
+        .unwrap();
         Node { child, bin, log }
     }
 

@@ -139,6 +139,24 @@ pub fn revert(version: &str) -> Result<Infallible, String> {
     Err(format!("starting the previous binary: {error}"))
 }
 
+/// Spawns `command`, retrying while its just-written executable is "busy"
+/// (ETXTBSY): a process started by another thread at the moment the file
+/// was still open for writing holds a copy of that descriptor until it
+/// calls exec, a few milliseconds at most. Without the retry, a release
+/// would be rolled back for a race in this process, not for a fault of its own.
+pub fn spawn_when_not_busy(command: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Starts the new binary on trial and waits for it to say it is healthy.
 fn try_release(
     new: &Path,
@@ -149,12 +167,10 @@ fn try_release(
 ) -> Result<(), String> {
     let healthy = data_dir.join("update-trial.ok");
     let _ = std::fs::remove_file(&healthy);
-    let mut child = Command::new(new)
-        .args(std::env::args_os().skip(1))
-        .env(TRIAL_ENV, &healthy)
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("release {version} does not start: {e}"))?;
+    let mut child = spawn_when_not_busy(
+        Command::new(new).args(std::env::args_os().skip(1)).env(TRIAL_ENV, &healthy).stdin(Stdio::null()),
+    )
+    .map_err(|e| format!("release {version} does not start: {e}"))?;
     let deadline = Instant::now() + trial_time;
     let outcome = loop {
         if healthy.exists() {
