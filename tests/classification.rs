@@ -3,6 +3,8 @@
 //! decoys in Parquet (Snappy and gzip), CSV and NDJSON; and a leak test:
 //! sampled values appear nowhere in the output, the report or the logs.
 
+#[path = "support/planted.rs"]
+mod planted;
 #[path = "support/serve.rs"]
 mod serve;
 #[path = "support/mod.rs"]
@@ -13,52 +15,14 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel};
 use parquet::file::properties::WriterProperties;
+use planted::{Rng, luhn_digit};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-use support::{Run, root_uri, scan, stderr, surveyor};
+use support::{Run, all_text, classified, root_uri, scan, stderr, surveyor};
 
 const ROWS: usize = 200;
-
-/// A small deterministic generator (no dependency for a test's randomness).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
-    }
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len() as u64) as usize]
-    }
-}
-
-fn luhn_digit(body: &str) -> u32 {
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap();
-            if i.is_multiple_of(2) {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    (10 - sum % 10) % 10
-}
 
 fn iban(country: &str, bban: &str) -> String {
     let numeric: String = format!("{bban}{country}00")
@@ -249,23 +213,6 @@ fn write_ndjson(path: &Path, t: &Table) {
     std::fs::write(path, text).unwrap();
 }
 
-/// The classifications of each column of a file, by column name.
-fn classified(run: &Run, file_qn: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let prefix = format!("{file_qn}#__tabular_schema//");
-    let mut out = BTreeMap::new();
-    for e in run.entities().filter(|e| e["typeName"] == "column") {
-        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let labels: BTreeSet<String> = e["classifications"]
-            .as_array()
-            .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
-            .unwrap_or_default();
-        out.insert(name.to_string(), labels);
-    }
-    out
-}
-
 #[test]
 fn planted_columns_are_classified_in_every_format_and_decoys_are_not() {
     let lake = tempfile::tempdir().unwrap();
@@ -387,18 +334,6 @@ fn a_resource_set_aggregates_its_members_and_custom_rules_apply() {
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(err.contains("\"BAD\"") && err.contains("value: invalid regular expression"), "{err}");
-}
-
-/// Every file under `dir`, as text.
-fn all_text(dir: &Path, into: &mut String) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_text(&path, into);
-        } else {
-            into.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
-        }
-    }
 }
 
 #[test]

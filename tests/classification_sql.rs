@@ -7,58 +7,25 @@
 //! is an item error and the scan goes on; nothing is sampled when the rule
 //! set turns classification off; sampled values leave no trace.
 
+#[path = "support/planted.rs"]
+mod planted;
 #[path = "support/postgres.rs"]
 mod postgres;
 mod support;
 
+use planted::{Rng, luhn_digit};
 use postgres::Cluster;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use support::{Run, stderr, stdout, surveyor};
+use support::{Run, all_text, classified, stderr, stdout, surveyor};
 use surveyor_tds_server::{
     ColumnDef, Reply, Request, ResultSet, ServerConfig, ServerError, SqlType, SqlValue, TdsServer, TlsMode,
 };
 
 const ROWS: usize = 200;
 const SENTINEL: &str = "zqxsentinel";
-
-/// A small deterministic generator (no dependency for a test's randomness).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
-    }
-}
-
-fn luhn_digit(body: &str) -> u32 {
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap();
-            if i.is_multiple_of(2) {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    (10 - sum % 10) % 10
-}
 
 /// One planted row: (column, value as SQL text literal or NULL).
 struct Planted {
@@ -133,34 +100,6 @@ fn expected() -> BTreeMap<String, BTreeSet<String>> {
         ("token".into(), BTreeSet::new()),
         ("nothing".into(), BTreeSet::new()),
     ])
-}
-
-/// The classifications of each column of a table, by column name.
-fn classified(run: &Run, table_qn: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let prefix = format!("{table_qn}#__tabular_schema//");
-    let mut out = BTreeMap::new();
-    for e in run.entities().filter(|e| e["typeName"] == "column") {
-        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let labels: BTreeSet<String> = e["classifications"]
-            .as_array()
-            .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
-            .unwrap_or_default();
-        out.insert(name.to_string(), labels);
-    }
-    out
-}
-
-fn all_text(dir: &Path, into: &mut String) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_text(&path, into);
-        } else {
-            into.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
-        }
-    }
 }
 
 fn q(s: &str) -> String {

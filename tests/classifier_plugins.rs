@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
-use support::{Run, root_uri, stderr, surveyor};
+use support::{Run, all_text, classified, root_uri, stderr, surveyor};
 use surveyor_engine::host::{PluginCatalog, Runtime, RuntimeOptions};
 
 fn built(name: &str) -> std::path::PathBuf {
@@ -34,34 +34,6 @@ fn scan(plugins: &Path, lake: &Path, out: &Path, extra: &[&str]) -> (Output, Val
     let report = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("report is not JSON ({e}): {}", stderr(&output)));
     (output, report)
-}
-
-/// The classifications of each column of a file, by column name.
-fn classified(run: &Run, file_qn: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let prefix = format!("{file_qn}#__tabular_schema//");
-    let mut out = BTreeMap::new();
-    for e in run.entities().filter(|e| e["typeName"] == "column") {
-        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let labels = e["classifications"]
-            .as_array()
-            .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
-            .unwrap_or_default();
-        out.insert(name.to_string(), labels);
-    }
-    out
-}
-
-fn all_text(dir: &Path, into: &mut String) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_text(&path, into);
-        } else {
-            into.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
-        }
-    }
 }
 
 /// A CSV of `rows` rows; `columns` gives each column's value for a row.

@@ -256,3 +256,33 @@ pub fn root_uri(dir: &Path) -> String {
     let canonical = dir.canonicalize().unwrap();
     surveyor_sdk::qualified_name::join(&format!("file://{host}"), canonical.to_str().unwrap())
 }
+
+/// The classifications of each column of an asset (a file or a table), by
+/// column name, from a run's Atlas entities.
+pub fn classified(run: &Run, asset_qn: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let prefix = format!("{asset_qn}#__tabular_schema//");
+    let mut out = std::collections::BTreeMap::new();
+    for e in run.entities().filter(|e| e["typeName"] == "column") {
+        let Some(name) = e["attributes"]["qualifiedName"].as_str().and_then(|q| q.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let labels = e["classifications"]
+            .as_array()
+            .map(|l| l.iter().map(|c| c["typeName"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        out.insert(name.to_string(), labels);
+    }
+    out
+}
+
+/// Every file under `dir`, as text, appended to `into` (leak checks grep it).
+pub fn all_text(dir: &Path, into: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_text(&path, into);
+        } else {
+            into.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+}
