@@ -138,12 +138,14 @@ fn pg_setup() -> Cluster {
              CREATE TABLE sales.customers (email text, card_number bigint, card_bad varchar(20), ssn text, phone text, \
                 client_ip inet, id uuid, birth_date date, country text, notes text, random16 numeric(16,0), token text, nothing text, photo bytea); \
              INSERT INTO sales.customers (email, card_number, card_bad, ssn, phone, client_ip, id, birth_date, country, notes, random16, token, nothing) VALUES {}; \
+             CREATE TABLE sales.staff (staff_id text, badge text); \
+             INSERT INTO sales.staff SELECT 'E-' || (100000 + 7 * i), 'E-' || lpad(i::text, 5, '0') FROM generate_series(1, 60) i; \
              CREATE TABLE sales.vault (secret text); INSERT INTO sales.vault VALUES ('{SENTINEL}v1'); \
              CREATE VIEW sales.slow AS SELECT pg_sleep(30)::text AS waited, email FROM sales.customers; \
              CREATE VIEW sales.broken AS SELECT token::int AS n FROM sales.customers; \
              CREATE VIEW sales.\"Odd \"\"Name\" AS SELECT email AS \"E-Mail\" FROM sales.customers; \
              GRANT USAGE ON SCHEMA sales TO scanner; \
-             GRANT SELECT ON sales.customers, sales.slow, sales.broken, sales.\"Odd \"\"Name\" TO scanner; \
+             GRANT SELECT ON sales.customers, sales.staff, sales.slow, sales.broken, sales.\"Odd \"\"Name\" TO scanner; \
              ALTER ROLE scanner SET log_statement = 'all'; \
              ANALYZE;",
             values.join(", ")
@@ -171,9 +173,9 @@ fn rules(dir: &Path, body: &str) -> PathBuf {
     file
 }
 
-fn scan(source: &Path, out: &Path, env: (&str, &str), extra: &[&str]) -> (std::process::Output, Value) {
+fn scan(source: &Path, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> (std::process::Output, Value) {
     let output = surveyor()
-        .env(env.0, env.1)
+        .envs(env.iter().copied())
         .arg("-vvv")
         .args(["scan", "--source"])
         .arg(source)
@@ -202,7 +204,7 @@ fn postgresql_tables_are_classified_through_the_sql_capability_slow_and_refused_
     let cluster = pg_setup();
     let tmp = tempfile::tempdir().unwrap();
     let source = pg_source(tmp.path(), cluster.port);
-    let env = ("TEST_PG_PASSWORD", "pg-Sc4nner");
+    let env = &[("TEST_PG_PASSWORD", "pg-Sc4nner")];
     let root = format!("postgresql://127.0.0.1:{}/crm/sales", cluster.port);
 
     // Classification off by the rule set: the catalog is read, no sample query is sent.
@@ -214,11 +216,17 @@ fn postgresql_tables_are_classified_through_the_sql_capability_slow_and_refused_
     assert!(log.contains("surveyor:objects"), "statements are logged: {log}");
     assert!(!log.contains("surveyor:sample"), "classification off, yet a sample query was sent: {log}");
 
-    // On, with a 2-second limit per table.
+    // On, with a 2-second limit per table, and the example classifier
+    // plugin in the plugins folder: it runs on SQL columns too.
     let on = rules(tmp.path(), "sql_timeout_seconds = 2\n");
     let out = tmp.path().join("on");
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let example = Path::new(surveyor_engine::BUILD_OUT_DIR).join("employee-id-classifier.wasm");
+    std::fs::copy(example, plugins.join("employee-id.wasm")).unwrap();
+    let env_on = &[env[0], ("SURVEYOR_PLUGINS_DIR", plugins.to_str().unwrap())];
     let started = std::time::Instant::now();
-    let (output, report) = scan(&source, &out, env, &["--classify-rules", on.to_str().unwrap()]);
+    let (output, report) = scan(&source, &out, env_on, &["--classify-rules", on.to_str().unwrap()]);
     let took = started.elapsed();
     assert_eq!(report["status"], "completed_with_exceptions", "{}{}", stdout(&output), stderr(&output));
     assert!(cluster.log().contains("surveyor:sample"));
@@ -250,6 +258,10 @@ fn postgresql_tables_are_classified_through_the_sql_capability_slow_and_refused_
     want.insert("photo".into(), BTreeSet::new());
     assert_eq!(classified(&run, &format!("{root}/customers")), want);
     // The view with quoted names is sampled too.
+    // The classifier plugin's label, on its column only (`badge` is one digit short).
+    let staff = classified(&run, &format!("{root}/staff"));
+    assert_eq!(staff["staff_id"], BTreeSet::from(["CONTOSO.EMPLOYEE_ID".to_string()]), "{staff:?}");
+    assert!(staff["badge"].is_empty(), "{staff:?}");
     let odd = classified(&run, &format!("{root}/Odd%20\"Name"));
     assert_eq!(odd.get("E-Mail"), Some(&BTreeSet::from(["MICROSOFT.PERSONAL.EMAIL".to_string()])), "{odd:?}");
     // The table rolls its columns' classifications up; the share is an attribute.
@@ -401,7 +413,7 @@ fn sql_server_tables_are_classified_from_their_top_128_rows() {
         ),
     )
     .unwrap();
-    let env = ("TEST_MSSQL_PASSWORD", "S3cret-Pa55!");
+    let env = &[("TEST_MSSQL_PASSWORD", "S3cret-Pa55!")];
 
     // Without classification no sample query reaches the server.
     let (output, report) = scan(&source, &tmp.path().join("off"), env, &[]);

@@ -33,8 +33,16 @@ pub struct PostgresBackend {
     connect_timeout: Duration,
     query_timeout: Duration,
     pool_size: usize,
-    pool: Mutex<HashMap<String, Vec<PgConnection>>>,
+    pool: Mutex<HashMap<String, Vec<Pooled>>>,
     runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A pooled connection and the `statement_timeout` it was left with, so
+/// that a run of limited statements (classification samples) sets it once
+/// instead of setting and resetting it around each one.
+struct Pooled {
+    conn: PgConnection,
+    statement_timeout: Option<Duration>,
 }
 
 impl Drop for PostgresBackend {
@@ -164,45 +172,39 @@ impl PostgresBackend {
 
     async fn run(
         &self,
-        conn: Option<PgConnection>,
+        pooled: Option<Pooled>,
         database: &str,
         statement: &str,
         params: &[SqlValue],
         limit: Option<Duration>,
-    ) -> (Option<PgConnection>, Result<Vec<ResultSet>, ConnectorError>) {
-        let mut conn = match conn {
-            Some(c) => c,
+    ) -> (Option<Pooled>, Result<Vec<ResultSet>, ConnectorError>) {
+        let (mut conn, current) = match pooled {
+            Some(p) => (p.conn, p.statement_timeout),
             None => match self.connect(database).await {
-                Ok(c) => c,
+                Ok(c) => (c, None),
                 Err(e) => return (None, Err(e)),
             },
         };
         // A limited statement: the server itself cancels it at the limit
         // (statement_timeout, SQLSTATE 57014), so nothing keeps running
-        // there; the client waits a little longer than that.
-        let wait = match limit {
-            Some(limit) => {
-                let set = format!("SET statement_timeout = {}", limit.as_millis().max(1));
-                let setting =
-                    tokio::time::timeout(self.query_timeout, sqlx::query(sqlx::AssertSqlSafe(set)).execute(&mut conn));
-                match setting.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return (None, Err(self.map_error(e, database))),
-                    Err(_) => return (None, Err(self.timed_out(self.query_timeout))),
-                }
-                limit + Duration::from_secs(2)
+        // there; the client waits a little longer than that. An unlimited
+        // one first clears a limit the connection was left with.
+        if limit != current {
+            let set = match limit {
+                Some(limit) => format!("SET statement_timeout = {}", limit.as_millis().max(1)),
+                None => "RESET statement_timeout".to_string(),
+            };
+            let setting =
+                tokio::time::timeout(self.query_timeout, sqlx::query(sqlx::AssertSqlSafe(set)).execute(&mut conn));
+            match setting.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return (None, Err(self.map_error(e, database))),
+                Err(_) => return (None, Err(self.timed_out(self.query_timeout))),
             }
-            None => self.query_timeout,
-        };
-        let (conn, result) = self.run_statement(conn, database, statement, params, wait).await;
-        match (conn, limit) {
-            (Some(mut conn), Some(_)) => {
-                let reset = sqlx::query("RESET statement_timeout").execute(&mut conn);
-                let keep = matches!(tokio::time::timeout(self.query_timeout, reset).await, Ok(Ok(_)));
-                (keep.then_some(conn), result)
-            }
-            (conn, _) => (conn, result),
         }
+        let wait = limit.map_or(self.query_timeout, |limit| limit + Duration::from_secs(2));
+        let (conn, result) = self.run_statement(conn, database, statement, params, wait, limit.is_none()).await;
+        (conn.map(|conn| Pooled { conn, statement_timeout: limit }), result)
     }
 
     fn timed_out(&self, wait: Duration) -> ConnectorError {
@@ -220,8 +222,11 @@ impl PostgresBackend {
         statement: &str,
         params: &[SqlValue],
         wait: Duration,
+        persistent: bool,
     ) -> (Option<PgConnection>, Result<Vec<ResultSet>, ConnectorError>) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.to_string()));
+        // Host-built one-off statements (samples) are not kept prepared:
+        // a thousand of them would only churn the statement cache.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).persistent(persistent);
         for p in params {
             query = match p {
                 SqlValue::Null => query.bind(Option::<String>::None),
@@ -295,6 +300,10 @@ fn convert(rows: &[PgRow]) -> Result<ResultSet, String> {
 impl SqlBackend for PostgresBackend {
     fn describe(&self) -> String {
         format!("PostgreSQL {}", self.target())
+    }
+
+    fn parallelism(&self) -> usize {
+        self.pool_size
     }
 
     fn query(

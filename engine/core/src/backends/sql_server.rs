@@ -388,6 +388,10 @@ impl SqlBackend for SqlServerBackend {
         format!("SQL Server {}", self.target())
     }
 
+    fn parallelism(&self) -> usize {
+        self.pool_size
+    }
+
     fn query(
         &self,
         database: Option<&str>,

@@ -56,6 +56,12 @@ impl<'a> PluginClassifiers<'a> {
         self.plugins.is_empty()
     }
 
+    /// The enabled plugins of `classifier`'s rule set, or `None` when there
+    /// are none (a thread that would own them then skips them altogether).
+    pub fn for_run(runtime: &'a Runtime, registry: &Registry, classifier: Option<&Classifier>) -> Option<Self> {
+        classifier.map(|c| Self::new(runtime, registry, c)).filter(|p| !p.is_empty())
+    }
+
     /// Runs every plugin on one column and merges what they find into
     /// `labels` (a name already there, from a system classification or a
     /// rule, stays as it was). `values` are the column's values as
@@ -112,6 +118,27 @@ impl<'a> PluginClassifiers<'a> {
         }
         failures
     }
+}
+
+/// One column's labels from its sampled `values`: the system
+/// classifications and custom rules of `classifier`, then the classifier
+/// plugins (their failures are added to `failures`). `None` when no value
+/// was sampled. Files and SQL tables alike go through here.
+pub fn classify_column(
+    classifier: &Classifier,
+    plugins: Option<&mut PluginClassifiers<'_>>,
+    path: &[String],
+    data_type: &str,
+    values: &[String],
+    nulls: u32,
+    failures: &mut Vec<PluginFailure>,
+) -> Option<ColumnLabels> {
+    let mut labels = classifier.classify(path, values)?;
+    if let Some(plugins) = plugins {
+        let prepared = classifier.prepare(values);
+        failures.extend(plugins.classify(path, data_type, &prepared, nulls, &mut labels));
+    }
+    Some(labels)
 }
 
 /// The host's account of a failed call, without the plugin's own words.

@@ -40,6 +40,12 @@ pub trait SqlBackend: Send + Sync {
         let _ = limit;
         self.query(database, statement, &[])
     }
+
+    /// Statements the backend runs at once on the connections it keeps
+    /// (its pool): how many tables the host samples at a time.
+    fn parallelism(&self) -> usize {
+        1
+    }
 }
 
 /// The `rows` resource: result sets waiting to be read by the connector.

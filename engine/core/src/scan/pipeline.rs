@@ -5,7 +5,7 @@ use super::run::{Counts, ScanOptions, ScanSource};
 use super::sql_sample::SqlSampler;
 use super::unit::UnitCollector;
 use crate::classify;
-use crate::classify::plugins::{PluginClassifiers, PluginFailure};
+use crate::classify::plugins::{PluginClassifiers, PluginFailure, classify_column};
 use crate::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
 use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
@@ -128,6 +128,17 @@ pub(super) fn run(
     let used = Arc::new(Mutex::new(BTreeMap::from([(plugin.info.name.clone(), plugin.clone())])));
     let fatal = Arc::new(Fatal::default());
     let storage = storage.map(|s| FailFast::wrap(s, fatal.clone(), options.cancel.clone()));
+    // SQL sources under classification: tables go to the sample workers.
+    let sampler = match (&options.classifier, &source.grants.sql) {
+        (Some(classifier), Some(backend)) => Some(SqlSampler {
+            backend: backend.clone(),
+            classifier: classifier.clone(),
+            root: source.grants.root_uri.clone(),
+        }),
+        _ => None,
+    };
+    let (table_tx, table_rx) = bounded::<Asset>(QUEUE);
+    let table_tx = sampler.is_some().then_some(table_tx);
 
     std::thread::scope(|scope| {
         let source_thread = {
@@ -142,14 +153,7 @@ pub(super) fn run(
                 retry: options.retry.clone(),
                 reads_files: storage.is_some(),
                 schema_formats: options.schema_formats.clone(),
-                sampler: match (&options.classifier, &source.grants.sql) {
-                    (Some(classifier), Some(backend)) => Some(SqlSampler {
-                        backend: backend.clone(),
-                        classifier: classifier.clone(),
-                        root: source.grants.root_uri.clone(),
-                    }),
-                    _ => None,
-                },
+                tables: table_tx,
             };
             let mut caps = SourceCapabilities::none().output(Box::new(dispatch));
             if let Some(storage) = &storage {
@@ -184,6 +188,18 @@ pub(super) fn run(
                 .spawn_scoped(scope, move || schema_worker(runtime, registry, jobs, out, storage, options))
                 .expect("spawn schema worker");
         }
+        // One sample query per table, as many at once as the source's
+        // connection pool holds connections.
+        if let Some(sampler) = &sampler {
+            for i in 0..sampler.backend.parallelism().max(1) {
+                let (tables, out) = (table_rx.clone(), out_tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("surveyor-sample-{i}"))
+                    .spawn_scoped(scope, move || sample_worker(runtime, registry, sampler, tables, out, options))
+                    .expect("spawn sample worker");
+            }
+        }
+        drop(table_rx);
         drop(job_rx);
         drop(out_tx);
 
@@ -229,8 +245,8 @@ struct Dispatch {
     /// Schemas are read only from a storage the source was granted.
     reads_files: bool,
     schema_formats: Option<Vec<String>>,
-    /// SQL sources under classification: samples each table as it is emitted.
-    sampler: Option<SqlSampler>,
+    /// SQL sources under classification: the sample workers' queue of tables.
+    tables: Option<Sender<Asset>>,
 }
 
 fn gone() -> ConnectorError {
@@ -280,14 +296,10 @@ impl ScanOutput for Dispatch {
                     self.used.lock().unwrap().entry(format.info.name.clone()).or_insert_with(|| format.clone());
                     self.jobs.send(Job { asset, plugin: format }).is_ok()
                 }
-                None => {
-                    if let Some(sampler) = &self.sampler
-                        && let Err(e) = sampler.classify(&mut asset)
-                    {
-                        self.item_error(ItemError::new(&asset.qualified_name, e.kind, &e.message, "classification"));
-                    }
-                    self.out.send(Out::asset(asset)).is_ok()
-                }
+                None => match &self.tables {
+                    Some(tables) if SqlSampler::samples(&asset) => tables.send(asset).is_ok(),
+                    _ => self.out.send(Out::asset(asset)).is_ok(),
+                },
             };
             if !sent {
                 return Err(gone());
@@ -355,18 +367,56 @@ fn read_file(
         classify::labels::strip(&mut schema.columns);
         for sample in samples {
             let Some(column) = schema.columns.iter_mut().find(|c| c.path == sample.path) else { continue };
-            if let Some(mut labels) = classifier.classify(&sample.path, &sample.values) {
-                if let Some(plugins) = plugins.as_mut() {
-                    let values = classifier.prepare(&sample.values);
-                    let data_type = column.data_type.clone();
-                    failures.extend(plugins.classify(&sample.path, &data_type, &values, sample.nulls, &mut labels));
-                }
+            if let Some(labels) = classify_column(
+                classifier,
+                plugins.as_mut(),
+                &sample.path,
+                &column.data_type,
+                &sample.values,
+                sample.nulls,
+                failures,
+            ) {
                 column.attributes.push(labels.to_attribute());
             }
         }
         schema
     });
     (result, stats)
+}
+
+/// Classifies SQL tables: one sample query each through the source's
+/// backend, then the system classifications, custom rules and this worker's
+/// instances of the classifier plugins. A table that could not be sampled
+/// goes on without labels, with an item error.
+fn sample_worker(
+    runtime: &Runtime,
+    registry: &Registry,
+    sampler: &SqlSampler,
+    tables: Receiver<Asset>,
+    out: Sender<Out>,
+    options: &ScanOptions,
+) {
+    let mut plugins = PluginClassifiers::for_run(runtime, registry, Some(&sampler.classifier));
+    let mut failures = Vec::new();
+    for mut asset in tables {
+        if options.cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let item = asset.qualified_name.clone();
+        let mut errors = Vec::new();
+        if let Err(e) = sampler.classify(&mut asset, plugins.as_mut(), &mut failures) {
+            errors.push(ItemError::new(&item, e.kind, &e.message, "classification"));
+        }
+        errors.extend(failures.drain(..).map(|f| ItemError::new(&item, &f.kind, &f.message, &f.plugin)));
+        for error in errors {
+            if out.send(Out::Error(error)).is_err() {
+                return;
+            }
+        }
+        if out.send(Out::asset(asset)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads schemas: one tail read per file, then the format connector. Each
@@ -384,8 +434,7 @@ fn schema_worker(
     // One tail buffer per worker, reused for every file.
     let mut tail = Vec::with_capacity(options.tail_bytes as usize);
     // This worker's instances of the classifier plugins the rule set enables.
-    let mut classifiers =
-        options.classifier.as_ref().map(|c| PluginClassifiers::new(runtime, registry, c)).filter(|p| !p.is_empty());
+    let mut classifiers = PluginClassifiers::for_run(runtime, registry, options.classifier.as_deref());
     let mut failures = Vec::new();
     for Job { asset, plugin } in jobs {
         // A stopping run (canceled, or its storage gone) reads nothing more:

@@ -11,6 +11,7 @@
 //! columns of a table it catalogued.
 
 use crate::classify::Classifier;
+use crate::classify::plugins::{PluginClassifiers, PluginFailure, classify_column};
 use crate::host::bindings::sql::SqlValue;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, Value};
 use crate::host::kind_name;
@@ -104,10 +105,22 @@ pub(super) struct SampleError {
 }
 
 impl SqlSampler {
+    /// Whether `asset` is a table or view this sampler classifies.
+    pub fn samples(asset: &Asset) -> bool {
+        dialect(&asset.type_name).is_some()
+    }
+
     /// Classifies `asset`'s columns from one sample query when it is a
-    /// table or view of a SQL source (anything else is left alone). The
-    /// labels are set on the columns; the values are dropped here.
-    pub fn classify(&self, asset: &mut Asset) -> Result<(), SampleError> {
+    /// table or view of a SQL source (anything else is left alone): the
+    /// system classifications and custom rules, then `plugins`, whose
+    /// failures are added to `failures`. The labels are set on the
+    /// columns; the values are dropped here.
+    pub fn classify(
+        &self,
+        asset: &mut Asset,
+        mut plugins: Option<&mut PluginClassifiers<'_>>,
+        failures: &mut Vec<PluginFailure>,
+    ) -> Result<(), SampleError> {
         let Some(dialect) = dialect(&asset.type_name) else { return Ok(()) };
         let Some((database, schema)) = self.locate(asset) else { return Ok(()) };
         let sampled: Vec<usize> = (0..asset.columns.len())
@@ -131,9 +144,19 @@ impl SqlSampler {
         let rows = sets.into_iter().next().map(|s| s.rows).unwrap_or_default();
         let mut values: Vec<Vec<String>> = vec![Vec::new(); sampled.len()];
         let mut bytes = vec![0u64; sampled.len()];
+        let mut nulls = vec![0u32; sampled.len()];
         for row in rows {
             for (j, value) in row.into_iter().enumerate().take(sampled.len()) {
                 let text = match value {
+                    // PostgreSQL's format('%s', NULL) is ''.
+                    SqlValue::Null => {
+                        nulls[j] += 1;
+                        continue;
+                    }
+                    SqlValue::Text(t) if t.is_empty() => {
+                        nulls[j] += 1;
+                        continue;
+                    }
                     SqlValue::Text(t) | SqlValue::Decimal(t) | SqlValue::Uuid(t) => t,
                     SqlValue::Integer(i) => i.to_string(),
                     SqlValue::Float(f) => f.to_string(),
@@ -148,7 +171,15 @@ impl SqlSampler {
         }
         for (j, &i) in sampled.iter().enumerate() {
             let column = &mut asset.columns[i];
-            if let Some(labels) = self.classifier.classify(&column.path, &values[j]) {
+            if let Some(labels) = classify_column(
+                &self.classifier,
+                plugins.as_deref_mut(),
+                &column.path,
+                &column.data_type,
+                &values[j],
+                nulls[j],
+                failures,
+            ) {
                 column.attributes.push(labels.to_attribute());
             }
         }
