@@ -415,9 +415,14 @@ fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
     std::fs::create_dir_all(&lake).unwrap();
     let sentinel = "qvwsentinel";
     write_parquet(&lake.join("people.parquet"), &table(0x5e41, Some(sentinel)), Compression::SNAPPY);
+    let staff: String = (0..40).map(|i| format!("E-{:06}\n", 100_000 + 7 * i)).collect();
+    std::fs::write(lake.join("staff.csv"), format!("staff\n{staff}")).unwrap();
     let data = tmp.path().join("data");
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
     let mut cmd = surveyor();
-    cmd.env("RUST_LOG", "info,surveyor=trace,surveyor_engine=trace,surveyor_service=trace")
+    cmd.env("SURVEYOR_PLUGINS_DIR", &plugins)
+        .env("RUST_LOG", "info,surveyor=trace,surveyor_engine=trace,surveyor_service=trace")
         .args(["serve", "--listen", "127.0.0.1:0", "--grace-period", "5", "--data-dir"])
         .arg(&data);
     let svc = serve::Service::spawn(cmd, &data);
@@ -450,6 +455,20 @@ fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
     let got = classified(&output, qn);
     assert!(got["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{got:?}");
     assert!(got["id"].is_empty(), "GUID excluded by the rule set: {got:?}");
+    let staff_qn = qn.replace("people.parquet", "staff.csv");
+    assert!(classified(&output, &staff_qn)["staff"].is_empty(), "no classifier plugin yet");
+
+    // A classifier plugin dropped into the running service's plugins
+    // folder is used by its next run, with no restart.
+    let example = Path::new(surveyor_engine::BUILD_OUT_DIR).join("employee-id-classifier.wasm");
+    std::fs::copy(example, plugins.join("employee-id.wasm")).unwrap();
+    let (status, next) = svc.admin("POST", "/v1/scans/pii/runs", None);
+    assert_eq!(status, 202, "{next}");
+    let next = serve::poll_run(&svc, next["id"].as_str().unwrap());
+    assert_eq!(next["state"], "succeeded", "{next}");
+    let next_output = Run::read(Path::new(next["location"].as_str().unwrap()));
+    let got = classified(&next_output, &staff_qn);
+    assert_eq!(got["staff"], BTreeSet::from(["CONTOSO.EMPLOYEE_ID".to_string()]), "{got:?}");
 
     // No sampled value in the API's answers, the output, the state database or the log.
     let mut everything = String::new();

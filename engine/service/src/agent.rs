@@ -125,7 +125,7 @@ struct Running {
 pub fn run(
     options: AgentOptions,
     runtime: surveyor_engine::host::Runtime,
-    registry: surveyor_engine::host::Registry,
+    plugins: surveyor_engine::host::PluginCatalog,
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServiceError> {
     let mut node = NodeFile::load(&options.data_dir)?;
@@ -135,7 +135,7 @@ pub fn run(
     }
     let runner = UnitRunner {
         runtime: Arc::new(runtime),
-        registry: Arc::new(registry),
+        plugins: Arc::new(plugins),
         schema_workers: options.schema_workers,
         work_dir: options.data_dir.join("work"),
     };

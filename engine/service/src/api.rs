@@ -912,7 +912,7 @@ fn keep_redacted_secrets(connection: &mut toml::Table, stored: &toml::Table) {
 
 fn source_row(s: &Service, id: String, def: &SourceDefinition) -> ApiResult<(SourceRow, serde_json::Value)> {
     check_name("name", &def.name)?;
-    def.check(&s.registry).map_err(|e| ApiError::bad(e.to_string()))?;
+    def.check(&s.registry()).map_err(|e| ApiError::bad(e.to_string()))?;
     let connection = serde_json::to_value(&def.connection).map_err(|e| ApiError::bad(format!("connection: {e}")))?;
     let definition = serde_json::json!({
         "name": def.name,
@@ -1018,7 +1018,7 @@ async fn probe<T: Send + 'static>(
     + 'static,
 ) -> ApiResult<Result<T, ProbeError>> {
     let definition = s.source_definition(name).await?;
-    let (runtime, registry) = (s.runtime.clone(), s.registry.clone());
+    let (runtime, registry) = (s.runtime.clone(), s.registry());
     tokio::task::spawn_blocking(move || call(&runtime, &registry, &definition))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the probe crashed: {e}")))
@@ -1059,8 +1059,8 @@ pub struct ConnectorInfo {
     responses((status = 200, body = Vec<ConnectorInfo>), (status = 401, body = ErrorBody)))]
 async fn list_connectors(State(s): Svc, _: Admin) -> Json<Vec<ConnectorInfo>> {
     use surveyor_engine::host::bindings::types::PluginKind;
-    let mut connectors: Vec<ConnectorInfo> = s
-        .registry
+    let registry = s.registry();
+    let mut connectors: Vec<ConnectorInfo> = registry
         .plugins()
         .filter(|p| p.info.kind == PluginKind::Source)
         .flat_map(|p| {
@@ -1196,7 +1196,8 @@ async fn scan_row(s: &Service, id: String, req: CreateScan) -> ApiResult<ScanRow
             .map_err(|e| ApiError::bad(format!("rule_set.classification: {e}")))?;
     }
     for (i, name) in req.rule_set.schema_formats.iter().flatten().enumerate() {
-        if s.registry.get(name).is_none_or(|p| p.kind() != surveyor_engine::host::bindings::types::PluginKind::Format) {
+        if s.registry().get(name).is_none_or(|p| p.kind() != surveyor_engine::host::bindings::types::PluginKind::Format)
+        {
             return Err(ApiError::bad(format!("rule_set.schema_formats[{i}]: no format connector is named '{name}'")));
         }
     }

@@ -200,7 +200,8 @@ pub struct Service {
     pub secrets: crypto::SecretBox,
     pub admin_token: String,
     pub runtime: Arc<surveyor_engine::host::Runtime>,
-    pub registry: Arc<surveyor_engine::host::Registry>,
+    /// The plugins folder; [`Service::registry`] gives the plugins of now.
+    pub plugins: Arc<surveyor_engine::host::PluginCatalog>,
     pub config: ServeConfig,
     /// The service's own units in progress, by `run#unit`.
     pub running: Mutex<HashMap<String, RunningUnit>>,
@@ -224,6 +225,12 @@ pub struct RunningUnit {
 }
 
 impl Service {
+    /// The plugins of the plugins folder as it is now (a `stat` per file
+    /// when nothing changed): what a request or a run starting now uses.
+    pub fn registry(&self) -> Arc<surveyor_engine::host::Registry> {
+        self.plugins.current(&self.runtime)
+    }
+
     /// The pseudo-node this replica claims its units as.
     pub fn node_id(&self) -> String {
         format!("service:{}", self.replica)
@@ -271,7 +278,7 @@ pub async fn serve(
     data: DataDir,
     config: ServeConfig,
     runtime: surveyor_engine::host::Runtime,
-    registry: surveyor_engine::host::Registry,
+    plugins: surveyor_engine::host::PluginCatalog,
 ) -> Result<(), ServiceError> {
     let url = config.database_url.clone().unwrap_or_else(|| data.database_url());
     let _sqlite_lock = replicas::lock_sqlite(&url)?;
@@ -303,7 +310,7 @@ pub async fn serve(
         secrets,
         admin_token,
         runtime: Arc::new(runtime),
-        registry: Arc::new(registry),
+        plugins: Arc::new(plugins),
         config,
         running: Mutex::new(HashMap::new()),
         leadership,

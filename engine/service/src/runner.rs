@@ -283,7 +283,7 @@ async fn execute(service: Arc<Service>, unit: ClaimedUnit) {
     };
     let runner = UnitRunner {
         runtime: service.runtime.clone(),
-        registry: service.registry.clone(),
+        plugins: service.plugins.clone(),
         schema_workers: service.config.schema_workers,
         work_dir: service.data.root.join("tmp"),
     };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use surveyor_engine::host::{Registry, Runtime};
+use surveyor_engine::host::{PluginCatalog, Runtime};
 use surveyor_engine::scan::resource_sets::GroupingConfig;
 use surveyor_engine::scan::unit::{UnitSummary, run_unit};
 use surveyor_engine::scan::units::{PlanCursor, PlanError, UnitSpec, plan};
@@ -80,7 +80,9 @@ pub trait Delivery {
 #[derive(Clone)]
 pub struct UnitRunner {
     pub runtime: Arc<Runtime>,
-    pub registry: Arc<Registry>,
+    /// The plugins folder, looked at when a unit starts: a plugin dropped
+    /// in (a connector or a classifier) is used by the next unit.
+    pub plugins: Arc<PluginCatalog>,
     /// Threads reading schemas per unit (`None`: one per CPU, 16 for remote storage).
     pub schema_workers: Option<usize>,
     /// Where unit results wait for their delivery.
@@ -119,7 +121,8 @@ impl UnitRunner {
                 Err(e) => delivery.plan_failed(&e.to_string()),
             };
         };
-        let config = def.connector_config(&self.registry).map_err(|e| e.to_string())?;
+        let registry = self.plugins.current(&self.runtime);
+        let config = def.connector_config(&registry).map_err(|e| e.to_string())?;
         let remote = !matches!(def.connection(), Ok(surveyor_engine::sources::Connection::LocalFolder(_)));
         let source = ScanSource {
             name: def.name.clone(),
@@ -149,9 +152,8 @@ impl UnitRunner {
         options.schema_workers = self.schema_workers.unwrap_or(if remote { 16 } else { options.schema_workers }).max(1);
         let path = unit_dir.join("result.svu");
         let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (summary, _) =
-            run_unit(&self.runtime, &self.registry, &source, spec, &options, std::io::BufWriter::new(file))
-                .map_err(|e| e.to_string())?;
+        let (summary, _) = run_unit(&self.runtime, &registry, &source, spec, &options, std::io::BufWriter::new(file))
+            .map_err(|e| e.to_string())?;
         delivery.result(&path, &summary)
     }
 }

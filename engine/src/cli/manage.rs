@@ -253,7 +253,7 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
         }
         NodeCommand::Run { concurrency, poll_interval, grace_period, workers, update_trial_timeout } => {
             surveyor_engine::net::proxy::set_data_dir(&args.api.data_dir);
-            let (runtime, registry) = super::load(global)?;
+            let (runtime, plugins) = super::load_catalog(global)?;
             let options = agent::AgentOptions {
                 data_dir: args.api.data_dir.clone(),
                 concurrency: concurrency.unwrap_or_else(surveyor_service::default_concurrency).max(1),
@@ -266,7 +266,7 @@ pub fn node(global: &super::GlobalArgs, args: NodeArgs) -> anyhow::Result<ExitCo
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(signal, stop.clone())?;
             }
-            agent::run(options, runtime, registry, stop)?;
+            agent::run(options, runtime, plugins, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Heartbeat { every } => {

@@ -154,18 +154,38 @@ fn init_logging(verbose: u8, level: &str, json: bool) {
     }
 }
 
-/// The runtime and plugins for a command, from the global options.
+/// The runtime and plugins for a one-shot command, from the global options.
 pub fn load(global: &GlobalArgs) -> anyhow::Result<(surveyor_engine::host::Runtime, surveyor_engine::host::Registry)> {
+    let runtime = runtime(global)?;
+    let registry = surveyor_engine::host::Registry::load(&runtime, Some(&plugins_folder(global)));
+    for rejected in registry.rejected() {
+        tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
+    }
+    Ok((runtime, registry))
+}
+
+/// The runtime and the plugins folder for a long-running command (the
+/// service, a node): each run takes the folder's plugins as they are when
+/// it starts, so a plugin dropped in needs no restart. Loaded once here, so
+/// that a rejected plugin is named at start.
+pub fn load_catalog(
+    global: &GlobalArgs,
+) -> anyhow::Result<(surveyor_engine::host::Runtime, surveyor_engine::host::PluginCatalog)> {
+    let runtime = runtime(global)?;
+    let catalog = surveyor_engine::host::PluginCatalog::new(Some(plugins_folder(global)));
+    catalog.current(&runtime);
+    Ok((runtime, catalog))
+}
+
+fn runtime(global: &GlobalArgs) -> anyhow::Result<surveyor_engine::host::Runtime> {
     let cache_dir = if global.no_cache {
         None
     } else {
         Some(global.cache_dir.clone().unwrap_or_else(surveyor_engine::host::cache::ComponentCache::default_dir))
     };
-    let runtime = surveyor_engine::host::Runtime::new(surveyor_engine::host::RuntimeOptions { cache_dir })?;
-    let plugins = global.plugins.clone().unwrap_or_else(|| surveyor_service::config::DEFAULT_PLUGINS.into());
-    let registry = surveyor_engine::host::Registry::load(&runtime, Some(&plugins));
-    for rejected in registry.rejected() {
-        tracing::warn!(file = %rejected.file.display(), reason = %rejected.reason, "plugin rejected");
-    }
-    Ok((runtime, registry))
+    Ok(surveyor_engine::host::Runtime::new(surveyor_engine::host::RuntimeOptions { cache_dir })?)
+}
+
+fn plugins_folder(global: &GlobalArgs) -> std::path::PathBuf {
+    global.plugins.clone().unwrap_or_else(|| surveyor_service::config::DEFAULT_PLUGINS.into())
 }

@@ -150,8 +150,8 @@ pub fn run(global: &GlobalArgs, settings: Settings) -> anyhow::Result<ExitCode> 
     // Proxy settings (`surveyor proxy set`) live in the same data directory.
     surveyor_engine::net::proxy::set_data_dir(&settings.data_dir);
     let global = GlobalArgs { plugins: Some(settings.plugins), cache_dir: settings.cache_dir, ..global.clone() };
-    let (runtime, registry) = super::load(&global)?;
+    let (runtime, plugins) = super::load_catalog(&global)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(surveyor_service::serve(data, settings.config, runtime, registry))?;
+    tokio.block_on(surveyor_service::serve(data, settings.config, runtime, plugins))?;
     Ok(ExitCode::SUCCESS)
 }
