@@ -337,6 +337,39 @@ fn a_resource_set_aggregates_its_members_and_custom_rules_apply() {
 }
 
 #[test]
+fn an_incremental_run_reads_every_file_again_when_classification_changes() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let file = lake.path().join("people.parquet");
+    write_parquet(&file, &table(0x1c2, None), Compression::SNAPPY);
+    // Written an hour ago: not "changed in the second the last run started".
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(hour_ago).unwrap();
+    let qn = format!("{}/people.parquet", root_uri(lake.path()));
+    let email = |report: &Value| {
+        assert!(report["status"] == "succeeded", "{report}");
+        classified(&Run::latest(out.path()), &qn)["email"].contains("MICROSOFT.PERSONAL.EMAIL")
+    };
+    let (_, report) = scan(lake.path(), out.path(), &["--incremental"]);
+    assert!(!email(&report));
+    // Nothing changed in the lake, but classification is now on: the file
+    // is read again, else it would keep the last run's (missing) labels.
+    let (_, report) = scan(lake.path(), out.path(), &["--incremental", "--classify"]);
+    assert_eq!(report["counts"]["schemas"], 1, "{report}");
+    assert!(email(&report));
+    // The same settings again: unchanged, not read, and still classified.
+    let (_, report) = scan(lake.path(), out.path(), &["--incremental", "--classify"]);
+    assert_eq!(report["counts"]["schemas"], 0, "{report}");
+    assert!(email(&report));
+    // Other rules: read again, and the excluded classification is gone.
+    let rules = lake.path().join("rules.toml");
+    std::fs::write(&rules, "exclude = [\"MICROSOFT.PERSONAL.EMAIL\"]\n").unwrap();
+    let (_, report) = scan(lake.path(), out.path(), &["--incremental", "--classify-rules", rules.to_str().unwrap()]);
+    assert_eq!(report["counts"]["schemas"], 1, "{report}");
+    assert!(!email(&report));
+}
+
+#[test]
 fn sampled_values_never_leave_the_process() {
     let lake = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -209,16 +209,26 @@ async fn settings(service: &Service, run_id: &str) -> Result<RunSettings, String
     let run = service.db.run(run_id).await.map_err(|e| e.to_string())?;
     let (scan, _) = service.db.scan(&run.scan_id).await.map_err(|_| "the scan was deleted".to_string())?;
     let source = service.db.source_row(&scan.source_id).await.map_err(|e| e.to_string())?;
-    let modified_since = if scan.incremental {
-        service
-            .db
-            .last_complete_run_start(&scan.id)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|ms| ms.div_euclid(1000) * 1000 - 1)
-    } else {
-        None
-    };
+    let classification: Option<surveyor_engine::classify::ClassificationConfig> =
+        scan.rule_set.get("classification").cloned().and_then(|v| serde_json::from_value(v).ok());
+    let fingerprint = classification
+        .as_ref()
+        .filter(|c| c.enabled)
+        .and_then(|c| surveyor_engine::classify::Classifier::new(c).ok())
+        .map(|c| c.fingerprint(&service.registry()));
+    let last =
+        if scan.incremental { service.db.last_complete_run(&scan.id).await.map_err(|e| e.to_string())? } else { None };
+    let modified_since = last.and_then(|(started_at, frozen)| {
+        // Labels of unchanged files come from the last run: only when it
+        // classified the same way.
+        let before: Option<RunSettings> = frozen.and_then(|f| serde_json::from_str(&f).ok());
+        let before = before.and_then(|s| s.classification_fingerprint);
+        if before != fingerprint {
+            tracing::info!(scan = %scan.name, "classification settings changed since the last run: every file is read again");
+            return None;
+        }
+        Some(started_at.div_euclid(1000) * 1000 - 1)
+    });
     let retry = if modified_since.is_some() { commit::failed_last_time(service, &scan.id).await } else { Vec::new() };
     let settings = RunSettings {
         scan: scan.name.clone(),
@@ -227,7 +237,8 @@ async fn settings(service: &Service, run_id: &str) -> Result<RunSettings, String
         scope: scan.scope.clone(),
         resource_sets: scan.rule_set.get("resource_sets").cloned().and_then(|v| serde_json::from_value(v).ok()),
         schema_formats: scan.rule_set.get("schema_formats").cloned().and_then(|v| serde_json::from_value(v).ok()),
-        classification: scan.rule_set.get("classification").cloned().and_then(|v| serde_json::from_value(v).ok()),
+        classification,
+        classification_fingerprint: fingerprint,
         modified_since,
         retry,
         unit_files: scan

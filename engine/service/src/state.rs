@@ -956,15 +956,17 @@ impl Db {
     }
 
     /// Start time (ms) of the scan's last run that finished reading its source.
-    pub async fn last_complete_run_start(&self, scan_id: &str) -> Result<Option<i64>, ServiceError> {
+    /// The start (ms) and frozen settings of the scan's last complete run.
+    pub async fn last_complete_run(&self, scan_id: &str) -> Result<Option<(i64, Option<String>)>, ServiceError> {
         let row = sqlx::query(
-            "SELECT MAX(started_at) FROM runs WHERE scan_id = $1 AND state IN ('succeeded', 'completed_with_exceptions')",
+            "SELECT started_at, settings FROM runs WHERE scan_id = $1 AND state IN ('succeeded', 'completed_with_exceptions') \
+             ORDER BY started_at DESC LIMIT 1",
         )
         .bind(scan_id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// Deletes finished runs older than `before` (ms), with their units and

@@ -33,6 +33,11 @@ pub struct RunSettings {
     /// Classification settings of the scan's rule set (none: metadata only).
     #[serde(default)]
     pub classification: Option<surveyor_engine::classify::ClassificationConfig>,
+    /// Its fingerprint with the service's classifier plugins
+    /// ([`surveyor_engine::classify::Classifier::fingerprint`]), kept in the
+    /// source's state: an incremental run under another one reads every file.
+    #[serde(default)]
+    pub classification_fingerprint: Option<String>,
     /// Incremental: read schemas only of files modified after this (ms since the epoch)…
     pub modified_since: Option<i64>,
     /// …and of these, whose schema could not be read last time.

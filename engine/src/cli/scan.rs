@@ -126,7 +126,9 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let state_dir = args.state_dir.clone().unwrap_or_else(|| args.out.join("state"));
     let state = SourceState::new(&state_dir, &definition.name, &definition.source_type, &grants.root_uri);
-    let modified_since = if args.incremental { state.last_run()?.map(|r| r.modified_since()) } else { None };
+    let classifier = classifier(&args)?;
+    let modified_since =
+        if args.incremental { incremental_since(&state, classifier.as_deref(), &registry)? } else { None };
     let sink: Box<dyn Sink> = match &args.sink {
         Some(file) => SinkDefinition::from_file(file)?.build()?,
         None => Box::new(LocalFolderSink::new(&args.out)),
@@ -144,7 +146,6 @@ pub fn run(global: &GlobalArgs, args: ScanArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("--schema-formats: no format connector is named '{unknown}' (see `surveyor plugins list`)");
     }
-    let classifier = classifier(&args)?;
     let mut options = ScanOptions {
         classifier,
         tail_bytes: args.tail_bytes,
@@ -276,4 +277,20 @@ impl Drop for Progress {
             let _ = t.join();
         }
     }
+}
+
+/// Where an incremental run starts: the last complete run's start, unless
+/// that run classified otherwise (or not at all), since unchanged files keep
+/// the labels of the last run.
+fn incremental_since(
+    state: &SourceState,
+    classifier: Option<&surveyor_engine::classify::Classifier>,
+    registry: &surveyor_engine::host::Registry,
+) -> anyhow::Result<Option<i64>> {
+    let Some(last) = state.last_run()? else { return Ok(None) };
+    if last.classification != classifier.map(|c| c.fingerprint(registry)) {
+        tracing::info!("classification settings changed since the last run: every file is read again");
+        return Ok(None);
+    }
+    Ok(Some(last.modified_since()))
 }

@@ -148,6 +148,8 @@ pub struct Classifier {
     plugins: bool,
     exclude_plugins: Vec<String>,
     sql_timeout: std::time::Duration,
+    /// The rule set as given, for [`Classifier::fingerprint`].
+    settings: String,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -245,7 +247,31 @@ impl Classifier {
             plugins: config.plugins,
             exclude_plugins: config.exclude_plugins.clone(),
             sql_timeout: std::time::Duration::from_secs(config.sql_timeout_seconds.into()),
+            settings: serde_json::to_string(config).expect("the settings serialise"),
         })
+    }
+
+    /// What decides a column's labels in a run, as a short hash: this
+    /// build's system classifications, the rule set, and the classifier
+    /// plugins of `registry` it lets run (name and version). The source's
+    /// state keeps it: an incremental run under another fingerprint reads
+    /// every file again, since unchanged files would otherwise keep labels
+    /// made under other settings, or none.
+    pub fn fingerprint(&self, registry: &crate::host::Registry) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for part in [env!("CARGO_PKG_VERSION"), &self.settings] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        let mut plugins: Vec<String> = registry
+            .classifiers()
+            .filter(|p| self.uses_plugin(&p.info.name))
+            .map(|p| format!("{}@{}", p.info.name, p.info.version))
+            .collect();
+        plugins.sort();
+        hash.update(plugins.join(",").as_bytes());
+        hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Whether the rule set lets the classifier plugin `name` run.

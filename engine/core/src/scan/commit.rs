@@ -48,6 +48,8 @@ pub struct CommitPlan {
     pub write_incomplete: bool,
     /// Write the new state (the caller keeps sources' states).
     pub keep_state: bool,
+    /// The run's classification fingerprint, kept in the new state.
+    pub classification: Option<String>,
 }
 
 /// An asset of the committed run, for the service's listing of results.
@@ -226,6 +228,7 @@ pub fn commit(
             run_id: plan.run_id.clone(),
             started_at_ms: plan.started_at_ms,
             status: report.status.as_str().to_string(),
+            classification: plan.classification.clone(),
         };
         let file = std::fs::File::create(new_state).map_err(|e| state_error(new_state, e))?;
         Some(StateWriter::new(std::io::BufWriter::new(file), &run).map_err(|e| state_error(new_state, e))?)

@@ -369,6 +369,7 @@ pub fn run_scan(
         max_reported_errors: options.max_reported_errors,
         write_incomplete: true,
         keep_state: options.state.is_some(),
+        classification: options.classifier.as_ref().map(|c| c.fingerprint(registry)),
     };
     let staged = work.0.join("state.svs");
     let committed = commit(&plan, &results, previous.as_deref(), &staged, sink, &mut |_| {})?;

@@ -39,6 +39,11 @@ pub struct LastRun {
     /// may not have been seen by it).
     pub started_at_ms: i64,
     pub status: String,
+    /// The run's [`crate::classify::Classifier::fingerprint`] (`None`: it
+    /// did not classify). Kept in a frame of its own after the run's, so
+    /// that states written before it existed still read.
+    #[serde(skip)]
+    pub classification: Option<String>,
 }
 
 impl LastRun {
@@ -96,6 +101,9 @@ enum StateFrame {
     /// The containing asset of the entries that follow (until the next
     /// `Parent`); an empty id for top-level assets.
     Parent(AssetId),
+    /// Right after `Run`: its classification fingerprint (new variants go
+    /// last, so that older states still decode).
+    Classification(String),
 }
 
 /// Writes a state stream: entries in output order, then the sets written.
@@ -113,6 +121,9 @@ impl<W: Write> StateWriter<W> {
     pub fn new(out: W, run: &LastRun) -> std::io::Result<Self> {
         let mut frames = FrameWriter::new(out, STATE_MAGIC)?;
         frames.put(&StateFrame::Run(run.clone()))?;
+        if let Some(fingerprint) = &run.classification {
+            frames.put(&StateFrame::Classification(fingerprint.clone()))?;
+        }
         Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new(), parent: None })
     }
 
@@ -192,6 +203,8 @@ pub struct StateReader<R: Read> {
     frames: FrameReader<R>,
     pub last_run: LastRun,
     columns: Vec<Arc<Vec<Column>>>,
+    /// The frame read after the run's when it was not its classification.
+    pending: Option<StateFrame>,
 }
 
 impl<R: Read> StateReader<R> {
@@ -201,12 +214,21 @@ impl<R: Read> StateReader<R> {
             Some(StateFrame::Run(run)) => run,
             _ => return Err(FrameError::Trailer("the state does not start with its run")),
         };
-        Ok(StateReader { frames, last_run, columns: Vec::new() })
+        let mut reader = StateReader { frames, last_run, columns: Vec::new(), pending: None };
+        match reader.frames.read::<StateFrame>()? {
+            Some(StateFrame::Classification(fingerprint)) => reader.last_run.classification = Some(fingerprint),
+            other => reader.pending = other,
+        }
+        Ok(reader)
     }
 
     pub fn next_item(&mut self) -> Result<Option<StateItem>, FrameError> {
         loop {
-            match self.frames.read::<StateFrame>()? {
+            let frame = match self.pending.take() {
+                Some(frame) => Some(frame),
+                None => self.frames.read::<StateFrame>()?,
+            };
+            match frame {
                 None => return Ok(None),
                 Some(StateFrame::Columns(c)) => self.columns.push(Arc::new(c)),
                 Some(StateFrame::Entry(entry)) => {
@@ -219,7 +241,9 @@ impl<R: Read> StateReader<R> {
                 Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
                 Some(StateFrame::Related(id)) => return Ok(Some(StateItem::Related(id))),
                 Some(StateFrame::Parent(_)) => {}
-                Some(StateFrame::Run(_)) => return Err(FrameError::Trailer("a second run in the state")),
+                Some(StateFrame::Run(_) | StateFrame::Classification(_)) => {
+                    return Err(FrameError::Trailer("a second run in the state"));
+                }
             }
         }
     }
@@ -287,7 +311,7 @@ pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<
                 }
             }
             StateFrame::Related(id) => related.push(id),
-            StateFrame::Run(_) | StateFrame::Columns(_) | StateFrame::Set(_) => {}
+            StateFrame::Run(_) | StateFrame::Classification(_) | StateFrame::Columns(_) | StateFrame::Set(_) => {}
         }
     }
     for id in related {
@@ -432,7 +456,7 @@ mod tests {
     #[test]
     fn an_incremental_run_keeps_what_it_did_not_list_and_deletes_what_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let run = LastRun { run_id: "r1".into(), started_at_ms: 0, status: "succeeded".into() };
+        let run = LastRun { run_id: "r1".into(), started_at_ms: 0, status: "succeeded".into(), classification: None };
         let write = |path: &Path, entries: &[(&str, Option<&str>)], related: &[&str]| {
             let mut w = StateWriter::new(std::fs::File::create(path).unwrap(), &run).unwrap();
             for (qn, parent) in entries {
@@ -471,7 +495,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = SourceState::new(dir.path(), "sales lake/é", "azure-blob", "https://a.blob.core.windows.net");
         assert_eq!(state.last_run().unwrap(), None);
-        let run = LastRun { run_id: "r1".into(), started_at_ms: 1_700_000_000_123, status: "succeeded".into() };
+        let run = LastRun {
+            run_id: "r1".into(),
+            started_at_ms: 1_700_000_000_123,
+            status: "succeeded".into(),
+            classification: Some("0123456789abcdef".into()),
+        };
         let columns = Arc::new(vec![Column {
             path: vec!["id".into()],
             physical_type: "INT64".into(),

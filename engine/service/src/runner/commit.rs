@@ -172,6 +172,7 @@ async fn try_commit(service: &Arc<Service>, run_id: &str) -> Result<(), ServiceE
         max_reported_errors: 1000,
         write_incomplete: false,
         keep_state: true,
+        classification: settings.as_ref().and_then(|s| s.classification_fingerprint.clone()),
     };
     let new_state = tmp.0.join("state.svs");
     let index_path = tmp.0.join("assets.jsonl");
