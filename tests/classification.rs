@@ -450,6 +450,11 @@ fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
     write_parquet(&lake.join("people.parquet"), &table(0x5e41, Some(sentinel)), Compression::SNAPPY);
     let staff: String = (0..40).map(|i| format!("E-{:06}\n", 100_000 + 7 * i)).collect();
     std::fs::write(lake.join("staff.csv"), format!("staff\n{staff}")).unwrap();
+    // Written an hour ago, so that incremental runs see them unchanged.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for file in ["people.parquet", "staff.csv"] {
+        std::fs::File::options().write(true).open(lake.join(file)).unwrap().set_modified(hour_ago).unwrap();
+    }
     let data = tmp.path().join("data");
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
@@ -502,6 +507,25 @@ fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
     let next_output = Run::read(Path::new(next["location"].as_str().unwrap()));
     let got = classified(&next_output, &staff_qn);
     assert_eq!(got["staff"], BTreeSet::from(["CONTOSO.EMPLOYEE_ID".to_string()]), "{got:?}");
+
+    // An incremental scan: turning classification on reads the unchanged
+    // files again; the same settings next time do not.
+    let run_inc = |svc: &serve::Service| {
+        let (status, run) = svc.admin("POST", "/v1/scans/inc/runs", None);
+        assert_eq!(status, 202, "{run}");
+        let run = serve::poll_run(svc, run["id"].as_str().unwrap());
+        assert_eq!(run["state"], "succeeded", "{run}");
+        let output = Run::read(Path::new(run["location"].as_str().unwrap()));
+        (run["counts"]["schemas"].as_i64().unwrap(), !classified(&output, &staff_qn)["staff"].is_empty())
+    };
+    let mut inc = json!({"name": "inc", "source": "lake", "incremental": true});
+    assert_eq!(svc.admin("POST", "/v1/scans", Some(inc.clone())).0, 201);
+    assert_eq!(run_inc(&svc), (2, false));
+    inc["rule_set"] = json!({"classification": {}});
+    let (status, e) = svc.admin("PUT", "/v1/scans/inc", Some(inc));
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(run_inc(&svc), (2, true), "classification turned on: every file read again");
+    assert_eq!(run_inc(&svc), (0, true), "same settings: unchanged files keep their labels");
 
     // No sampled value in the API's answers, the output, the state database or the log.
     let mut everything = String::new();
