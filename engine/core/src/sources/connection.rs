@@ -55,7 +55,8 @@ pub struct SqlConnectionDef {
     pub connect_timeout_seconds: Option<u64>,
     /// Seconds per statement (default 120).
     pub query_timeout_seconds: Option<u64>,
-    /// Connections kept open per source (default 2).
+    /// Connections kept open per source (default 2, at most 16); also how
+    /// many tables are sampled at once when the scan classifies.
     pub pool_size: Option<u32>,
 }
 
