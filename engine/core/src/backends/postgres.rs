@@ -340,6 +340,16 @@ impl PostgresBackend {
         if let Some(c) = back {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             let total: usize = pool.values().map(Vec::len).sum();
+            // Full: an idle connection to another database makes room (the
+            // catalog's first database is not queried again, its
+            // connection would otherwise hold the slot for the whole run
+            // and every later connection be dropped after one statement).
+            if total >= self.pool_size
+                && let Some(other) = pool.iter_mut().find(|(d, conns)| **d != database && !conns.is_empty())
+            {
+                other.1.pop();
+            }
+            let total: usize = pool.values().map(Vec::len).sum();
             if total < self.pool_size {
                 pool.entry(database).or_default().push(c);
             }
