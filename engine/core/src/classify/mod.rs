@@ -330,8 +330,7 @@ impl Classifier {
             if s.name_required && !named {
                 continue;
             }
-            let matched = values.iter().filter(|v| (s.matches)(v, named)).count() as u32;
-            if passes(matched, sampled, self.threshold) {
+            if let Some(matched) = count_passing(&values, self.threshold, |v| (s.matches)(v, named)) {
                 labels.push(Label { name: s.name.to_string(), matched, min_share: self.threshold });
             }
         }
@@ -344,10 +343,10 @@ impl Classifier {
                 continue;
             }
             let matched = match &rule.value {
-                Some(re) => values.iter().filter(|v| re.is_match(v)).count() as u32,
-                None => sampled,
+                Some(re) => count_passing(&values, rule.min_share, |v| re.is_match(v)),
+                None => Some(sampled),
             };
-            if passes(matched, sampled, rule.min_share) {
+            if let Some(matched) = matched {
                 labels.push(Label { name: rule.name.clone(), matched, min_share: rule.min_share });
             }
         }
@@ -358,6 +357,32 @@ impl Classifier {
 /// `matched / sampled >= min_share`, in integers so that 60% of 5 is 3.
 fn passes(matched: u32, sampled: u32, min_share: f64) -> bool {
     matched > 0 && f64::from(matched) >= min_share * f64::from(sampled) - 1e-9
+}
+
+/// The values that match, when enough do to pass `min_share`; `None` as soon
+/// as too many have missed for that. The same answer as counting them all,
+/// but a classification a column does not have (nearly all of them, for
+/// nearly every column) stops after a little over `1 - min_share` of its
+/// values instead of going through them all: classification took 8.5× the
+/// metadata-only time of a 10,000-file lake, mostly in the matchers.
+fn count_passing(values: &[&str], min_share: f64, mut matches: impl FnMut(&str) -> bool) -> Option<u32> {
+    let sampled = values.len() as u32;
+    // The fewest matches that pass (at least one).
+    let needed = ((min_share * f64::from(sampled) - 1e-9).ceil().max(1.0)) as u32;
+    let allowed_misses = sampled.checked_sub(needed)?;
+    let (mut matched, mut missed) = (0u32, 0u32);
+    for v in values {
+        if matches(v) {
+            matched += 1;
+        } else {
+            missed += 1;
+            if missed > allowed_misses {
+                return None;
+            }
+        }
+    }
+    debug_assert!(passes(matched, sampled, min_share));
+    Some(matched)
 }
 
 #[cfg(test)]

@@ -171,3 +171,18 @@ fn plugins_see_the_values_the_system_classifications_see() {
     let c = Classifier::new(&ClassificationConfig { max_rows: 2, ..Default::default() }).unwrap();
     assert_eq!(c.prepare(&owned(&["  a ", "", "   ", "b", "c"])), ["a", "b"]);
 }
+
+#[test]
+fn stopping_at_the_first_hopeless_miss_gives_the_same_answer_as_counting_all() {
+    // Every pattern of up to 10 values, at shares that round every way.
+    for n in 1..=10u32 {
+        for bits in 0..(1u32 << n) {
+            let values: Vec<&str> = (0..n).map(|i| if bits >> i & 1 == 1 { "y" } else { "n" }).collect();
+            for share in [0.05, 0.3, 0.5, 0.6, 0.61, 0.9, 1.0] {
+                let matched = bits.count_ones();
+                let want = super::passes(matched, n, share).then_some(matched);
+                assert_eq!(super::count_passing(&values, share, |v| v == "y"), want, "{values:?} at {share}");
+            }
+        }
+    }
+}
