@@ -166,7 +166,9 @@ impl SystemClassifier {
 }
 
 fn contains_folded(list: &[&str], value: &str) -> bool {
-    list.iter().any(|x| x.eq_ignore_ascii_case(value))
+    // Every name starts with a letter: most values are rejected here, not
+    // after a comparison with each of a few hundred names.
+    value.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) && list.iter().any(|x| x.eq_ignore_ascii_case(value))
 }
 
 /// One to four capitalised alphabetic words (hyphens and apostrophes inside);
@@ -174,6 +176,9 @@ fn contains_folded(list: &[&str], value: &str) -> bool {
 /// first name or the last a known surname. It cannot find names outside its
 /// small dictionaries in columns not named for them, nor names in free text.
 fn person_name(value: &str, named: bool) -> bool {
+    if !value.chars().next().is_some_and(char::is_uppercase) {
+        return false;
+    }
     let words: Vec<&str> = value.split(' ').filter(|w| !w.is_empty()).collect();
     let shaped = (1..=4).contains(&words.len())
         && words.iter().all(|w| {

@@ -184,6 +184,11 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 /// An IBAN: a known country's length and a mod-97 remainder of 1 (spaces allowed).
 pub fn iban(v: &str) -> bool {
+    // Before any allocation: a country code first, and long enough.
+    let b = v.as_bytes();
+    if b.len() < 15 || !b[0].is_ascii_uppercase() || !b[1].is_ascii_uppercase() {
+        return false;
+    }
     let s: String = v.chars().filter(|c| *c != ' ').collect();
     if s.len() < 15 || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
         return false;
@@ -270,6 +275,9 @@ pub fn azure_storage_key(v: &str) -> bool {
 
 /// An Azure storage connection string with an account key or SAS.
 pub fn azure_storage_connection_string(v: &str) -> bool {
+    if !v.contains('=') {
+        return false;
+    }
     let lower = v.to_ascii_lowercase();
     (lower.contains("accountname=") && lower.contains("accountkey="))
         || (lower.contains("blobendpoint=") && lower.contains("sharedaccesssignature="))
