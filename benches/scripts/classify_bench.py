@@ -45,7 +45,7 @@ def as_postgres(args):
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, settings=""):
         self.dir = tempfile.mkdtemp(prefix="surveyor-bench-pg-")
         os.chmod(self.dir, 0o777)
         pw = os.path.join(self.dir, "pw")
@@ -63,7 +63,7 @@ class Cluster:
         s.close()
         subprocess.run(
             as_postgres(["pg_ctl", "-D", data, "-l", os.path.join(self.dir, "log"), "-o",
-                         f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                         f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off {settings}",
                          "-w", "-t", "300", "start"]),
             check=True, stdout=subprocess.DEVNULL)
 

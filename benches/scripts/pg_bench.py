@@ -27,10 +27,13 @@ from classify_bench import PG_PASSWORD, Cluster, as_postgres, pg_bin, timed
 
 def make_database(cluster, tables):
     cluster.psql("postgres", "CREATE DATABASE bench")
-    cluster.psql("bench", f"""
+    # 500 tables per transaction: one transaction would run out of lock slots.
+    for first in range(1, tables + 1, 500):
+        last = min(first + 499, tables)
+        cluster.psql("bench", f"""
 DO $$
 BEGIN
-  FOR t IN 1..{tables} LOOP
+  FOR t IN {first}..{last} LOOP
     EXECUTE format('CREATE TABLE public.t%s (id bigint PRIMARY KEY, parent_id bigint, name text NOT NULL,
                     email varchar(200), amount numeric(12,2), created timestamptz DEFAULT now(),
                     flags boolean, payload jsonb)', t);
@@ -53,7 +56,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     surveyor = os.path.abspath(args.surveyor)
-    cluster = Cluster()
+    # pg_dump locks every table it dumps, in one transaction.
+    cluster = Cluster(f"-c max_locks_per_transaction={max(64, args.tables // 50)}")
     src_dir = tempfile.mkdtemp(prefix="surveyor-bench-src-")
     try:
         make_database(cluster, args.tables)
