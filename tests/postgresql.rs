@@ -30,6 +30,7 @@ fn setup() -> Cluster {
         "CREATE SCHEMA shop; \
          CREATE TABLE shop.customers (id int PRIMARY KEY, name text NOT NULL, email varchar(200) UNIQUE); \
          COMMENT ON TABLE shop.customers IS 'Who buys'; \
+         COMMENT ON COLUMN shop.customers.email IS 'Where invoices go'; \
          CREATE TABLE shop.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers(id), \
             amount numeric(12,2) DEFAULT 0, placed_at timestamptz NOT NULL DEFAULT now(), note text); \
          CREATE TABLE shop.order_lines (order_id bigint REFERENCES shop.orders(id), line_no smallint, sku text, PRIMARY KEY (order_id, line_no)); \
@@ -141,6 +142,14 @@ fn scans_a_real_postgresql_with_keys_views_and_a_locked_database() {
     assert_eq!(report["counts"]["unresolvedRelations"], 0);
     support::atlas::assert_atlas_accepts(&run);
     assert_eq!(by[&q("sales/shop/customers")]["attributes"]["description"], "Who buys");
+    let email = run
+        .entities()
+        .find(|e| {
+            e["attributes"]["name"] == "email"
+                && e["attributes"]["qualifiedName"].as_str().unwrap_or("").starts_with(&q("sales/shop/customers#"))
+        })
+        .unwrap_or_else(|| panic!("the email column of customers"));
+    assert_eq!(email["customAttributes"]["description"], "Where invoices go", "{email}");
     assert_eq!(
         by[&q("sales/shop/order_lines")]["attributes"]["primaryKey"],
         serde_json::json!(["order_id", "line_no"])
