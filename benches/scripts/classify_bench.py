@@ -73,6 +73,22 @@ class Cluster:
                          "-v", "ON_ERROR_STOP=1", "-q", "-c", sql]),
             check=True, stdout=subprocess.DEVNULL)
 
+    def write_source(self, path):
+        """A `postgresql` source definition for the database `bench`, password from BENCH_PG_PASSWORD."""
+        with open(path, "w") as f:
+            f.write(f"""name = "bench"
+type = "postgresql"
+
+[connection]
+host = "127.0.0.1"
+port = {self.port}
+encryption = "off"
+credential = {{ kind = "password", user = "postgres", password = {{ env = "BENCH_PG_PASSWORD" }} }}
+
+[config]
+databases = ["bench"]
+""")
+
     def stop(self):
         subprocess.run(as_postgres(["pg_ctl", "-D", os.path.join(self.dir, "data"), "-m", "immediate", "stop"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -177,19 +193,7 @@ def main():
             make_database(cluster, args.tables)
             src_dir = tempfile.mkdtemp(prefix="surveyor-bench-src-")
             source = os.path.join(src_dir, "pg.toml")
-            with open(source, "w") as f:
-                f.write(f"""name = "bench"
-type = "postgresql"
-
-[connection]
-host = "127.0.0.1"
-port = {cluster.port}
-encryption = "off"
-credential = {{ kind = "password", user = "postgres", password = {{ env = "BENCH_PG_PASSWORD" }} }}
-
-[config]
-databases = ["bench"]
-""")
+            cluster.write_source(source)
             env = dict(os.environ, BENCH_PG_PASSWORD=PG_PASSWORD)
             # 128 rows sampled of each table's 200, 6 columns.
             bench(f"PostgreSQL, {args.tables} tables", [surveyor, "scan", "--source", source], args.rounds,

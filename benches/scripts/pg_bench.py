@@ -62,19 +62,7 @@ def main():
     try:
         make_database(cluster, args.tables)
         source = os.path.join(src_dir, "pg.toml")
-        with open(source, "w") as f:
-            f.write(f"""name = "bench"
-type = "postgresql"
-
-[connection]
-host = "127.0.0.1"
-port = {cluster.port}
-encryption = "off"
-credential = {{ kind = "password", user = "postgres", password = {{ env = "BENCH_PG_PASSWORD" }} }}
-
-[config]
-databases = ["bench"]
-""")
+        cluster.write_source(source)
         env = dict(os.environ, BENCH_PG_PASSWORD=PG_PASSWORD, PGPASSWORD=PG_PASSWORD)
         dump = as_postgres([
             "pg_dump", "--schema-only", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
