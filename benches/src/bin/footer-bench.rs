@@ -1,7 +1,8 @@
-//! `footer-bench <LAKE> [ROUNDS]`: the cost of reading Parquet schemas in the
-//! sandbox against the same code run natively, on the same files, in the
-//! same process, one thread each; and the cost of a fresh instance from
-//! `InstancePre`.
+//! `footer-bench <LAKE> [ROUNDS] [--sample]`: the cost of reading Parquet
+//! schemas in the sandbox against the same code run natively, on the same
+//! files, in the same process, one thread each; and the cost of a fresh
+//! instance from `InstancePre`. With `--sample`, both paths also sample the
+//! columns for classification (128 rows, 1 MiB per column).
 //!
 //! Both paths get the same input (the file's path, size and 64 KiB tail from
 //! memory, the rest of the file from memory when the footer is larger) and
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use surveyor_connector_parquet::{Config, Parquet};
 use surveyor_engine::host::{Limits, Registry, Runtime, RuntimeOptions};
 use surveyor_engine::storage::{MemoryStorage, Storage};
-use surveyor_sdk::{FileInput, FileReader, Format, LogLevel};
+use surveyor_sdk::{FileInput, FileReader, Format, LogLevel, SampleLimits};
 
 const TAIL: usize = 64 * 1024;
 
@@ -61,8 +62,16 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let lake = PathBuf::from(args.next().expect("usage: footer-bench <LAKE> [ROUNDS]"));
-    let rounds: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(3);
+    let usage = "usage: footer-bench <LAKE> [ROUNDS] [--sample]";
+    let lake = PathBuf::from(args.next().expect(usage));
+    let (mut rounds, mut sample) = (3, false);
+    for arg in args {
+        match arg.as_str() {
+            "--sample" => sample = true,
+            n => rounds = n.parse().expect(usage),
+        }
+    }
+    let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
     let mut paths = Vec::new();
     collect(&lake, &mut paths);
     paths.sort();
@@ -93,8 +102,12 @@ fn main() {
                 tail: tail(&f.bytes),
                 config: String::new(),
             };
-            let schema = Parquet::read_schema(&input, &Reader(&f.bytes), &config).expect("schema");
-            native_columns += schema.columns.len();
+            native_columns += if sample {
+                let sampled = Parquet::read_sample(&input, &Reader(&f.bytes), &config, &limits).expect("sample");
+                sampled.schema.columns.len() + sampled.samples.iter().map(|s| s.values.len()).sum::<usize>()
+            } else {
+                Parquet::read_schema(&input, &Reader(&f.bytes), &config).expect("schema").columns.len()
+            };
         }
         native.push(started.elapsed());
     }
@@ -112,8 +125,19 @@ fn main() {
         wasm_columns = 0;
         for f in &files {
             let mut t = tail(&f.bytes);
-            let (schema, _) = instance.read_schema(&storage, &f.path, f.bytes.len() as u64, &mut t, "");
-            wasm_columns += schema.expect("schema").columns.len();
+            let size = f.bytes.len() as u64;
+            wasm_columns += if sample {
+                let wit_limits = surveyor_engine::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits {
+                    max_rows: limits.max_rows,
+                    max_bytes_per_column: limits.max_bytes_per_column,
+                };
+                let (sampled, _) = instance.read_sample(&storage, &f.path, size, &mut t, "", wit_limits);
+                let sampled = sampled.expect("sample");
+                sampled.schema.columns.len() + sampled.samples.iter().map(|s| s.values.len()).sum::<usize>()
+            } else {
+                let (schema, _) = instance.read_schema(&storage, &f.path, size, &mut t, "");
+                schema.expect("schema").columns.len()
+            };
         }
         wasm.push(started.elapsed());
     }
@@ -134,7 +158,8 @@ fn main() {
     let mut sorted = inst.clone();
     sorted.sort();
     let p90 = sorted[sorted.len() * 9 / 10];
-    println!("files: {n}, columns: {native_columns}, best of {rounds} rounds, one thread");
+    let what = if sample { "columns + sampled values" } else { "columns" };
+    println!("files: {n}, {what}: {native_columns}, best of {rounds} rounds, one thread");
     println!(
         "native footer parsing : {:>8.0} files/s  ({:.1} µs/file)",
         per_s(native),
