@@ -307,3 +307,27 @@ fn samples_are_the_first_rows_within_the_limits() {
     let email = sampled.samples.iter().find(|s| s.path == ["email"]).unwrap();
     assert_eq!(email.values, ["u0@example.com"]);
 }
+
+/// Sampling decodes data pages, a wider surface than the footer: every
+/// corpus file (every codec, legacy layouts, INT96, decimals, float16,
+/// corrupt pages) must sample or fail cleanly, never panic (a trap in the
+/// sandbox would lose the file's schema too).
+#[test]
+fn every_corpus_file_samples_without_a_panic() {
+    use surveyor_sdk::SampleLimits;
+    use surveyor_sdk::testing::read_sample;
+    let mut files = Vec::new();
+    corpus_files(&corpus_dir(), &mut files);
+    let mut sampled_values = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+        let result = std::panic::catch_unwind(|| read_sample::<Parquet>(&name, &bytes, 64 * 1024, limits));
+        let result = result.unwrap_or_else(|_| panic!("{name}: sampling panicked"));
+        if let Ok(sampled) = result {
+            sampled_values += sampled.samples.iter().map(|s| s.values.len()).sum::<usize>();
+        }
+    }
+    assert!(sampled_values > 10_000, "only {sampled_values} values sampled from the corpus");
+}
