@@ -128,32 +128,24 @@ pub fn sample(
             Ok(ColumnReader::BoolColumnReader(r)) => {
                 read(r, &descr, rows, &mut builder, |_, v: &bool, b| b.push(Some(if *v { "true" } else { "false" })))
             }
+            // Plain integers are written as such; converted types as the crate's `Field` shows them.
             Ok(ColumnReader::Int32ColumnReader(r)) => read(r, &descr, rows, &mut builder, |d, v, b| {
-                let field = match d.converted_type() {
-                    ConvertedType::NONE | ConvertedType::INT_32 => return b.push(Some(&v.to_string())),
-                    ConvertedType::INT_8
-                    | ConvertedType::INT_16
-                    | ConvertedType::UINT_8
-                    | ConvertedType::UINT_16
-                    | ConvertedType::UINT_32
-                    | ConvertedType::DATE
-                    | ConvertedType::TIME_MILLIS
-                    | ConvertedType::DECIMAL => Field::convert_int32(d, *v),
-                    _ => return b.push(Some(&v.to_string())),
-                };
-                push_field(b, &field)
+                use ConvertedType::*;
+                match d.converted_type() {
+                    INT_8 | INT_16 | UINT_8 | UINT_16 | UINT_32 | DATE | TIME_MILLIS | DECIMAL => {
+                        push_field(b, &Field::convert_int32(d, *v))
+                    }
+                    _ => b.push(Some(&v.to_string())),
+                }
             }),
             Ok(ColumnReader::Int64ColumnReader(r)) => read(r, &descr, rows, &mut builder, |d, v, b| {
-                let field = match d.converted_type() {
-                    ConvertedType::NONE | ConvertedType::INT_64 => return b.push(Some(&v.to_string())),
-                    ConvertedType::UINT_64
-                    | ConvertedType::TIME_MICROS
-                    | ConvertedType::TIMESTAMP_MILLIS
-                    | ConvertedType::TIMESTAMP_MICROS
-                    | ConvertedType::DECIMAL => Field::convert_int64(d, *v),
-                    _ => return b.push(Some(&v.to_string())),
-                };
-                push_field(b, &field)
+                use ConvertedType::*;
+                match d.converted_type() {
+                    UINT_64 | TIME_MICROS | TIMESTAMP_MILLIS | TIMESTAMP_MICROS | DECIMAL => {
+                        push_field(b, &Field::convert_int64(d, *v))
+                    }
+                    _ => b.push(Some(&v.to_string())),
+                }
             }),
             Ok(ColumnReader::Int96ColumnReader(r)) => {
                 read(r, &descr, rows, &mut builder, |_, v, b| push_field(b, &Field::TimestampMillis(v.to_millis())))
@@ -196,9 +188,10 @@ fn read<T: DataType>(
         values.iter().for_each(|v| push(descr, v, builder));
         return Ok(());
     }
+    // Only non-null values are in `values`: one per level at `max_def`.
     let mut values = values.iter();
     for def in defs {
-        match values.next().filter(|_| def == max_def) {
+        match (def == max_def).then(|| values.next()).flatten() {
             Some(v) => push(descr, v, builder),
             None => builder.push(None),
         }

@@ -254,8 +254,8 @@ fn corpus_legacy_and_special_types_are_recognised() {
     );
 }
 
-/// A file of `rows` rows: a string, a struct member, a list (not sampled)
-/// and an all-null column, written with `compression`.
+/// A file of `rows` rows: a string, a struct member, a list (not sampled),
+/// an all-null column and one null in every third row, written with `compression`.
 fn file_with_rows(rows: usize, compression: parquet::basic::Compression) -> Vec<u8> {
     use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, StructArray};
     use arrow_schema::{DataType, Field, Fields};
@@ -270,6 +270,10 @@ fn file_with_rows(rows: usize, compression: parquet::basic::Compression) -> Vec<
         ("address", Arc::new(address) as ArrayRef),
         ("tags", Arc::new(tags) as ArrayRef),
         ("nothing", Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef),
+        (
+            "sparse",
+            Arc::new(StringArray::from_iter((0..rows).map(|i| (i % 3 != 0).then(|| format!("s{i}"))))) as ArrayRef,
+        ),
     ])
     .unwrap();
     let mut buf = Vec::new();
@@ -298,6 +302,11 @@ fn samples_are_the_first_rows_within_the_limits() {
         assert!(by_path("tags").is_none() && by_path("tags.list.item").is_none(), "lists are not sampled");
         let nothing = by_path("nothing").unwrap();
         assert_eq!((nothing.values.len(), nothing.nulls), (0, 128));
+        // Every third row null: the values stay in step with their rows.
+        let sparse = by_path("sparse").unwrap();
+        assert_eq!((sparse.values.len(), sparse.nulls), (85, 43));
+        assert_eq!(sparse.values[..4], ["s1", "s2", "s4", "s5"]);
+        assert_eq!(sparse.values[84], "s127");
         assert!(!sampled.schema.columns.is_empty());
     }
     // The byte limit: 16 bytes hold one value of "u0@example.com".
