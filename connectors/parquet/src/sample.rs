@@ -5,24 +5,24 @@
 //! Only the start of each column chunk is read (its dictionary page and
 //! about 1 MiB of data pages), within a per-file budget, so a wide or huge
 //! file costs a bounded amount of reads and memory. Each leaf column is read
-//! on its own with a typed column reader and its values formatted directly:
-//! the record API (row assembly, path maps, a `Field` per value) cost 2.4x
-//! more per file on the generated lake (`footer-bench --sample`). A column
+//! on its own with a typed column reader and its values formatted directly
+//! ([`text`]): the record API (row assembly, path maps, a `Field` per value)
+//! cost 2.4x more per file on the generated lake (`footer-bench --sample`). A column
 //! that cannot be sampled (a codec not compiled in, pages past the fetched
 //! bytes) gets no sample; the schema is unaffected. Columns inside lists and
 //! maps are not sampled: their elements are not one value per row.
 
+use crate::text;
 use bytes::Bytes;
 use parquet::basic::{ConvertedType, LogicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
-use parquet::data_type::{ByteArray, DataType};
+use parquet::data_type::DataType;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::metadata::page_index::RowGroupPageIndex;
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
-use parquet::record::Field;
-use parquet::schema::types::ColumnDescPtr;
+use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor};
 use std::sync::Arc;
 use surveyor_sdk::{ColumnSample, FileInput, FileReader, LogLevel, SampleBuilder, SampleLimits};
 
@@ -119,46 +119,37 @@ pub fn sample(
         return Vec::new();
     };
     let mut out = Vec::with_capacity(fetched_leaves.len());
+    let mut scratch = String::new();
     for leaf in fetched_leaves {
         let descr = schema.column(leaf);
         let path: Vec<String> = descr.path().parts().to_vec();
         let mut builder = SampleBuilder::new(path, limits);
         let rows = limits.max_rows as usize;
+        let b = &mut builder;
+        let s = &mut scratch;
+        let d = &descr;
         let read = match reader.get_column_reader(leaf) {
-            Ok(ColumnReader::BoolColumnReader(r)) => {
-                read(r, &descr, rows, &mut builder, |_, v: &bool, b| b.push(Some(if *v { "true" } else { "false" })))
+            Ok(ColumnReader::BoolColumnReader(r)) => read(r, d, rows, b, s, |v, b, _| b.push(Some(bool_text(*v)))),
+            Ok(ColumnReader::Int32ColumnReader(r)) => {
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::int32(d, *v, s)))
             }
-            // Plain integers are written as such; converted types as the crate's `Field` shows them.
-            Ok(ColumnReader::Int32ColumnReader(r)) => read(r, &descr, rows, &mut builder, |d, v, b| {
-                use ConvertedType::*;
-                match d.converted_type() {
-                    INT_8 | INT_16 | UINT_8 | UINT_16 | UINT_32 | DATE | TIME_MILLIS | DECIMAL => {
-                        push_field(b, &Field::convert_int32(d, *v))
-                    }
-                    _ => b.push(Some(&v.to_string())),
-                }
-            }),
-            Ok(ColumnReader::Int64ColumnReader(r)) => read(r, &descr, rows, &mut builder, |d, v, b| {
-                use ConvertedType::*;
-                match d.converted_type() {
-                    UINT_64 | TIME_MICROS | TIMESTAMP_MILLIS | TIMESTAMP_MICROS | DECIMAL => {
-                        push_field(b, &Field::convert_int64(d, *v))
-                    }
-                    _ => b.push(Some(&v.to_string())),
-                }
-            }),
+            Ok(ColumnReader::Int64ColumnReader(r)) => {
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::int64(d, *v, s)))
+            }
             Ok(ColumnReader::Int96ColumnReader(r)) => {
-                read(r, &descr, rows, &mut builder, |_, v, b| push_field(b, &Field::TimestampMillis(v.to_millis())))
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::int96(v.to_millis(), s)))
             }
             Ok(ColumnReader::FloatColumnReader(r)) => {
-                read(r, &descr, rows, &mut builder, |_, v, b| push_field(b, &Field::Float(*v)))
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::float(s, *v)))
             }
             Ok(ColumnReader::DoubleColumnReader(r)) => {
-                read(r, &descr, rows, &mut builder, |_, v, b| push_field(b, &Field::Double(*v)))
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::float(s, *v)))
             }
-            Ok(ColumnReader::ByteArrayColumnReader(r)) => read(r, &descr, rows, &mut builder, push_bytes),
+            Ok(ColumnReader::ByteArrayColumnReader(r)) => {
+                read(r, d, rows, b, s, |v, b, s| push_bytes(d, v.data(), b, s))
+            }
             Ok(ColumnReader::FixedLenByteArrayColumnReader(r)) => {
-                read(r, &descr, rows, &mut builder, |d, v, b| push_bytes(d, v, b))
+                read(r, d, rows, b, s, |v, b, s| push_bytes(d, v.data(), b, s))
             }
             Err(e) => Err(e),
         };
@@ -175,64 +166,54 @@ pub fn sample(
 /// Reads the first `rows` values of one column into `builder`, nulls as `None`.
 fn read<T: DataType>(
     mut reader: ColumnReaderImpl<T>,
-    descr: &ColumnDescPtr,
+    descr: &ColumnDescriptor,
     rows: usize,
     builder: &mut SampleBuilder,
-    push: impl Fn(&ColumnDescPtr, &T::T, &mut SampleBuilder),
+    scratch: &mut String,
+    mut push: impl FnMut(&T::T, &mut SampleBuilder, &mut String),
 ) -> parquet::errors::Result<()> {
     let (mut values, mut defs) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
     let max_def = descr.max_def_level();
     let defs_wanted = if max_def > 0 { Some(&mut defs) } else { None };
     reader.read_records(rows, defs_wanted, None, &mut values)?;
     if max_def == 0 {
-        values.iter().for_each(|v| push(descr, v, builder));
+        values.iter().for_each(|v| push(v, builder, scratch));
         return Ok(());
     }
     // Only non-null values are in `values`: one per level at `max_def`.
     let mut values = values.iter();
     for def in defs {
         match (def == max_def).then(|| values.next()).flatten() {
-            Some(v) => push(descr, v, builder),
+            Some(v) => push(v, builder, scratch),
             None => builder.push(None),
         }
     }
     Ok(())
 }
 
-fn push_bytes(descr: &ColumnDescPtr, value: &ByteArray, builder: &mut SampleBuilder) {
-    let data = value.data();
+/// Pushes the text `write` puts in `scratch`, or a null when it has none.
+fn push(builder: &mut SampleBuilder, scratch: &mut String, write: impl FnOnce(&mut String) -> bool) {
+    scratch.clear();
+    let written = write(scratch);
+    builder.push(written.then_some(scratch.as_str()));
+}
+
+fn bool_text(v: bool) -> &'static str {
+    if v { "true" } else { "false" }
+}
+
+fn push_bytes(descr: &ColumnDescPtr, data: &[u8], builder: &mut SampleBuilder, scratch: &mut String) {
     match (descr.converted_type(), descr.logical_type_ref()) {
-        (ConvertedType::DECIMAL, _) | (ConvertedType::NONE, Some(LogicalType::Float16)) => {
-            match Field::convert_byte_array(descr, value.clone()) {
-                Ok(field) => push_field(builder, &field),
-                Err(_) => builder.push(None),
-            }
-        }
-        (_, Some(LogicalType::Uuid)) if data.len() == 16 => builder.push(Some(&uuid(data))),
+        (ConvertedType::DECIMAL, _) => push(builder, scratch, |s| text::decimal_bytes(descr, data, s)),
+        (ConvertedType::NONE, Some(LogicalType::Float16)) => push(builder, scratch, |s| text::float16(descr, data, s)),
+        (_, Some(LogicalType::Uuid)) => match <&[u8; 16]>::try_from(data) {
+            Ok(bytes) => push(builder, scratch, |s| {
+                text::uuid(bytes, s);
+                true
+            }),
+            Err(_) => builder.push(None),
+        },
         // Text, and binary that happens to be UTF-8; other bytes count as null.
         _ => builder.push(std::str::from_utf8(data).ok()),
-    }
-}
-
-/// The usual 8-4-4-4-12 form of a UUID's 16 bytes.
-fn uuid(bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
-/// The usual text form of a converted value. Dates and timestamps past
-/// year 9999 are not formatted: the `parquet` crate's `Display` would panic
-/// on the most extreme of them, and no classifier looks for them.
-fn push_field(builder: &mut SampleBuilder, field: &Field) {
-    const MAX_DAYS: i64 = 2_932_896;
-    const MAX_MILLIS: i64 = MAX_DAYS * 86_400_000;
-    let in_range = match field {
-        Field::Date(d) => i64::from(*d).abs() <= MAX_DAYS,
-        Field::TimestampMillis(ms) => ms.checked_abs().is_some_and(|ms| ms <= MAX_MILLIS),
-        Field::TimestampMicros(us) => us.checked_abs().is_some_and(|us| us / 1000 <= MAX_MILLIS),
-        _ => true,
-    };
-    if in_range {
-        builder.push(Some(&field.to_string()));
     }
 }
