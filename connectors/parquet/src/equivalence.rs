@@ -1,20 +1,44 @@
 //! The one-pass footer decoder ([`crate::footer`] + [`crate::tree`]) against
 //! the `parquet` crate's own metadata reader, on every file of Apache's
 //! parquet-testing corpus and on a generated lake: the same columns, the same
-//! facts, and the same files refused.
+//! facts, the same first row group for sampling, and the same files refused.
 
 use super::*;
 use crate::tests::{corpus_dir, corpus_files};
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 
 /// What the connector reported before the one-pass decoder: the schema from
 /// `decode_schema`, the facts from the full `ParquetMetaData`.
-fn reference(footer: &[u8]) -> Result<(String, Option<String>), String> {
+fn reference(footer: &[u8]) -> Result<(String, Option<String>, Option<String>), String> {
     let descr = ParquetMetaDataReader::decode_schema(footer).map_err(|e| e.to_string())?;
     let columns = format!("{:?}", schema::columns(descr.root_schema(), descr.num_columns()));
     // Some corpus files have row groups the crate refuses; their schema is still compared.
-    let facts = ParquetMetaDataReader::decode_metadata(footer).ok().map(|m| reference_facts(&m, descr.num_columns()));
-    Ok((columns, facts))
+    let metadata = ParquetMetaDataReader::decode_metadata(footer).ok();
+    let facts = metadata.as_ref().map(|m| reference_facts(m, descr.num_columns()));
+    let first = metadata.as_ref().and_then(|m| m.row_groups().first()).map(|rg| chunks(rg, |_| true));
+    Ok((columns, facts, first))
+}
+
+/// What the column readers use of a row group's chunks; chunks that
+/// `readable` rules out show as `-`.
+fn chunks(rg: &RowGroupMetaData, readable: impl Fn(usize) -> bool) -> String {
+    let mut out = format!("rows={}", rg.num_rows());
+    for (i, c) in rg.columns().iter().enumerate() {
+        if !readable(i) {
+            out += " -";
+            continue;
+        }
+        let codec = format!("{:?}", c.compression());
+        out += &format!(
+            " {}:{}:{}:{}:{:?}",
+            codec.split('(').next().unwrap(),
+            c.num_values(),
+            c.compressed_size(),
+            c.data_page_offset(),
+            c.dictionary_page_offset()
+        );
+    }
+    out
 }
 
 fn reference_facts(m: &ParquetMetaData, leaves: usize) -> String {
@@ -35,8 +59,8 @@ fn reference_facts(m: &ParquetMetaData, leaves: usize) -> String {
     )
 }
 
-fn new_path(footer: &[u8]) -> Result<(String, String), String> {
-    let facts = footer::read(footer).map_err(|e| e.to_string())?;
+fn new_path(footer: &[u8]) -> Result<(String, String, Option<sample::FirstRowGroup>), String> {
+    let facts = footer::read(footer, true).map_err(|e| e.to_string())?;
     let tree = tree::build(&facts.schema)?;
     let columns = format!("{:?}", schema::columns(&tree.root, tree.leaves));
     let codecs: std::collections::BTreeSet<String> = facts.codecs.iter().map(|c| c.to_string()).collect();
@@ -51,7 +75,8 @@ fn new_path(footer: &[u8]) -> Result<(String, String), String> {
         facts.created_by.as_deref(),
         facts.key_value_keys,
     );
-    Ok((columns, summary))
+    let first = facts.first_row_group.as_ref().and_then(|rows| sample::row_group(&tree.root, rows));
+    Ok((columns, summary, first))
 }
 
 /// The footer of a whole Parquet file, or `None` when the trailer is not `PAR1`.
@@ -68,10 +93,19 @@ fn footer_of(bytes: &[u8]) -> Option<&[u8]> {
 fn compare(name: &str, bytes: &[u8]) -> bool {
     let Some(footer) = footer_of(bytes) else { return false };
     match (reference(footer), new_path(footer)) {
-        (Ok((want_columns, want_facts)), Ok((columns, facts))) => {
+        (Ok((want_columns, want_facts, want_first)), Ok((columns, facts, first))) => {
             assert_eq!(columns, want_columns, "{name}: columns differ");
             if let Some(want_facts) = want_facts {
                 assert_eq!(facts, want_facts, "{name}: facts differ");
+            }
+            // Chunks the sampler skips are not compared; those it reads must match.
+            if let Some(want) = want_first {
+                let first = first.unwrap_or_else(|| panic!("{name}: no first row group, the crate has {want}"));
+                let got = chunks(first.metadata(), |i| first.is_readable(i));
+                let want: Vec<&str> = want.split(' ').collect();
+                for (i, part) in got.split(' ').enumerate() {
+                    assert!(part == "-" || part == want[i], "{name}: first row group differs: {got} != {want:?}");
+                }
             }
             true
         }

@@ -35,6 +35,32 @@ pub struct Facts<'a> {
     pub codecs: BTreeSet<&'static str>,
     pub key_value_keys: Vec<String>,
     pub created_by: Option<String>,
+    /// The first row group's column chunks, when asked for (sampling).
+    pub first_row_group: Option<RowGroup>,
+}
+
+/// Where a row group's column chunks lie: what the `parquet` crate's
+/// column readers need, so that sampling does not decode the footer twice.
+#[derive(Debug, Default)]
+pub struct RowGroup {
+    pub num_rows: i64,
+    /// One per column chunk, in leaf order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// A column chunk's place and codec; `None` fields were absent.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Set when the chunk lives in another file.
+    pub file_path: bool,
+    /// Whether it had (plaintext) `ColumnMetaData` at all.
+    pub has_metadata: bool,
+    pub codec: i64,
+    pub num_values: i64,
+    pub compressed: i64,
+    pub uncompressed: i64,
+    pub data_page_offset: Option<i64>,
+    pub dictionary_page_offset: Option<i64>,
 }
 
 /// How deep nested structures may go before the footer is called malformed.
@@ -292,8 +318,9 @@ fn codec_name(codec: i64) -> &'static str {
     }
 }
 
-/// Reads the facts and schema elements from a complete `FileMetaData` buffer.
-pub fn read(buf: &[u8]) -> Result<Facts<'_>, Bad> {
+/// Reads the facts and schema elements from a complete `FileMetaData`
+/// buffer, and the first row group's chunks when `first_row_group` is set.
+pub fn read(buf: &[u8], first_row_group: bool) -> Result<Facts<'_>, Bad> {
     let mut facts = Facts::default();
     let mut r = Reader { buf, pos: 0 };
     r.each_field(0, |r, kind, id| match (id, kind) {
@@ -323,8 +350,12 @@ pub fn read(buf: &[u8]) -> Result<Facts<'_>, Bad> {
                 return Err(Bad::RowGroupsNotStructs(elem));
             }
             facts.row_groups = count;
-            for _ in 0..count {
-                row_group(r, &mut facts)?;
+            for i in 0..count {
+                let mut first = (i == 0 && first_row_group).then(RowGroup::default);
+                row_group(r, &mut facts, first.as_mut())?;
+                if first.is_some() {
+                    facts.first_row_group = first;
+                }
             }
             Ok(())
         }
@@ -355,8 +386,12 @@ pub fn read(buf: &[u8]) -> Result<Facts<'_>, Bad> {
     Ok(facts)
 }
 
-fn row_group(r: &mut Reader, facts: &mut Facts<'_>) -> R<()> {
+fn row_group(r: &mut Reader, facts: &mut Facts<'_>, mut first: Option<&mut RowGroup>) -> R<()> {
     r.each_field(1, |r, kind, id| {
+        if let (3, I64 | I32, Some(first)) = (id, kind, first.as_deref_mut()) {
+            first.num_rows = r.int(kind)?;
+            return Ok(());
+        }
         if (id, kind) != (1, LIST) {
             return r.skip(kind, 2);
         }
@@ -366,27 +401,51 @@ fn row_group(r: &mut Reader, facts: &mut Facts<'_>) -> R<()> {
                 r.skip_element(elem, 2)?;
                 continue;
             }
-            // ColumnChunk: field 3 is its ColumnMetaData.
-            r.each_field(2, |r, kind, id| {
-                if (id, kind) != (3, STRUCT) {
-                    return r.skip(kind, 3);
+            let mut chunk = Chunk::default();
+            // ColumnChunk: field 1 its file path, field 3 its ColumnMetaData.
+            r.each_field(2, |r, kind, id| match (id, kind) {
+                (1, BINARY) => {
+                    chunk.file_path = true;
+                    r.skip(kind, 3)
                 }
-                r.each_field(3, |r, kind, id| match (id, kind) {
-                    (4, I32) => {
-                        facts.codecs.insert(codec_name(r.int(kind)?));
-                        Ok(())
-                    }
-                    (6, I64) => {
-                        facts.uncompressed = facts.uncompressed.saturating_add(r.int(kind)?);
-                        Ok(())
-                    }
-                    (7, I64) => {
-                        facts.compressed = facts.compressed.saturating_add(r.int(kind)?);
-                        Ok(())
-                    }
-                    (_, kind) => r.skip(kind, 4),
-                })
+                (3, STRUCT) => {
+                    chunk.has_metadata = true;
+                    r.each_field(3, |r, kind, id| match (id, kind) {
+                        (4, I32) => {
+                            chunk.codec = r.int(kind)?;
+                            facts.codecs.insert(codec_name(chunk.codec));
+                            Ok(())
+                        }
+                        (5, I64) => {
+                            chunk.num_values = r.int(kind)?;
+                            Ok(())
+                        }
+                        (6, I64) => {
+                            chunk.uncompressed = r.int(kind)?;
+                            facts.uncompressed = facts.uncompressed.saturating_add(chunk.uncompressed);
+                            Ok(())
+                        }
+                        (7, I64) => {
+                            chunk.compressed = r.int(kind)?;
+                            facts.compressed = facts.compressed.saturating_add(chunk.compressed);
+                            Ok(())
+                        }
+                        (9, I64) => {
+                            chunk.data_page_offset = Some(r.int(kind)?);
+                            Ok(())
+                        }
+                        (11, I64) => {
+                            chunk.dictionary_page_offset = Some(r.int(kind)?);
+                            Ok(())
+                        }
+                        (_, kind) => r.skip(kind, 4),
+                    })
+                }
+                (_, kind) => r.skip(kind, 3),
             })?;
+            if let Some(first) = first.as_deref_mut() {
+                first.chunks.push(chunk);
+            }
         }
         Ok(())
     })

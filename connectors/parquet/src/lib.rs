@@ -16,7 +16,7 @@ mod schema;
 mod text;
 mod tree;
 
-use parquet::file::metadata::{FooterTail, ParquetMetaDataOptions, ParquetMetaDataReader, ParquetStatisticsPolicy};
+use parquet::file::metadata::FooterTail;
 use serde::Deserialize;
 use std::borrow::Cow;
 use surveyor_sdk::{
@@ -59,7 +59,7 @@ impl Format for Parquet {
 
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
         let footer = read_footer(input, file, config)?;
-        decode(input, &footer)
+        decode(input, &footer, false).map(|(schema, _)| schema)
     }
 
     /// The schema, and the first rows of the first row group as samples.
@@ -71,17 +71,8 @@ impl Format for Parquet {
         limits: &SampleLimits,
     ) -> Result<SampledSchema> {
         let footer = read_footer(input, file, config)?;
-        let schema = decode(input, &footer)?;
-        // The crate decodes the footer again for its column readers; the
-        // statistics are skipped (they were half of that decode's time).
-        let options = ParquetMetaDataOptions::new()
-            .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
-            .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
-            .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll);
-        let samples = match ParquetMetaDataReader::decode_metadata_with_options(&footer, Some(&options)) {
-            Ok(metadata) => sample::sample(input, file, &metadata, limits),
-            Err(_) => Vec::new(),
-        };
+        let (schema, first_row_group) = decode(input, &footer, true)?;
+        let samples = first_row_group.map_or_else(Vec::new, |rows| sample::sample(input, file, &rows, limits));
         Ok(SampledSchema { schema, samples })
     }
 }
@@ -98,15 +89,20 @@ fn malformed(input: &FileInput, message: String) -> Error {
     Error::malformed(message).with_item(input.path.clone())
 }
 
-/// The schema and facts of a complete `FileMetaData` buffer.
-fn decode(input: &FileInput, footer: &[u8]) -> Result<FileSchema> {
+/// The schema and facts of a complete `FileMetaData` buffer and, for
+/// sampling, its first row group as the `parquet` crate's column readers
+/// want it (`None` when it has none, or none they could read).
+fn decode(input: &FileInput, footer: &[u8], sampling: bool) -> Result<(FileSchema, Option<sample::FirstRowGroup>)> {
     let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
-    let facts = footer::read(footer).map_err(|e| corrupt(e.to_string()))?;
+    let facts = footer::read(footer, sampling).map_err(|e| corrupt(e.to_string()))?;
     if !facts.has_schema {
         return Err(corrupt("Input does not contain a schema".into()));
     }
     let tree = tree::build(&facts.schema).map_err(corrupt)?;
-    Ok(FileSchema { columns: schema::columns(&tree.root, tree.leaves), attributes: file_facts(tree.leaves, &facts) })
+    let schema =
+        FileSchema { columns: schema::columns(&tree.root, tree.leaves), attributes: file_facts(tree.leaves, &facts) };
+    let first_row_group = facts.first_row_group.as_ref().and_then(|rows| sample::row_group(&tree.root, rows));
+    Ok((schema, first_row_group))
 }
 
 /// Finds and reads the footer (from the tail when it is there), validating

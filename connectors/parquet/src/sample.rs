@@ -12,17 +12,18 @@
 //! bytes) gets no sample; the schema is unaffected. Columns inside lists and
 //! maps are not sampled: their elements are not one value per row.
 
-use crate::text;
+use crate::{footer, text};
 use bytes::Bytes;
+use parquet::basic::Compression;
 use parquet::basic::{ConvertedType, LogicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
-use parquet::file::metadata::ParquetMetaData;
 use parquet::file::metadata::page_index::RowGroupPageIndex;
+use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
-use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor};
+use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor, SchemaDescriptor, TypePtr};
 use std::sync::Arc;
 use surveyor_sdk::{ColumnSample, FileInput, FileReader, LogLevel, SampleBuilder, SampleLimits};
 
@@ -72,17 +73,98 @@ impl ChunkReader for Fetched {
     }
 }
 
+/// The first row group, as the crate's column readers want it, with which
+/// of its chunks they can read.
+pub struct FirstRowGroup {
+    metadata: RowGroupMetaData,
+    readable: Vec<bool>,
+}
+
+/// Builds the first row group's metadata from what [`footer::read`] kept,
+/// rather than have the crate decode the whole footer a second time (8% of
+/// a classified lake scan's CPU, even with statistics skipped). A chunk
+/// that lives in another file, is encrypted, has an unknown codec or
+/// negative offsets is not read; `None` when the chunks do not match the
+/// schema's leaves.
+pub fn row_group(root: &TypePtr, rows: &footer::RowGroup) -> Option<FirstRowGroup> {
+    let schema = Arc::new(SchemaDescriptor::new(root.clone()));
+    if rows.chunks.len() != schema.num_columns() {
+        return None;
+    }
+    let mut readable = Vec::with_capacity(rows.chunks.len());
+    let mut columns = Vec::with_capacity(rows.chunks.len());
+    for (i, chunk) in rows.chunks.iter().enumerate() {
+        let builder = ColumnChunkMetaData::builder(schema.column(i));
+        let start = chunk.dictionary_page_offset.or(chunk.data_page_offset);
+        let place = (chunk.data_page_offset, start, compression(chunk.codec));
+        let builder = match place {
+            (Some(data), Some(start), Some(codec))
+                if chunk.has_metadata
+                    && !chunk.file_path
+                    && data >= 0
+                    && start >= 0
+                    && chunk.compressed >= 0
+                    && chunk.num_values >= 0 =>
+            {
+                readable.push(true);
+                builder
+                    .set_compression(codec)
+                    .set_num_values(chunk.num_values)
+                    .set_total_compressed_size(chunk.compressed)
+                    .set_total_uncompressed_size(chunk.uncompressed)
+                    .set_data_page_offset(data)
+                    .set_dictionary_page_offset(chunk.dictionary_page_offset)
+            }
+            _ => {
+                readable.push(false);
+                builder
+            }
+        };
+        columns.push(builder.build().ok()?);
+    }
+    let metadata =
+        RowGroupMetaData::builder(schema).set_num_rows(rows.num_rows).set_column_metadata(columns).build().ok()?;
+    Some(FirstRowGroup { metadata, readable })
+}
+
+impl FirstRowGroup {
+    #[cfg(test)]
+    pub fn metadata(&self) -> &RowGroupMetaData {
+        &self.metadata
+    }
+
+    #[cfg(test)]
+    pub fn is_readable(&self, column: usize) -> bool {
+        self.readable[column]
+    }
+}
+
+fn compression(codec: i64) -> Option<Compression> {
+    Some(match codec {
+        0 => Compression::UNCOMPRESSED,
+        1 => Compression::SNAPPY,
+        2 => Compression::GZIP(Default::default()),
+        3 => Compression::LZO,
+        4 => Compression::BROTLI(Default::default()),
+        5 => Compression::LZ4,
+        6 => Compression::ZSTD(Default::default()),
+        7 => Compression::LZ4_RAW,
+        _ => return None,
+    })
+}
+
 /// Samples every primitive column outside lists and maps.
 pub fn sample(
     input: &FileInput,
     file: &dyn FileReader,
-    metadata: &ParquetMetaData,
+    first: &FirstRowGroup,
     limits: &SampleLimits,
 ) -> Vec<ColumnSample> {
-    let Some(row_group) = metadata.row_groups().first() else { return Vec::new() };
-    let schema = metadata.file_metadata().schema_descr();
+    let row_group = &first.metadata;
+    let schema = row_group.schema_descr();
     // One value per row: leaves with no repeated ancestor.
-    let leaves: Vec<usize> = (0..schema.num_columns()).filter(|&i| schema.column(i).max_rep_level() == 0).collect();
+    let leaves: Vec<usize> =
+        (0..schema.num_columns()).filter(|&i| first.readable[i] && schema.column(i).max_rep_level() == 0).collect();
     let mut budget = FILE_BUDGET;
     let tail_start = input.size.saturating_sub(input.tail.len() as u64);
     let mut ranges = Vec::new();
