@@ -41,6 +41,18 @@ pub trait SqlBackend: Send + Sync {
         self.query(database, statement, &[])
     }
 
+    /// Runs host-built, read-only `statements` as [`SqlBackend::query_within`]
+    /// does, each within `limit`, in as few round trips as the backend can;
+    /// one result per statement, in order. By default: one at a time.
+    fn query_each_within(
+        &self,
+        database: Option<&str>,
+        statements: &[String],
+        limit: std::time::Duration,
+    ) -> Vec<Result<Vec<ResultSet>, ConnectorError>> {
+        statements.iter().map(|s| self.query_within(database, s, limit)).collect()
+    }
+
     /// Statements the backend runs at once on the connections it keeps
     /// (its pool): how many tables the host samples at a time.
     fn parallelism(&self) -> usize {

@@ -384,10 +384,16 @@ fn read_file(
     (result, stats)
 }
 
+/// Tables sampled per round trip at most: enough that round trips no
+/// longer dominate (BENCHMARKS.md §9), few enough that a batch's results
+/// arrive soon.
+const SAMPLE_BATCH: usize = 16;
+
 /// Classifies SQL tables: one sample query each through the source's
-/// backend, then the system classifications, custom rules and this worker's
-/// instances of the classifier plugins. A table that could not be sampled
-/// goes on without labels, with an item error.
+/// backend (the waiting ones in one batch), then the system
+/// classifications, custom rules and this worker's instances of the
+/// classifier plugins. A table that could not be sampled goes on without
+/// labels, with an item error.
 fn sample_worker(
     runtime: &Runtime,
     registry: &Registry,
@@ -397,24 +403,26 @@ fn sample_worker(
     options: &ScanOptions,
 ) {
     let mut plugins = PluginClassifiers::for_run(runtime, registry, Some(&sampler.classifier));
-    let mut failures = Vec::new();
-    for mut asset in tables {
+    // The tables already waiting (up to a batch) are sampled together.
+    while let Ok(first) = tables.recv() {
+        let mut batch = vec![first];
+        batch.extend(tables.try_iter().take(SAMPLE_BATCH - 1));
         if options.cancel.load(Ordering::Relaxed) {
             return;
         }
-        let item = asset.qualified_name.clone();
-        let mut errors = Vec::new();
-        if let Err(e) = sampler.classify(&mut asset, plugins.as_mut(), &mut failures) {
-            errors.push(ItemError::new(&item, e.kind, &e.message, "classification"));
-        }
-        errors.extend(failures.drain(..).map(|f| ItemError::new(&item, &f.kind, &f.message, &f.plugin)));
-        for error in errors {
-            if out.send(Out::Error(error)).is_err() {
+        let outcomes = sampler.classify_all(&mut batch, plugins.as_mut());
+        for (asset, (error, failures)) in batch.into_iter().zip(outcomes) {
+            let item = &asset.qualified_name;
+            let error = error.map(|e| ItemError::new(item, e.kind, &e.message, "classification"));
+            let plugin_errors = failures.into_iter().map(|f| ItemError::new(item, &f.kind, &f.message, &f.plugin));
+            for error in error.into_iter().chain(plugin_errors) {
+                if out.send(Out::Error(error)).is_err() {
+                    return;
+                }
+            }
+            if out.send(Out::asset(asset)).is_err() {
                 return;
             }
-        }
-        if out.send(Out::asset(asset)).is_err() {
-            return;
         }
     }
 }

@@ -15,9 +15,8 @@ use crate::classify::plugins::{PluginClassifiers, PluginFailure, classify_column
 use crate::host::bindings::sql::SqlValue;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, Value};
 use crate::host::kind_name;
-use crate::host::sql::SqlBackend;
+use crate::host::sql::{ResultSet, SqlBackend};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// A sampled value is cut to this many characters on the server (the
 /// classifier looks at no more than 4096 characters of a value either).
@@ -87,6 +86,17 @@ fn statement(dialect: Dialect, schema: &str, table: &str, columns: &[&str], rows
     }
 }
 
+/// One table's sample query.
+struct Plan {
+    /// Its index among the assets being classified.
+    asset: usize,
+    database: String,
+    schema: String,
+    /// The columns selected, by index in the asset's columns.
+    sampled: Vec<usize>,
+    statement: String,
+}
+
 /// Samples and classifies the tables of one SQL source.
 pub(super) struct SqlSampler {
     pub backend: Arc<dyn SqlBackend>,
@@ -110,19 +120,39 @@ impl SqlSampler {
         dialect(&asset.type_name).is_some()
     }
 
-    /// Classifies `asset`'s columns from one sample query when it is a
-    /// table or view of a SQL source (anything else is left alone): the
-    /// system classifications and custom rules, then `plugins`, whose
-    /// failures are added to `failures`. The labels are set on the
-    /// columns; the values are dropped here.
-    pub fn classify(
+    /// Classifies the columns of `assets` (tables and views of a SQL
+    /// source; anything else is left alone) from one sample query each,
+    /// sent together (one round trip per batch where the backend can):
+    /// the system classifications and custom rules, then `plugins`. The
+    /// labels are set on the columns; the values are dropped here. Per
+    /// asset: why it was not classified, and the plugins that failed on it.
+    pub fn classify_all(
         &self,
-        asset: &mut Asset,
+        assets: &mut [Asset],
         mut plugins: Option<&mut PluginClassifiers<'_>>,
-        failures: &mut Vec<PluginFailure>,
-    ) -> Result<(), SampleError> {
-        let Some(dialect) = dialect(&asset.type_name) else { return Ok(()) };
-        let Some((database, schema)) = self.locate(asset) else { return Ok(()) };
+    ) -> Vec<(Option<SampleError>, Vec<PluginFailure>)> {
+        let mut outcomes: Vec<_> = assets.iter().map(|_| (None, Vec::new())).collect();
+        let plans: Vec<Plan> = assets.iter().enumerate().filter_map(|(i, a)| self.plan(i, a)).collect();
+        let limit = self.classifier.sql_timeout();
+        for group in plans.chunk_by(|a, b| a.database == b.database) {
+            let statements: Vec<String> = group.iter().map(|p| p.statement.clone()).collect();
+            let results = self.backend.query_each_within(Some(&group[0].database), &statements, limit);
+            for (plan, result) in group.iter().zip(results) {
+                let asset = &mut assets[plan.asset];
+                let (error, failures) = &mut outcomes[plan.asset];
+                match result {
+                    Ok(sets) => self.apply(asset, plan, sets, plugins.as_deref_mut(), failures),
+                    Err(e) => *error = Some(self.error(&plan.schema, &asset.name, e)),
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// The sample statement of a table or view with columns to sample.
+    fn plan(&self, index: usize, asset: &Asset) -> Option<Plan> {
+        let dialect = dialect(&asset.type_name)?;
+        let (database, schema) = self.locate(asset)?;
         let sampled: Vec<usize> = (0..asset.columns.len())
             .filter(|&i| {
                 let c = &asset.columns[i];
@@ -130,17 +160,25 @@ impl SqlSampler {
             })
             .collect();
         if sampled.is_empty() {
-            return Ok(());
+            return None;
         }
         let names: Vec<&str> = sampled.iter().map(|&i| asset.columns[i].path[0].as_str()).collect();
-        let (max_rows, max_bytes) = self.classifier.limits();
-        let sql = statement(dialect, &schema, &asset.name, &names, max_rows);
-        let limit = self.classifier.sql_timeout();
-        let started = Instant::now();
-        let sets = self
-            .backend
-            .query_within(Some(&database), &sql, limit)
-            .map_err(|e| self.error(&schema, &asset.name, e, started.elapsed() >= limit))?;
+        let (max_rows, _) = self.classifier.limits();
+        let statement = statement(dialect, &schema, &asset.name, &names, max_rows);
+        Some(Plan { asset: index, database, schema, sampled, statement })
+    }
+
+    /// Classifies a table's columns from its sample rows.
+    fn apply(
+        &self,
+        asset: &mut Asset,
+        plan: &Plan,
+        sets: Vec<ResultSet>,
+        mut plugins: Option<&mut PluginClassifiers<'_>>,
+        failures: &mut Vec<PluginFailure>,
+    ) {
+        let (_, max_bytes) = self.classifier.limits();
+        let sampled = &plan.sampled;
         let rows = sets.into_iter().next().map(|s| s.rows).unwrap_or_default();
         let mut values: Vec<Vec<String>> = vec![Vec::new(); sampled.len()];
         let mut bytes = vec![0u64; sampled.len()];
@@ -183,7 +221,6 @@ impl SqlSampler {
                 column.attributes.push(labels.to_attribute());
             }
         }
-        Ok(())
     }
 
     /// The table's database (from its qualified name) and schema (its
@@ -203,8 +240,11 @@ impl SqlSampler {
     /// where it cannot quote a value (permission, missing object, timeout,
     /// connection); a data error's text (a failed cast in a view, say) may,
     /// so only its kind and code are told.
-    fn error(&self, schema: &str, table: &str, e: ConnectorError, timed_out: bool) -> SampleError {
+    fn error(&self, schema: &str, table: &str, e: ConnectorError) -> SampleError {
         let what = format!("table {schema}.{table}: not classified");
+        // The server stopped it at `statement_timeout` (PostgreSQL), or the
+        // backend stopped waiting (both backends' own wording).
+        let timed_out = e.message.contains("(SQLSTATE 57014)") || e.message.contains("did not finish within");
         if timed_out {
             return SampleError {
                 kind: "unreachable",
