@@ -6,16 +6,16 @@
 //! about 1 MiB of data pages), within a per-file budget, so a wide or huge
 //! file costs a bounded amount of reads and memory. Each leaf column is read
 //! on its own with a typed column reader and its values formatted directly
-//! ([`text`]): the record API (row assembly, path maps, a `Field` per value)
-//! cost 2.4x more per file on the generated lake (`footer-bench --sample`). A column
-//! that cannot be sampled (a codec not compiled in, pages past the fetched
-//! bytes) gets no sample; the schema is unaffected. Columns inside lists and
-//! maps are not sampled: their elements are not one value per row.
+//! ([`text`]): the record API (row assembly, path maps, a `Field` per
+//! value) cost 2.4x more per file on the generated lake (`footer-bench
+//! --sample`). A column that cannot be sampled (a codec not compiled in,
+//! pages past the fetched bytes) gets no sample; the schema is unaffected.
+//! Columns inside lists and maps are not sampled: their elements are not
+//! one value per row.
 
 use crate::{footer, text};
 use bytes::Bytes;
-use parquet::basic::Compression;
-use parquet::basic::{ConvertedType, LogicalType};
+use parquet::basic::{Compression, ConvertedType, LogicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::metadata::page_index::RowGroupPageIndex;
