@@ -441,6 +441,41 @@ fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
     assert!(csv["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{csv:?}");
 }
 
+/// Contract 0.1.3 hands samples over packed (`packed-sampler`); a connector
+/// built against 0.1.2 has only `format-sampler`, and its samples count the same.
+#[test]
+fn a_sampler_built_against_contract_0_1_2_is_still_classified() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-sampler.wasm"),
+        plugins.path().join("legacy-sampler.wasm"),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(
+        lake.path().join("people.sampled"),
+        "email: ada@example.com, alan@example.org, grace@example.net\nnote: tea, coffee, water\n",
+    )
+    .unwrap();
+    let output = surveyor()
+        .env("SURVEYOR_PLUGINS_DIR", plugins.path())
+        .arg("scan")
+        .arg(lake.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--json", "--no-progress", "--classify"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let run = Run::latest(out.path());
+    let people = classified(&run, &format!("{}/people.sampled", root_uri(lake.path())));
+    assert_eq!(people["email"], BTreeSet::from(["MICROSOFT.PERSONAL.EMAIL".to_string()]), "{people:?}");
+    assert!(people["note"].is_empty(), "{people:?}");
+}
+
 #[test]
 fn the_service_classifies_by_its_rule_set_and_keeps_no_value() {
     let tmp = tempfile::tempdir().unwrap();

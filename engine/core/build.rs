@@ -29,6 +29,7 @@ const CONNECTORS: &[(&str, &str, &str)] = &[
     ("surveyor-test-parquet-next", "surveyor_test_parquet_next", "tests/connectors/parquet-next"),
     ("surveyor-test-incompatible", "surveyor_test_incompatible", "tests/connectors/incompatible"),
     ("surveyor-test-legacy-format", "surveyor_test_legacy_format", "tests/connectors/legacy-format"),
+    ("surveyor-test-legacy-sampler", "surveyor_test_legacy_sampler", "tests/connectors/legacy-sampler"),
     ("surveyor-test-hostile-classifier", "surveyor_test_hostile_classifier", "tests/connectors/hostile-classifier"),
     ("psv-connector", "psv_connector", "examples/psv-connector"),
     ("employee-id-classifier", "employee_id_classifier", "examples/employee-id-classifier"),

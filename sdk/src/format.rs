@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 pub use wit::exports::surveyor::connector::format_connector::{FileInput, FileSchema};
 pub use wit::exports::surveyor::connector::format_sampler::{ColumnSample, SampleLimits, SampledSchema};
+use wit::exports::surveyor::connector::packed_sampler::{PackedSample, PackedSampledSchema};
 
 /// A format connector: reads the schema of one file.
 ///
@@ -150,10 +151,31 @@ pub mod glue {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_sample(&input, &WasmFileReader, &config, &limits)
     }
+
+    pub fn read_packed_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<PackedSampledSchema> {
+        let SampledSchema { schema, samples } = read_sample::<F>(input, limits)?;
+        Ok(PackedSampledSchema { schema, samples: samples.into_iter().map(pack).collect() })
+    }
+
+    /// A column's values one after another, with where each ends.
+    pub fn pack(sample: ColumnSample) -> PackedSample {
+        let ColumnSample { path, values, nulls } = sample;
+        let mut text = String::with_capacity(values.iter().map(String::len).sum());
+        let ends = values
+            .iter()
+            .map(|v| {
+                text.push_str(v);
+                text.len() as u32
+            })
+            .collect();
+        PackedSample { path, text, ends, nulls }
+    }
 }
 
-/// Exports a [`Format`] implementation as the component's `sampling-format`
-/// world (contract 0.1.1 and later): `read-schema`, and `read-sample` for classification.
+/// Exports a [`Format`] implementation as the component's
+/// `packed-sampling-format` world (contract 0.1.3): `read-schema`, and for
+/// classification `read-packed-sample` (newer hosts) and `read-sample`
+/// (0.1.1 and 0.1.2 hosts).
 #[macro_export]
 macro_rules! export_format {
     ($connector:ty) => {
@@ -176,6 +198,16 @@ macro_rules! export_format {
                     limits: $crate::SampleLimits,
                 ) -> $crate::Result<$crate::SampledSchema> {
                     $crate::__format_glue::read_sample::<$connector>(input, limits)
+                }
+            }
+            impl $crate::bindings::format::exports::surveyor::connector::packed_sampler::Guest for __SurveyorFormat {
+                fn read_packed_sample(
+                    input: $crate::FileInput,
+                    limits: $crate::SampleLimits,
+                ) -> $crate::Result<
+                    $crate::bindings::format::exports::surveyor::connector::packed_sampler::PackedSampledSchema,
+                > {
+                    $crate::__format_glue::read_packed_sample::<$connector>(input, limits)
                 }
             }
             $crate::bindings::format::__export_format_world!(

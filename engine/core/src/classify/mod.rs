@@ -282,11 +282,11 @@ impl Classifier {
     /// The values that classification sees: trimmed, non-empty, each cut to
     /// its first 4096 characters, at most the rule set's rows. Classifier
     /// plugins get exactly these, so their counts compare with the system ones.
-    pub fn prepare<'v>(&self, values: &'v [String]) -> Vec<&'v str> {
+    pub fn prepare<'v>(&self, values: &'v [impl AsRef<str>]) -> Vec<&'v str> {
         values
             .iter()
             .map(|v| {
-                let v = v.trim();
+                let v = v.as_ref().trim();
                 match v.char_indices().nth(MAX_VALUE_CHARS) {
                     Some((i, _)) => &v[..i],
                     None => v,
@@ -316,7 +316,7 @@ impl Classifier {
     /// (its last element is the name that keywords and column patterns
     /// see), `values` its non-null sampled values. Returns `None` when no
     /// value was sampled. Nothing of `values` is kept or reported.
-    pub fn classify(&self, path: &[String], values: &[String]) -> Option<ColumnLabels> {
+    pub fn classify(&self, path: &[String], values: &[impl AsRef<str>]) -> Option<ColumnLabels> {
         let values = self.prepare(values);
         if values.is_empty() {
             return None;

@@ -129,7 +129,7 @@ pub fn classify_column(
     plugins: Option<&mut PluginClassifiers<'_>>,
     path: &[String],
     data_type: &str,
-    values: &[String],
+    values: &[impl AsRef<str>],
     nulls: u32,
     failures: &mut Vec<PluginFailure>,
 ) -> Option<ColumnLabels> {

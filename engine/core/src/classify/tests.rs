@@ -79,7 +79,7 @@ fn decoys_are_not_classified() {
     for (name, values) in decoys {
         assert_eq!(names(&c, name, values), Vec::<String>::new(), "{name} {values:?}");
     }
-    assert!(c.classify(&["empty".into()], &[]).is_none(), "an all-null column has nothing to say");
+    assert!(c.classify(&["empty".into()], &[] as &[&str]).is_none(), "an all-null column has nothing to say");
     assert!(c.classify(&["blank".into()], &owned(&["", "  "])).is_none());
 }
 

@@ -2,6 +2,11 @@
 //! file it was handed, within that file's bounds.
 
 use super::bindings::format::{Format, FormatIndices, surveyor::connector::file};
+use super::bindings::packed_sampling::exports::surveyor::connector::format_connector as packed_types;
+use super::bindings::packed_sampling::exports::surveyor::connector::format_sampler::SampleLimits as PackedLimits;
+use super::bindings::packed_sampling::exports::surveyor::connector::packed_sampler::{
+    self, GuestIndices as PackedIndices, PackedSample,
+};
 use super::bindings::sampling::exports::surveyor::connector::format_connector as sampling_types;
 use super::bindings::sampling::exports::surveyor::connector::format_sampler::{
     self, ColumnSample, GuestIndices as SamplerIndices, SampleLimits,
@@ -50,12 +55,19 @@ pub(super) fn link(linker: &mut Linker<FormatState>) -> wasmtime::Result<()> {
     Format::add_to_linker::<FormatState, HasSelf<FormatState>>(linker, |s| s)
 }
 
-/// A format connector, pre-instantiated: its required exports, and the
-/// sampler when it has one (contract 0.1.1; a 0.1.0 connector has none).
+/// A format connector, pre-instantiated: its required exports, and its
+/// samplers when it has them (`packed-sampler` since contract 0.1.3,
+/// `format-sampler` since 0.1.1; a 0.1.0 connector has none).
 pub struct FormatPre {
     instance_pre: wasmtime::component::InstancePre<FormatState>,
     indices: FormatIndices,
-    sampler: Option<SamplerIndices>,
+    sampler: Option<Sampler<PackedIndices, SamplerIndices>>,
+}
+
+/// Which sampler a connector exports, the packed one preferred.
+enum Sampler<P, V> {
+    Packed(P),
+    Values(V),
 }
 
 impl FormatPre {
@@ -68,8 +80,56 @@ impl FormatPre {
 pub(super) fn pre(runtime: &Runtime, component: &wasmtime::component::Component) -> wasmtime::Result<FormatPre> {
     let instance_pre = runtime.format_linker.instantiate_pre(component)?;
     let indices = FormatIndices::new(&instance_pre)?;
-    let sampler = SamplerIndices::new(&instance_pre).ok();
+    let sampler = match PackedIndices::new(&instance_pre) {
+        Ok(packed) => Some(Sampler::Packed(packed)),
+        Err(_) => SamplerIndices::new(&instance_pre).ok().map(Sampler::Values),
+    };
     Ok(FormatPre { instance_pre, indices, sampler })
+}
+
+/// One column's sample: its non-null values one after another in `text`,
+/// value `i` ending at `ends[i]` (the contract's `packed-sample`; samples
+/// from a `format-sampler` are packed the same way).
+pub struct Sample {
+    pub path: Vec<String>,
+    text: String,
+    ends: Vec<u32>,
+    pub nulls: u32,
+}
+
+impl Sample {
+    /// The values, or `None` when `ends` does not cut `text` into values
+    /// (not ascending, past its end, or inside a character).
+    pub fn values(&self) -> Option<Vec<&str>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let value = self.text.get(start..end as usize)?;
+                start = end as usize;
+                Some(value)
+            })
+            .collect()
+    }
+
+    fn from_values(sample: ColumnSample) -> Self {
+        let ColumnSample { path, values, nulls } = sample;
+        let mut text = String::with_capacity(values.iter().map(String::len).sum());
+        let ends = values
+            .iter()
+            .map(|v| {
+                text.push_str(v);
+                u32::try_from(text.len()).unwrap_or(u32::MAX)
+            })
+            .collect();
+        Sample { path, text, ends, nulls }
+    }
+}
+
+impl From<PackedSample> for Sample {
+    fn from(s: PackedSample) -> Self {
+        Sample { path: s.path, text: s.text, ends: s.ends, nulls: s.nulls }
+    }
 }
 
 /// What one schema read cost, for the run's counters.
@@ -85,7 +145,7 @@ pub struct ReadStats {
 pub struct FormatInstance {
     store: Store<FormatState>,
     bindings: Format,
-    sampler: Option<format_sampler::Guest>,
+    sampler: Option<Sampler<packed_sampler::Guest, format_sampler::Guest>>,
     plugin: String,
 }
 
@@ -93,7 +153,7 @@ pub struct FormatInstance {
 /// cannot sample). The samples must not outlive classification.
 pub struct Sampled {
     pub schema: FileSchema,
-    pub samples: Vec<ColumnSample>,
+    pub samples: Vec<Sample>,
 }
 
 impl FormatInstance {
@@ -115,7 +175,12 @@ impl FormatInstance {
         let instance = pre.instance_pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
         let bindings = pre.indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?;
         let sampler = match &pre.sampler {
-            Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?),
+            Some(Sampler::Packed(indices)) => {
+                Some(Sampler::Packed(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?))
+            }
+            Some(Sampler::Values(indices)) => {
+                Some(Sampler::Values(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?))
+            }
             None => None,
         };
         Ok(FormatInstance { store, bindings, sampler, plugin: name })
@@ -176,21 +241,38 @@ impl FormatInstance {
         let state = self.store.data_mut();
         state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
-        let input = sampling_types::FileInput {
-            path: path.to_string(),
-            size,
-            tail: std::mem::take(tail),
-            config: config.to_string(),
+        let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
+        // Each sampler has its own copy of the shared records' Rust types.
+        let r = match sampler {
+            Sampler::Packed(packed) => {
+                let input = packed_types::FileInput { path, size, tail: tail_bytes, config };
+                let limits =
+                    PackedLimits { max_rows: limits.max_rows, max_bytes_per_column: limits.max_bytes_per_column };
+                let r = packed.call_read_packed_sample(&mut self.store, &input, limits);
+                *tail = input.tail;
+                r.map(|r| {
+                    r.map(|s| Sampled {
+                        schema: FileSchema { columns: s.schema.columns, attributes: s.schema.attributes },
+                        samples: s.samples.into_iter().map(Sample::from).collect(),
+                    })
+                })
+            }
+            Sampler::Values(sampler) => {
+                let input = sampling_types::FileInput { path, size, tail: tail_bytes, config };
+                let r = sampler.call_read_sample(&mut self.store, &input, limits);
+                *tail = input.tail;
+                r.map(|r| {
+                    r.map(|s| Sampled {
+                        schema: FileSchema { columns: s.schema.columns, attributes: s.schema.attributes },
+                        samples: s.samples.into_iter().map(Sample::from_values).collect(),
+                    })
+                })
+            }
         };
-        let r = sampler.call_read_sample(&mut self.store, &input, limits);
-        *tail = input.tail;
         let file = self.store.data_mut().file.take();
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {
-            Ok(Ok(s)) => Ok(Sampled {
-                schema: FileSchema { columns: s.schema.columns, attributes: s.schema.attributes },
-                samples: s.samples,
-            }),
+            Ok(Ok(sampled)) => Ok(sampled),
             Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
             Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };
@@ -236,5 +318,29 @@ impl log::Host for FormatState {
             log::Level::Warn => tracing::warn!(plugin, file, "{message}"),
             log::Level::Error => tracing::error!(plugin, file, "{message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(text: &str, ends: &[u32]) -> Sample {
+        Sample { path: vec!["c".into()], text: text.into(), ends: ends.to_vec(), nulls: 0 }
+    }
+
+    #[test]
+    fn packed_samples_are_cut_at_their_ends_and_bad_ends_are_refused() {
+        assert_eq!(packed("adaalané", &[3, 3, 9]).values(), Some(vec!["ada", "", "alané"]));
+        assert_eq!(packed("", &[]).values(), Some(vec![]));
+        // A connector's own mistakes (or malice): past the end, backwards, inside a character.
+        assert_eq!(packed("abc", &[4]).values(), None);
+        assert_eq!(packed("abc", &[2, 1]).values(), None);
+        assert_eq!(packed("é", &[1]).values(), None);
+        // Samples from a 0.1.1/0.1.2 `format-sampler` are packed the same way.
+        let values = vec!["ada@example.com".to_string(), String::new(), "é".to_string()];
+        let sample = Sample::from_values(ColumnSample { path: vec!["c".into()], values: values.clone(), nulls: 2 });
+        assert_eq!(sample.values(), Some(values.iter().map(String::as_str).collect()));
+        assert_eq!(sample.nulls, 2);
     }
 }

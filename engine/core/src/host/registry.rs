@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// The contract version this host speaks.
-pub const CONTRACT: &str = "surveyor:connector@0.1.2";
-const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.2";
-const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.2";
-const CLASSIFIER_EXPORT: &str = "surveyor:connector/column-classifier@0.1.2";
+pub const CONTRACT: &str = "surveyor:connector@0.1.3";
+const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.3";
+const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.3";
+const CLASSIFIER_EXPORT: &str = "surveyor:connector/column-classifier@0.1.3";
 
 /// Whether `export` is `wanted` at a compatible version (`0.1.x`: 0.1.1 and
 /// 0.1.2 only added to 0.1.0, and wasmtime links `0.1.x` names to each other).

@@ -367,12 +367,14 @@ fn read_file(
         classify::labels::strip(&mut schema.columns);
         for sample in samples {
             let Some(column) = schema.columns.iter_mut().find(|c| c.path == sample.path) else { continue };
+            // A sample whose offsets do not cut its text into values is dropped.
+            let Some(values) = sample.values() else { continue };
             if let Some(labels) = classify_column(
                 classifier,
                 plugins.as_mut(),
                 &sample.path,
                 &column.data_type,
-                &sample.values,
+                &values,
                 sample.nulls,
                 failures,
             ) {
