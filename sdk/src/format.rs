@@ -7,8 +7,27 @@ use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
 pub use wit::exports::surveyor::connector::format_connector::{FileInput, FileSchema};
-pub use wit::exports::surveyor::connector::format_sampler::{ColumnSample, SampleLimits, SampledSchema};
-use wit::exports::surveyor::connector::packed_sampler::{PackedSample, PackedSampledSchema};
+pub use wit::exports::surveyor::connector::format_sampler::SampleLimits;
+/// A column's sample (the contract's `packed-sample`): its values one
+/// after another in `text`, value `i` ending at byte `ends[i]`.
+pub use wit::exports::surveyor::connector::packed_sampler::PackedSample as ColumnSample;
+/// A file's schema and its columns' samples.
+pub use wit::exports::surveyor::connector::packed_sampler::PackedSampledSchema as SampledSchema;
+
+impl ColumnSample {
+    /// The values, in row order (as far as `ends` cuts `text` into values).
+    pub fn values(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map_while(|&end| {
+                let value = self.text.get(start..end as usize)?;
+                start = end as usize;
+                Some(value)
+            })
+            .collect()
+    }
+}
 
 /// A format connector: reads the schema of one file.
 ///
@@ -49,7 +68,7 @@ pub struct SampleBuilder {
 impl SampleBuilder {
     pub fn new(path: Vec<String>, limits: &SampleLimits) -> Self {
         SampleBuilder {
-            sample: ColumnSample { path, values: Vec::new(), nulls: 0 },
+            sample: ColumnSample { path, text: String::new(), ends: Vec::new(), nulls: 0 },
             bytes: 0,
             max_rows: limits.max_rows,
             max_bytes: limits.max_bytes_per_column,
@@ -58,7 +77,7 @@ impl SampleBuilder {
 
     /// Whether the sample holds as many rows as the limits allow.
     pub fn is_full(&self) -> bool {
-        self.sample.values.len() as u64 + u64::from(self.sample.nulls) >= u64::from(self.max_rows)
+        self.sample.ends.len() as u64 + u64::from(self.sample.nulls) >= u64::from(self.max_rows)
             || self.bytes >= self.max_bytes
     }
 
@@ -76,7 +95,10 @@ impl SampleBuilder {
                     return;
                 }
                 self.bytes += len;
-                self.sample.values.push(v.to_string());
+                // One string per column, not per value: the host reads it
+                // out of the sandbox in one piece.
+                self.sample.text.push_str(v);
+                self.sample.ends.push(self.sample.text.len() as u32);
             }
         }
     }
@@ -141,34 +163,31 @@ impl FileReader for WasmFileReader {
 #[doc(hidden)]
 pub mod glue {
     use super::*;
+    use wit::exports::surveyor::connector::format_sampler as unpacked;
 
     pub fn read_schema<F: Format>(input: FileInput) -> Result<FileSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_schema(&input, &WasmFileReader, &config)
     }
 
-    pub fn read_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<SampledSchema> {
+    pub fn read_packed_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<SampledSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_sample(&input, &WasmFileReader, &config, &limits)
     }
 
-    pub fn read_packed_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<PackedSampledSchema> {
-        let SampledSchema { schema, samples } = read_sample::<F>(input, limits)?;
-        Ok(PackedSampledSchema { schema, samples: samples.into_iter().map(pack).collect() })
-    }
-
-    /// A column's values one after another, with where each ends.
-    pub fn pack(sample: ColumnSample) -> PackedSample {
-        let ColumnSample { path, values, nulls } = sample;
-        let mut text = String::with_capacity(values.iter().map(String::len).sum());
-        let ends = values
+    /// `format-sampler.read-sample`, for 0.1.1 and 0.1.2 hosts: the values
+    /// one string each.
+    pub fn read_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<unpacked::SampledSchema> {
+        let SampledSchema { schema, samples } = read_packed_sample::<F>(input, limits)?;
+        let samples = samples
             .iter()
-            .map(|v| {
-                text.push_str(v);
-                text.len() as u32
+            .map(|s| unpacked::ColumnSample {
+                path: s.path.clone(),
+                values: s.values().into_iter().map(str::to_string).collect(),
+                nulls: s.nulls,
             })
             .collect();
-        PackedSample { path, text, ends, nulls }
+        Ok(unpacked::SampledSchema { schema, samples })
     }
 }
 
@@ -196,7 +215,7 @@ macro_rules! export_format {
                 fn read_sample(
                     input: $crate::FileInput,
                     limits: $crate::SampleLimits,
-                ) -> $crate::Result<$crate::SampledSchema> {
+                ) -> $crate::Result<$crate::bindings::format::exports::surveyor::connector::format_sampler::SampledSchema> {
                     $crate::__format_glue::read_sample::<$connector>(input, limits)
                 }
             }

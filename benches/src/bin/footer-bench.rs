@@ -104,7 +104,7 @@ fn main() {
             };
             native_columns += if sample {
                 let sampled = Parquet::read_sample(&input, &Reader(&f.bytes), &config, &limits).expect("sample");
-                sampled.schema.columns.len() + sampled.samples.iter().map(|s| s.values.len()).sum::<usize>()
+                sampled.schema.columns.len() + sampled.samples.iter().map(|s| s.ends.len()).sum::<usize>()
             } else {
                 Parquet::read_schema(&input, &Reader(&f.bytes), &config).expect("schema").columns.len()
             };

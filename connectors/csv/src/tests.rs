@@ -583,7 +583,7 @@ fn samples_are_the_sampled_records_fields() {
     let sampled = read_sample::<Csv>("t.csv", text.as_bytes(), 64 * 1024, limits).unwrap();
     assert_eq!(sampled.schema.columns.len(), 3);
     let email = &sampled.samples[0];
-    assert_eq!((email.path.as_slice(), email.values.len()), (&["email".to_string()][..], 128));
-    assert_eq!(email.values[2], "u2@example.com");
-    assert_eq!((sampled.samples[2].values.len(), sampled.samples[2].nulls), (0, 128), "blank fields are nulls");
+    assert_eq!((email.path.as_slice(), email.values().len()), (&["email".to_string()][..], 128));
+    assert_eq!(email.values()[2], "u2@example.com");
+    assert_eq!((sampled.samples[2].values().len(), sampled.samples[2].nulls), (0, 128), "blank fields are nulls");
 }

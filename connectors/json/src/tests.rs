@@ -644,9 +644,9 @@ fn samples_are_the_first_records_scalar_values() {
     let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
     let sampled = read_sample::<Json>("t.ndjson", text.as_bytes(), 64 * 1024, limits).unwrap();
     let by_path = |p: &str| sampled.samples.iter().find(|s| s.path.join(".") == p);
-    assert_eq!(by_path("email").unwrap().values.len(), 128);
-    assert_eq!(by_path("n").unwrap().values[3], "3");
-    assert_eq!(by_path("a.city").unwrap().values[0], "c0");
+    assert_eq!(by_path("email").unwrap().values().len(), 128);
+    assert_eq!(by_path("n").unwrap().values()[3], "3");
+    assert_eq!(by_path("a.city").unwrap().values()[0], "c0");
     assert!(by_path("tags").is_none(), "arrays are not sampled");
     assert_eq!(by_path("z").unwrap().nulls, 128);
 }
