@@ -6,6 +6,7 @@
 
 use super::dictionaries::{COUNTRIES, COUNTRY_CODES, FIRST_NAMES, SURNAMES, US_STATE_CODES, US_STATES};
 use super::validators as v;
+use std::sync::LazyLock;
 
 /// One system classification.
 pub struct SystemClassifier {
@@ -90,7 +91,7 @@ pub const SYSTEM: &[SystemClassifier] = &[
         keywords: &["country", "nation", "region"],
         name_required: false,
         matches: |x, named| {
-            contains_folded(COUNTRIES, x) || (named && COUNTRY_CODES.contains(&x.to_ascii_uppercase().as_str()))
+            contains_folded(&COUNTRY_NAMES, x) || (named && COUNTRY_CODES.contains(&x.to_ascii_uppercase().as_str()))
         },
     },
     SystemClassifier {
@@ -98,7 +99,7 @@ pub const SYSTEM: &[SystemClassifier] = &[
         description: "U.S. state name (any column), two-letter code (in a state column)",
         keywords: &["state"],
         name_required: false,
-        matches: |x, named| contains_folded(US_STATES, x) || (named && US_STATE_CODES.contains(&x)),
+        matches: |x, named| contains_folded(&US_STATE_NAMES, x) || (named && US_STATE_CODES.contains(&x)),
     },
     SystemClassifier {
         name: "MICROSOFT.GOVERNMENT.US.ZIP_CODE",
@@ -165,10 +166,27 @@ impl SystemClassifier {
     }
 }
 
-fn contains_folded(list: &[&str], value: &str) -> bool {
-    // Every name starts with a letter: most values are rejected here, not
-    // after a comparison with each of a few hundred names.
-    value.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) && list.iter().any(|x| x.eq_ignore_ascii_case(value))
+/// Country and US state names, sorted case-folded for [`contains_folded`].
+static COUNTRY_NAMES: LazyLock<Vec<&str>> = LazyLock::new(|| sorted_folded(COUNTRIES));
+static US_STATE_NAMES: LazyLock<Vec<&str>> = LazyLock::new(|| sorted_folded(US_STATES));
+
+fn folded(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes().map(|b| b.to_ascii_lowercase())
+}
+
+fn sorted_folded(list: &[&'static str]) -> Vec<&'static str> {
+    let mut names = list.to_vec();
+    names.sort_by(|a, b| folded(a).cmp(folded(b)));
+    names
+}
+
+/// Whether `value` is one of `sorted` (from [`sorted_folded`]), ignoring
+/// ASCII case: a binary search, not a comparison with each of a few hundred
+/// names per value.
+fn contains_folded(sorted: &[&str], value: &str) -> bool {
+    // Every name starts with a letter: most values are rejected here.
+    value.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && sorted.binary_search_by(|name| folded(name).cmp(folded(value))).is_ok()
 }
 
 /// One to four capitalised alphabetic words (hyphens and apostrophes inside);
@@ -192,4 +210,23 @@ fn person_name(value: &str, named: bool) -> bool {
     named
         || (words.len() >= 2
             && (FIRST_NAMES.contains(&words[0]) || SURNAMES.contains(words.last().expect("at least two"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_country_and_state_name_is_found_in_any_case() {
+        for (list, sorted) in [(COUNTRIES, &COUNTRY_NAMES), (US_STATES, &US_STATE_NAMES)] {
+            for name in list {
+                for form in [name.to_string(), name.to_ascii_lowercase(), name.to_ascii_uppercase()] {
+                    assert!(contains_folded(sorted, &form), "{form}");
+                }
+            }
+        }
+        for other in ["Atlantis", "Germanyy", "Texa", "", "1Texas"] {
+            assert!(!contains_folded(&COUNTRY_NAMES, other) && !contains_folded(&US_STATE_NAMES, other), "{other}");
+        }
+    }
 }

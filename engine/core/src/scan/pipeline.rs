@@ -365,8 +365,15 @@ fn read_file(
     let result = result.map(|sampled| {
         let Sampled { mut schema, samples } = sampled;
         classify::labels::strip(&mut schema.columns);
+        let mut next = 0;
         for sample in samples {
-            let Some(column) = schema.columns.iter_mut().find(|c| c.path == sample.path) else { continue };
+            // Samples come in the schema's order: look after the last match first.
+            let n = schema.columns.len();
+            let Some(i) = (0..n).map(|k| (next + k) % n).find(|&i| schema.columns[i].path == sample.path) else {
+                continue;
+            };
+            next = i + 1;
+            let column = &mut schema.columns[i];
             // A sample whose offsets do not cut its text into values is dropped.
             let Some(values) = sample.values() else { continue };
             if let Some(labels) = classify_column(
