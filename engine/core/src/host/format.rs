@@ -55,8 +55,8 @@ pub(super) fn link(linker: &mut Linker<FormatState>) -> wasmtime::Result<()> {
     Format::add_to_linker::<FormatState, HasSelf<FormatState>>(linker, |s| s)
 }
 
-/// A format connector, pre-instantiated: its required exports, and its
-/// samplers when it has them (`packed-sampler` since contract 0.1.3,
+/// A format connector, pre-instantiated: its required exports, and the
+/// sampler it has, if any (`packed-sampler` since contract 0.1.3, else
 /// `format-sampler` since 0.1.1; a 0.1.0 connector has none).
 pub struct FormatPre {
     instance_pre: wasmtime::component::InstancePre<FormatState>,
