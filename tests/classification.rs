@@ -403,22 +403,17 @@ fn sampled_values_never_leave_the_process() {
     assert_eq!(everything.matches(sentinel).count(), 0, "a sampled value left the process");
 }
 
-#[test]
-fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
+/// Scans `files` (name, content) with `--classify` and the test connector
+/// `wasm` in the plugins folder; the run must succeed. Its report, its run
+/// and the lake's root URI.
+fn classify_with_plugin(wasm: &str, files: &[(&str, &str)]) -> (Value, Run, String) {
     let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-format.wasm"),
-        plugins.path().join("legacy.wasm"),
-    )
-    .unwrap();
+    std::fs::copy(Path::new(surveyor_engine::BUILD_OUT_DIR).join(wasm), plugins.path().join(wasm)).unwrap();
     let lake = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    std::fs::write(lake.path().join("people.legacy"), "email\ncontact\n").unwrap();
-    std::fs::write(
-        lake.path().join("people.csv"),
-        "email,n\nada@example.com,1\nalan@example.org,2\ngrace@example.net,3\n",
-    )
-    .unwrap();
+    for (name, content) in files {
+        std::fs::write(lake.path().join(name), content).unwrap();
+    }
     let output = surveyor()
         .env("SURVEYOR_PLUGINS_DIR", plugins.path())
         .arg("scan")
@@ -431,9 +426,15 @@ fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["status"], "succeeded", "{report}");
+    (report, Run::latest(out.path()), root_uri(lake.path()))
+}
+
+#[test]
+fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
+    let csv = "email,n\nada@example.com,1\nalan@example.org,2\ngrace@example.net,3\n";
+    let (report, run, root) =
+        classify_with_plugin("legacy-format.wasm", &[("people.legacy", "email\ncontact\n"), ("people.csv", csv)]);
     assert!(report["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "legacy"), "{report}");
-    let run = Run::latest(out.path());
-    let root = root_uri(lake.path());
     let legacy = classified(&run, &format!("{root}/people.legacy"));
     assert_eq!(legacy.keys().collect::<Vec<_>>(), ["contact", "email"], "the 0.1.0 connector read the schema");
     assert!(legacy.values().all(BTreeSet::is_empty), "no samples, no classifications: {legacy:?}");
@@ -445,33 +446,9 @@ fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
 /// built against 0.1.2 has only `format-sampler`, and its samples count the same.
 #[test]
 fn a_sampler_built_against_contract_0_1_2_is_still_classified() {
-    let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(surveyor_engine::BUILD_OUT_DIR).join("legacy-sampler.wasm"),
-        plugins.path().join("legacy-sampler.wasm"),
-    )
-    .unwrap();
-    let lake = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    std::fs::write(
-        lake.path().join("people.sampled"),
-        "email: ada@example.com, alan@example.org, grace@example.net\nnote: tea, coffee, water\n",
-    )
-    .unwrap();
-    let output = surveyor()
-        .env("SURVEYOR_PLUGINS_DIR", plugins.path())
-        .arg("scan")
-        .arg(lake.path())
-        .arg("--out")
-        .arg(out.path())
-        .args(["--json", "--no-progress", "--classify"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["status"], "succeeded", "{report}");
-    let run = Run::latest(out.path());
-    let people = classified(&run, &format!("{}/people.sampled", root_uri(lake.path())));
+    let file = "email: ada@example.com, alan@example.org, grace@example.net\nnote: tea, coffee, water\n";
+    let (_, run, root) = classify_with_plugin("legacy-sampler.wasm", &[("people.sampled", file)]);
+    let people = classified(&run, &format!("{root}/people.sampled"));
     assert_eq!(people["email"], BTreeSet::from(["MICROSOFT.PERSONAL.EMAIL".to_string()]), "{people:?}");
     assert!(people["note"].is_empty(), "{people:?}");
 }
