@@ -134,7 +134,7 @@ fn main() {
                 let (sampled, _) = instance.read_sample(&storage, &f.path, size, &mut t, "", wit_limits);
                 let sampled = sampled.expect("sample");
                 sampled.schema.columns.len()
-                    + sampled.samples.iter().map(|s| s.values().map_or(0, |v| v.len())).sum::<usize>()
+                    + sampled.samples.iter().map(|s| s.values(usize::MAX).map_or(0, |v| v.len())).sum::<usize>()
             } else {
                 let (schema, _) = instance.read_schema(&storage, &f.path, size, &mut t, "");
                 schema.expect("schema").columns.len()

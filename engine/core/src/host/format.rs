@@ -98,12 +98,14 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The values, or `None` when `ends` does not cut `text` into values
-    /// (not ascending, past its end, or inside a character).
-    pub fn values(&self) -> Option<Vec<&str>> {
+    /// The first `max` values, or `None` when `ends` does not cut `text`
+    /// into values (not ascending, past its end, or inside a character).
+    /// `max` bounds the work a connector that ignores its limits can cause.
+    pub fn values(&self, max: usize) -> Option<Vec<&str>> {
         let mut start = 0;
         self.ends
             .iter()
+            .take(max)
             .map(|&end| {
                 let value = self.text.get(start..end as usize)?;
                 start = end as usize;
@@ -331,16 +333,17 @@ mod tests {
 
     #[test]
     fn packed_samples_are_cut_at_their_ends_and_bad_ends_are_refused() {
-        assert_eq!(packed("adaalané", &[3, 3, 9]).values(), Some(vec!["ada", "", "alané"]));
-        assert_eq!(packed("", &[]).values(), Some(vec![]));
+        assert_eq!(packed("adaalané", &[3, 3, 9]).values(9), Some(vec!["ada", "", "alané"]));
+        assert_eq!(packed("", &[]).values(9), Some(vec![]));
+        assert_eq!(packed("adaalan", &[3, 7]).values(1), Some(vec!["ada"]));
         // A connector's own mistakes (or malice): past the end, backwards, inside a character.
-        assert_eq!(packed("abc", &[4]).values(), None);
-        assert_eq!(packed("abc", &[2, 1]).values(), None);
-        assert_eq!(packed("é", &[1]).values(), None);
+        assert_eq!(packed("abc", &[4]).values(9), None);
+        assert_eq!(packed("abc", &[2, 1]).values(9), None);
+        assert_eq!(packed("é", &[1]).values(9), None);
         // Samples from a 0.1.1/0.1.2 `format-sampler` are packed the same way.
         let values = vec!["ada@example.com".to_string(), String::new(), "é".to_string()];
         let sample = Sample::from_values(ColumnSample { path: vec!["c".into()], values: values.clone(), nulls: 2 });
-        assert_eq!(sample.values(), Some(values.iter().map(String::as_str).collect()));
+        assert_eq!(sample.values(9), Some(values.iter().map(String::as_str).collect()));
         assert_eq!(sample.nulls, 2);
     }
 }

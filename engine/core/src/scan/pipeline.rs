@@ -375,7 +375,7 @@ fn read_file(
             next = i + 1;
             let column = &mut schema.columns[i];
             // A sample whose offsets do not cut its text into values is dropped.
-            let Some(values) = sample.values() else { continue };
+            let Some(values) = sample.values(max_rows as usize) else { continue };
             if let Some(labels) = classify_column(
                 classifier,
                 plugins.as_mut(),
