@@ -442,6 +442,87 @@ fn a_connector_built_against_contract_0_1_0_still_loads_and_gives_no_samples() {
     assert!(csv["email"].contains("MICROSOFT.PERSONAL.EMAIL"), "{csv:?}");
 }
 
+/// A Parquet file with columns no system classification can match by value
+/// (a boolean, a fractional decimal, a date not named for a birth), next to
+/// ones it can (an e-mail, a date of birth).
+fn write_mixed_types(path: &Path) {
+    use arrow_array::{BooleanArray, Date32Array, Decimal128Array};
+    let rows = 40;
+    // Birth dates from 1950 on, every 200 days or so.
+    let births = Date32Array::from_iter_values((0..rows).map(|i| -7305 + 197 * i));
+    let amount = Decimal128Array::from_iter_values((0..rows).map(|i| 1999 + i128::from(i)))
+        .with_precision_and_scale(10, 2)
+        .unwrap();
+    let batch = RecordBatch::try_from_iter(vec![
+        ("active", Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 3 > 0)))) as ArrayRef),
+        ("created", Arc::new(Date32Array::from_iter_values((0..rows).map(|i| 19_000 + i))) as ArrayRef),
+        ("birth_date", Arc::new(births) as ArrayRef),
+        ("amount", Arc::new(amount) as ArrayRef),
+        ("email", Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("u{i}@example.com")))) as ArrayRef),
+    ])
+    .unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// With system classifications alone, the sandboxed Parquet connector
+/// (contract 0.1.4) leaves undecoded the columns none of them could match;
+/// the labels are those of sampling every column, and a custom rule, which
+/// may match anything, gets every column sampled.
+#[test]
+fn only_the_columns_a_rule_set_can_classify_are_sampled() {
+    use surveyor_engine::classify::{ClassificationConfig, Classifier};
+    use surveyor_engine::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits;
+    use surveyor_engine::host::{Limits, Registry, Runtime, RuntimeOptions};
+    use surveyor_engine::storage::{MemoryStorage, Storage};
+    let lake = tempfile::tempdir().unwrap();
+    let file = lake.path().join("customers.parquet");
+    write_mixed_types(&file);
+
+    // The sandboxed connector, as a scan calls it.
+    let bytes = std::fs::read(&file).unwrap();
+    let size = bytes.len() as u64;
+    let mut memory = MemoryStorage::new();
+    memory.insert("customers.parquet", bytes.clone());
+    let storage: Arc<dyn Storage> = Arc::new(memory);
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: None }).unwrap();
+    let registry = Registry::load(&runtime, None);
+    let parquet = registry.get("parquet").expect("the built-in parquet connector");
+    let mut instance = parquet.format_instance(&runtime, Limits::format(), None).unwrap();
+    let classifier = Classifier::new(&ClassificationConfig::default()).unwrap();
+    let mut sampled_paths = |selection: &surveyor_sdk::Selection| {
+        let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+        let mut tail = bytes.clone();
+        let (sampled, _) = instance.read_sample(&storage, "customers.parquet", size, &mut tail, "", limits, selection);
+        let sampled = sampled.unwrap();
+        assert_eq!(sampled.schema.columns.len(), 5);
+        sampled.samples.iter().map(|s| s.path.join(".")).collect::<Vec<_>>()
+    };
+    assert_eq!(sampled_paths(&classifier.selection(false)), ["birth_date", "email"]);
+    assert_eq!(sampled_paths(&classifier.selection(true)), ["active", "created", "birth_date", "amount", "email"]);
+
+    // End to end: the date of birth is still found.
+    let out = tempfile::tempdir().unwrap();
+    let (output, _) = scan(lake.path(), out.path(), &["--classify"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let qn = format!("{}/customers.parquet", root_uri(lake.path()));
+    let got = classified(&Run::latest(out.path()), &qn);
+    assert_eq!(got["birth_date"], BTreeSet::from(["MICROSOFT.PERSONAL.DATE_OF_BIRTH".to_string()]), "{got:?}");
+    assert_eq!(got["email"], BTreeSet::from(["MICROSOFT.PERSONAL.EMAIL".to_string()]), "{got:?}");
+    assert!(["active", "created", "amount"].iter().all(|c| got[*c].is_empty()), "{got:?}");
+
+    // A custom rule on booleans: every column is sampled, and it applies.
+    let rules = lake.path().join("rules.toml");
+    std::fs::write(&rules, "[[rules]]\nname = \"CONTOSO.FLAG\"\nvalue = '^(true|false)$'\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (output, _) = scan(lake.path(), out.path(), &["--classify-rules", rules.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let got = classified(&Run::latest(out.path()), &qn);
+    assert_eq!(got["active"], BTreeSet::from(["CONTOSO.FLAG".to_string()]), "{got:?}");
+    assert!(got["birth_date"].contains("MICROSOFT.PERSONAL.DATE_OF_BIRTH"), "{got:?}");
+}
+
 /// Contract 0.1.3 hands samples over packed (`packed-sampler`); a connector
 /// built against 0.1.2 has only `format-sampler`, and its samples count the same.
 #[test]

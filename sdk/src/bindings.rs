@@ -8,7 +8,7 @@
 pub mod types {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.3; }",
+        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.4; }",
         world: "surveyor:sdk/types-only",
         generate_all,
         generate_unused_types: true,
@@ -22,8 +22,8 @@ pub mod types {
 pub mod source {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/source@0.1.3",
-        with: { "surveyor:connector/types@0.1.3": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/source@0.1.4",
+        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -37,8 +37,8 @@ pub mod source {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/packed-sampling-format@0.1.3",
-        with: { "surveyor:connector/types@0.1.3": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/selective-sampling-format@0.1.4",
+        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -52,8 +52,8 @@ pub mod format {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/packed-sampling-format@0.1.3",
-        with: { "surveyor:connector/types@0.1.3": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/selective-sampling-format@0.1.4",
+        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: false,
@@ -67,8 +67,8 @@ pub mod format {
 pub mod classifier {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/classifier@0.1.3",
-        with: { "surveyor:connector/types@0.1.3": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/classifier@0.1.4",
+        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,

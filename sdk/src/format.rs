@@ -2,6 +2,7 @@
 //! ([`FileReader`]), and the glue behind [`export_format!`](crate::export_format).
 
 use crate::bindings::format as wit;
+use crate::sampling::{ColumnKind, Selection};
 use crate::{Error, LogLevel, Result};
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -51,6 +52,32 @@ pub trait Format {
     ) -> Result<SampledSchema> {
         let _ = limits;
         Ok(SampledSchema { schema: Self::read_schema(input, file, config)?, samples: Vec::new() })
+    }
+
+    /// [`Format::read_sample`] for the columns `selection` wants. A connector
+    /// that can skip a column's decoding cheaply overrides it; the default
+    /// samples every column, and the samples `selection` does not want are
+    /// dropped before they leave the sandbox either way.
+    fn read_selected_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Self::Config,
+        limits: &SampleLimits,
+        selection: &Selection,
+    ) -> Result<SampledSchema> {
+        let _ = selection;
+        Self::read_sample(input, file, config, limits)
+    }
+}
+
+impl SampledSchema {
+    /// Drops the samples of columns `selection` does not want.
+    pub fn retain_selected(&mut self, selection: &Selection) {
+        let unwanted =
+            selection.unwanted(self.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice())));
+        if !unwanted.is_empty() {
+            self.samples.retain(|s| !unwanted.contains(&s.path.as_slice()));
+        }
     }
 }
 
@@ -164,6 +191,7 @@ impl FileReader for WasmFileReader {
 pub mod glue {
     use super::*;
     use wit::exports::surveyor::connector::format_sampler as unpacked;
+    use wit::exports::surveyor::connector::selective_sampler as selective;
 
     pub fn read_schema<F: Format>(input: FileInput) -> Result<FileSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
@@ -173,6 +201,38 @@ pub mod glue {
     pub fn read_packed_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<SampledSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_sample(&input, &WasmFileReader, &config, &limits)
+    }
+
+    pub fn read_selected_sample<F: Format>(
+        input: FileInput,
+        request: selective::SampleRequest,
+    ) -> Result<SampledSchema> {
+        let config: F::Config = crate::parse_config(&input.config)?;
+        let selection = selection(&request);
+        let mut sampled = F::read_selected_sample(&input, &WasmFileReader, &config, &request.limits, &selection)?;
+        sampled.retain_selected(&selection);
+        Ok(sampled)
+    }
+
+    /// The request's [`Selection`].
+    pub fn selection(request: &selective::SampleRequest) -> Selection {
+        use selective::ColumnKinds;
+        let kinds = |flags: ColumnKinds| {
+            [
+                (ColumnKinds::BOOLEAN, ColumnKind::Boolean),
+                (ColumnKinds::TEMPORAL, ColumnKind::Temporal),
+                (ColumnKinds::FRACTIONAL_DECIMAL, ColumnKind::FractionalDecimal),
+            ]
+            .into_iter()
+            .filter(|(flag, _)| flags.contains(*flag))
+            .map(|(_, kind)| kind)
+            .collect()
+        };
+        Selection {
+            skip: kinds(request.skip),
+            named_only: kinds(request.named_only),
+            keywords: request.keywords.clone(),
+        }
     }
 
     /// `format-sampler.read-sample`, for 0.1.1 and 0.1.2 hosts: the values
@@ -192,9 +252,9 @@ pub mod glue {
 }
 
 /// Exports a [`Format`] implementation as the component's
-/// `packed-sampling-format` world (contract 0.1.3): `read-schema`, and for
-/// classification `read-packed-sample` (newer hosts) and `read-sample`
-/// (0.1.1 and 0.1.2 hosts).
+/// `selective-sampling-format` world (contract 0.1.4): `read-schema`, and for
+/// classification `read-selected-sample` (0.1.4 hosts), `read-packed-sample`
+/// (0.1.3) and `read-sample` (0.1.1 and 0.1.2).
 #[macro_export]
 macro_rules! export_format {
     ($connector:ty) => {
@@ -227,6 +287,16 @@ macro_rules! export_format {
                     $crate::bindings::format::exports::surveyor::connector::packed_sampler::PackedSampledSchema,
                 > {
                     $crate::__format_glue::read_packed_sample::<$connector>(input, limits)
+                }
+            }
+            impl $crate::bindings::format::exports::surveyor::connector::selective_sampler::Guest for __SurveyorFormat {
+                fn read_selected_sample(
+                    input: $crate::FileInput,
+                    request: $crate::bindings::format::exports::surveyor::connector::selective_sampler::SampleRequest,
+                ) -> $crate::Result<
+                    $crate::bindings::format::exports::surveyor::connector::packed_sampler::PackedSampledSchema,
+                > {
+                    $crate::__format_glue::read_selected_sample::<$connector>(input, request)
                 }
             }
             $crate::bindings::format::__export_format_world!(

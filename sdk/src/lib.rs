@@ -22,6 +22,7 @@ mod arena;
 pub mod bindings;
 mod model;
 pub mod qualified_name;
+pub mod sampling;
 pub mod tree;
 
 #[cfg(feature = "classifier")]
@@ -43,6 +44,7 @@ pub use classifier::{Classification, Classifier, ClassifierInfo, ColumnInput, lo
 #[cfg(feature = "format")]
 pub use format::{ColumnSample, FileInput, FileReader, FileSchema, Format, SampleBuilder, SampleLimits, SampledSchema};
 pub use model::LogLevel;
+pub use sampling::{ColumnKind, Selection};
 #[cfg(feature = "source")]
 pub use source::{
     BrowseEntry, Emitter, HttpRequest, HttpResponse, ListPage, ObjectMeta, ScanRequest, ScanSummary, Source,

@@ -193,7 +193,7 @@ fn slice(bytes: &[u8], offset: u64, length: u64) -> &[u8] {
 }
 
 #[cfg(feature = "format")]
-pub use memory_file::{MemoryFile, read_sample, read_schema};
+pub use memory_file::{MemoryFile, read_sample, read_schema, read_selected_sample};
 
 #[cfg(feature = "format")]
 mod memory_file {
@@ -256,5 +256,22 @@ mod memory_file {
         let input = file.input(path, tail_len);
         let config = crate::parse_config::<F::Config>("")?;
         F::read_sample(&input, &file, &config, &limits)
+    }
+
+    /// [`read_sample`] of the columns `selection` wants,
+    /// as a 0.1.4 host asks for them.
+    pub fn read_selected_sample<F: Format>(
+        path: &str,
+        bytes: &[u8],
+        tail_len: usize,
+        limits: SampleLimits,
+        selection: &crate::Selection,
+    ) -> Result<SampledSchema> {
+        let file = MemoryFile::new(bytes);
+        let input = file.input(path, tail_len);
+        let config = crate::parse_config::<F::Config>("")?;
+        let mut sampled = F::read_selected_sample(&input, &file, &config, &limits, selection)?;
+        sampled.retain_selected(selection);
+        Ok(sampled)
     }
 }

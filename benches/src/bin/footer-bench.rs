@@ -131,7 +131,9 @@ fn main() {
                     max_rows: limits.max_rows,
                     max_bytes_per_column: limits.max_bytes_per_column,
                 };
-                let (sampled, _) = instance.read_sample(&storage, &f.path, size, &mut t, "", wit_limits);
+                // Every column, as the native run above samples them.
+                let all = surveyor_sdk::Selection::default();
+                let (sampled, _) = instance.read_sample(&storage, &f.path, size, &mut t, "", wit_limits, &all);
                 let sampled = sampled.expect("sample");
                 sampled.schema.columns.len()
                     + sampled.samples.iter().map(|s| s.values(usize::MAX).map_or(0, |v| v.len())).sum::<usize>()

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use surveyor_sdk::{
     Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result, SampleLimits,
-    SampledSchema,
+    SampledSchema, Selection,
 };
 
 /// Bytes in the Parquet trailer: 4-byte footer length + `PAR1`.
@@ -70,9 +70,23 @@ impl Format for Parquet {
         config: &Config,
         limits: &SampleLimits,
     ) -> Result<SampledSchema> {
+        Self::read_selected_sample(input, file, config, limits, &Selection::default())
+    }
+
+    /// As `read_sample`; the columns `selection` does not want are neither
+    /// fetched nor decoded.
+    fn read_selected_sample(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Config,
+        limits: &SampleLimits,
+        selection: &Selection,
+    ) -> Result<SampledSchema> {
         let footer = read_footer(input, file, config)?;
         let (schema, first_row_group) = decode(input, &footer, true)?;
-        let samples = first_row_group.map_or_else(Vec::new, |rows| sample::sample(input, file, &rows, limits));
+        let unwanted = selection.unwanted(schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice())));
+        let samples =
+            first_row_group.map_or_else(Vec::new, |rows| sample::sample(input, file, &rows, limits, &unwanted));
         Ok(SampledSchema { schema, samples })
     }
 }

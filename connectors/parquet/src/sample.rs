@@ -153,18 +153,23 @@ fn compression(codec: i64) -> Option<Compression> {
     })
 }
 
-/// Samples every primitive column outside lists and maps.
+/// Samples every primitive column outside lists and maps, but the `unwanted` paths.
 pub fn sample(
     input: &FileInput,
     file: &dyn FileReader,
     first: &FirstRowGroup,
     limits: &SampleLimits,
+    unwanted: &[&[String]],
 ) -> Vec<ColumnSample> {
     let row_group = &first.metadata;
     let schema = row_group.schema_descr();
     // One value per row: leaves with no repeated ancestor.
-    let leaves: Vec<usize> =
-        (0..schema.num_columns()).filter(|&i| first.readable[i] && schema.column(i).max_rep_level() == 0).collect();
+    let leaves: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| {
+            let column = schema.column(i);
+            first.readable[i] && column.max_rep_level() == 0 && !unwanted.contains(&column.path().parts())
+        })
+        .collect();
     let mut budget = FILE_BUDGET;
     let tail_start = input.size.saturating_sub(input.tail.len() as u64);
     let mut ranges = Vec::new();

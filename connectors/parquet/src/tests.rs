@@ -317,6 +317,47 @@ fn samples_are_the_first_rows_within_the_limits() {
     assert_eq!(email.values(), ["u0@example.com"]);
 }
 
+/// A 0.1.4 host asks for no sample of booleans, fractional decimals and
+/// dates not named for a birth: those columns are left undecoded, the rest
+/// sampled as before.
+#[test]
+fn a_selection_leaves_unwanted_columns_unsampled() {
+    use arrow_array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, RecordBatch};
+    use surveyor_sdk::testing::read_selected_sample;
+    use surveyor_sdk::{ColumnKind, SampleLimits, Selection};
+    let rows = 20;
+    let amount = Decimal128Array::from_iter_values((0..rows).map(i128::from)).with_precision_and_scale(10, 2).unwrap();
+    let zip = Decimal128Array::from_iter_values((0..rows).map(|i| 10_000 + i128::from(i)))
+        .with_precision_and_scale(5, 0)
+        .unwrap();
+    let batch = RecordBatch::try_from_iter(vec![
+        ("active", Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 2 == 0)))) as ArrayRef),
+        ("created", Arc::new(Date32Array::from_iter_values(0..rows)) as ArrayRef),
+        ("Date_Of_Birth", Arc::new(Date32Array::from_iter_values(0..rows)) as ArrayRef),
+        ("amount", Arc::new(amount) as ArrayRef),
+        ("zip", Arc::new(zip) as ArrayRef),
+        ("n", Arc::new(Int64Array::from_iter_values(0..i64::from(rows))) as ArrayRef),
+    ])
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+    let sampled_paths = |selection: &Selection| {
+        let sampled = read_selected_sample::<Parquet>("t.parquet", &bytes, 64 * 1024, limits, selection).unwrap();
+        assert_eq!(sampled.schema.columns.len(), 6, "the schema is whole whatever is sampled");
+        sampled.samples.iter().map(|s| s.path.join(".")).collect::<Vec<_>>()
+    };
+    let system_only = Selection {
+        skip: vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal],
+        named_only: vec![ColumnKind::Temporal],
+        keywords: vec!["birth".into()],
+    };
+    assert_eq!(sampled_paths(&system_only), ["Date_Of_Birth", "zip", "n"]);
+    assert_eq!(sampled_paths(&Selection::default()), ["active", "created", "Date_Of_Birth", "amount", "zip", "n"]);
+}
+
 /// Sampling decodes data pages, a wider surface than the footer: every
 /// corpus file (every codec, legacy layouts, INT96, decimals, float16,
 /// corrupt pages) must sample or fail cleanly, never panic (a trap in the

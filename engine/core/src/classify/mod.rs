@@ -23,6 +23,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
+use surveyor_sdk::sampling::{ColumnKind, Selection, normalise_name};
 
 /// Values the reference product samples per column, and the byte cap.
 pub const DEFAULT_MAX_ROWS: u32 = 128;
@@ -297,6 +298,27 @@ impl Classifier {
             .collect()
     }
 
+    /// Which columns to sample: with system classifications alone, none of
+    /// the kinds no system classification can match (booleans, fractional
+    /// decimals, and dates and times unless named for a birth). Custom rules
+    /// and classifier plugins (`plugins_in_use`) may match anything: then
+    /// every column.
+    pub fn selection(&self, plugins_in_use: bool) -> Selection {
+        if plugins_in_use || !self.rules.is_empty() {
+            return Selection::default();
+        }
+        let mut selection =
+            Selection { skip: vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal], ..Selection::default() };
+        match self.system.iter().find(|s| s.name == system::DATE_OF_BIRTH) {
+            Some(birth) => {
+                selection.named_only.push(ColumnKind::Temporal);
+                selection.keywords = birth.keywords.iter().map(|k| k.to_string()).collect();
+            }
+            None => selection.skip.push(ColumnKind::Temporal),
+        }
+        selection
+    }
+
     /// Rows and bytes to sample per column.
     pub fn limits(&self) -> (u32, u64) {
         (self.max_rows, self.max_bytes)
@@ -323,7 +345,7 @@ impl Classifier {
         }
         let sampled = values.len() as u32;
         let column_name = path.last().map(String::as_str).unwrap_or("");
-        let normalised = system::normalise(column_name);
+        let normalised = normalise_name(column_name);
         let mut labels = Vec::new();
         for s in &self.system {
             let named = s.named(&normalised);

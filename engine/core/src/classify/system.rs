@@ -21,6 +21,10 @@ pub struct SystemClassifier {
     pub matches: fn(&str, bool) -> bool,
 }
 
+/// The one system classification of dates and times (see
+/// [`super::Classifier::selection`]).
+pub const DATE_OF_BIRTH: &str = "MICROSOFT.PERSONAL.DATE_OF_BIRTH";
+
 pub const SYSTEM: &[SystemClassifier] = &[
     SystemClassifier {
         name: "MICROSOFT.PERSONAL.EMAIL",
@@ -109,7 +113,7 @@ pub const SYSTEM: &[SystemClassifier] = &[
         matches: |x, _| v::us_zip(x),
     },
     SystemClassifier {
-        name: "MICROSOFT.PERSONAL.DATE_OF_BIRTH",
+        name: DATE_OF_BIRTH,
         description: "Date of birth: a date in a column whose name says birth",
         keywords: &["birth", "dob", "born"],
         name_required: true,
@@ -152,13 +156,9 @@ pub const SYSTEM: &[SystemClassifier] = &[
     },
 ];
 
-/// `name` normalised for keyword matching: lowercase ASCII letters and digits.
-pub fn normalise(name: &str) -> String {
-    name.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
-}
-
 impl SystemClassifier {
-    /// Whether the normalised column name carries one of the keywords (a
+    /// Whether the column name, as [`normalise_name`](surveyor_sdk::sampling::normalise_name)
+    /// leaves it, carries one of the keywords (a
     /// column named exactly `name` counts for the person-name rule).
     pub fn named(&self, normalised: &str) -> bool {
         self.keywords.iter().any(|k| normalised.contains(k))

@@ -186,3 +186,72 @@ fn stopping_at_the_first_hopeless_miss_gives_the_same_answer_as_counting_all() {
         }
     }
 }
+
+/// What [`Classifier::selection`] leaves unsampled must be what no system
+/// classification could have found: no value of a boolean, a fractional
+/// decimal or a date or time, as the connectors write them, matches any
+/// system classification but the date of birth, even in a column whose name
+/// carries every keyword. (In a person-name column a capitalised `True` or
+/// `FALSE` passes for a name: a false label on a boolean column, which the
+/// selection drops.)
+#[test]
+fn the_kinds_left_unsampled_match_no_system_classification() {
+    let unsampled: &[&str] = &[
+        // Booleans (Parquet, CSV, SQL).
+        "true",
+        "false",
+        "True",
+        "FALSE",
+        "0",
+        "1",
+        // Fractional decimals.
+        "123.45",
+        "0.10",
+        "-5.25",
+        "12345.00",
+        "10001.0000",
+        "192.168",
+        "4111111111111111.00",
+        "212555014.30",
+        // Dates, times and timestamps.
+        "2021-03-04",
+        "1999-12-31",
+        "0001-01-01",
+        "12:30:45",
+        "12:30:45.123456",
+        "2021-03-04 05:06:07",
+        "2021-03-04 05:06:07.123456",
+        "2021-03-04 05:06:07.123 +00:00",
+        "2021-03-04T05:06:07Z",
+        "2021-03-04T05:06:07.1234567+02:00",
+        "1 day 02:03:04",
+        "00:00:00",
+    ];
+    for s in system::SYSTEM.iter().filter(|s| s.name != system::DATE_OF_BIRTH) {
+        for v in unsampled {
+            let boolean_as_a_name = s.name == "MICROSOFT.PERSONAL.NAME" && ["True", "FALSE"].contains(v);
+            assert!(boolean_as_a_name || !(s.matches)(v, true), "{} matches {v:?}", s.name);
+        }
+    }
+}
+
+#[test]
+fn system_classifications_alone_sample_only_the_kinds_they_can_match() {
+    use surveyor_sdk::sampling::ColumnKind::{Boolean, FractionalDecimal, Temporal};
+    let selection = system().selection(false);
+    assert_eq!(
+        (selection.skip.as_slice(), selection.named_only.as_slice()),
+        ([Boolean, FractionalDecimal].as_slice(), [Temporal].as_slice())
+    );
+    assert!(selection.wants("date", "birth_date") && !selection.wants("date", "created"));
+    // Custom rules and classifier plugins may match anything.
+    assert_eq!(system().selection(true), Selection::default());
+    let config: ClassificationConfig =
+        serde_json::from_str(r#"{"rules":[{"name":"ACME.FLAG","column":"(?i)flag"}]}"#).unwrap();
+    assert_eq!(Classifier::new(&config).unwrap().selection(false), Selection::default());
+    // Without the date of birth, no date or time is sampled.
+    let config: ClassificationConfig =
+        serde_json::from_str(r#"{"exclude":["MICROSOFT.PERSONAL.DATE_OF_BIRTH"]}"#).unwrap();
+    let selection = Classifier::new(&config).unwrap().selection(false);
+    assert!(selection.skip.contains(&Temporal) && !selection.wants("date", "birth_date"));
+}

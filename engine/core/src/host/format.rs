@@ -11,6 +11,12 @@ use super::bindings::sampling::exports::surveyor::connector::format_connector as
 use super::bindings::sampling::exports::surveyor::connector::format_sampler::{
     self, ColumnSample, GuestIndices as SamplerIndices, SampleLimits,
 };
+use super::bindings::selective_sampling::exports::surveyor::connector::format_connector as selective_types;
+use super::bindings::selective_sampling::exports::surveyor::connector::format_sampler::SampleLimits as SelectiveLimits;
+use super::bindings::selective_sampling::exports::surveyor::connector::packed_sampler as selective_packed;
+use super::bindings::selective_sampling::exports::surveyor::connector::selective_sampler::{
+    self, ColumnKinds, GuestIndices as SelectiveIndices, SampleRequest,
+};
 use super::bindings::types::{self, ConnectorError, ErrorKind};
 use super::bindings::{FileInput, FileSchema, log};
 use super::error::PluginError;
@@ -20,6 +26,7 @@ use super::{Plugin, Runtime};
 use crate::storage::Storage;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use surveyor_sdk::sampling::{ColumnKind, Selection};
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -56,16 +63,18 @@ pub(super) fn link(linker: &mut Linker<FormatState>) -> wasmtime::Result<()> {
 }
 
 /// A format connector, pre-instantiated: its required exports, and the
-/// sampler it has, if any (`packed-sampler` since contract 0.1.3, else
-/// `format-sampler` since 0.1.1; a 0.1.0 connector has none).
+/// newest sampler it has, if any (`selective-sampler` since contract 0.1.4,
+/// `packed-sampler` since 0.1.3, `format-sampler` since 0.1.1; a 0.1.0
+/// connector has none).
 pub struct FormatPre {
     instance_pre: wasmtime::component::InstancePre<FormatState>,
     indices: FormatIndices,
-    sampler: Option<Sampler<PackedIndices, SamplerIndices>>,
+    sampler: Option<Sampler<SelectiveIndices, PackedIndices, SamplerIndices>>,
 }
 
-/// Which sampler a connector exports, the packed one preferred.
-enum Sampler<P, V> {
+/// Which sampler a connector exports: the newest is used.
+enum Sampler<S, P, V> {
+    Selective(S),
     Packed(P),
     Values(V),
 }
@@ -80,9 +89,12 @@ impl FormatPre {
 pub(super) fn pre(runtime: &Runtime, component: &wasmtime::component::Component) -> wasmtime::Result<FormatPre> {
     let instance_pre = runtime.format_linker.instantiate_pre(component)?;
     let indices = FormatIndices::new(&instance_pre)?;
-    let sampler = match PackedIndices::new(&instance_pre) {
-        Ok(packed) => Some(Sampler::Packed(packed)),
-        Err(_) => SamplerIndices::new(&instance_pre).ok().map(Sampler::Values),
+    let sampler = if let Ok(selective) = SelectiveIndices::new(&instance_pre) {
+        Some(Sampler::Selective(selective))
+    } else if let Ok(packed) = PackedIndices::new(&instance_pre) {
+        Some(Sampler::Packed(packed))
+    } else {
+        SamplerIndices::new(&instance_pre).ok().map(Sampler::Values)
     };
     Ok(FormatPre { instance_pre, indices, sampler })
 }
@@ -128,11 +140,17 @@ impl Sample {
     }
 }
 
-impl From<PackedSample> for Sample {
-    fn from(s: PackedSample) -> Self {
-        Sample { path: s.path, text: s.text, ends: s.ends, nulls: s.nulls }
-    }
+/// `packed-sample`, as each sampler's bindings spell it.
+macro_rules! sample_from_packed {
+    ($($packed:ty),*) => {$(
+        impl From<$packed> for Sample {
+            fn from(s: $packed) -> Self {
+                Sample { path: s.path, text: s.text, ends: s.ends, nulls: s.nulls }
+            }
+        }
+    )*};
 }
+sample_from_packed!(PackedSample, selective_packed::PackedSample);
 
 /// What one schema read cost, for the run's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,7 +165,7 @@ pub struct ReadStats {
 pub struct FormatInstance {
     store: Store<FormatState>,
     bindings: Format,
-    sampler: Option<Sampler<packed_sampler::Guest, format_sampler::Guest>>,
+    sampler: Option<Sampler<selective_sampler::Guest, packed_sampler::Guest, format_sampler::Guest>>,
     plugin: String,
 }
 
@@ -177,6 +195,9 @@ impl FormatInstance {
         let instance = pre.instance_pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
         let bindings = pre.indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?;
         let sampler = match &pre.sampler {
+            Some(Sampler::Selective(indices)) => {
+                Some(Sampler::Selective(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?))
+            }
             Some(Sampler::Packed(indices)) => {
                 Some(Sampler::Packed(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?))
             }
@@ -225,8 +246,11 @@ impl FormatInstance {
         (result, stats)
     }
 
-    /// Reads the schema of `path` and samples its columns within `limits`,
-    /// in one call; a connector without a sampler reads the schema only.
+    /// Reads the schema of `path` and samples the columns `selection` wants
+    /// within `limits`, in one call; a connector without a sampler reads the
+    /// schema only. (A connector older than 0.1.4 samples every column; the
+    /// samples `selection` does not want are dropped here.)
+    #[allow(clippy::too_many_arguments)]
     pub fn read_sample(
         &mut self,
         storage: &Arc<dyn Storage>,
@@ -235,6 +259,7 @@ impl FormatInstance {
         tail: &mut Vec<u8>,
         config: &str,
         limits: SampleLimits,
+        selection: &Selection,
     ) -> (Result<Sampled, PluginError>, ReadStats) {
         let Some(sampler) = &self.sampler else {
             let (r, stats) = self.read_schema(storage, path, size, tail, config);
@@ -246,6 +271,25 @@ impl FormatInstance {
         let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
         // Each sampler has its own copy of the shared records' Rust types.
         let r = match sampler {
+            Sampler::Selective(selective) => {
+                let input = selective_types::FileInput { path, size, tail: tail_bytes, config };
+                let limits =
+                    SelectiveLimits { max_rows: limits.max_rows, max_bytes_per_column: limits.max_bytes_per_column };
+                let request = SampleRequest {
+                    limits,
+                    skip: kinds(&selection.skip),
+                    named_only: kinds(&selection.named_only),
+                    keywords: selection.keywords.clone(),
+                };
+                let r = selective.call_read_selected_sample(&mut self.store, &input, &request);
+                *tail = input.tail;
+                r.map(|r| {
+                    r.map(|s| Sampled {
+                        schema: FileSchema { columns: s.schema.columns, attributes: s.schema.attributes },
+                        samples: s.samples.into_iter().map(Sample::from).collect(),
+                    })
+                })
+            }
             Sampler::Packed(packed) => {
                 let input = packed_types::FileInput { path, size, tail: tail_bytes, config };
                 let limits =
@@ -274,11 +318,39 @@ impl FormatInstance {
         let file = self.store.data_mut().file.take();
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {
-            Ok(Ok(sampled)) => Ok(sampled),
+            Ok(Ok(mut sampled)) => {
+                sampled.retain_selected(selection);
+                Ok(sampled)
+            }
             Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
             Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };
         (result, stats)
+    }
+}
+
+/// The contract's `column-kinds` of `kinds`.
+fn kinds(kinds: &[ColumnKind]) -> ColumnKinds {
+    kinds.iter().fold(ColumnKinds::empty(), |flags, kind| {
+        flags
+            | match kind {
+                ColumnKind::Boolean => ColumnKinds::BOOLEAN,
+                ColumnKind::Temporal => ColumnKinds::TEMPORAL,
+                ColumnKind::FractionalDecimal => ColumnKinds::FRACTIONAL_DECIMAL,
+                ColumnKind::Other => ColumnKinds::empty(),
+            }
+    })
+}
+
+impl Sampled {
+    /// Drops the samples of columns `selection` does not want (a connector
+    /// older than 0.1.4 returns them all).
+    fn retain_selected(&mut self, selection: &Selection) {
+        let unwanted =
+            selection.unwanted(self.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice())));
+        if !unwanted.is_empty() {
+            self.samples.retain(|s| !unwanted.contains(&s.path.as_slice()));
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, Value};
 use crate::host::kind_name;
 use crate::host::sql::{ResultSet, SqlBackend};
 use std::sync::Arc;
+use surveyor_sdk::sampling::Selection;
 
 /// A sampled value is cut to this many characters on the server (the
 /// classifier looks at no more than 4096 characters of a value either).
@@ -132,7 +133,8 @@ impl SqlSampler {
         mut plugins: Option<&mut PluginClassifiers<'_>>,
     ) -> Vec<(Option<SampleError>, Vec<PluginFailure>)> {
         let mut outcomes: Vec<_> = assets.iter().map(|_| (None, Vec::new())).collect();
-        let plans: Vec<Plan> = assets.iter().enumerate().filter_map(|(i, a)| self.plan(i, a)).collect();
+        let selection = self.classifier.selection(plugins.is_some());
+        let plans: Vec<Plan> = assets.iter().enumerate().filter_map(|(i, a)| self.plan(i, a, &selection)).collect();
         let limit = self.classifier.sql_timeout();
         for group in plans.chunk_by(|a, b| a.database == b.database) {
             let statements: Vec<String> = group.iter().map(|p| p.statement.clone()).collect();
@@ -149,14 +151,17 @@ impl SqlSampler {
         outcomes
     }
 
-    /// The sample statement of a table or view with columns to sample.
-    fn plan(&self, index: usize, asset: &Asset) -> Option<Plan> {
+    /// The sample statement of a table or view with columns to sample (of
+    /// those `selection` wants).
+    fn plan(&self, index: usize, asset: &Asset, selection: &Selection) -> Option<Plan> {
         let dialect = dialect(&asset.type_name)?;
         let (database, schema) = self.locate(asset)?;
         let sampled: Vec<usize> = (0..asset.columns.len())
             .filter(|&i| {
                 let c = &asset.columns[i];
-                c.path.len() == 1 && !skipped(&c.data_type, &c.physical_type)
+                c.path.len() == 1
+                    && !skipped(&c.data_type, &c.physical_type)
+                    && selection.wants(&c.data_type, &c.path[0])
             })
             .collect();
         if sampled.is_empty() {
