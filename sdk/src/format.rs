@@ -54,10 +54,10 @@ pub trait Format {
         Ok(SampledSchema { schema: Self::read_schema(input, file, config)?, samples: Vec::new() })
     }
 
-    /// [`Format::read_sample`] for the columns `selection` wants. A connector
-    /// that can skip a column's decoding cheaply overrides it; the default
-    /// samples every column, and the samples `selection` does not want are
-    /// dropped before they leave the sandbox either way.
+    /// [`Format::read_sample`] for the columns `selection` wants, and no
+    /// other. A connector that can skip a column's decoding overrides it; the
+    /// default samples every column, then drops what `selection` does not
+    /// want before it leaves the sandbox.
     fn read_selected_sample(
         input: &FileInput,
         file: &dyn FileReader,
@@ -65,8 +65,9 @@ pub trait Format {
         limits: &SampleLimits,
         selection: &Selection,
     ) -> Result<SampledSchema> {
-        let _ = selection;
-        Self::read_sample(input, file, config, limits)
+        let mut sampled = Self::read_sample(input, file, config, limits)?;
+        sampled.retain_selected(selection);
+        Ok(sampled)
     }
 }
 
@@ -209,9 +210,7 @@ pub mod glue {
     ) -> Result<SampledSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
         let selection = selection(&request);
-        let mut sampled = F::read_selected_sample(&input, &WasmFileReader, &config, &request.limits, &selection)?;
-        sampled.retain_selected(&selection);
-        Ok(sampled)
+        F::read_selected_sample(&input, &WasmFileReader, &config, &request.limits, &selection)
     }
 
     /// The request's [`Selection`].

@@ -19,20 +19,36 @@ pub enum ColumnKind {
 
 impl ColumnKind {
     pub fn of(data_type: &str) -> Self {
-        let t = data_type.trim().to_ascii_lowercase();
+        let t = data_type.trim();
         let family = t.split(['(', '[', ' ']).next().unwrap_or("");
-        match family {
-            "boolean" | "bool" => ColumnKind::Boolean,
-            "date" | "date32" | "date64" | "time" | "time32" | "time64" | "timestamp" | "timestamptz" | "datetime"
-            | "datetime2" | "datetimeoffset" | "smalldatetime" | "interval" | "duration" => ColumnKind::Temporal,
-            "decimal" | "numeric" => {
-                let scale = t.strip_suffix(')').and_then(|t| t.rsplit_once(',')).map(|(_, s)| s.trim());
-                match scale.and_then(|s| s.parse::<u32>().ok()) {
-                    Some(s) if s > 0 => ColumnKind::FractionalDecimal,
-                    _ => ColumnKind::Other,
-                }
+        let is = |names: &[&str]| names.iter().any(|n| family.eq_ignore_ascii_case(n));
+        if is(&["boolean", "bool"]) {
+            ColumnKind::Boolean
+        } else if is(&[
+            "date",
+            "date32",
+            "date64",
+            "time",
+            "time32",
+            "time64",
+            "timestamp",
+            "timestamptz",
+            "datetime",
+            "datetime2",
+            "datetimeoffset",
+            "smalldatetime",
+            "interval",
+            "duration",
+        ]) {
+            ColumnKind::Temporal
+        } else if is(&["decimal", "numeric"]) {
+            let scale = t.strip_suffix(')').and_then(|t| t.rsplit_once(',')).map(|(_, s)| s.trim());
+            match scale.and_then(|s| s.parse::<u32>().ok()) {
+                Some(s) if s > 0 => ColumnKind::FractionalDecimal,
+                _ => ColumnKind::Other,
             }
-            _ => ColumnKind::Other,
+        } else {
+            ColumnKind::Other
         }
     }
 }
@@ -94,7 +110,7 @@ mod tests {
 
     #[test]
     fn kinds_are_read_from_the_normalised_type() {
-        for t in ["boolean", "bool"] {
+        for t in ["boolean", "bool", "BOOLEAN"] {
             assert_eq!(ColumnKind::of(t), ColumnKind::Boolean, "{t}");
         }
         for t in ["date", "date32", "time[us]", "timestamp[ms, UTC]", "timestamp[us]", "datetime2(7)", "interval"] {

@@ -270,8 +270,6 @@ mod memory_file {
         let file = MemoryFile::new(bytes);
         let input = file.input(path, tail_len);
         let config = crate::parse_config::<F::Config>("")?;
-        let mut sampled = F::read_selected_sample(&input, &file, &config, &limits, selection)?;
-        sampled.retain_selected(selection);
-        Ok(sampled)
+        F::read_selected_sample(&input, &file, &config, &limits, selection)
     }
 }

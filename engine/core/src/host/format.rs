@@ -249,7 +249,9 @@ impl FormatInstance {
     /// Reads the schema of `path` and samples the columns `selection` wants
     /// within `limits`, in one call; a connector without a sampler reads the
     /// schema only. (A connector older than 0.1.4 samples every column; the
-    /// samples `selection` does not want are dropped here.)
+    /// samples `selection` does not want are dropped here. A 0.1.4 one that
+    /// returns more only costs classification time: no system
+    /// classification matches them.)
     #[allow(clippy::too_many_arguments)]
     pub fn read_sample(
         &mut self,
@@ -269,6 +271,8 @@ impl FormatInstance {
         state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
         let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
+        // Samplers older than 0.1.4 return every column's sample.
+        let older = !matches!(sampler, Sampler::Selective(_));
         // Each sampler has its own copy of the shared records' Rust types.
         let r = match sampler {
             Sampler::Selective(selective) => {
@@ -319,7 +323,9 @@ impl FormatInstance {
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
         let result = match r {
             Ok(Ok(mut sampled)) => {
-                sampled.retain_selected(selection);
+                if older {
+                    sampled.retain_selected(selection);
+                }
                 Ok(sampled)
             }
             Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
