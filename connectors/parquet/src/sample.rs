@@ -230,7 +230,7 @@ pub fn sample(
                 read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::float(s, *v)))
             }
             Ok(ColumnReader::DoubleColumnReader(r)) => {
-                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::float(s, *v)))
+                read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::double(s, *v)))
             }
             Ok(ColumnReader::ByteArrayColumnReader(r)) => {
                 read(r, d, rows, b, s, |v, b, s| push_bytes(d, v.data(), b, s))
