@@ -74,11 +74,8 @@ pub trait Format {
 impl SampledSchema {
     /// Drops the samples of columns `selection` does not want.
     pub fn retain_selected(&mut self, selection: &Selection) {
-        let unwanted =
-            selection.unwanted(self.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice())));
-        if !unwanted.is_empty() {
-            self.samples.retain(|s| !unwanted.contains(&s.path.as_slice()));
-        }
+        let columns = self.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice()));
+        selection.retain(columns, &mut self.samples, |s| &s.path);
     }
 }
 
@@ -214,7 +211,7 @@ pub mod glue {
     }
 
     /// The request's [`Selection`].
-    pub fn selection(request: &selective::SampleRequest) -> Selection {
+    fn selection(request: &selective::SampleRequest) -> Selection {
         use selective::ColumnKinds;
         let kinds = |flags: ColumnKinds| {
             [

@@ -96,6 +96,20 @@ impl Selection {
             .map(|(_, path)| path)
             .collect()
     }
+
+    /// Drops from `samples` (each with its column's path) those of the
+    /// `columns` not wanted.
+    pub fn retain<'c, S>(
+        &self,
+        columns: impl IntoIterator<Item = (&'c str, &'c [String])>,
+        samples: &mut Vec<S>,
+        path: impl Fn(&S) -> &[String],
+    ) {
+        let unwanted = self.unwanted(columns);
+        if !unwanted.is_empty() {
+            samples.retain(|s| !unwanted.contains(&path(s)));
+        }
+    }
 }
 
 /// A column name as keywords see it: lower-case, ASCII letters and digits

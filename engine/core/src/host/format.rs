@@ -324,7 +324,8 @@ impl FormatInstance {
         let result = match r {
             Ok(Ok(mut sampled)) => {
                 if older {
-                    sampled.retain_selected(selection);
+                    let columns = sampled.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice()));
+                    selection.retain(columns, &mut sampled.samples, |s| &s.path);
                 }
                 Ok(sampled)
             }
@@ -346,18 +347,6 @@ fn kinds(kinds: &[ColumnKind]) -> ColumnKinds {
                 ColumnKind::Other => ColumnKinds::empty(),
             }
     })
-}
-
-impl Sampled {
-    /// Drops the samples of columns `selection` does not want (a connector
-    /// older than 0.1.4 returns them all).
-    fn retain_selected(&mut self, selection: &Selection) {
-        let unwanted =
-            selection.unwanted(self.schema.columns.iter().map(|c| (c.data_type.as_str(), c.path.as_slice())));
-        if !unwanted.is_empty() {
-            self.samples.retain(|s| !unwanted.contains(&s.path.as_slice()));
-        }
-    }
 }
 
 impl types::Host for FormatState {}
