@@ -499,8 +499,8 @@ fn only_the_columns_a_rule_set_can_classify_are_sampled() {
         assert_eq!(sampled.schema.columns.len(), 5);
         sampled.samples.iter().map(|s| s.path.join(".")).collect::<Vec<_>>()
     };
-    assert_eq!(sampled_paths(&classifier.selection(false)), ["birth_date", "email"]);
-    assert_eq!(sampled_paths(&classifier.selection(true)), ["active", "created", "birth_date", "amount", "email"]);
+    assert_eq!(sampled_paths(classifier.selection(false)), ["birth_date", "email"]);
+    assert_eq!(sampled_paths(classifier.selection(true)), ["active", "created", "birth_date", "amount", "email"]);
 
     // End to end: the date of birth is still found.
     let out = tempfile::tempdir().unwrap();

@@ -151,6 +151,8 @@ pub struct Classifier {
     sql_timeout: std::time::Duration,
     /// The rule set as given, for [`Classifier::fingerprint`].
     settings: String,
+    /// What to sample when no classifier plugin runs.
+    selection: Selection,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -249,7 +251,24 @@ impl Classifier {
             exclude_plugins: config.exclude_plugins.clone(),
             sql_timeout: std::time::Duration::from_secs(config.sql_timeout_seconds.into()),
             settings: serde_json::to_string(config).expect("the settings serialise"),
-        })
+            selection: Selection::default(),
+        }
+        .with_selection())
+    }
+
+    /// Sets the selection of [`Self::selection`] without plugins.
+    fn with_selection(mut self) -> Self {
+        if self.rules.is_empty() {
+            self.selection.skip = vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal];
+            match self.system.iter().find(|s| s.name == system::DATE_OF_BIRTH) {
+                Some(birth) => {
+                    self.selection.named_only.push(ColumnKind::Temporal);
+                    self.selection.keywords = birth.keywords.iter().map(|k| k.to_string()).collect();
+                }
+                None => self.selection.skip.push(ColumnKind::Temporal),
+            }
+        }
+        self
     }
 
     /// What decides a column's labels in a run, as a short hash: this
@@ -303,20 +322,9 @@ impl Classifier {
     /// decimals, and dates and times unless named for a birth). Custom rules
     /// and classifier plugins (`plugins_in_use`) may match anything: then
     /// every column.
-    pub fn selection(&self, plugins_in_use: bool) -> Selection {
-        if plugins_in_use || !self.rules.is_empty() {
-            return Selection::default();
-        }
-        let mut selection =
-            Selection { skip: vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal], ..Selection::default() };
-        match self.system.iter().find(|s| s.name == system::DATE_OF_BIRTH) {
-            Some(birth) => {
-                selection.named_only.push(ColumnKind::Temporal);
-                selection.keywords = birth.keywords.iter().map(|k| k.to_string()).collect();
-            }
-            None => selection.skip.push(ColumnKind::Temporal),
-        }
-        selection
+    pub fn selection(&self, plugins_in_use: bool) -> &Selection {
+        static EVERY_COLUMN: Selection = Selection { skip: Vec::new(), named_only: Vec::new(), keywords: Vec::new() };
+        if plugins_in_use { &EVERY_COLUMN } else { &self.selection }
     }
 
     /// Rows and bytes to sample per column.

@@ -238,20 +238,22 @@ fn the_kinds_left_unsampled_match_no_system_classification() {
 #[test]
 fn system_classifications_alone_sample_only_the_kinds_they_can_match() {
     use surveyor_sdk::sampling::ColumnKind::{Boolean, FractionalDecimal, Temporal};
-    let selection = system().selection(false);
+    let classifier = system();
+    let selection = classifier.selection(false);
     assert_eq!(
         (selection.skip.as_slice(), selection.named_only.as_slice()),
         ([Boolean, FractionalDecimal].as_slice(), [Temporal].as_slice())
     );
     assert!(selection.wants("date", "birth_date") && !selection.wants("date", "created"));
     // Custom rules and classifier plugins may match anything.
-    assert_eq!(system().selection(true), Selection::default());
+    assert_eq!(*system().selection(true), Selection::default());
     let config: ClassificationConfig =
         serde_json::from_str(r#"{"rules":[{"name":"ACME.FLAG","column":"(?i)flag"}]}"#).unwrap();
-    assert_eq!(Classifier::new(&config).unwrap().selection(false), Selection::default());
+    assert_eq!(*Classifier::new(&config).unwrap().selection(false), Selection::default());
     // Without the date of birth, no date or time is sampled.
     let config: ClassificationConfig =
         serde_json::from_str(r#"{"exclude":["MICROSOFT.PERSONAL.DATE_OF_BIRTH"]}"#).unwrap();
-    let selection = Classifier::new(&config).unwrap().selection(false);
+    let classifier = Classifier::new(&config).unwrap();
+    let selection = classifier.selection(false);
     assert!(selection.skip.contains(&Temporal) && !selection.wants("date", "birth_date"));
 }

@@ -362,7 +362,7 @@ fn read_file(
     let (max_rows, max_bytes) = classifier.limits();
     let limits = SampleLimits { max_rows, max_bytes_per_column: max_bytes };
     let selection = classifier.selection(plugins.is_some());
-    let (result, stats) = instance.read_sample(storage, &file.path, file.size, tail, "", limits, &selection);
+    let (result, stats) = instance.read_sample(storage, &file.path, file.size, tail, "", limits, selection);
     let result = result.map(|sampled| {
         let Sampled { mut schema, samples } = sampled;
         classify::labels::strip(&mut schema.columns);

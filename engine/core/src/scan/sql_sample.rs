@@ -134,7 +134,7 @@ impl SqlSampler {
     ) -> Vec<(Option<SampleError>, Vec<PluginFailure>)> {
         let mut outcomes: Vec<_> = assets.iter().map(|_| (None, Vec::new())).collect();
         let selection = self.classifier.selection(plugins.is_some());
-        let plans: Vec<Plan> = assets.iter().enumerate().filter_map(|(i, a)| self.plan(i, a, &selection)).collect();
+        let plans: Vec<Plan> = assets.iter().enumerate().filter_map(|(i, a)| self.plan(i, a, selection)).collect();
         let limit = self.classifier.sql_timeout();
         for group in plans.chunk_by(|a, b| a.database == b.database) {
             let statements: Vec<String> = group.iter().map(|p| p.statement.clone()).collect();
