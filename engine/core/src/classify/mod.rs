@@ -242,8 +242,6 @@ impl Classifier {
             });
         }
         Ok(Classifier {
-            system,
-            rules,
             threshold: config.threshold,
             max_rows: config.max_rows,
             max_bytes: config.max_bytes_per_column,
@@ -251,24 +249,10 @@ impl Classifier {
             exclude_plugins: config.exclude_plugins.clone(),
             sql_timeout: std::time::Duration::from_secs(config.sql_timeout_seconds.into()),
             settings: serde_json::to_string(config).expect("the settings serialise"),
-            selection: Selection::default(),
-        }
-        .with_selection())
-    }
-
-    /// Sets the selection of [`Self::selection`] without plugins.
-    fn with_selection(mut self) -> Self {
-        if self.rules.is_empty() {
-            self.selection.skip = vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal];
-            match self.system.iter().find(|s| s.name == system::DATE_OF_BIRTH) {
-                Some(birth) => {
-                    self.selection.named_only.push(ColumnKind::Temporal);
-                    self.selection.keywords = birth.keywords.iter().map(|k| k.to_string()).collect();
-                }
-                None => self.selection.skip.push(ColumnKind::Temporal),
-            }
-        }
-        self
+            selection: if rules.is_empty() { system_only(&system) } else { Selection::default() },
+            system,
+            rules,
+        })
     }
 
     /// What decides a column's labels in a run, as a short hash: this
@@ -382,6 +366,20 @@ impl Classifier {
         }
         Some(ColumnLabels { sampled, labels })
     }
+}
+
+/// What to sample for `system` classifications alone (see [`Classifier::selection`]).
+fn system_only(system: &[&system::SystemClassifier]) -> Selection {
+    let mut selection =
+        Selection { skip: vec![ColumnKind::Boolean, ColumnKind::FractionalDecimal], ..Default::default() };
+    match system.iter().find(|s| s.name == system::DATE_OF_BIRTH) {
+        Some(birth) => {
+            selection.named_only.push(ColumnKind::Temporal);
+            selection.keywords = birth.keywords.iter().map(|k| k.to_string()).collect();
+        }
+        None => selection.skip.push(ColumnKind::Temporal),
+    }
+    selection
 }
 
 /// `matched / sampled >= min_share`, in integers so that 60% of 5 is 3.
