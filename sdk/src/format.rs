@@ -206,12 +206,12 @@ pub mod glue {
         request: selective::SampleRequest,
     ) -> Result<SampledSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
-        let selection = selection(&request);
-        F::read_selected_sample(&input, &WasmFileReader, &config, &request.limits, &selection)
+        let limits = request.limits;
+        F::read_selected_sample(&input, &WasmFileReader, &config, &limits, &selection(request))
     }
 
     /// The request's [`Selection`].
-    fn selection(request: &selective::SampleRequest) -> Selection {
+    fn selection(request: selective::SampleRequest) -> Selection {
         use selective::ColumnKinds;
         let kinds = |flags: ColumnKinds| {
             [
@@ -224,11 +224,7 @@ pub mod glue {
             .map(|(_, kind)| kind)
             .collect()
         };
-        Selection {
-            skip: kinds(request.skip),
-            named_only: kinds(request.named_only),
-            keywords: request.keywords.clone(),
-        }
+        Selection { skip: kinds(request.skip), named_only: kinds(request.named_only), keywords: request.keywords }
     }
 
     /// `format-sampler.read-sample`, for 0.1.1 and 0.1.2 hosts: the values
