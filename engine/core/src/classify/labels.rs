@@ -62,7 +62,8 @@ pub fn strip(columns: &mut [Column]) {
 /// set's members): a label stays when its matches over all the samples
 /// reach its share. A member whose sample fell under a label's share adds
 /// its sample size but no matches, so the set's share is a lower bound.
-#[derive(Debug, Default)]
+/// Serializable: an open resource set is put aside in a file with its sums.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Aggregate {
     sampled: u64,
     labels: BTreeMap<String, (u64, f64)>,

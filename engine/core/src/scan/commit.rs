@@ -159,8 +159,7 @@ pub fn commit(
 ) -> Result<Committed, ScanError> {
     let mut cursors = Vec::with_capacity(units.len());
     for (unit, path) in units.iter().enumerate() {
-        let file = std::fs::File::open(path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
-        let reader = UnitReader::new(BufReader::new(file)).map_err(|e| unit_error(path, e))?;
+        let reader = UnitReader::open(path).map_err(|e| unit_error(path, e))?;
         cursors.push(Cursor { unit, reader });
     }
     let summaries: Vec<UnitSummary> = cursors.iter().map(|c| c.reader.summary.clone()).collect();
@@ -208,11 +207,7 @@ pub fn commit(
         location: None,
     };
     let previous_run: Option<LastRun> = match previous {
-        Some(p) => Some(
-            StateReader::new(BufReader::new(std::fs::File::open(p).map_err(|e| state_error(p, e))?))
-                .map_err(|e| state_error(p, e))?
-                .last_run,
-        ),
+        Some(p) => Some(StateReader::open(p).map_err(|e| state_error(p, e))?.last_run),
         None => None,
     };
     report.previous_run_id = previous_run.as_ref().map(|r| r.run_id.clone());
@@ -240,7 +235,9 @@ pub fn commit(
         _ => None,
     };
 
-    let mut grouper = Grouper::new(&plan.grouping)?;
+    // The merged stream is in order of qualified name: sets it is past wait in the work folder.
+    let work = new_state.parent().unwrap_or(Path::new("."));
+    let mut grouper = Grouper::new(&plan.grouping)?.seal_passed_sets_in(work).map_err(|e| sets_error(work, e))?;
     let mut batcher = AtlasBatcher::new(plan.batch_entities);
     let mut relations = Relations::default();
     let mut assets = 0u64;
@@ -298,7 +295,7 @@ pub fn commit(
         let path = asset.file.as_ref().map(|f| f.path.clone());
         let kept_columns = file_schema.as_ref().map(|s| s.columns.clone());
         let kept_facts = file_schema.as_ref().map(|s| s.facts.clone()).unwrap_or_default();
-        let written = match grouper.offer(asset, file_schema, failed) {
+        let written = match grouper.offer(asset, file_schema, failed).map_err(|e| sets_error(work, e))? {
             Offer::Keep(asset, schema) => {
                 write(&asset, schema.as_ref(), &mut output)?;
                 let columns = schema.as_ref().map(|s| &s.columns[..]);
@@ -318,7 +315,8 @@ pub fn commit(
                 .map_err(|e| state_error(new_state, e))?;
         }
     }
-    for (asset, schema, summary) in grouper.finish() {
+    for set in grouper.finish() {
+        let (asset, schema, summary) = set.map_err(|e| sets_error(work, e))?;
         write(&asset, schema.as_ref(), &mut output)?;
         index(Indexed { asset: &asset, columns: schema.as_ref().map(|s| &s.columns[..]), set: Some(&summary) });
         if let Some(state) = &mut state {
@@ -412,6 +410,10 @@ fn finish_times(report: &mut RunReport, plan: &CommitPlan) {
         if elapsed_ms > 0 { report.counts.files as f64 / (elapsed_ms as f64 / 1000.0) } else { 0.0 };
 }
 
+fn sets_error(work: &Path, e: std::io::Error) -> ScanError {
+    ScanError::Unit(format!("resource sets put aside in {}: {e}", work.display()))
+}
+
 fn state_error(path: &Path, e: impl std::fmt::Display) -> ScanError {
     ScanError::Unit(format!("source state {}: {e}", path.display()))
 }
@@ -420,14 +422,13 @@ fn state_error(path: &Path, e: impl std::fmt::Display) -> ScanError {
 /// the schema an unchanged file had.
 struct OldState {
     path: std::path::PathBuf,
-    reader: StateReader<BufReader<std::fs::File>>,
+    reader: StateReader,
     next: Option<(super::state::StateEntry, Option<Arc<Vec<Column>>>)>,
 }
 
 impl OldState {
     fn open(path: &Path) -> Result<Self, ScanError> {
-        let file = std::fs::File::open(path).map_err(|e| state_error(path, e))?;
-        let reader = StateReader::new(BufReader::new(file)).map_err(|e| state_error(path, e))?;
+        let reader = StateReader::open(path).map_err(|e| state_error(path, e))?;
         let mut old = OldState { path: path.to_path_buf(), reader, next: None };
         old.advance()?;
         Ok(old)

@@ -101,6 +101,28 @@ pub struct FrameReader<R: Read> {
     frames: u64,
     done: bool,
     buf: Vec<u8>,
+    /// Bytes of the stream read so far.
+    position: u64,
+}
+
+/// A frame as read, not yet decoded.
+pub struct RawFrame<'a> {
+    /// Where its value starts in the stream (after its length).
+    pub offset: u64,
+    /// Its number in the stream, from 0.
+    pub number: u64,
+    pub bytes: &'a [u8],
+}
+
+impl RawFrame<'_> {
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, FrameError> {
+        decode(self.bytes, self.number)
+    }
+}
+
+/// Decodes one frame's value (`number`: its place in the stream, for the error).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], number: u64) -> Result<T, FrameError> {
+    postcard::from_bytes(bytes).map_err(|e| FrameError::Decode { frame: number, message: e.to_string() })
 }
 
 impl<R: Read> FrameReader<R> {
@@ -112,11 +134,20 @@ impl<R: Read> FrameReader<R> {
         }
         let mut hash = Sha256::new();
         hash.update(found);
-        Ok(FrameReader { inner, hash, frames: 0, done: false, buf: Vec::new() })
+        Ok(FrameReader { inner, hash, frames: 0, done: false, buf: Vec::new(), position: 4 })
     }
 
     /// The next frame; `None` after the last one (once the trailer checked out).
     pub fn read<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        match self.read_raw()? {
+            Some(frame) => frame.decode().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next frame, checked but not decoded: a reader may leave some
+    /// frames in the stream and come back for them ([`decode`]).
+    pub fn read_raw(&mut self) -> Result<Option<RawFrame<'_>>, FrameError> {
         if self.done {
             return Ok(None);
         }
@@ -134,10 +165,10 @@ impl<R: Read> FrameReader<R> {
         read_exact(&mut self.inner, &mut self.buf, self.frames)?;
         self.hash.update(len);
         self.hash.update(&self.buf);
-        let value = postcard::from_bytes(&self.buf)
-            .map_err(|e| FrameError::Decode { frame: self.frames, message: e.to_string() })?;
+        let frame = RawFrame { offset: self.position + 4, number: self.frames, bytes: &self.buf };
+        self.position += 4 + u64::from(n);
         self.frames += 1;
-        Ok(Some(value))
+        Ok(Some(frame))
     }
 
     fn trailer(&mut self, zero: [u8; 4]) -> Result<(), FrameError> {

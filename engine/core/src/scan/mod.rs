@@ -24,6 +24,7 @@ mod native;
 mod pipeline;
 pub mod resource_sets;
 mod run;
+mod schemas;
 mod sql_sample;
 pub mod state;
 pub mod unit;

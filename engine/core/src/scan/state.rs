@@ -18,12 +18,13 @@
 //! failed or interrupted run leaves the previous state as it was.
 
 use super::frames::{FrameError, FrameReader, FrameWriter};
+use super::schemas::{COLUMNS_TAG, Schemas};
 use super::unit::Found;
 use crate::host::bindings::types::{Attribute, Column};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -109,10 +110,12 @@ enum StateFrame {
 /// Writes a state stream: entries in output order, then the sets written.
 pub struct StateWriter<W: Write> {
     frames: FrameWriter<W>,
-    /// Columns already written, by the address of their shared copy.
-    written: HashMap<usize, u32>,
-    /// Keeps those copies alive (so an address is never reused).
-    keep: Vec<Arc<Vec<Column>>>,
+    /// Schemas already written, by a digest of their encoding: files of one
+    /// schema found by different units have different copies of it.
+    written: HashMap<[u8; 32], u32>,
+    /// The last schema written or found, by its shared copy (a table's
+    /// files come one after the other), kept alive so its address stays its own.
+    last: Option<(Arc<Vec<Column>>, u32)>,
     /// The last [`StateFrame::Parent`] written.
     parent: Option<AssetId>,
 }
@@ -124,7 +127,7 @@ impl<W: Write> StateWriter<W> {
         if let Some(fingerprint) = &run.classification {
             frames.put(&StateFrame::Classification(fingerprint.clone()))?;
         }
-        Ok(StateWriter { frames, written: HashMap::new(), keep: Vec::new(), parent: None })
+        Ok(StateWriter { frames, written: HashMap::new(), last: None, parent: None })
     }
 
     /// The containing asset of the next entries (`None`: top-level): an
@@ -153,20 +156,7 @@ impl<W: Write> StateWriter<W> {
             None => None,
             Some(path) => {
                 let schema = match columns {
-                    Some(columns) => {
-                        let key = Arc::as_ptr(columns) as usize;
-                        let index = match self.written.get(&key) {
-                            Some(i) => *i,
-                            None => {
-                                let i = self.keep.len() as u32;
-                                self.frames.put(&StateFrame::Columns(columns.to_vec()))?;
-                                self.written.insert(key, i);
-                                self.keep.push(columns.clone());
-                                i
-                            }
-                        };
-                        Found::Columns(index)
-                    }
+                    Some(columns) => Found::Columns(self.schema(columns)?),
                     None if failed => Found::Failed,
                     None => Found::None,
                 };
@@ -174,6 +164,24 @@ impl<W: Write> StateWriter<W> {
             }
         };
         self.frames.put(&StateFrame::Entry(StateEntry { id: id.clone(), written, file }))
+    }
+
+    /// The number of `columns` in the state, written now if they are new.
+    fn schema(&mut self, columns: &Arc<Vec<Column>>) -> std::io::Result<u32> {
+        if let Some((last, index)) = &self.last
+            && Arc::ptr_eq(last, columns)
+        {
+            return Ok(*index);
+        }
+        // `StateFrame::Columns` is variant 1: its encoding is the tag, then the columns.
+        let frame = postcard::to_extend(&**columns, vec![COLUMNS_TAG]).map_err(std::io::Error::other)?;
+        let next = self.written.len() as u32;
+        let index = *self.written.entry(Sha256::digest(&frame).into()).or_insert(next);
+        if index == next {
+            self.frames.put_encoded(&frame)?;
+        }
+        self.last = Some((columns.clone(), index));
+        Ok(index)
     }
 
     /// A resource set the run wrote (after every entry, in output order).
@@ -198,26 +206,40 @@ pub enum StateItem {
     Related(AssetId),
 }
 
-/// Reads a state stream back.
-pub struct StateReader<R: Read> {
-    frames: FrameReader<R>,
+/// Reads a state file back; its schemas stay in the file until an entry
+/// needs one ([`super::schemas`]).
+pub struct StateReader {
+    frames: FrameReader<BufReader<std::fs::File>>,
     pub last_run: LastRun,
-    columns: Vec<Arc<Vec<Column>>>,
+    schemas: Schemas<StateFrame>,
     /// The frame read after the run's when it was not its classification.
     pending: Option<StateFrame>,
 }
 
-impl<R: Read> StateReader<R> {
-    pub fn new(input: R) -> Result<Self, FrameError> {
-        let mut frames = FrameReader::new(input, STATE_MAGIC, "source state")?;
+fn frame_columns(frame: StateFrame) -> Option<Vec<Column>> {
+    match frame {
+        StateFrame::Columns(c) => Some(c),
+        _ => None,
+    }
+}
+
+impl StateReader {
+    pub fn open(path: &Path) -> Result<Self, FrameError> {
+        let file = std::fs::File::open(path)?;
+        let schemas = Schemas::in_file(file.try_clone()?, frame_columns);
+        let mut frames = FrameReader::new(BufReader::new(file), STATE_MAGIC, "source state")?;
         let last_run = match frames.read::<StateFrame>()? {
             Some(StateFrame::Run(run)) => run,
             _ => return Err(FrameError::Trailer("the state does not start with its run")),
         };
-        let mut reader = StateReader { frames, last_run, columns: Vec::new(), pending: None };
-        match reader.frames.read::<StateFrame>()? {
-            Some(StateFrame::Classification(fingerprint)) => reader.last_run.classification = Some(fingerprint),
-            other => reader.pending = other,
+        let mut reader = StateReader { frames, last_run, schemas, pending: None };
+        match reader.frames.read_raw()? {
+            Some(raw) if raw.bytes.first() == Some(&COLUMNS_TAG) => reader.schemas.add(raw)?,
+            Some(raw) => match raw.decode::<StateFrame>()? {
+                StateFrame::Classification(fingerprint) => reader.last_run.classification = Some(fingerprint),
+                other => reader.pending = Some(other),
+            },
+            None => {}
         }
         Ok(reader)
     }
@@ -225,23 +247,29 @@ impl<R: Read> StateReader<R> {
     pub fn next_item(&mut self) -> Result<Option<StateItem>, FrameError> {
         loop {
             let frame = match self.pending.take() {
-                Some(frame) => Some(frame),
-                None => self.frames.read::<StateFrame>()?,
+                Some(frame) => frame,
+                None => {
+                    let Some(raw) = self.frames.read_raw()? else { return Ok(None) };
+                    if raw.bytes.first() == Some(&COLUMNS_TAG) {
+                        self.schemas.add(raw)?;
+                        continue;
+                    }
+                    raw.decode::<StateFrame>()?
+                }
             };
             match frame {
-                None => return Ok(None),
-                Some(StateFrame::Columns(c)) => self.columns.push(Arc::new(c)),
-                Some(StateFrame::Entry(entry)) => {
+                StateFrame::Columns(_) => unreachable!("schemas are read aside, never pending"),
+                StateFrame::Entry(entry) => {
                     let columns = match entry.file.as_ref().map(|f| &f.schema) {
-                        Some(Found::Columns(i)) => self.columns.get(*i as usize).cloned(),
+                        Some(Found::Columns(i)) => self.schemas.get(*i)?,
                         _ => None,
                     };
                     return Ok(Some(StateItem::Entry(entry, columns)));
                 }
-                Some(StateFrame::Set(id)) => return Ok(Some(StateItem::Set(id))),
-                Some(StateFrame::Related(id)) => return Ok(Some(StateItem::Related(id))),
-                Some(StateFrame::Parent(_)) => {}
-                Some(StateFrame::Run(_) | StateFrame::Classification(_)) => {
+                StateFrame::Set(id) => return Ok(Some(StateItem::Set(id))),
+                StateFrame::Related(id) => return Ok(Some(StateItem::Related(id))),
+                StateFrame::Parent(_) => {}
+                StateFrame::Run(_) | StateFrame::Classification(_) => {
                     return Err(FrameError::Trailer("a second run in the state"));
                 }
             }
@@ -251,7 +279,7 @@ impl<R: Read> StateReader<R> {
 
 /// The assets a state says were written, sorted in output order.
 pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
-    let mut reader = StateReader::new(BufReader::new(std::fs::File::open(state)?))?;
+    let mut reader = StateReader::open(state)?;
     let mut ids = Vec::new();
     while let Some(item) = reader.next_item()? {
         match item {
@@ -266,7 +294,7 @@ pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
 
 /// Paths of the files whose schema could not be read by the state's run.
 pub fn failed_paths(state: &Path) -> Result<Vec<String>, FrameError> {
-    let mut reader = StateReader::new(BufReader::new(std::fs::File::open(state)?))?;
+    let mut reader = StateReader::open(state)?;
     let mut paths = Vec::new();
     while let Some(item) = reader.next_item()? {
         if let StateItem::Entry(StateEntry { file: Some(StateFile { path, schema: Found::Failed, .. }), .. }, _) = item
@@ -328,8 +356,8 @@ pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<
     {
         let mut input = FrameReader::new(BufReader::new(std::fs::File::open(new_state)?), STATE_MAGIC, "source state")?;
         let mut out = FrameWriter::new(std::io::BufWriter::new(std::fs::File::create(&staged)?), STATE_MAGIC)?;
-        while let Some(frame) = input.read::<StateFrame>()? {
-            out.put(&frame)?;
+        while let Some(frame) = input.read_raw()? {
+            out.put_encoded(frame.bytes)?;
         }
         for frame in &carried {
             out.put(frame)?;
@@ -414,8 +442,7 @@ impl SourceState {
     /// is an error (never silently a first run, which would report no deletions).
     pub fn last_run(&self) -> Result<Option<LastRun>, StateError> {
         let Some(path) = self.file() else { return Ok(None) };
-        let file = std::fs::File::open(&path).map_err(|e| self.err(e))?;
-        StateReader::new(BufReader::new(file)).map(|r| Some(r.last_run)).map_err(|e| self.err(e))
+        StateReader::open(&path).map(|r| Some(r.last_run)).map_err(|e| self.err(e))
     }
 
     /// Where a new state is written before it replaces the current one.
@@ -492,6 +519,7 @@ mod tests {
 
     #[test]
     fn state_round_trips_with_schemas_written_once() {
+        assert_eq!(postcard::to_allocvec(&StateFrame::Columns(vec![])).unwrap()[0], COLUMNS_TAG);
         let dir = tempfile::tempdir().unwrap();
         let state = SourceState::new(dir.path(), "sales lake/é", "azure-blob", "https://a.blob.core.windows.net");
         assert_eq!(state.last_run().unwrap(), None);
@@ -514,7 +542,9 @@ mod tests {
         let staged = state.staging().unwrap();
         let mut w = StateWriter::new(std::fs::File::create(&staged).unwrap(), &run).unwrap();
         w.entry(&id("f", "a"), true, Some("a"), Some(&columns), false, &[]).unwrap();
-        w.entry(&id("f", "b"), false, Some("b"), Some(&columns), false, &[]).unwrap();
+        // Another copy of the same schema (found by another unit) is the same schema.
+        let copy = Arc::new(columns.to_vec());
+        w.entry(&id("f", "b"), false, Some("b"), Some(&copy), false, &[]).unwrap();
         w.entry(&id("f", "c"), true, Some("c"), None, true, &[]).unwrap();
         w.set(&id("s", "b{N}")).unwrap();
         w.related(&id("surveyor_lineage", "a#__lineage")).unwrap();
@@ -528,7 +558,7 @@ mod tests {
             [id("f", "a"), id("surveyor_lineage", "a#__lineage"), id("s", "b{N}"), id("f", "c")]
         );
         assert_eq!(failed_paths(&file).unwrap(), ["c"]);
-        let mut r = StateReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let mut r = StateReader::open(&file).unwrap();
         let Some(StateItem::Entry(_, Some(first))) = r.next_item().unwrap() else { panic!("an entry with columns") };
         let Some(StateItem::Entry(_, Some(second))) = r.next_item().unwrap() else { panic!("an entry with columns") };
         assert!(Arc::ptr_eq(&first, &second), "one copy of a schema shared by two files");

@@ -12,6 +12,7 @@
 use super::frames::{FrameError, FrameReader, FrameWriter};
 use super::pipeline::{self, SchemaOutcome};
 use super::run::{PluginUse, ScanOptions, ScanSource};
+use super::schemas::{COLUMNS_TAG, Schemas};
 use super::units::{UnitSpec, UnitView};
 use crate::host::bindings::types::{Asset, Attribute, Column};
 use crate::host::{PluginError, Registry, Runtime};
@@ -215,9 +216,9 @@ impl UnitCollector {
         let mut columns: Vec<(u32, Vec<u8>)> = self.columns.into_iter().map(|(c, i)| (i, c)).collect();
         columns.sort_unstable_by_key(|(i, _)| *i);
         for (_, encoded) in columns {
-            // `Frame::Columns` is variant 1: its encoding is the tag, then the columns.
+            // A `Frame::Columns` is its tag, then the columns.
             let mut frame = Vec::with_capacity(encoded.len() + 1);
-            frame.push(1);
+            frame.push(COLUMNS_TAG);
             frame.extend_from_slice(&encoded);
             w.put_encoded(&frame)?;
         }
@@ -292,7 +293,7 @@ impl<R: std::io::Read> Iterator for SpillRun<R> {
 pub struct UnitReader<R: std::io::Read> {
     frames: FrameReader<R>,
     pub summary: UnitSummary,
-    columns: Vec<Arc<Vec<Column>>>,
+    schemas: Schemas<Frame>,
     /// The first record, read while collecting the columns.
     pending: Option<Record>,
     read: u64,
@@ -306,23 +307,47 @@ pub enum UnitResultError {
     Malformed(String),
 }
 
+fn frame_columns(frame: Frame) -> Option<Vec<Column>> {
+    match frame {
+        Frame::Columns(c) => Some(c),
+        _ => None,
+    }
+}
+
+impl UnitReader<std::io::BufReader<std::fs::File>> {
+    /// A unit result in a file: its schemas are read back from the file
+    /// when a record needs them, not held ([`super::schemas`]).
+    pub fn open(path: &std::path::Path) -> Result<Self, UnitResultError> {
+        let file = std::fs::File::open(path).map_err(FrameError::from)?;
+        let schemas = Schemas::in_file(file.try_clone().map_err(FrameError::from)?, frame_columns);
+        UnitReader::start(std::io::BufReader::new(file), schemas)
+    }
+}
+
 impl<R: std::io::Read> UnitReader<R> {
     pub fn new(input: R) -> Result<Self, UnitResultError> {
+        UnitReader::start(input, Schemas::decoded(frame_columns))
+    }
+
+    fn start(input: R, mut schemas: Schemas<Frame>) -> Result<Self, UnitResultError> {
         let mut frames = FrameReader::new(input, UNIT_MAGIC, "unit result")?;
         let summary = match frames.read::<Frame>()? {
             Some(Frame::Summary(s)) => s,
             _ => return Err(UnitResultError::Malformed("it does not start with its summary".into())),
         };
-        let mut columns = Vec::new();
         let pending = loop {
-            match frames.read::<Frame>()? {
-                Some(Frame::Columns(c)) => columns.push(Arc::new(c)),
-                Some(Frame::Record(r)) => break Some(r),
-                Some(Frame::Summary(_)) => return Err(UnitResultError::Malformed("a second summary".into())),
-                None => break None,
+            let Some(frame) = frames.read_raw()? else { break None };
+            if frame.bytes.first() == Some(&COLUMNS_TAG) {
+                schemas.add(frame)?;
+                continue;
+            }
+            match frame.decode::<Frame>()? {
+                Frame::Record(r) => break Some(r),
+                Frame::Columns(_) => unreachable!("tagged as columns"),
+                Frame::Summary(_) => return Err(UnitResultError::Malformed("a second summary".into())),
             }
         };
-        Ok(UnitReader { frames, summary, columns, pending, read: 0 })
+        Ok(UnitReader { frames, summary, schemas, pending, read: 0 })
     }
 
     /// The next record, with its columns when it has some.
@@ -347,9 +372,8 @@ impl<R: std::io::Read> UnitReader<R> {
         self.read += 1;
         let columns = match record.schema {
             Found::Columns(i) => Some(
-                self.columns
-                    .get(i as usize)
-                    .cloned()
+                self.schemas
+                    .get(i)?
                     .ok_or_else(|| UnitResultError::Malformed(format!("record refers to unknown columns {i}")))?,
             ),
             _ => None,
@@ -418,6 +442,7 @@ pub fn run_unit<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::bindings::FileSchema;
 
     fn asset(i: u64) -> Asset {
         Asset {
@@ -453,6 +478,43 @@ mod tests {
         let expected: Vec<String> = (0..2000).map(|i| format!("x://r/{i:05}")).collect();
         assert_eq!(names, expected);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "runs written aside are removed");
+    }
+
+    #[test]
+    fn schemas_are_read_back_from_the_file_when_a_record_needs_them() {
+        assert_eq!(postcard::to_allocvec(&Frame::Columns(vec![])).unwrap()[0], COLUMNS_TAG);
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = UnitCollector::new(10, None);
+        for i in 0..6u64 {
+            let mut schema = FileSchema { columns: vec![], attributes: vec![] };
+            for k in 0..=(i % 3) {
+                schema.columns.push(Column {
+                    path: vec![format!("c{k}")],
+                    physical_type: "INT32".into(),
+                    logical_type: None,
+                    data_type: "int32".into(),
+                    repetition: crate::host::bindings::types::Repetition::Optional,
+                    nullable: true,
+                    ordinal: k as u32,
+                    attributes: vec![],
+                });
+            }
+            c.asset(asset(i), SchemaOutcome::Read(schema)).unwrap();
+        }
+        let path = dir.path().join("unit.svu");
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], file).unwrap();
+        fn widths<R: std::io::Read>(mut r: UnitReader<R>) -> Vec<usize> {
+            let mut widths = Vec::new();
+            while let Some((_, columns)) = r.next_record().unwrap() {
+                widths.push(columns.unwrap().len());
+            }
+            widths
+        }
+        let expected = [1, 2, 3, 1, 2, 3];
+        assert_eq!(widths(UnitReader::open(&path).unwrap()), expected);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(widths(UnitReader::new(&bytes[..]).unwrap()), expected);
     }
 
     #[test]

@@ -20,16 +20,22 @@
 //! - a partition key lists its [`MAX_KEY_VALUES`] smallest values.
 //!
 //! Memory is bounded by the number of sets and of distinct schemas (a count
-//! each), not by the number of files.
+//! each), not by the number of files. When assets are offered in order of
+//! qualified name (the commit's merged stream) and the grouper has a folder
+//! to write to, a set is put aside in a file once the stream has passed
+//! every name its members can have ([`sealed`]): then memory holds only the
+//! sets still open, a handful, however large the run.
 
 mod pattern;
 mod rules;
+mod sealed;
 
 pub use pattern::{Matched, file_pattern, folder_pattern};
 pub use rules::{GroupingConfig, Rule, RuleConfig, RuleError};
 
 use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Value};
-use serde::Serialize;
+use sealed::Sealed;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -44,7 +50,7 @@ const MAX_DIFF: usize = 20;
 
 /// A file's schema as the grouper and the writer see it: columns shared
 /// among the files that have them, and the file's own format facts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileColumns {
     pub columns: Arc<Vec<Column>>,
     pub facts: Vec<Attribute>,
@@ -63,22 +69,43 @@ pub enum Offer {
 pub struct Grouper {
     enabled: bool,
     rules: Vec<Rule>,
+    /// The open sets, by pattern.
     sets: HashMap<String, SetBuilder>,
+    /// With `sealed`: the open sets by their [`SetBuilder::bound`], then pattern.
+    bounds: BTreeSet<(String, String)>,
+    /// Sets put aside, when the assets come in order.
+    sealed: Option<Sealed>,
 }
 
 impl Grouper {
     pub fn new(config: &GroupingConfig) -> Result<Self, RuleError> {
-        Ok(Grouper { enabled: config.enabled, rules: rules::compile(config)?, sets: HashMap::new() })
+        Ok(Grouper {
+            enabled: config.enabled,
+            rules: rules::compile(config)?,
+            sets: HashMap::new(),
+            bounds: BTreeSet::new(),
+            sealed: None,
+        })
+    }
+
+    /// For assets offered in order of qualified name: a set is put aside in
+    /// a file in `dir` once they are past its members' names. A member that
+    /// still comes later (a connector whose names do not follow its paths)
+    /// takes its set back out: what is written never depends on this.
+    pub fn seal_passed_sets_in(mut self, dir: &std::path::Path) -> std::io::Result<Self> {
+        self.sealed = Some(Sealed::create(dir)?);
+        Ok(self)
     }
 
     /// Offers an asset with its schema (`schema_failed`: a format connector
-    /// tried and failed, the error is reported on the file).
-    pub fn offer(&mut self, asset: Asset, schema: Option<FileColumns>, schema_failed: bool) -> Offer {
+    /// tried and failed, the error is reported on the file). Fails only
+    /// when sets are put aside and their file fails.
+    pub fn offer(&mut self, asset: Asset, schema: Option<FileColumns>, schema_failed: bool) -> std::io::Result<Offer> {
         let Some(path) = asset.path.clone().filter(|_| self.enabled) else {
-            return Offer::Keep(asset, schema);
+            return Ok(Offer::Keep(asset, schema));
         };
         if self.rules.iter().any(|r| matches!(r, Rule::DoNotGroup { prefix } if path.starts_with(prefix.as_str()))) {
-            return Offer::Keep(asset, schema);
+            return Ok(Offer::Keep(asset, schema));
         }
         if asset.file.is_none() {
             // A folder: dropped when it is inside a set's pattern.
@@ -87,17 +114,56 @@ impl Grouper {
                     .rules
                     .iter()
                     .any(|r| matches!(r, Rule::Pattern { folders, .. } if folders.iter().any(|f| f.is_match(&path))));
-            return if inside { Offer::Absorbed } else { Offer::Keep(asset, schema) };
+            return Ok(if inside { Offer::Absorbed } else { Offer::Keep(asset, schema) });
         }
         let Some((matched, name)) = self.match_file(&path) else {
-            return Offer::Keep(asset, schema);
+            self.seal_passed(&asset.qualified_name)?;
+            return Ok(Offer::Keep(asset, schema));
         };
-        let set = self
-            .sets
-            .entry(matched.pattern.clone())
-            .or_insert_with(|| SetBuilder::new(&asset, &path, &matched.pattern, name));
+        let pattern = matched.pattern;
+        if !self.sets.contains_key(&pattern) {
+            let set = match self.sealed.as_mut() {
+                Some(sealed) => sealed.take(&pattern)?,
+                None => None,
+            };
+            let set = set.unwrap_or_else(|| SetBuilder::new(&asset, &path, &pattern, name));
+            if self.sealed.is_some() {
+                self.bounds.insert((set.bound.clone(), pattern.clone()));
+            }
+            self.sets.insert(pattern.clone(), set);
+        }
+        let set = self.sets.get_mut(&pattern).expect("just opened");
         set.add(&asset, &path, matched.keys, schema, schema_failed);
-        Offer::Absorbed
+        if !asset.qualified_name.starts_with(&set.bound) {
+            let bound = common_prefix(&set.bound, &asset.qualified_name).to_string();
+            let old = std::mem::replace(&mut set.bound, bound);
+            if self.bounds.remove(&(old, pattern.clone())) {
+                self.bounds.insert((set.bound.clone(), pattern));
+            }
+        }
+        self.seal_passed(&asset.qualified_name)?;
+        Ok(Offer::Absorbed)
+    }
+
+    /// Puts aside the open sets none of whose members can come after `key`:
+    /// every name with the set's bound as a prefix sorts before it.
+    fn seal_passed(&mut self, key: &str) -> std::io::Result<()> {
+        let Some(sealed) = &mut self.sealed else { return Ok(()) };
+        // The bounds up to `key` that are not its prefixes: the prefixes of
+        // one name are few, so this stays short.
+        let passed: Vec<(String, String)> = self
+            .bounds
+            .iter()
+            .take_while(|(bound, _)| bound.as_str() <= key)
+            .filter(|(bound, _)| !key.starts_with(bound.as_str()))
+            .cloned()
+            .collect();
+        for entry in passed {
+            self.bounds.remove(&entry);
+            let set = self.sets.remove(&entry.1).expect("a bound is an open set's");
+            sealed.put(&entry.1, &set)?;
+        }
+        Ok(())
     }
 
     fn match_file(&self, path: &str) -> Option<(Matched, Option<String>)> {
@@ -114,11 +180,28 @@ impl Grouper {
     }
 
     /// The sets, as assets with their schema, and their summaries, in order
-    /// of qualified name; built one at a time, as the iterator is consumed.
-    pub fn finish(self) -> impl Iterator<Item = (Asset, Option<FileColumns>, SetSummary)> {
-        let mut sets: Vec<SetBuilder> = self.sets.into_values().collect();
-        sets.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
-        sets.into_iter().map(SetBuilder::build)
+    /// of qualified name; built one at a time, as the iterator is consumed
+    /// (those put aside are read back then).
+    pub fn finish(self) -> impl Iterator<Item = std::io::Result<(Asset, Option<FileColumns>, SetSummary)>> {
+        enum Set {
+            Open(SetBuilder),
+            Aside(sealed::Place),
+        }
+        let mut sets: Vec<(String, Set)> =
+            self.sets.into_values().map(|set| (set.qualified_name.clone(), Set::Open(set))).collect();
+        let file = self.sealed.map(|sealed| {
+            let (aside, file) = sealed.into_parts();
+            sets.extend(aside.into_iter().map(|(qualified_name, place)| (qualified_name, Set::Aside(place))));
+            file
+        });
+        sets.sort_by(|a, b| a.0.cmp(&b.0));
+        sets.into_iter().map(move |(_, set)| {
+            let set = match set {
+                Set::Open(set) => set,
+                Set::Aside(place) => sealed::read(file.as_ref().expect("sets were put aside"), place)?,
+            };
+            Ok(set.build())
+        })
     }
 }
 
@@ -136,7 +219,7 @@ pub struct SetSummary {
     pub variants: Vec<VariantSummary>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyValues {
     pub values: BTreeSet<String>,
@@ -171,20 +254,27 @@ pub struct Retyped {
 type Newest = (i64, String);
 
 /// Every distinct schema of a set: how many files have it, and its newest.
+#[derive(Serialize, Deserialize)]
 struct VariantCount {
     files: u64,
     newest: Newest,
 }
 
 /// A variant kept with its columns (and its newest member's format facts).
+#[derive(Serialize, Deserialize)]
 struct Kept {
     fingerprint: u64,
     schema: FileColumns,
     newest: Newest,
 }
 
+/// A set being gathered; serializable, to be put aside ([`sealed`]).
+#[derive(Serialize, Deserialize)]
 struct SetBuilder {
     pattern: String,
+    /// A prefix of every member's qualified name: once the merged stream is
+    /// past every name that starts with it, no member can come.
+    bound: String,
     display_name: Option<String>,
     type_name: String,
     qualified_name: String,
@@ -204,6 +294,15 @@ struct SetBuilder {
     /// variant's newest member only gets newer, so keeping the top ones as
     /// members arrive keeps exactly the top ones of all, in any order.
     kept: Vec<Kept>,
+}
+
+/// The longest common prefix of two strings (on a character boundary).
+fn common_prefix<'a>(a: &'a str, b: &str) -> &'a str {
+    let mut end = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(end) {
+        end -= 1;
+    }
+    &a[..end]
 }
 
 /// What makes two schemas one variant: column paths and types, in order.
@@ -251,8 +350,11 @@ impl SetBuilder {
         let folder_type = first.parent.as_ref().map(|p| p.type_name.clone()).unwrap_or_else(|| first.type_name.clone());
         let parent =
             Some(AssetRef { type_name: folder_type, qualified_name: base.clone() + &join("", &parent_path.join("/")) });
+        // The pattern's fixed start, e.g. `sales/year=` of `sales/year={N}/part-{N}.parquet`.
+        let fixed = &pattern[..pattern.find(['{', '*']).unwrap_or(pattern.len())];
         SetBuilder {
             pattern: pattern.to_string(),
+            bound: base.clone() + &join("", fixed),
             display_name,
             type_name: set_type(&first.type_name),
             qualified_name: base + &join("", pattern),
@@ -486,13 +588,13 @@ mod tests {
             [("01", &v1[..], 10), ("02", &v1[..], 20), ("03", &v2[..], 30)].into_iter().enumerate()
         {
             let path = format!("sales/year=2023/month={month}/part-0000{i}-{uuid}-c000.snappy.parquet");
-            assert!(matches!(g.offer(file(&path, 100, t), Some(schema(cols)), false), Offer::Absorbed));
+            assert!(matches!(g.offer(file(&path, 100, t), Some(schema(cols)), false).unwrap(), Offer::Absorbed));
         }
         let corrupt = format!("sales/year=2024/month=01/part-00009-{uuid}-c000.snappy.parquet");
-        assert!(matches!(g.offer(file(&corrupt, 7, 40), None, true), Offer::Absorbed));
-        assert!(matches!(g.offer(file("sales/_SUCCESS", 0, 1), None, false), Offer::Keep(..)));
+        assert!(matches!(g.offer(file(&corrupt, 7, 40), None, true).unwrap(), Offer::Absorbed));
+        assert!(matches!(g.offer(file("sales/_SUCCESS", 0, 1), None, false).unwrap(), Offer::Keep(..)));
 
-        let sets: Vec<_> = g.finish().collect();
+        let sets: Vec<_> = g.finish().map(Result::unwrap).collect();
         assert_eq!(sets.len(), 1);
         let (asset, schema, summary) = &sets[0];
         assert_eq!(asset.type_name, "fs_resource_set");
@@ -531,9 +633,9 @@ mod tests {
             for &i in order {
                 let (path, t, cols) = &members[i];
                 let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                g.offer(file(path, 1, *t), Some(schema(&cols)), false);
+                g.offer(file(path, 1, *t), Some(schema(&cols)), false).unwrap();
             }
-            let (asset, schema, summary) = g.finish().next().unwrap();
+            let (asset, schema, summary) = g.finish().next().unwrap().unwrap();
             let columns: Vec<String> = schema.unwrap().columns.iter().map(|c| c.path.join(".")).collect();
             (serde_json::to_string(&summary).unwrap(), asset.attributes, columns)
         };
@@ -551,9 +653,9 @@ mod tests {
     fn partition_keys_list_their_smallest_values() {
         let mut g = grouper("");
         for i in (0..(MAX_KEY_VALUES + 20)).rev() {
-            g.offer(file(&format!("t/k={i:04}/part-0.parquet"), 1, 1), None, false);
+            g.offer(file(&format!("t/k={i:04}/part-0.parquet"), 1, 1), None, false).unwrap();
         }
-        let (_, _, summary) = g.finish().next().unwrap();
+        let (_, _, summary) = g.finish().next().unwrap().unwrap();
         let values = &summary.partition_keys["k"];
         assert!(values.truncated);
         assert_eq!(values.values.len(), MAX_KEY_VALUES);
@@ -565,8 +667,8 @@ mod tests {
     fn folders_inside_a_set_are_absorbed_and_others_kept() {
         let mut g = grouper("");
         let folder = |p: &str| Asset { file: None, ..file(p, 0, 0) };
-        assert!(matches!(g.offer(folder("sales"), None, false), Offer::Keep(..)));
-        assert!(matches!(g.offer(folder("sales/year=2023"), None, false), Offer::Absorbed));
+        assert!(matches!(g.offer(folder("sales"), None, false).unwrap(), Offer::Keep(..)));
+        assert!(matches!(g.offer(folder("sales/year=2023"), None, false).unwrap(), Offer::Absorbed));
     }
 
     #[test]
@@ -580,10 +682,10 @@ mod tests {
             name = "All tables"
             "#,
         );
-        assert!(matches!(g.offer(file("raw/export_1.csv", 1, 1), None, false), Offer::Keep(..)));
-        g.offer(file("tables/a/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
-        g.offer(file("tables/b/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false);
-        let sets: Vec<_> = g.finish().collect();
+        assert!(matches!(g.offer(file("raw/export_1.csv", 1, 1), None, false).unwrap(), Offer::Keep(..)));
+        g.offer(file("tables/a/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false).unwrap();
+        g.offer(file("tables/b/data.parquet", 1, 1), Some(schema(&[("x", "int64")])), false).unwrap();
+        let sets: Vec<_> = g.finish().map(Result::unwrap).collect();
         assert_eq!(sets.len(), 1);
         assert_eq!(sets[0].0.name, "All tables");
         assert_eq!(sets[0].2.partitions, 2);
@@ -593,7 +695,7 @@ mod tests {
     #[test]
     fn grouping_can_be_switched_off() {
         let mut g = grouper("enabled = false");
-        assert!(matches!(g.offer(file("a/part-00001.parquet", 1, 1), None, false), Offer::Keep(..)));
+        assert!(matches!(g.offer(file("a/part-00001.parquet", 1, 1), None, false).unwrap(), Offer::Keep(..)));
         assert!(g.finish().next().is_none());
     }
 
@@ -603,10 +705,53 @@ mod tests {
         for i in 0..(MAX_VARIANTS + 10) {
             let cols = [(format!("c{i}"), "int64".to_string())];
             let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            g.offer(file(&format!("t/part-{i:05}.parquet"), 1, 1), Some(schema(&cols)), false);
+            g.offer(file(&format!("t/part-{i:05}.parquet"), 1, 1), Some(schema(&cols)), false).unwrap();
         }
-        let (_, _, summary) = g.finish().last().unwrap();
+        let (_, _, summary) = g.finish().last().unwrap().unwrap();
         assert_eq!(summary.variants.len(), MAX_VARIANTS);
         assert_eq!(summary.schema_count, (MAX_VARIANTS + 10) as u64);
+    }
+
+    #[test]
+    fn sets_put_aside_are_written_as_if_held_and_a_late_member_takes_its_set_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths: Vec<String> = Vec::new();
+        for t in ["a", "b", "c"] {
+            for i in 0..6 {
+                paths.push(format!("t/{t}/year=202{}/part-{i:05}.parquet", i % 3));
+            }
+        }
+        paths.push("t/loose.csv".into());
+        paths.sort_by_key(|p| join("file://h/lake", p));
+        // The last file of set `a` arrives after the stream has passed `a`.
+        let late = paths.iter().position(|p| p.starts_with("t/a/")).unwrap();
+        let late = paths.remove(late);
+        paths.push(late);
+        let run = |g: &mut Grouper| {
+            for (n, path) in paths.iter().enumerate() {
+                let cols = [(format!("c{}", n % 4), "int64".to_string())];
+                let cols: Vec<(&str, &str)> = cols.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                g.offer(file(path, n as u64, n as i64), Some(schema(&cols)), false).unwrap();
+            }
+        };
+        let written = |g: Grouper| -> Vec<String> {
+            g.finish()
+                .map(|set| {
+                    let (asset, schema, summary) = set.unwrap();
+                    let columns: Vec<String> = schema.unwrap().columns.iter().map(|c| c.path.join(".")).collect();
+                    format!("{} {:?} {columns:?}", serde_json::to_string(&summary).unwrap(), asset.attributes)
+                })
+                .collect()
+        };
+        let mut held = grouper("");
+        run(&mut held);
+        let mut aside = grouper("").seal_passed_sets_in(dir.path()).unwrap();
+        run(&mut aside);
+        assert!(aside.sets.len() < 3, "sets the stream passed are put aside");
+        let (held, aside) = (written(held), written(aside));
+        assert_eq!(held.len(), 3);
+        assert!(held[0].contains("\"partitions\":6"), "the late member is in its set: {}", held[0]);
+        assert_eq!(aside, held);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left in the folder");
     }
 }
