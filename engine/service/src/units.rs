@@ -110,7 +110,7 @@ impl UnitRunner {
                 return delivery.planned(vec![UnitSpec::whole()], &PlanCursor::default(), &root_uri, true);
             };
             let cursor = job.cursor.clone().unwrap_or_default();
-            let target = job.settings.unit_files;
+            let target = surveyor_engine::scan::units::UnitSize::fixed(job.settings.unit_files);
             let planned = plan(&*storage, &job.settings.scope, target, cursor, PLAN_BATCH, &mut |units, at| {
                 if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(PlanError::Stopped("the unit was stopped".into()));

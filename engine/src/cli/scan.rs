@@ -45,8 +45,9 @@ pub struct ScanArgs {
     /// Threads reading schemas [default: one per CPU, 16 for remote storage].
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Files per work unit (0: the whole source in one unit). Units bound the
-    /// memory of a run; their results are merged into one output.
+    /// Files per work unit at first; units grow with the run, to 25 times
+    /// this (0: the whole source in one unit). Units bound the memory of a
+    /// run; their results are merged into one output.
     #[arg(long, value_name = "N", default_value_t = surveyor_engine::scan::DEFAULT_UNIT_FILES)]
     pub unit_files: u64,
     /// Bytes read speculatively from the end of each file.

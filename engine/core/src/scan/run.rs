@@ -6,7 +6,7 @@ use super::commit::{CommitPlan, commit};
 use super::resource_sets::{GroupingConfig, RuleError, SetSummary};
 use super::state::{SourceState, StateError};
 use super::unit::{UnitCollector, UnitCounts, UnitOutcome, run_unit};
-use super::units::{PlanCursor, PlanError, UnitSpec, plan};
+use super::units::{PlanCursor, PlanError, UnitSize, UnitSpec, plan};
 use crate::host::{Limits, Plugin, Registry, Runtime};
 use crate::report::ItemError;
 use crate::sink::{Sink, SinkError};
@@ -63,7 +63,8 @@ pub struct ScanOptions {
     /// Incremental runs: files whose schema failed last time, read again
     /// although unchanged (filled from the state by [`run_scan`]).
     pub retry: Option<Arc<HashSet<String>>>,
-    /// Files per work unit of a storage source (0: the whole source is one unit).
+    /// Files per work unit of a storage source, at first: a run in one
+    /// process lets them grow ([`UnitSize::growing`]); 0: the whole source is one unit.
     pub unit_files: u64,
     /// Where unit results wait for the commit (default: the system's temporary folder).
     pub work_dir: Option<PathBuf>,
@@ -312,7 +313,8 @@ pub fn run_scan(
                 drop(tx);
             }
             Some(storage) => {
-                let (scope_paths, target, cancel) = (&source.scope, options.unit_files, options.cancel.clone());
+                let (scope_paths, cancel) = (&source.scope, options.cancel.clone());
+                let target = UnitSize::growing(options.unit_files);
                 std::thread::Builder::new()
                     .name("surveyor-plan".into())
                     .spawn_scoped(scope, move || {
