@@ -13,7 +13,7 @@
 
 use super::resource_sets::{FileColumns, Grouper, GroupingConfig, Offer, SetSummary};
 use super::run::{Counts, PluginUse, RunReport, RunStatus, SourceSummary};
-use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, carry_over, deletions, written_ids};
+use super::state::{AssetId, LastRun, StateItem, StateReader, StateWriter, WrittenSet, carry_over, deletions, written};
 use super::unit::{Found, Record, UnitCounts, UnitOutcome, UnitReader, UnitResultError, UnitSummary, error_order};
 use super::{ScanError, now};
 use crate::host::bindings::types::{Asset, Column};
@@ -334,9 +334,8 @@ pub fn commit(
         && relations.needs_previous()
         && let Some(previous) = previous
     {
-        for id in written_ids(previous).map_err(|e| state_error(previous, e))? {
-            relations.know(&id.type_name, &id.qualified_name);
-        }
+        written(previous, |id| relations.know(&id.type_name, &id.qualified_name))
+            .map_err(|e| state_error(previous, e))?;
     }
     let (related, unresolved) = relations.resolve();
     for entity in &related {
@@ -373,17 +372,15 @@ pub fn commit(
     };
     // Deletions only from a run that saw the whole source.
     if state_written && let Some(previous) = previous {
-        let before = written_ids(previous).map_err(|e| state_error(previous, e))?;
-        let mut now = written_ids(new_state).map_err(|e| state_error(new_state, e))?;
+        let mut now = WrittenSet::of(new_state).map_err(|e| state_error(new_state, e))?;
         if plan.modified_since.is_some() {
             let carried = carry_over(previous, new_state, &now).map_err(|e| state_error(new_state, e))?;
             if !carried.is_empty() {
                 tracing::info!(carried = carried.len(), "assets of containers this run did not list are kept");
-                now.extend(carried);
-                now.sort_by(|a, b| a.output_order(b));
+                now.extend(&carried);
             }
         }
-        let gone = deletions(&before, &now);
+        let gone = deletions(previous, &now).map_err(|e| state_error(previous, e))?;
         report.counts.deleted = gone.len() as u64;
         let body = serde_json::json!({
             "previousRunId": report.previous_run_id,

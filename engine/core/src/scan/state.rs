@@ -277,19 +277,53 @@ impl StateReader {
     }
 }
 
-/// The assets a state says were written, sorted in output order.
-pub fn written_ids(state: &Path) -> Result<Vec<AssetId>, FrameError> {
+/// Calls `each` with every asset a state says was written (entries in
+/// output order, then the sets, then the entities written for relations).
+pub fn written(state: &Path, mut each: impl FnMut(AssetId)) -> Result<(), FrameError> {
     let mut reader = StateReader::open(state)?;
-    let mut ids = Vec::new();
     while let Some(item) = reader.next_item()? {
         match item {
-            StateItem::Entry(e, _) if e.written => ids.push(e.id),
+            StateItem::Entry(e, _) if e.written => each(e.id),
             StateItem::Entry(..) => {}
-            StateItem::Set(id) | StateItem::Related(id) => ids.push(id),
+            StateItem::Set(id) | StateItem::Related(id) => each(id),
         }
     }
-    ids.sort_by(|a, b| a.output_order(b));
-    Ok(ids)
+    Ok(())
+}
+
+/// The assets a run wrote, as what a run compares with the last one's: a
+/// sorted list of 128-bit digests, 16 bytes an asset rather than its two
+/// names (a million files catalogued one by one held 400 MB of names
+/// twice over; BENCHMARKS.md §3).
+#[derive(Debug, Default)]
+pub struct WrittenSet(Vec<u128>);
+
+fn id_digest(id: &AssetId) -> u128 {
+    let mut h = Sha256::new();
+    h.update(id.type_name.as_bytes());
+    h.update([0]);
+    h.update(id.qualified_name.as_bytes());
+    u128::from_le_bytes(h.finalize()[..16].try_into().expect("16 bytes"))
+}
+
+impl WrittenSet {
+    pub fn of(state: &Path) -> Result<Self, FrameError> {
+        let mut set = WrittenSet::default();
+        written(state, |id| set.0.push(id_digest(&id)))?;
+        set.0.sort_unstable();
+        set.0.dedup();
+        Ok(set)
+    }
+
+    pub fn contains(&self, id: &AssetId) -> bool {
+        self.0.binary_search(&id_digest(id)).is_ok()
+    }
+
+    pub fn extend<'a>(&mut self, ids: impl IntoIterator<Item = &'a AssetId>) {
+        self.0.extend(ids.into_iter().map(id_digest));
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
 }
 
 /// Paths of the files whose schema could not be read by the state's run.
@@ -307,13 +341,13 @@ pub fn failed_paths(state: &Path) -> Result<Vec<String>, FrameError> {
 
 /// For an incremental run whose source lists only what changed (Power BI's
 /// modified workspaces): the assets of the last run (`previous`) that this
-/// run did not find (`now`, its written ids in output order) and could not
+/// run did not find (`now`, what it wrote) and could not
 /// have found, because it did not list their container either. They are
 /// still there: appended to the new state (`new_state`, finished) so that
 /// neither this run nor the next reports them deleted. Entities written for
 /// relations go with the asset they belong to. Returns them in output order.
-pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<Vec<AssetId>, FrameError> {
-    let found = |id: &AssetId| now.binary_search_by(|n| n.output_order(id)).is_ok();
+pub fn carry_over(previous: &Path, new_state: &Path, now: &WrittenSet) -> Result<Vec<AssetId>, FrameError> {
+    let found = |id: &AssetId| now.contains(id);
     let mut reader = FrameReader::new(BufReader::new(std::fs::File::open(previous)?), STATE_MAGIC, "source state")?;
     let mut parent: Option<AssetId> = None;
     let mut carried: Vec<StateFrame> = Vec::new();
@@ -377,17 +411,17 @@ pub fn carry_over(previous: &Path, new_state: &Path, now: &[AssetId]) -> Result<
     Ok(ids)
 }
 
-/// The assets in `before` that are not in `now` (both in output order).
-pub fn deletions(before: &[AssetId], now: &[AssetId]) -> Vec<AssetId> {
+/// The assets the run of state `previous` wrote and the run that wrote
+/// `now` did not, in output order.
+pub fn deletions(previous: &Path, now: &WrittenSet) -> Result<Vec<AssetId>, FrameError> {
     let mut gone = Vec::new();
-    let mut now = now.iter().peekable();
-    for id in before {
-        while now.next_if(|n| n.output_order(id) == std::cmp::Ordering::Less).is_some() {}
-        if now.peek() != Some(&id) {
-            gone.push(id.clone());
+    written(previous, |id| {
+        if !now.contains(&id) {
+            gone.push(id);
         }
-    }
-    gone
+    })?;
+    gone.sort_by(|a, b| a.output_order(b));
+    Ok(gone)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -467,17 +501,37 @@ mod tests {
         AssetId { type_name: t.into(), qualified_name: qn.into() }
     }
 
+    /// What a state says was written, in output order.
+    fn written_ids(state: &Path) -> Vec<AssetId> {
+        let mut ids = Vec::new();
+        written(state, |id| ids.push(id)).unwrap();
+        ids.sort_by(|a, b| a.output_order(b));
+        ids
+    }
+
     #[test]
     fn deletions_are_what_was_there_and_is_gone() {
-        let sorted = |mut v: Vec<AssetId>| {
-            v.sort_by(|a, b| a.output_order(b));
-            v
+        let dir = tempfile::tempdir().unwrap();
+        let run = LastRun { run_id: "r".into(), started_at_ms: 0, status: "succeeded".into(), classification: None };
+        let state = |name: &str, ids: &[AssetId]| {
+            let path = dir.path().join(name);
+            let mut w = StateWriter::new(std::fs::File::create(&path).unwrap(), &run).unwrap();
+            let mut ids = ids.to_vec();
+            ids.sort_by(|a, b| a.output_order(b));
+            for id in &ids {
+                w.entry(id, true, None, None, false, &[]).unwrap();
+            }
+            w.entry(&id("f", "zz-absorbed"), false, None, None, false, &[]).unwrap();
+            w.finish().unwrap();
+            path
         };
-        let before = sorted(vec![id("f", "a"), id("f", "b"), id("f", "c"), id("s", "b")]);
-        let now = sorted(vec![id("f", "b"), id("f", "d"), id("s", "b"), id("f", "a")]);
-        assert_eq!(deletions(&before, &now), [id("f", "c")]);
-        assert_eq!(deletions(&before, &[]), before);
-        assert!(deletions(&[], &now).is_empty());
+        let before = state("before", &[id("f", "c"), id("f", "a"), id("f", "b"), id("s", "b")]);
+        let now = state("now", &[id("f", "b"), id("f", "d"), id("s", "b"), id("f", "a")]);
+        let empty = state("empty", &[]);
+        let set = |path: &Path| WrittenSet::of(path).unwrap();
+        assert_eq!(deletions(&before, &set(&now)).unwrap(), [id("f", "c")]);
+        assert_eq!(deletions(&before, &set(&empty)).unwrap(), written_ids(&before));
+        assert!(deletions(&empty, &set(&now)).unwrap().is_empty());
     }
 
     #[test]
@@ -505,15 +559,13 @@ mod tests {
         // This run listed only workspace a, where r2 is gone.
         let new_state = dir.path().join("new");
         write(&new_state, &[("a", None), ("a/r1", Some("a"))], &["a/r1#__lineage"]);
-        let now = written_ids(&new_state).unwrap();
-        let carried = carry_over(&previous, &new_state, &now).unwrap();
+        let carried = carry_over(&previous, &new_state, &WrittenSet::of(&new_state).unwrap()).unwrap();
         assert_eq!(carried, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
-        let now = written_ids(&new_state).unwrap();
-        assert_eq!(deletions(&written_ids(&previous).unwrap(), &now), [id("t", "a/r2")]);
+        assert_eq!(deletions(&previous, &WrittenSet::of(&new_state).unwrap()).unwrap(), [id("t", "a/r2")]);
         // The state carries them on: the next run keeps them again.
         let next = dir.path().join("next");
         write(&next, &[("a", None), ("a/r1", Some("a"))], &[]);
-        let again = carry_over(&new_state, &next, &written_ids(&next).unwrap()).unwrap();
+        let again = carry_over(&new_state, &next, &WrittenSet::of(&next).unwrap()).unwrap();
         assert_eq!(again, [id("t", "b"), id("t", "b/r"), id("surveyor_lineage", "b/r#__lineage")]);
     }
 
@@ -554,7 +606,7 @@ mod tests {
         assert_eq!(run.modified_since(), 1_699_999_999_999, "rounded down to its second");
         let file = state.file().unwrap();
         assert_eq!(
-            written_ids(&file).unwrap(),
+            written_ids(&file),
             [id("f", "a"), id("surveyor_lineage", "a#__lineage"), id("s", "b{N}"), id("f", "c")]
         );
         assert_eq!(failed_paths(&file).unwrap(), ["c"]);
