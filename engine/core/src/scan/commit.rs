@@ -252,7 +252,7 @@ pub fn commit(
         let facts = schema.map(|s| &s.facts[..]).unwrap_or(&[]);
         relations.note(asset, columns);
         if let Some(batch) = batcher.add(asset, columns, facts) {
-            output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
+            output.put(&batch.name, batch.bytes, Some(batch.entities))?;
         }
         Ok(())
     };
@@ -340,7 +340,7 @@ pub fn commit(
     let (related, unresolved) = relations.resolve();
     for entity in &related {
         if let Some(batch) = batcher.add_related(entity) {
-            output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
+            output.put(&batch.name, batch.bytes, Some(batch.entities))?;
         }
         if let Some(state) = &mut state {
             let id = AssetId {
@@ -356,10 +356,10 @@ pub fn commit(
         tracing::info!(unresolved, "relations to assets outside the catalog were left out");
     }
     if let Some(batch) = batcher.finish() {
-        output.put(&batch.name, &batch.bytes, Some(batch.entities))?;
+        output.put(&batch.name, batch.bytes, Some(batch.entities))?;
     }
     // After the batches: it declares the classifications they use.
-    output.put("typedefs.json", typedefs(classified.keys().map(String::as_str)).as_bytes(), None)?;
+    output.put("typedefs.json", typedefs(classified.keys().map(String::as_str)).into_bytes(), None)?;
     report.classifications = classified;
     report.counts.assets = assets;
     report.counts.entities = batcher.total_entities();
@@ -389,11 +389,11 @@ pub fn commit(
                 "uniqueAttributes": {"qualifiedName": id.qualified_name},
             })).collect::<Vec<_>>(),
         });
-        output.put("deletions.json", &serde_json::to_vec_pretty(&body).expect("serializes"), None)?;
+        output.put("deletions.json", serde_json::to_vec_pretty(&body).expect("serializes"), None)?;
     }
     finish_times(&mut report, plan);
     let report_bytes = serde_json::to_vec_pretty(&report).expect("report serializes");
-    output.put("report.json", &report_bytes, None)?;
+    output.put("report.json", report_bytes, None)?;
     let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
     report.location = Some(location);
     Ok(Committed { report, state_written })
