@@ -19,10 +19,13 @@ use std::sync::Arc;
 /// second variant): a frame starting with it holds a schema.
 pub(super) const COLUMNS_TAG: u8 = 1;
 
+/// Where a schema is in its stream: offset, length and frame number.
+type Place = (u64, u32, u64);
+
 /// The schemas of one stream, in the order they were written.
 pub(super) struct Schemas<F> {
-    /// Where they are left, with each one's offset, length and frame number.
-    file: Option<(std::fs::File, Vec<(u64, u32, u64)>)>,
+    /// The file they are left in, and where each one is.
+    file: Option<(std::fs::File, Vec<Place>)>,
     decoded: Vec<Arc<Vec<Column>>>,
     /// The last one read back: a table's files, one after the other, share it.
     last: Option<(u32, Arc<Vec<Column>>)>,

@@ -184,11 +184,11 @@ impl Grouper {
     /// (those put aside are read back then).
     pub fn finish(self) -> impl Iterator<Item = std::io::Result<(Asset, Option<FileColumns>, SetSummary)>> {
         enum Set {
-            Open(SetBuilder),
+            Open(Box<SetBuilder>),
             Aside(sealed::Place),
         }
         let mut sets: Vec<(String, Set)> =
-            self.sets.into_values().map(|set| (set.qualified_name.clone(), Set::Open(set))).collect();
+            self.sets.into_values().map(|set| (set.qualified_name.clone(), Set::Open(Box::new(set)))).collect();
         let file = self.sealed.map(|sealed| {
             let (aside, file) = sealed.into_parts();
             sets.extend(aside.into_iter().map(|(qualified_name, place)| (qualified_name, Set::Aside(place))));
@@ -197,7 +197,7 @@ impl Grouper {
         sets.sort_by(|a, b| a.0.cmp(&b.0));
         sets.into_iter().map(move |(_, set)| {
             let set = match set {
-                Set::Open(set) => set,
+                Set::Open(set) => *set,
                 Set::Aside(place) => sealed::read(file.as_ref().expect("sets were put aside"), place)?,
             };
             Ok(set.build())
