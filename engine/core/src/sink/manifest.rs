@@ -80,7 +80,7 @@ impl RunOutput {
 
     /// Queues a file; an error writing an earlier one is returned here or by [`Self::commit`].
     pub fn put(&mut self, path: &str, bytes: Vec<u8>, entities: Option<u64>) -> Result<(), SinkError> {
-        let queue = self.queue.as_ref().expect("open until commit");
+        let Some(queue) = &self.queue else { return Err(SinkError::Other("the run's output is closed".into())) };
         if queue.send((path.to_string(), bytes, entities)).is_err() {
             // The writer stopped: it failed.
             self.queue = None;
