@@ -9,7 +9,7 @@
 //! gigabyte; BENCHMARKS.md §3). A stream read once from elsewhere (an
 //! upload being checked) decodes them as they come.
 
-use super::frames::{FrameError, RawFrame, decode};
+use super::frames::{FrameError, FrameReader, RawFrame, decode};
 use crate::host::bindings::types::Column;
 use serde::de::DeserializeOwned;
 use std::os::unix::fs::FileExt;
@@ -44,8 +44,20 @@ impl<F: DeserializeOwned> Schemas<F> {
         Schemas { file: Some((file, Vec::new())), decoded: Vec::new(), last: None, columns }
     }
 
-    /// The next schema of the stream, just read.
-    pub fn add(&mut self, frame: RawFrame<'_>) -> Result<(), FrameError> {
+    /// The next frame of `frames` that is not a schema, decoded; the
+    /// schemas before it are taken in on the way.
+    pub fn next_frame<R: std::io::Read>(&mut self, frames: &mut FrameReader<R>) -> Result<Option<F>, FrameError> {
+        while let Some(frame) = frames.read_raw()? {
+            if frame.bytes.first() == Some(&COLUMNS_TAG) {
+                self.add(frame)?;
+            } else {
+                return frame.decode().map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn add(&mut self, frame: RawFrame<'_>) -> Result<(), FrameError> {
         match &mut self.file {
             Some((_, at)) => at.push((frame.offset, frame.bytes.len() as u32, frame.number)),
             None => {

@@ -173,7 +173,7 @@ impl<W: Write> StateWriter<W> {
         {
             return Ok(*index);
         }
-        // `StateFrame::Columns` is variant 1: its encoding is the tag, then the columns.
+        // A `StateFrame::Columns` is its tag, then the columns.
         let frame = postcard::to_extend(&**columns, vec![COLUMNS_TAG]).map_err(std::io::Error::other)?;
         let next = self.written.len() as u32;
         let index = *self.written.entry(Sha256::digest(&frame).into()).or_insert(next);
@@ -233,13 +233,9 @@ impl StateReader {
             _ => return Err(FrameError::Trailer("the state does not start with its run")),
         };
         let mut reader = StateReader { frames, last_run, schemas, pending: None };
-        match reader.frames.read_raw()? {
-            Some(raw) if raw.bytes.first() == Some(&COLUMNS_TAG) => reader.schemas.add(raw)?,
-            Some(raw) => match raw.decode::<StateFrame>()? {
-                StateFrame::Classification(fingerprint) => reader.last_run.classification = Some(fingerprint),
-                other => reader.pending = Some(other),
-            },
-            None => {}
+        match reader.schemas.next_frame(&mut reader.frames)? {
+            Some(StateFrame::Classification(fingerprint)) => reader.last_run.classification = Some(fingerprint),
+            other => reader.pending = other,
         }
         Ok(reader)
     }
@@ -248,17 +244,13 @@ impl StateReader {
         loop {
             let frame = match self.pending.take() {
                 Some(frame) => frame,
-                None => {
-                    let Some(raw) = self.frames.read_raw()? else { return Ok(None) };
-                    if raw.bytes.first() == Some(&COLUMNS_TAG) {
-                        self.schemas.add(raw)?;
-                        continue;
-                    }
-                    raw.decode::<StateFrame>()?
-                }
+                None => match self.schemas.next_frame(&mut self.frames)? {
+                    Some(frame) => frame,
+                    None => return Ok(None),
+                },
             };
             match frame {
-                StateFrame::Columns(_) => unreachable!("schemas are read aside, never pending"),
+                StateFrame::Columns(_) => unreachable!("schemas are taken in by `next_frame`"),
                 StateFrame::Entry(entry) => {
                     let columns = match entry.file.as_ref().map(|f| &f.schema) {
                         Some(Found::Columns(i)) => self.schemas.get(*i)?,

@@ -335,17 +335,11 @@ impl<R: std::io::Read> UnitReader<R> {
             Some(Frame::Summary(s)) => s,
             _ => return Err(UnitResultError::Malformed("it does not start with its summary".into())),
         };
-        let pending = loop {
-            let Some(frame) = frames.read_raw()? else { break None };
-            if frame.bytes.first() == Some(&COLUMNS_TAG) {
-                schemas.add(frame)?;
-                continue;
-            }
-            match frame.decode::<Frame>()? {
-                Frame::Record(r) => break Some(r),
-                Frame::Columns(_) => unreachable!("tagged as columns"),
-                Frame::Summary(_) => return Err(UnitResultError::Malformed("a second summary".into())),
-            }
+        let pending = match schemas.next_frame(&mut frames)? {
+            Some(Frame::Record(r)) => Some(r),
+            Some(Frame::Columns(_)) => unreachable!("schemas are taken in by `next_frame`"),
+            Some(Frame::Summary(_)) => return Err(UnitResultError::Malformed("a second summary".into())),
+            None => None,
         };
         Ok(UnitReader { frames, summary, schemas, pending, read: 0 })
     }
