@@ -109,7 +109,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_blob_account_is_scanned_end_to_end_then_incrementally() {
-    let az = Azurite::start();
+    let az = Azurite::start_with_access_log();
     let acc = az.account();
     upload_lake(&acc);
     let tmp = tempfile::tempdir().unwrap();
@@ -119,9 +119,17 @@ fn a_blob_account_is_scanned_end_to_end_then_incrementally() {
     // past the run's start so that the incremental run below can tell them apart.
     std::thread::sleep(Duration::from_millis(1100));
 
+    let logged = az.log().len();
     let (output, report) = scan(&source, &out, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(report["status"], "succeeded", "{report:#}");
+    // The planner's listing is the unit's: each container is listed once a run.
+    let blob_listings: Vec<String> = az.log()[logged..]
+        .lines()
+        .filter(|l| l.contains("restype=container") && l.contains("comp=list"))
+        .map(String::from)
+        .collect();
+    assert_eq!(blob_listings.len(), 2, "{blob_listings:#?}");
     let counts = &report["counts"];
     assert_eq!(counts["files"], 11, "{counts}");
     assert_eq!(counts["schemas"], 10, "every Parquet, CSV and JSON file; not the text file");

@@ -5,8 +5,8 @@
 use super::commit::{CommitPlan, commit};
 use super::resource_sets::{GroupingConfig, RuleError, SetSummary};
 use super::state::{SourceState, StateError};
-use super::unit::{UnitCollector, UnitCounts, UnitOutcome, run_unit};
-use super::units::{PlanCursor, PlanError, UnitSize, UnitSpec, plan};
+use super::unit::{UnitCollector, UnitCounts, UnitOutcome, run_planned_unit};
+use super::units::{PlanError, PlannedUnit, UnitSize, UnitSpec, plan_listed};
 use crate::host::{Limits, Plugin, Registry, Runtime};
 use crate::report::ItemError;
 use crate::sink::{Sink, SinkError};
@@ -306,10 +306,11 @@ pub fn run_scan(
 
     let mut results: Vec<PathBuf> = Vec::new();
     std::thread::scope(|scope| -> Result<(), ScanError> {
-        let (tx, rx) = crossbeam_channel::bounded::<Result<UnitSpec, PlanError>>(64);
+        // One unit planned ahead: each may hold its slice's listing.
+        let (tx, rx) = crossbeam_channel::bounded::<Result<PlannedUnit, PlanError>>(1);
         match source.grants.storage.clone().filter(|_| options.unit_files > 0) {
             None => {
-                let _ = tx.send(Ok(UnitSpec::whole()));
+                let _ = tx.send(Ok(PlannedUnit { spec: UnitSpec::whole(), listing: None }));
                 drop(tx);
             }
             Some(storage) => {
@@ -318,11 +319,9 @@ pub fn run_scan(
                 std::thread::Builder::new()
                     .name("surveyor-plan".into())
                     .spawn_scoped(scope, move || {
-                        let sent = plan(&*storage, scope_paths, target, PlanCursor::default(), 1, &mut |units, _| {
-                            for unit in units {
-                                if cancel.load(Ordering::Relaxed) || tx.send(Ok(unit)).is_err() {
-                                    return Err(PlanError::Stopped("the run stopped".into()));
-                                }
+                        let sent = plan_listed(&*storage, scope_paths, target, &mut |unit| {
+                            if cancel.load(Ordering::Relaxed) || tx.send(Ok(unit)).is_err() {
+                                return Err(PlanError::Stopped("the run stopped".into()));
                             }
                             Ok(())
                         });
@@ -346,7 +345,8 @@ pub fn run_scan(
                 }
             };
             let file = std::fs::File::create(&path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
-            let (summary, _) = run_unit(runtime, registry, source, &unit, &options, std::io::BufWriter::new(file))?;
+            let out = std::io::BufWriter::new(file);
+            let (summary, _) = run_planned_unit(runtime, registry, source, &unit.spec, unit.listing, &options, out)?;
             if summary.outcome != UnitOutcome::Completed {
                 options.cancel.store(true, Ordering::Relaxed);
                 break;

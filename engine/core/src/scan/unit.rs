@@ -13,7 +13,8 @@ use super::frames::{FrameError, FrameReader, FrameWriter};
 use super::pipeline::{self, SchemaOutcome};
 use super::run::{PluginUse, ScanOptions, ScanSource};
 use super::schemas::{COLUMNS_TAG, Schemas};
-use super::units::{UnitSpec, UnitView};
+use super::units::{PrelistedStorage, UnitSpec, UnitView};
+use crate::host::bindings::storage::ObjectMeta;
 use crate::host::bindings::types::{Asset, Attribute, Column};
 use crate::host::{PluginError, Registry, Runtime};
 use crate::report::ItemError;
@@ -401,12 +402,26 @@ pub fn run_unit<W: Write>(
     options: &ScanOptions,
     out: W,
 ) -> Result<(UnitSummary, W), super::ScanError> {
+    run_planned_unit(runtime, registry, source, unit, None, options, out)
+}
+
+/// As [`run_unit`], with the slice's objects as the planner listed them in
+/// this process (see [`PrelistedStorage`]), so that they are not listed again.
+pub(super) fn run_planned_unit<W: Write>(
+    runtime: &Runtime,
+    registry: &Arc<Registry>,
+    source: &ScanSource,
+    unit: &UnitSpec,
+    listing: Option<Arc<[ObjectMeta]>>,
+    options: &ScanOptions,
+    out: W,
+) -> Result<(UnitSummary, W), super::ScanError> {
     let plugin = registry
         .source(&source.source_type)
         .ok_or_else(|| super::ScanError::NoConnector(source.source_type.clone()))?
         .clone();
     let before = options.counters.snapshot();
-    let storage = source.grants.storage.clone().map(|s| UnitView::wrap(s, unit));
+    let storage = source.grants.storage.clone().map(|s| UnitView::wrap(PrelistedStorage::wrap(s, unit, listing), unit));
     let mut collector = UnitCollector::new(options.max_reported_errors, options.work_dir.clone());
     let outcome = pipeline::run(runtime, registry, &plugin, source, storage, options, &mut collector);
     let after = options.counters.snapshot();

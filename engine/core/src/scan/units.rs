@@ -107,6 +107,24 @@ impl UnitSize {
 /// Receives a plan's units in batches, with the cursor to resume after them.
 pub type EmitUnits<'a> = dyn FnMut(Vec<UnitSpec>, &PlanCursor) -> Result<(), PlanError> + 'a;
 
+/// A unit as planned in the process that scans it: with the objects the
+/// planner listed for its slice, when there were few enough to keep.
+#[derive(Debug)]
+pub struct PlannedUnit {
+    pub spec: UnitSpec,
+    /// The slice's objects in listing order; `None`: the unit lists its
+    /// slice itself (too many objects, an entry the listing could not read,
+    /// or a root that could not be listed).
+    pub listing: Option<Arc<[ObjectMeta]>>,
+}
+
+/// A planned slice's objects are kept for its unit up to this many. A unit
+/// listing its slice again costs a second listing of the storage: on
+/// Azure, where listing pages cannot start at a name, everything before the
+/// slice too (BENCHMARKS.md §5). Bounded so that the few units planned
+/// ahead of the scan stay small in memory (≈ 200 bytes an object).
+pub const KEPT_LISTING_MOST: usize = 50_000;
+
 /// The scope roots a run lists: the scope's paths, or the source's root.
 pub fn scope_roots(scope: &[String]) -> Vec<String> {
     let mut roots: Vec<String> = if scope.is_empty() {
@@ -141,10 +159,77 @@ pub fn plan(
     batch: usize,
     emit: &mut EmitUnits<'_>,
 ) -> Result<(), PlanError> {
+    plan_units(storage, scope, size, cursor, batch, false, &mut |units, at| {
+        emit(units.into_iter().map(|u| u.spec).collect(), at)
+    })
+}
+
+/// As [`plan`], from the start, for a run that scans its units in this
+/// process: each unit comes with its slice's listing where it was small
+/// enough to keep ([`KEPT_LISTING_MOST`]), so that the unit does not list
+/// it again ([`PrelistedStorage`]).
+pub fn plan_listed(
+    storage: &dyn Storage,
+    scope: &[String],
+    size: UnitSize,
+    emit: &mut dyn FnMut(PlannedUnit) -> Result<(), PlanError>,
+) -> Result<(), PlanError> {
+    plan_units(storage, scope, size, PlanCursor::default(), 1, true, &mut |units, _| {
+        units.into_iter().try_for_each(&mut *emit)
+    })
+}
+
+/// The slice's objects collected as the planner lists them.
+struct Kept {
+    objects: Vec<ObjectMeta>,
+    /// Whether this listing's slices are kept at all.
+    keeping: bool,
+    /// Given up for this slice (too many objects, an unreadable entry).
+    dropped: bool,
+}
+
+impl Kept {
+    fn new(keeping: bool) -> Kept {
+        Kept { objects: Vec::new(), keeping, dropped: !keeping }
+    }
+
+    fn push(&mut self, object: &ObjectMeta) {
+        if self.dropped {
+            return;
+        }
+        if self.objects.len() >= KEPT_LISTING_MOST {
+            self.drop_slice();
+        } else {
+            self.objects.push(object.clone());
+        }
+    }
+
+    fn drop_slice(&mut self) {
+        self.dropped = true;
+        self.objects = Vec::new();
+    }
+
+    /// The slice's objects, if kept whole; the next slice starts empty.
+    fn take(&mut self) -> Option<Arc<[ObjectMeta]>> {
+        let kept = std::mem::replace(self, Kept::new(self.keeping));
+        (!kept.dropped).then(|| kept.objects.into())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_units(
+    storage: &dyn Storage,
+    scope: &[String],
+    size: UnitSize,
+    cursor: PlanCursor,
+    batch: usize,
+    keep_listings: bool,
+    emit: &mut dyn FnMut(Vec<PlannedUnit>, &PlanCursor) -> Result<(), PlanError>,
+) -> Result<(), PlanError> {
     let roots = scope_roots(scope);
     let mut planned = 0u64;
-    let mut pending: Vec<UnitSpec> = Vec::new();
-    let mut flush = |pending: &mut Vec<UnitSpec>, at: &PlanCursor, force: bool| -> Result<(), PlanError> {
+    let mut pending: Vec<PlannedUnit> = Vec::new();
+    let mut flush = |pending: &mut Vec<PlannedUnit>, at: &PlanCursor, force: bool| -> Result<(), PlanError> {
         if !pending.is_empty() && (force || pending.len() >= batch) {
             emit(std::mem::take(pending), at)?;
         }
@@ -156,6 +241,8 @@ pub fn plan(
             Some(after) => storage.list_from(root, after),
             None => storage.list(root, true),
         };
+        // Only slices listed whole, from a root that could be listed, are kept.
+        let mut kept = Kept::new(keep_listings && resume.is_none() && listing.is_ok());
         let listing = match listing {
             Ok(listing) => listing,
             Err(e) if e.kind == crate::storage::StorageErrorKind::NotFound && resume.is_none() => {
@@ -170,7 +257,10 @@ pub fn plan(
         let mut last = resume.clone();
         for item in listing {
             // An entry that cannot be listed is reported by the unit that lists it.
-            let Ok(object) = item else { continue };
+            let Ok(object) = item else {
+                kept.drop_slice();
+                continue;
+            };
             if resume.as_deref() == Some(object.path.as_str()) {
                 continue;
             }
@@ -179,20 +269,106 @@ pub fn plan(
             }
             if files >= size.target(planned) && !object.is_dir {
                 let start = open.replace(Some(object.path.clone())).flatten();
-                pending.push(UnitSpec { root: Some(root.clone()), start, end: Some(object.path.clone()), files });
+                let spec = UnitSpec { root: Some(root.clone()), start, end: Some(object.path.clone()), files };
+                pending.push(PlannedUnit { spec, listing: kept.take() });
                 planned += files;
                 files = 0;
                 flush(&mut pending, &PlanCursor { root: index, after: last.clone() }, false)?;
             }
+            kept.push(&object);
             files += u64::from(!object.is_dir);
             last = Some(object.path);
         }
         if let Some(start) = open {
-            pending.push(UnitSpec { root: Some(root.clone()), start, end: None, files });
+            let spec = UnitSpec { root: Some(root.clone()), start, end: None, files };
+            pending.push(PlannedUnit { spec, listing: kept.take() });
         }
         flush(&mut pending, &PlanCursor { root: index + 1, after: None }, true)?;
     }
     Ok(())
+}
+
+/// A storage whose recursive listings within one unit's root are answered
+/// from the objects its planner listed ([`PlannedUnit::listing`]); every
+/// other call goes to the storage. Under a [`UnitView`] of the same unit.
+pub struct PrelistedStorage {
+    inner: Arc<dyn Storage>,
+    root: String,
+    objects: Arc<[ObjectMeta]>,
+}
+
+impl PrelistedStorage {
+    /// `inner` itself when the unit has no listing.
+    pub fn wrap(inner: Arc<dyn Storage>, unit: &UnitSpec, listing: Option<Arc<[ObjectMeta]>>) -> Arc<dyn Storage> {
+        match (listing, &unit.root) {
+            (Some(objects), Some(root)) => Arc::new(PrelistedStorage { inner, root: root.clone(), objects }),
+            _ => inner,
+        }
+    }
+
+    /// Whether the kept objects are the listing of `prefix`: the root, or a
+    /// folder below it with something of the slice in it. Anything else (a
+    /// file, a missing path, a folder with nothing of the slice) is listed
+    /// by the storage, which says what is wrong with it.
+    fn answers(&self, prefix: &str) -> bool {
+        prefix == self.root
+            || (within(&self.root, prefix) && self.objects.iter().any(|o| o.path != prefix && within(prefix, &o.path)))
+    }
+
+    /// The kept objects below `prefix` from `start` on, as the storage's own
+    /// listing of it would give them.
+    fn listing(&self, prefix: &str, start: &str) -> Listing {
+        let objects = self.objects.clone();
+        let (prefix, start, order) = (prefix.to_string(), start.to_string(), self.inner.path_order());
+        Box::new(
+            (0..objects.len())
+                .map(move |i| objects[i].clone())
+                .filter(move |o| {
+                    o.path != prefix
+                        && within(&prefix, &o.path)
+                        && (start.is_empty() || order.compare(&o.path, &start) != Ordering::Less)
+                })
+                .map(Ok),
+        )
+    }
+}
+
+impl Storage for PrelistedStorage {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn list(&self, prefix: &str, recursive: bool) -> Result<Listing, StorageError> {
+        let prefix = crate::storage::checked_relative(prefix)?;
+        if recursive && self.answers(prefix) {
+            return Ok(self.listing(prefix, ""));
+        }
+        self.inner.list(prefix, recursive)
+    }
+
+    fn list_from(&self, prefix: &str, start: &str) -> Result<Listing, StorageError> {
+        let prefix = crate::storage::checked_relative(prefix)?;
+        if self.answers(prefix) {
+            return Ok(self.listing(prefix, start));
+        }
+        self.inner.list_from(prefix, start)
+    }
+
+    fn path_order(&self) -> PathOrder {
+        self.inner.path_order()
+    }
+
+    fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
+        self.inner.stat(path)
+    }
+
+    fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, StorageError> {
+        self.inner.read_range(path, offset, length)
+    }
+
+    fn read_range_into(&self, path: &str, offset: u64, length: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        self.inner.read_range_into(path, offset, length, buf)
+    }
 }
 
 /// The storage as one unit sees it: every listing narrowed to the unit's
@@ -352,6 +528,63 @@ mod tests {
         seen.sort();
         expected.sort();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_unit_given_its_planned_listing_sees_what_listing_its_slice_again_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths: Vec<String> = (0..23).map(|i| format!("t/y={}/part-{i:03}.parquet", i % 4)).collect();
+        paths.extend(["a.csv", "t.csv", "z/one.json", "z/deep/er/two.json"].map(String::from));
+        for p in &paths {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::LocalStorage::open(dir.path()).unwrap());
+        let shown = |storage: &Arc<dyn Storage>, prefix: &str, how: &str| -> Vec<String> {
+            let listing = match how {
+                "recursive" => storage.list(prefix, true),
+                "one level" => storage.list(prefix, false),
+                _ => storage.list_from(prefix, how),
+            };
+            listing.map(|l| l.map(|o| format!("{:?}", o.unwrap())).collect()).unwrap_or_else(|e| vec![e.to_string()])
+        };
+        for scope in [vec![], vec!["t".to_string(), "z".to_string()]] {
+            let mut units = Vec::new();
+            plan_listed(&*storage, &scope, UnitSize::fixed(5), &mut |unit| {
+                units.push(unit);
+                Ok(())
+            })
+            .unwrap();
+            assert!(units.len() >= 5 && units.iter().all(|u| u.listing.is_some()), "{units:?}");
+            for unit in units {
+                let listed = UnitView::wrap(storage.clone(), &unit.spec);
+                let kept =
+                    UnitView::wrap(PrelistedStorage::wrap(storage.clone(), &unit.spec, unit.listing), &unit.spec);
+                for prefix in ["", "t", "t/y=1", "z", "z/deep", "t.csv", "nothing"] {
+                    for how in ["recursive", "one level", "t/y=2", "z/deep/er/two.json"] {
+                        assert_eq!(
+                            shown(&kept, prefix, how),
+                            shown(&listed, prefix, how),
+                            "{prefix:?} {how} in {:?}",
+                            unit.spec
+                        );
+                    }
+                }
+            }
+        }
+        // The units are answered from the planner's listing, not by listing again.
+        let mut units = Vec::new();
+        plan_listed(&*storage, &[], UnitSize::fixed(100), &mut |unit| {
+            units.push(unit);
+            Ok(())
+        })
+        .unwrap();
+        std::fs::remove_file(dir.path().join("a.csv")).unwrap();
+        let unit = units.pop().unwrap();
+        let kept = PrelistedStorage::wrap(storage.clone(), &unit.spec, unit.listing);
+        assert!(shown(&kept, "", "recursive").iter().any(|o| o.contains("\"a.csv\"")));
+        assert!(!shown(&storage, "", "recursive").iter().any(|o| o.contains("\"a.csv\"")));
     }
 
     #[test]
