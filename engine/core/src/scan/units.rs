@@ -107,6 +107,8 @@ impl UnitSize {
 /// Receives a plan's units in batches, with the cursor to resume after them.
 pub type EmitUnits<'a> = dyn FnMut(Vec<UnitSpec>, &PlanCursor) -> Result<(), PlanError> + 'a;
 
+type EmitPlanned<'a> = dyn FnMut(Vec<PlannedUnit>, &PlanCursor) -> Result<(), PlanError> + 'a;
+
 /// A unit as planned in the process that scans it: with the objects the
 /// planner listed for its slice, when there were few enough to keep.
 #[derive(Debug)]
@@ -224,7 +226,7 @@ fn plan_units(
     cursor: PlanCursor,
     batch: usize,
     keep_listings: bool,
-    emit: &mut dyn FnMut(Vec<PlannedUnit>, &PlanCursor) -> Result<(), PlanError>,
+    emit: &mut EmitPlanned<'_>,
 ) -> Result<(), PlanError> {
     let roots = scope_roots(scope);
     let mut planned = 0u64;
