@@ -676,3 +676,82 @@ fn edge_algorithm(v: i32) -> EdgeInterpolationAlgorithm {
         other => EdgeInterpolationAlgorithm::_Unknown(other),
     }
 }
+
+/// A data or dictionary page's header, as the sampler's own page reader
+/// needs it (for codecs the `parquet` crate is built without).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageHeader {
+    /// 0 data page, 1 index page, 2 dictionary page, 3 data page v2.
+    pub page_type: i32,
+    pub uncompressed: i32,
+    pub compressed: i32,
+    pub num_values: i32,
+    pub encoding: i32,
+    /// v1 data pages: the levels' encodings.
+    pub def_encoding: i32,
+    pub rep_encoding: i32,
+    /// Dictionary pages.
+    pub is_sorted: bool,
+    /// v2 data pages.
+    pub num_nulls: i32,
+    pub num_rows: i32,
+    pub def_bytes: i32,
+    pub rep_bytes: i32,
+    pub is_compressed: bool,
+}
+
+/// Decodes the `PageHeader` at the start of `buf`: the header and its
+/// length in bytes. Statistics are stepped over.
+pub fn page_header(buf: &[u8]) -> Result<(PageHeader, usize), Bad> {
+    let mut r = Reader { buf, pos: 0 };
+    let mut h = PageHeader { is_compressed: true, ..PageHeader::default() };
+    let mut seen = 0u8;
+    r.each_field(1, |r, kind, id| {
+        match (id, kind) {
+            (1, I32) => (h.page_type, seen) = (r.i32(kind)?, seen | 1),
+            (2, I32) => (h.uncompressed, seen) = (r.i32(kind)?, seen | 2),
+            (3, I32) => (h.compressed, seen) = (r.i32(kind)?, seen | 4),
+            // DataPageHeader
+            (5, STRUCT) => r.each_field(2, |r, kind, id| {
+                match (id, kind) {
+                    (1, I32) => h.num_values = r.i32(kind)?,
+                    (2, I32) => h.encoding = r.i32(kind)?,
+                    (3, I32) => h.def_encoding = r.i32(kind)?,
+                    (4, I32) => h.rep_encoding = r.i32(kind)?,
+                    (_, kind) => r.skip(kind, 3)?,
+                }
+                Ok(())
+            })?,
+            // DictionaryPageHeader
+            (7, STRUCT) => r.each_field(2, |r, kind, id| {
+                match (id, kind) {
+                    (1, I32) => h.num_values = r.i32(kind)?,
+                    (2, I32) => h.encoding = r.i32(kind)?,
+                    (3, TRUE | FALSE) => h.is_sorted = Reader::bool_field(kind)?,
+                    (_, kind) => r.skip(kind, 3)?,
+                }
+                Ok(())
+            })?,
+            // DataPageHeaderV2
+            (8, STRUCT) => r.each_field(2, |r, kind, id| {
+                match (id, kind) {
+                    (1, I32) => h.num_values = r.i32(kind)?,
+                    (2, I32) => h.num_nulls = r.i32(kind)?,
+                    (3, I32) => h.num_rows = r.i32(kind)?,
+                    (4, I32) => h.encoding = r.i32(kind)?,
+                    (5, I32) => h.def_bytes = r.i32(kind)?,
+                    (6, I32) => h.rep_bytes = r.i32(kind)?,
+                    (7, TRUE | FALSE) => h.is_compressed = Reader::bool_field(kind)?,
+                    (_, kind) => r.skip(kind, 3)?,
+                }
+                Ok(())
+            })?,
+            (_, kind) => r.skip(kind, 2)?,
+        }
+        Ok(())
+    })?;
+    if seen != 7 {
+        return Err(Bad::Missing("page type or size"));
+    }
+    Ok((h, r.pos))
+}

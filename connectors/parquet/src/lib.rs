@@ -15,6 +15,7 @@ mod sample;
 mod schema;
 mod text;
 mod tree;
+mod zstd_pages;
 
 use parquet::file::metadata::FooterTail;
 use serde::Deserialize;

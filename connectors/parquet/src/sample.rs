@@ -8,15 +8,16 @@
 //! on its own with a typed column reader and its values formatted directly
 //! ([`text`]): the record API (row assembly, path maps, a `Field` per
 //! value) cost 2.4x more per file on the generated lake (`footer-bench
-//! --sample`). A column that cannot be sampled (a codec not compiled in,
+//! --sample`). A column that cannot be sampled (LZO, which no pure-Rust decoder reads,
 //! pages past the fetched bytes) gets no sample; the schema is unaffected.
 //! Columns inside lists and maps are not sampled: their elements are not
 //! one value per row.
 
+use crate::zstd_pages::ZstdPages;
 use crate::{footer, text};
 use bytes::Bytes;
 use parquet::basic::{Compression, ConvertedType, LogicalType};
-use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl, get_column_reader};
 use parquet::data_type::DataType;
 use parquet::file::metadata::page_index::RowGroupPageIndex;
 use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
@@ -193,7 +194,7 @@ pub fn sample(
                 Err(_) => break,
             }
         }
-        fetched_leaves.push(leaf);
+        fetched_leaves.push((leaf, start, want));
     }
     if fetched_leaves.is_empty() {
         return Vec::new();
@@ -202,12 +203,13 @@ pub fn sample(
     ranges.push((tail_start, Bytes::copy_from_slice(&input.tail)));
     let fetched = Arc::new(Fetched { size: input.size, ranges });
     let props = Arc::new(ReaderProperties::builder().build());
-    let Ok(reader) = SerializedRowGroupReader::new(fetched, row_group, RowGroupPageIndex::new(0, None), props) else {
+    let Ok(reader) = SerializedRowGroupReader::new(fetched.clone(), row_group, RowGroupPageIndex::new(0, None), props)
+    else {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(fetched_leaves.len());
     let mut scratch = String::new();
-    for leaf in fetched_leaves {
+    for (leaf, start, fetched_len) in fetched_leaves {
         let descr = schema.column(leaf);
         let path: Vec<String> = descr.path().parts().to_vec();
         let mut builder = SampleBuilder::new(path, limits);
@@ -215,7 +217,15 @@ pub fn sample(
         let b = &mut builder;
         let s = &mut scratch;
         let d = &descr;
-        let read = match reader.get_column_reader(leaf) {
+        let column_reader = match row_group.column(leaf).compression() {
+            // Built without the C library: pages decompressed here.
+            Compression::ZSTD(_) => fetched.get_bytes(start, fetched_len as usize).map(|chunk| {
+                let pages = ZstdPages::new(chunk, row_group.column(leaf).num_values());
+                get_column_reader(descr.clone(), Box::new(pages))
+            }),
+            _ => reader.get_column_reader(leaf),
+        };
+        let read = match column_reader {
             Ok(ColumnReader::BoolColumnReader(r)) => read(r, d, rows, b, s, |v, b, _| b.push(Some(bool_text(*v)))),
             Ok(ColumnReader::Int32ColumnReader(r)) => {
                 read(r, d, rows, b, s, |v, b, s| push(b, s, |s| text::int32(d, *v, s)))

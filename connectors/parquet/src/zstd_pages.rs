@@ -1,0 +1,173 @@
+//! The pages of a Zstandard column chunk, for the sampler.
+//!
+//! The `parquet` crate decodes Zstandard through the C library, which does
+//! not build for `wasm32-wasip2` here; `ruzstd` is a pure-Rust decoder. The
+//! crate's column readers take their pages from any [`PageReader`], so
+//! this one reads the page headers itself ([`footer::page_header`]) and
+//! hands the crate decompressed pages. Only the fetched start of the chunk
+//! is read, page by page as the column reader asks, and a page must
+//! decompress to exactly the size its header states, within
+//! [`MAX_PAGE`], or the column gets no sample.
+
+use crate::footer::{self, PageHeader};
+use bytes::Bytes;
+use parquet::basic::Encoding;
+use parquet::column::page::{Page, PageMetadata, PageReader};
+use parquet::errors::{ParquetError, Result};
+use std::io::Read;
+
+/// A page larger than this, decompressed, is not sampled (the sandbox's
+/// memory is the limit; writers' pages are 1 MiB by default).
+const MAX_PAGE: usize = 64 << 20;
+
+pub struct ZstdPages {
+    /// The fetched start of the chunk.
+    chunk: Bytes,
+    pos: usize,
+    /// Values the chunk holds that no page has given yet.
+    values_left: i64,
+}
+
+impl ZstdPages {
+    pub fn new(chunk: Bytes, num_values: i64) -> Self {
+        ZstdPages { chunk, pos: 0, values_left: num_values }
+    }
+
+    /// The next page's header and where its body starts, if there is a next page.
+    fn header(&self) -> Result<Option<(PageHeader, usize)>> {
+        if self.values_left <= 0 || self.pos >= self.chunk.len() {
+            return Ok(None);
+        }
+        let (header, len) =
+            footer::page_header(&self.chunk[self.pos..]).map_err(|e| general(format!("page header: {e}")))?;
+        Ok(Some((header, self.pos + len)))
+    }
+}
+
+fn general(message: String) -> ParquetError {
+    ParquetError::General(message)
+}
+
+fn encoding(v: i32) -> Result<Encoding> {
+    #[allow(deprecated)]
+    Ok(match v {
+        0 => Encoding::PLAIN,
+        2 => Encoding::PLAIN_DICTIONARY,
+        3 => Encoding::RLE,
+        4 => Encoding::BIT_PACKED,
+        5 => Encoding::DELTA_BINARY_PACKED,
+        6 => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+        7 => Encoding::DELTA_BYTE_ARRAY,
+        8 => Encoding::RLE_DICTIONARY,
+        9 => Encoding::BYTE_STREAM_SPLIT,
+        other => return Err(general(format!("unknown encoding {other}"))),
+    })
+}
+
+fn size(v: i32, what: &str) -> Result<usize> {
+    usize::try_from(v).ok().filter(|&n| n <= MAX_PAGE).ok_or_else(|| general(format!("page {what} {v}")))
+}
+
+/// Decompresses one Zstandard frame (or several, concatenated) to exactly `expected` bytes.
+fn decompress(compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
+    if expected == 0 {
+        return Ok(Vec::new());
+    }
+    let mut decoder = ruzstd::decoding::StreamingDecoder::new(compressed).map_err(|e| general(format!("zstd: {e}")))?;
+    let mut out = Vec::with_capacity(expected);
+    // One byte more than expected tells a page that lies about its size.
+    (&mut decoder).take(expected as u64 + 1).read_to_end(&mut out).map_err(|e| general(format!("zstd: {e}")))?;
+    if out.len() != expected {
+        return Err(general(format!("a page decompressed to {} bytes, not {expected}", out.len())));
+    }
+    Ok(out)
+}
+
+impl PageReader for ZstdPages {
+    fn get_next_page(&mut self) -> Result<Option<Page>> {
+        loop {
+            let Some((h, body)) = self.header()? else { return Ok(None) };
+            let compressed = size(h.compressed, "size")?;
+            let end = body.checked_add(compressed).filter(|&e| e <= self.chunk.len());
+            let end = end.ok_or_else(|| general("the page runs past the fetched bytes".into()))?;
+            self.pos = end;
+            let raw = &self.chunk[body..end];
+            let uncompressed = size(h.uncompressed, "size")?;
+            let page = match h.page_type {
+                0 => {
+                    self.values_left -= i64::from(h.num_values);
+                    Page::DataPage {
+                        buf: Bytes::from(decompress(raw, uncompressed)?),
+                        num_values: h.num_values as u32,
+                        encoding: encoding(h.encoding)?,
+                        def_level_encoding: encoding(h.def_encoding)?,
+                        rep_level_encoding: encoding(h.rep_encoding)?,
+                        statistics: None,
+                    }
+                }
+                2 => Page::DictionaryPage {
+                    buf: Bytes::from(decompress(raw, uncompressed)?),
+                    num_values: h.num_values as u32,
+                    encoding: encoding(h.encoding)?,
+                    is_sorted: h.is_sorted,
+                },
+                3 => {
+                    self.values_left -= i64::from(h.num_values);
+                    // The levels come first, never compressed.
+                    let levels = size(h.def_bytes, "levels")?
+                        .checked_add(size(h.rep_bytes, "levels")?)
+                        .filter(|&l| l <= raw.len() && l <= uncompressed)
+                        .ok_or_else(|| general("page levels longer than the page".into()))?;
+                    let buf = if h.is_compressed {
+                        let mut buf = raw[..levels].to_vec();
+                        buf.extend(decompress(&raw[levels..], uncompressed - levels)?);
+                        buf
+                    } else {
+                        raw.to_vec()
+                    };
+                    Page::DataPageV2 {
+                        buf: Bytes::from(buf),
+                        num_values: h.num_values as u32,
+                        encoding: encoding(h.encoding)?,
+                        num_nulls: h.num_nulls as u32,
+                        num_rows: h.num_rows as u32,
+                        def_levels_byte_len: h.def_bytes as u32,
+                        rep_levels_byte_len: h.rep_bytes as u32,
+                        // Handed over decompressed.
+                        is_compressed: false,
+                        statistics: None,
+                    }
+                }
+                // Index pages and unknown kinds are stepped over.
+                _ => continue,
+            };
+            return Ok(Some(page));
+        }
+    }
+
+    fn peek_next_page(&mut self) -> Result<Option<PageMetadata>> {
+        Ok(self.header()?.map(|(h, _)| PageMetadata {
+            num_rows: (h.page_type == 3).then_some(h.num_rows.max(0) as usize),
+            num_levels: (h.page_type != 2).then_some(h.num_values.max(0) as usize),
+            is_dict: h.page_type == 2,
+        }))
+    }
+
+    fn skip_next_page(&mut self) -> Result<()> {
+        if let Some((h, body)) = self.header()? {
+            if h.page_type == 0 || h.page_type == 3 {
+                self.values_left -= i64::from(h.num_values);
+            }
+            self.pos = body.saturating_add(size(h.compressed, "size")?);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for ZstdPages {
+    type Item = Result<Page>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.get_next_page().transpose()
+    }
+}
