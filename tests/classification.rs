@@ -13,7 +13,7 @@ mod support;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel};
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use planted::{Rng, luhn_digit};
 use serde_json::{Value, json};
@@ -221,6 +221,7 @@ fn planted_columns_are_classified_in_every_format_and_decoys_are_not() {
     let files = [
         "parquet/snappy/customers.parquet",
         "parquet/gzip/customers.parquet",
+        "parquet/zstd/customers.parquet",
         "csv/customers.csv",
         "ndjson/customers.ndjson",
     ];
@@ -229,8 +230,9 @@ fn planted_columns_are_classified_in_every_format_and_decoys_are_not() {
     }
     write_parquet(&lake.path().join(files[0]), &t, Compression::SNAPPY);
     write_parquet(&lake.path().join(files[1]), &t, Compression::GZIP(GzipLevel::default()));
-    write_csv(&lake.path().join(files[2]), &t);
-    write_ndjson(&lake.path().join(files[3]), &t);
+    write_parquet(&lake.path().join(files[2]), &t, Compression::ZSTD(ZstdLevel::default()));
+    write_csv(&lake.path().join(files[3]), &t);
+    write_ndjson(&lake.path().join(files[4]), &t);
 
     let (output, report) = scan(lake.path(), out.path(), &["--classify"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -274,8 +276,8 @@ fn planted_columns_are_classified_in_every_format_and_decoys_are_not() {
     assert_eq!(email["classifications"][0]["attributes"]["share"], 1.0);
     assert!(email["customAttributes"].get("surveyor:classifications").is_none(), "the carrier attribute stays inside");
 
-    // The report counts classified columns per classification (4 files with one email column each).
-    assert_eq!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"], 4, "{}", report["classifications"]);
+    // The report counts classified columns per classification (5 files with one email column each).
+    assert_eq!(report["classifications"]["MICROSOFT.PERSONAL.EMAIL"], 5, "{}", report["classifications"]);
     // typedefs.json declares every classification used.
     let typedefs: Value = serde_json::from_slice(&std::fs::read(run.dir.join("typedefs.json")).unwrap()).unwrap();
     let declared: BTreeSet<&str> =
