@@ -113,6 +113,52 @@ fn lists_containers_and_blobs_page_by_page() {
     assert!(refused.message.contains("outside this source"), "{}", refused.message);
 }
 
+/// Work units of a container: each picks the listing up at the page its
+/// slice starts on (the mark its planner kept), so a run's units together
+/// list each page about twice, not everything before each unit again
+/// (which grows with the square of the container's size).
+#[test]
+fn units_resume_the_listing_at_their_page() {
+    use surveyor_engine::scan::units::{PlanCursor, UnitSize, UnitSpec, UnitView, plan};
+    const N: usize = 200;
+    let az = Azurite::start();
+    let acc = account(az.blob_endpoint());
+    acc.create_container("alpha").unwrap();
+    acc.create_container("beta").unwrap();
+    for i in 0..N {
+        acc.put_blob("alpha", &format!("t/part-{i:05}.bin"), b"x", "").unwrap();
+    }
+    acc.put_blob("beta", "one.bin", b"x", "").unwrap();
+    for scope in [vec![], vec!["alpha".to_string()]] {
+        let storage: Arc<BlobStorage> = Arc::new(BlobStorage::new(acc.clone(), None).with_page_size(10));
+        let mut units: Vec<UnitSpec> = Vec::new();
+        plan(&*storage, &scope, UnitSize::fixed(10), PlanCursor::default(), 4, &mut |batch, _| {
+            units.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+        assert!(units.len() >= N / 10, "{units:?}");
+        assert!(units.iter().skip(1).take(N / 10 - 1).all(|u| u.mark.is_some()), "{units:?}");
+        let before = storage.request_count();
+        let mut seen: Vec<String> = Vec::new();
+        for unit in &units {
+            let view = UnitView::wrap(storage.clone(), unit);
+            for container in ["alpha", "beta"].iter().filter(|c| scope.is_empty() || scope.contains(&c.to_string())) {
+                seen.extend(view.list(container, true).unwrap().map(|o| o.unwrap().path));
+            }
+        }
+        let requests = storage.request_count() - before;
+        let mut expected: Vec<String> = (0..N).map(|i| format!("alpha/t/part-{i:05}.bin")).collect();
+        if scope.is_empty() {
+            expected.push("beta/one.bin".into());
+        }
+        assert_eq!(seen, expected, "every blob in exactly one unit, in order");
+        // 20 pages of 10: each unit reads the page of its first blob and the next.
+        eprintln!("scope {scope:?}: {requests} listing requests for {} units", units.len());
+        assert!(requests <= 4 * units.len() as u64, "{requests} listing requests for {} units", units.len());
+    }
+}
+
 #[test]
 fn blob_properties_come_with_the_listing() {
     let az = Azurite::start();

@@ -17,7 +17,7 @@
 //! copy of each asset ([`super::commit`]).
 
 use crate::host::bindings::storage::ObjectMeta;
-use crate::storage::{Listing, PathOrder, Storage, StorageError};
+use crate::storage::{Listing, MarkedListing, PathOrder, Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -39,12 +39,17 @@ pub struct UnitSpec {
     /// Files the planner counted in the slice (progress only).
     #[serde(default)]
     pub files: u64,
+    /// Where the storage's listing of `root` can be picked up to reach
+    /// `start` ([`Storage::list_marked`]); without it (older planners,
+    /// storages that seek by name) the unit lists from `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
 }
 
 impl UnitSpec {
     /// The whole source as one unit.
     pub fn whole() -> UnitSpec {
-        UnitSpec { root: None, start: None, end: None, files: 0 }
+        UnitSpec { root: None, start: None, end: None, files: 0, mark: None }
     }
 
     pub fn is_whole(&self) -> bool {
@@ -240,8 +245,10 @@ fn plan_units(
     for (index, root) in roots.iter().enumerate().skip(cursor.root) {
         let resume = if index == cursor.root { cursor.after.clone() } else { None };
         let listing = match &resume {
-            Some(after) => storage.list_from(root, after),
-            None => storage.list(root, true),
+            Some(after) => {
+                storage.list_from(root, after).map(|l| -> MarkedListing { Box::new(l.map(|i| i.map(|o| (o, None)))) })
+            }
+            None => storage.list_marked(root),
         };
         // Only slices listed whole, from a root that could be listed, are kept.
         let mut kept = Kept::new(keep_listings && resume.is_none() && listing.is_ok());
@@ -257,9 +264,11 @@ fn plan_units(
         let mut open: Option<Option<String>> = if resume.is_some() { None } else { Some(None) };
         let mut files = 0u64;
         let mut last = resume.clone();
+        // The open slice's mark: its first object's (none for a listing's first slice).
+        let mut open_mark: Option<String> = None;
         for item in listing {
             // An entry that cannot be listed is reported by the unit that lists it.
-            let Ok(object) = item else {
+            let Ok((object, mark)) = item else {
                 kept.drop_slice();
                 continue;
             };
@@ -268,10 +277,13 @@ fn plan_units(
             }
             if open.is_none() {
                 open = Some(Some(object.path.clone()));
+                open_mark = mark.as_deref().map(String::from);
             }
             if files >= size.target(planned) && !object.is_dir {
                 let start = open.replace(Some(object.path.clone())).flatten();
-                let spec = UnitSpec { root: Some(root.clone()), start, end: Some(object.path.clone()), files };
+                let end = Some(object.path.clone());
+                let spec = UnitSpec { root: Some(root.clone()), start, end, files, mark: open_mark.take() };
+                open_mark = mark.as_deref().map(String::from);
                 pending.push(PlannedUnit { spec, listing: kept.take() });
                 planned += files;
                 files = 0;
@@ -282,7 +294,7 @@ fn plan_units(
             last = Some(object.path);
         }
         if let Some(start) = open {
-            let spec = UnitSpec { root: Some(root.clone()), start, end: None, files };
+            let spec = UnitSpec { root: Some(root.clone()), start, end: None, files, mark: open_mark.take() };
             pending.push(PlannedUnit { spec, listing: kept.take() });
         }
         flush(&mut pending, &PlanCursor { root: index + 1, after: None }, true)?;
@@ -349,11 +361,15 @@ impl Storage for PrelistedStorage {
     }
 
     fn list_from(&self, prefix: &str, start: &str) -> Result<Listing, StorageError> {
+        self.list_from_mark(prefix, start, None)
+    }
+
+    fn list_from_mark(&self, prefix: &str, start: &str, mark: Option<&str>) -> Result<Listing, StorageError> {
         let prefix = crate::storage::checked_relative(prefix)?;
         if self.answers(prefix) {
             return Ok(self.listing(prefix, start));
         }
-        self.inner.list_from(prefix, start)
+        self.inner.list_from_mark(prefix, start, mark)
     }
 
     fn path_order(&self) -> PathOrder {
@@ -381,6 +397,7 @@ pub struct UnitView {
     root: String,
     start: Option<String>,
     end: Option<String>,
+    mark: Option<String>,
 }
 
 impl UnitView {
@@ -391,7 +408,14 @@ impl UnitView {
             return inner;
         }
         let order = inner.path_order();
-        Arc::new(UnitView { inner, order, root: root.clone(), start: unit.start.clone(), end: unit.end.clone() })
+        Arc::new(UnitView {
+            inner,
+            order,
+            root: root.clone(),
+            start: unit.start.clone(),
+            end: unit.end.clone(),
+            mark: unit.mark.clone(),
+        })
     }
 
     fn in_slice(&self, path: &str) -> bool {
@@ -432,7 +456,7 @@ impl Storage for UnitView {
             // List the deeper of the two, from the slice's start, and stop at its end.
             let from = if within(&prefix, &self.root) { self.root.clone() } else { prefix };
             let listing = match &self.start {
-                Some(start) => self.inner.list_from(&from, start)?,
+                Some(start) => self.inner.list_from_mark(&from, start, self.mark.as_deref())?,
                 None => self.inner.list(&from, true)?,
             };
             // The slice ends at the first object that does not sort before
@@ -454,6 +478,7 @@ impl Storage for UnitView {
             root: self.root.clone(),
             start: self.start.clone(),
             end: self.end.clone(),
+            mark: None,
         };
         Ok(Box::new(listing.filter(move |item| match item {
             Ok(ObjectMeta { path, is_dir: true, .. }) => view.may_hold(path) || view.in_slice(path),
@@ -647,8 +672,13 @@ mod tests {
     #[test]
     fn one_level_listings_show_only_the_way_to_the_slice() {
         let storage = lake(&["a/x/1", "a/y/2", "b/3"]);
-        let unit =
-            UnitSpec { root: Some(String::new()), start: Some("a/y/2".into()), end: Some("b/3".into()), files: 1 };
+        let unit = UnitSpec {
+            root: Some(String::new()),
+            start: Some("a/y/2".into()),
+            end: Some("b/3".into()),
+            files: 1,
+            mark: None,
+        };
         let view = UnitView::wrap(storage.clone(), &unit);
         // MemoryStorage lists one level as it lists all: the filter is what is tested.
         let level: Vec<String> = view.list("", false).unwrap().map(|o| o.unwrap().path).collect();
@@ -659,6 +689,6 @@ mod tests {
     fn an_empty_root_is_still_a_unit() {
         let storage = lake(&["a/1"]);
         let units = planned(&*storage, &["empty"], 5);
-        assert_eq!(units, [UnitSpec { root: Some("empty".into()), start: None, end: None, files: 0 }]);
+        assert_eq!(units, [UnitSpec { root: Some("empty".into()), start: None, end: None, files: 0, mark: None }]);
     }
 }

@@ -14,11 +14,15 @@ pub use local::LocalStorage;
 pub use memory::MemoryStorage;
 
 use crate::host::bindings::storage::ObjectMeta;
+use std::sync::Arc;
 
 /// A lazy listing: objects in lexicographic order of path. An `Err` item is a
 /// problem with one entry (an unreadable sub-folder, a name that is not
 /// UTF-8); the listing goes on after it.
 pub type Listing = Box<dyn Iterator<Item = Result<ObjectMeta, StorageError>> + Send>;
+
+/// A recursive listing whose objects carry marks ([`Storage::list_marked`]).
+pub type MarkedListing = Box<dyn Iterator<Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>> + Send>;
 
 /// Read access to one source's objects. Paths are relative to the source's
 /// root, `/`-separated, without a leading `/`.
@@ -44,6 +48,22 @@ pub trait Storage: Send + Sync {
         Ok(Box::new(listing.skip_while(move |item| {
             item.as_ref().is_ok_and(|o| order.compare(&o.path, &start) == std::cmp::Ordering::Less)
         })))
+    }
+    /// As [`list`](Self::list) with `recursive`, each object with a mark:
+    /// where [`list_from_mark`](Self::list_from_mark) can pick the listing
+    /// up again to reach it without reading what came before. A planner
+    /// keeps the mark of each unit's first object. `None`: no shortcut.
+    fn list_marked(&self, prefix: &str) -> Result<MarkedListing, StorageError> {
+        Ok(Box::new(self.list(prefix, true)?.map(|item| item.map(|o| (o, None)))))
+    }
+    /// As [`list_from`](Self::list_from), starting the listing at `mark`
+    /// (from [`list_marked`](Self::list_marked)) where the mark applies to
+    /// `prefix`. A storage whose listings cannot seek by name (Azure's
+    /// pages continue only from a server-given marker) would otherwise read
+    /// everything before `start` again for every unit.
+    fn list_from_mark(&self, prefix: &str, start: &str, mark: Option<&str>) -> Result<Listing, StorageError> {
+        let _ = mark;
+        self.list_from(prefix, start)
     }
     /// The order of this storage's recursive listings.
     fn path_order(&self) -> PathOrder {

@@ -12,7 +12,7 @@ use super::error::{self, Subject};
 use super::{AzureAccount, xml};
 use crate::host::bindings::storage::ObjectMeta;
 use crate::host::bindings::types::{Attribute, Value};
-use crate::storage::{Listing, Storage, StorageError, StorageErrorKind, checked_relative};
+use crate::storage::{Listing, MarkedListing, PathOrder, Storage, StorageError, StorageErrorKind, checked_relative};
 use reqwest::Method;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -90,11 +90,59 @@ impl Storage for BlobStorage {
                 lister: self.lister.clone(),
                 containers: containers.into_iter(),
                 current: None,
+                resume: None,
             }));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, recursive);
         pages.fetch()?;
         Ok(Box::new(pages))
+    }
+
+    fn list_marked(&self, prefix: &str) -> Result<MarkedListing, StorageError> {
+        let (container, rest) = self.split(prefix)?;
+        if container.is_empty() {
+            let containers = self.lister.containers(&self.containers)?;
+            let walk = AccountWalk {
+                lister: self.lister.clone(),
+                containers: containers.into_iter(),
+                current: None,
+                resume: None,
+            };
+            return Ok(Box::new(MarkedWalk(walk)));
+        }
+        let mut pages = BlobPages::new(self.lister.clone(), container, rest, true);
+        pages.fetch()?;
+        Ok(Box::new(MarkedPages(pages)))
+    }
+
+    fn list_from_mark(&self, prefix: &str, start: &str, mark: Option<&str>) -> Result<Listing, StorageError> {
+        let Some(mark) = mark.and_then(ListingMark::parse) else { return self.list_from(prefix, start) };
+        let (container, rest) = self.split(prefix)?;
+        let listing: Listing = if container.is_empty() {
+            // The account: from the mark's container on, the first one from the mark's page.
+            let containers = self.lister.containers(&self.containers)?;
+            let from: Vec<ObjectMeta> = containers.into_iter().filter(|c| c.path >= mark.container).collect();
+            if !mark.prefix.is_empty() || from.first().is_none_or(|c| c.path != mark.container) {
+                return self.list_from(prefix, start);
+            }
+            let resume = Some(mark.marker);
+            Box::new(AccountWalk { lister: self.lister.clone(), containers: from.into_iter(), current: None, resume })
+        } else {
+            let mut pages = BlobPages::new(self.lister.clone(), container, rest, true);
+            if (container, pages.prefix.as_str()) != (mark.container.as_str(), mark.prefix.as_str()) {
+                return self.list_from(prefix, start);
+            }
+            pages.marker = mark.marker;
+            // A marker the service no longer takes: list from the start instead.
+            if pages.fetch().is_err() {
+                return self.list_from(prefix, start);
+            }
+            Box::new(pages)
+        };
+        let start = start.to_string();
+        Ok(Box::new(listing.skip_while(move |item| {
+            item.as_ref().is_ok_and(|o| PathOrder::ContainerFirst.compare(&o.path, &start) == std::cmp::Ordering::Less)
+        })))
     }
 
     fn path_order(&self) -> crate::storage::PathOrder {
@@ -200,6 +248,10 @@ pub(crate) struct BlobPages {
     delimiter: bool,
     page_size: u32,
     marker: Option<String>,
+    /// The marker the current page was fetched with (`None`: the first page).
+    page_marker: Option<String>,
+    /// The current page's [`ListingMark`], once asked for.
+    page_mark: Option<Arc<str>>,
     items: std::vec::IntoIter<ObjectMeta>,
     started: bool,
     done: bool,
@@ -215,6 +267,8 @@ impl BlobPages {
             prefix,
             delimiter: !recursive,
             marker: None,
+            page_marker: None,
+            page_mark: None,
             items: Vec::new().into_iter(),
             started: false,
             done: false,
@@ -250,7 +304,8 @@ impl BlobPages {
                 return Err(e);
             }
         };
-        self.marker = xml::nonempty(&list.next_marker).map(str::to_string);
+        self.page_marker = std::mem::replace(&mut self.marker, xml::nonempty(&list.next_marker).map(str::to_string));
+        self.page_mark = None;
         self.done = self.marker.is_none();
         self.items = page_entries(&self.container, list.blobs.items, self.delimiter).into_iter();
         Ok(())
@@ -318,6 +373,8 @@ struct AccountWalk {
     lister: Lister,
     containers: std::vec::IntoIter<ObjectMeta>,
     current: Option<BlobPages>,
+    /// The first container's listing resumes at this marker.
+    resume: Option<Option<String>>,
 }
 
 impl Iterator for AccountWalk {
@@ -328,8 +385,59 @@ impl Iterator for AccountWalk {
             return Some(item);
         }
         let container = self.containers.next()?;
-        self.current = Some(BlobPages::new(self.lister.clone(), &container.path, "", true));
+        let mut pages = BlobPages::new(self.lister.clone(), &container.path, "", true);
+        if let Some(marker) = self.resume.take() {
+            pages.marker = marker;
+        }
+        self.current = Some(pages);
         Some(Ok(container))
+    }
+}
+
+/// Where a blob listing can be picked up again: a container's List Blobs
+/// with a prefix, at the marker of one of its pages. Kept in a unit's spec
+/// as JSON: `[container, prefix, marker]`.
+struct ListingMark {
+    container: String,
+    prefix: String,
+    marker: Option<String>,
+}
+
+impl ListingMark {
+    /// The mark of the page `pages` is on.
+    fn of(pages: &mut BlobPages) -> Arc<str> {
+        let mark = (&pages.container, &pages.prefix, &pages.page_marker);
+        pages.page_mark.get_or_insert_with(|| serde_json::to_string(&mark).expect("strings serialize").into()).clone()
+    }
+
+    fn parse(mark: &str) -> Option<ListingMark> {
+        let (container, prefix, marker) = serde_json::from_str(mark).ok()?;
+        Some(ListingMark { container, prefix, marker })
+    }
+}
+
+/// A container's listing, each blob with the mark of its page.
+struct MarkedPages(BlobPages);
+
+impl Iterator for MarkedPages {
+    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.0.next()?;
+        Some(item.map(|o| (o, Some(ListingMark::of(&mut self.0)))))
+    }
+}
+
+/// The account's listing, each blob with the mark of its page.
+struct MarkedWalk(AccountWalk);
+
+impl Iterator for MarkedWalk {
+    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.0.next()?;
+        let mark = self.0.current.as_mut().filter(|p| p.started).map(ListingMark::of);
+        Some(item.map(|o| (o, mark)))
     }
 }
 
