@@ -656,3 +656,48 @@ fn dfs_listing_follows_continuations_against_a_stand_in() {
     );
     assert_eq!(storage.request_count(), 2 + 3, "two pages, and one ACL request per entry");
 }
+
+/// ADLS Gen2 units, like Blob ones, pick List Paths up at the page their
+/// slice starts on: the continuation travels with the unit (a stand-in
+/// serving six pages of three files).
+#[test]
+fn dfs_units_resume_the_listing_at_their_page() {
+    use surveyor_engine::scan::units::{PlanCursor, UnitSize, UnitSpec, UnitView, plan};
+    const PAGES: usize = 6;
+    let stand_in = StandIn::start(|r| {
+        let query = r.target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let page: usize = query.split("continuation=p").nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let paths: Vec<String> = (0..3)
+            .map(|i| format!(r#"{{"name":"d/f-{:02}.parquet","contentLength":"1","etag":"0x1"}}"#, page * 3 + i))
+            .collect();
+        let body = format!(r#"{{"paths":[{}]}}"#, paths.join(","));
+        let next = format!("p{}", page + 1);
+        let headers: &[(&str, &str)] = if page + 1 < PAGES { &[("x-ms-continuation", &next)] } else { &[] };
+        Reply::with(200, headers, body)
+    });
+    let mut conn = connection(stand_in.url("/devstoreaccount1"), key());
+    conn.dfs_endpoint = Some(stand_in.url("/devstoreaccount1"));
+    let storage: Arc<DfsStorage> =
+        Arc::new(DfsStorage::new(AzureAccount::new(conn).unwrap(), Some(vec!["lake".into()])));
+    let mut units: Vec<UnitSpec> = Vec::new();
+    plan(&*storage, &["lake".to_string()], UnitSize::fixed(3), PlanCursor::default(), 4, &mut |batch, _| {
+        units.extend(batch);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(units.len(), PAGES, "{units:?}");
+    let planned = stand_in.requests().len();
+    let mut seen: Vec<String> = Vec::new();
+    for unit in &units {
+        seen.extend(UnitView::wrap(storage.clone(), unit).list("lake", true).unwrap().map(|o| o.unwrap().path));
+    }
+    let expected: Vec<String> = (0..PAGES * 3).map(|i| format!("lake/d/f-{i:02}.parquet")).collect();
+    assert_eq!(seen, expected, "every file in exactly one unit, in order");
+    let pages_read: Vec<String> = stand_in.requests()[planned..]
+        .iter()
+        .map(|r| r.target.split("continuation=").nth(1).unwrap_or("first").to_string())
+        .collect();
+    // Each unit reads its own page and the next (to see where its slice ends).
+    assert!(pages_read.len() <= 2 * PAGES, "{pages_read:?}");
+    assert_eq!(pages_read.iter().filter(|p| *p == "first").count(), 1, "{pages_read:?}");
+}
