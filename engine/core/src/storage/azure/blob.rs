@@ -9,10 +9,11 @@
 
 use super::client::{MAX_PAGE, Request, Service, parse_http_date_ms};
 use super::error::{self, Subject};
+use super::paging::{self, AccountWalk, Mark, MarkedPages, MarkedWalk, Open, Pages};
 use super::{AzureAccount, xml};
 use crate::host::bindings::storage::ObjectMeta;
 use crate::host::bindings::types::{Attribute, Value};
-use crate::storage::{Listing, MarkedListing, PathOrder, Storage, StorageError, StorageErrorKind, checked_relative};
+use crate::storage::{Listing, MarkedListing, Storage, StorageError, StorageErrorKind, checked_relative};
 use reqwest::Method;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,6 +43,12 @@ impl BlobStorage {
     pub fn with_page_size(mut self, page_size: u32) -> Self {
         self.lister.page_size = page_size.clamp(1, MAX_PAGE);
         self
+    }
+
+    /// Opens a container's recursive listing, at a marker.
+    fn open(&self) -> Open<BlobPages> {
+        let lister = self.lister.clone();
+        Box::new(move |container, marker| BlobPages::new(lister.clone(), container, "", true).at(marker))
     }
 
     /// Requests this storage has sent (every attempt counts).
@@ -86,12 +93,7 @@ impl Storage for BlobStorage {
             if !recursive {
                 return Ok(Box::new(containers.into_iter().map(Ok)));
             }
-            return Ok(Box::new(AccountWalk {
-                lister: self.lister.clone(),
-                containers: containers.into_iter(),
-                current: None,
-                resume: None,
-            }));
+            return Ok(Box::new(AccountWalk::new(containers, None, self.open())));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, recursive);
         pages.fetch()?;
@@ -102,13 +104,7 @@ impl Storage for BlobStorage {
         let (container, rest) = self.split(prefix)?;
         if container.is_empty() {
             let containers = self.lister.containers(&self.containers)?;
-            let walk = AccountWalk {
-                lister: self.lister.clone(),
-                containers: containers.into_iter(),
-                current: None,
-                resume: None,
-            };
-            return Ok(Box::new(MarkedWalk(walk)));
+            return Ok(Box::new(MarkedWalk(AccountWalk::new(containers, None, self.open()))));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, true);
         pages.fetch()?;
@@ -116,33 +112,19 @@ impl Storage for BlobStorage {
     }
 
     fn list_from_mark(&self, prefix: &str, start: &str, mark: Option<&str>) -> Result<Listing, StorageError> {
-        let Some(mark) = mark.and_then(ListingMark::parse) else { return self.list_from(prefix, start) };
-        let (container, rest) = self.split(prefix)?;
-        let listing: Listing = if container.is_empty() {
-            // The account: from the mark's container on, the first one from the mark's page.
-            let containers = self.lister.containers(&self.containers)?;
-            let from: Vec<ObjectMeta> = containers.into_iter().filter(|c| c.path >= mark.container).collect();
-            if !mark.prefix.is_empty() || from.first().is_none_or(|c| c.path != mark.container) {
-                return self.list_from(prefix, start);
+        if let Some(mark) = mark.and_then(Mark::parse) {
+            let (container, rest) = self.split(prefix)?;
+            let key = BlobPages::prefix_of(rest);
+            let containers = || self.lister.containers(&self.containers);
+            let open: Open<BlobPages> = {
+                let (lister, rest) = (self.lister.clone(), rest.to_string());
+                Box::new(move |c, marker| BlobPages::new(lister.clone(), c, &rest, true).at(marker))
+            };
+            if let Some(listing) = paging::resume(mark, container, &key, start, containers, open) {
+                return listing;
             }
-            let resume = Some(mark.marker);
-            Box::new(AccountWalk { lister: self.lister.clone(), containers: from.into_iter(), current: None, resume })
-        } else {
-            let mut pages = BlobPages::new(self.lister.clone(), container, rest, true);
-            if (container, pages.prefix.as_str()) != (mark.container.as_str(), mark.prefix.as_str()) {
-                return self.list_from(prefix, start);
-            }
-            pages.marker = mark.marker;
-            // A marker the service no longer takes: list from the start instead.
-            if pages.fetch().is_err() {
-                return self.list_from(prefix, start);
-            }
-            Box::new(pages)
-        };
-        let start = start.to_string();
-        Ok(Box::new(listing.skip_while(move |item| {
-            item.as_ref().is_ok_and(|o| PathOrder::ContainerFirst.compare(&o.path, &start) == std::cmp::Ordering::Less)
-        })))
+        }
+        self.list_from(prefix, start)
     }
 
     fn path_order(&self) -> crate::storage::PathOrder {
@@ -258,8 +240,13 @@ pub(crate) struct BlobPages {
 }
 
 impl BlobPages {
+    /// The blob-name prefix of a folder: `""` or `folder/`.
+    fn prefix_of(folder: &str) -> String {
+        if folder.is_empty() { String::new() } else { format!("{folder}/") }
+    }
+
     pub(crate) fn new(lister: Lister, container: &str, folder: &str, recursive: bool) -> Self {
-        let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };
+        let prefix = Self::prefix_of(folder);
         BlobPages {
             page_size: lister.page_size,
             lister,
@@ -273,6 +260,12 @@ impl BlobPages {
             started: false,
             done: false,
         }
+    }
+
+    /// Starting at the page `marker` names (`None`: the first).
+    fn at(mut self, marker: Option<String>) -> Self {
+        self.marker = marker;
+        self
     }
 
     /// Fetches the next page into `items`.
@@ -350,6 +343,24 @@ fn page_entries(container: &str, items: Vec<xml::BlobItem>, one_level: bool) -> 
     entries.into_iter().map(|(_, meta)| meta).collect()
 }
 
+impl Pages for BlobPages {
+    fn fetch(&mut self) -> Result<(), StorageError> {
+        BlobPages::fetch(self)
+    }
+
+    fn started(&self) -> bool {
+        self.started
+    }
+
+    fn place(&self) -> (&str, &str, Option<&str>) {
+        (&self.container, &self.prefix, self.page_marker.as_deref())
+    }
+
+    fn mark_cache(&mut self) -> &mut Option<Arc<str>> {
+        &mut self.page_mark
+    }
+}
+
 impl Iterator for BlobPages {
     type Item = Result<ObjectMeta, StorageError>;
 
@@ -365,79 +376,6 @@ impl Iterator for BlobPages {
                 return Some(Err(e));
             }
         }
-    }
-}
-
-/// A recursive listing of the whole account: each container, then its blobs.
-struct AccountWalk {
-    lister: Lister,
-    containers: std::vec::IntoIter<ObjectMeta>,
-    current: Option<BlobPages>,
-    /// The first container's listing resumes at this marker.
-    resume: Option<Option<String>>,
-}
-
-impl Iterator for AccountWalk {
-    type Item = Result<ObjectMeta, StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
-            return Some(item);
-        }
-        let container = self.containers.next()?;
-        let mut pages = BlobPages::new(self.lister.clone(), &container.path, "", true);
-        if let Some(marker) = self.resume.take() {
-            pages.marker = marker;
-        }
-        self.current = Some(pages);
-        Some(Ok(container))
-    }
-}
-
-/// Where a blob listing can be picked up again: a container's List Blobs
-/// with a prefix, at the marker of one of its pages. Kept in a unit's spec
-/// as JSON: `[container, prefix, marker]`.
-struct ListingMark {
-    container: String,
-    prefix: String,
-    marker: Option<String>,
-}
-
-impl ListingMark {
-    /// The mark of the page `pages` is on.
-    fn of(pages: &mut BlobPages) -> Arc<str> {
-        let mark = (&pages.container, &pages.prefix, &pages.page_marker);
-        pages.page_mark.get_or_insert_with(|| serde_json::to_string(&mark).expect("strings serialize").into()).clone()
-    }
-
-    fn parse(mark: &str) -> Option<ListingMark> {
-        let (container, prefix, marker) = serde_json::from_str(mark).ok()?;
-        Some(ListingMark { container, prefix, marker })
-    }
-}
-
-/// A container's listing, each blob with the mark of its page.
-struct MarkedPages(BlobPages);
-
-impl Iterator for MarkedPages {
-    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next()?;
-        Some(item.map(|o| (o, Some(ListingMark::of(&mut self.0)))))
-    }
-}
-
-/// The account's listing, each blob with the mark of its page.
-struct MarkedWalk(AccountWalk);
-
-impl Iterator for MarkedWalk {
-    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next()?;
-        let mark = self.0.current.as_mut().filter(|p| p.started).map(ListingMark::of);
-        Some(item.map(|o| (o, mark)))
     }
 }
 

@@ -16,10 +16,11 @@
 
 use super::blob::{Lister, dir_meta, in_scope, text};
 use super::client::{MAX_PAGE, Request, Service, parse_http_date_ms};
+use super::paging::{self, AccountWalk, Mark, MarkedPages, MarkedWalk, Open, Pages};
 use super::{AzureAccount, error};
 use crate::host::bindings::storage::ObjectMeta;
 use crate::host::bindings::types::{Attribute, Value};
-use crate::storage::{Listing, MarkedListing, PathOrder, Storage, StorageError, StorageErrorKind, checked_relative};
+use crate::storage::{Listing, MarkedListing, Storage, StorageError, StorageErrorKind, checked_relative};
 use reqwest::Method;
 use serde_json::Value as Json;
 use std::collections::VecDeque;
@@ -50,6 +51,16 @@ impl DfsStorage {
         self
     }
 
+    /// Opens a file system's recursive List Paths of `directory`, at a continuation.
+    fn open(&self, directory: &str) -> Open<PathPages> {
+        let (lister, acls, directory) = (self.lister.clone(), self.acls, directory.to_string());
+        Box::new(move |fs, continuation| {
+            let mut pages = PathPages::new(lister.clone(), fs, &directory, true, acls);
+            pages.continuation = continuation;
+            pages
+        })
+    }
+
     pub fn request_count(&self) -> u64 {
         self.lister.requests.load(Ordering::Relaxed)
     }
@@ -78,7 +89,7 @@ impl Storage for DfsStorage {
             if !recursive {
                 return Ok(Box::new(filesystems.into_iter().map(Ok)));
             }
-            return Ok(Box::new(self.walk(filesystems, None)));
+            return Ok(Box::new(AccountWalk::new(filesystems, None, self.open(""))));
         }
         let mut pages = PathPages::new(self.lister.clone(), fs, dir, recursive, self.acls);
         pages.fetch()?;
@@ -88,41 +99,23 @@ impl Storage for DfsStorage {
     fn list_marked(&self, prefix: &str) -> Result<MarkedListing, StorageError> {
         let (fs, dir) = self.split(prefix)?;
         if fs.is_empty() {
-            let walk = self.walk(self.lister.containers(&self.filesystems)?, None);
-            return Ok(Box::new(MarkedWalk(walk)));
+            let filesystems = self.lister.containers(&self.filesystems)?;
+            return Ok(Box::new(MarkedWalk(AccountWalk::new(filesystems, None, self.open("")))));
         }
         let mut pages = PathPages::new(self.lister.clone(), fs, dir, true, self.acls);
         pages.fetch()?;
-        Ok(Box::new(MarkedPaths(pages)))
+        Ok(Box::new(MarkedPages(pages)))
     }
 
-    /// As Blob storage's: from the page of List Paths the mark names.
     fn list_from_mark(&self, prefix: &str, start: &str, mark: Option<&str>) -> Result<Listing, StorageError> {
-        let Some(mark) = mark.and_then(PathsMark::parse) else { return self.list_from(prefix, start) };
-        let (fs, dir) = self.split(prefix)?;
-        let listing: Listing = if fs.is_empty() {
-            let filesystems = self.lister.containers(&self.filesystems)?;
-            let from: Vec<ObjectMeta> = filesystems.into_iter().filter(|f| f.path >= mark.fs).collect();
-            if !mark.directory.is_empty() || from.first().is_none_or(|f| f.path != mark.fs) {
-                return self.list_from(prefix, start);
+        if let Some(mark) = mark.and_then(Mark::parse) {
+            let (fs, dir) = self.split(prefix)?;
+            let containers = || self.lister.containers(&self.filesystems);
+            if let Some(listing) = paging::resume(mark, fs, dir, start, containers, self.open(dir)) {
+                return listing;
             }
-            Box::new(self.walk(from, Some(mark.continuation)))
-        } else {
-            if (fs, dir) != (mark.fs.as_str(), mark.directory.as_str()) {
-                return self.list_from(prefix, start);
-            }
-            let mut pages = PathPages::new(self.lister.clone(), fs, dir, true, self.acls);
-            pages.continuation = mark.continuation;
-            // A continuation the service no longer takes: list from the start instead.
-            if pages.fetch().is_err() {
-                return self.list_from(prefix, start);
-            }
-            Box::new(pages)
-        };
-        let start = start.to_string();
-        Ok(Box::new(listing.skip_while(move |item| {
-            item.as_ref().is_ok_and(|o| PathOrder::ContainerFirst.compare(&o.path, &start) == std::cmp::Ordering::Less)
-        })))
+        }
+        self.list_from(prefix, start)
     }
 
     fn path_order(&self) -> crate::storage::PathOrder {
@@ -185,91 +178,6 @@ impl Storage for DfsStorage {
     }
 }
 
-impl DfsStorage {
-    /// A recursive listing of file systems: each, then its paths; the first
-    /// one's List Paths from `resume` when given.
-    fn walk(&self, filesystems: Vec<ObjectMeta>, resume: Option<Option<String>>) -> FileSystemWalk {
-        FileSystemWalk {
-            lister: self.lister.clone(),
-            acls: self.acls,
-            filesystems: filesystems.into_iter(),
-            current: None,
-            resume,
-        }
-    }
-}
-
-/// The account's file systems, each followed by its paths.
-struct FileSystemWalk {
-    lister: Lister,
-    acls: bool,
-    filesystems: std::vec::IntoIter<ObjectMeta>,
-    current: Option<PathPages>,
-    resume: Option<Option<String>>,
-}
-
-impl Iterator for FileSystemWalk {
-    type Item = Result<ObjectMeta, StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
-            return Some(item);
-        }
-        let fs = self.filesystems.next()?;
-        let mut pages = PathPages::new(self.lister.clone(), &fs.path, "", true, self.acls);
-        if let Some(continuation) = self.resume.take() {
-            pages.continuation = continuation;
-        }
-        self.current = Some(pages);
-        Some(Ok(fs))
-    }
-}
-
-/// Where a List Paths can be picked up again: file system, directory and
-/// the continuation its page was fetched with, as JSON.
-struct PathsMark {
-    fs: String,
-    directory: String,
-    continuation: Option<String>,
-}
-
-impl PathsMark {
-    fn of(pages: &mut PathPages) -> Arc<str> {
-        let mark = (&pages.fs, &pages.directory, &pages.page_continuation);
-        pages.page_mark.get_or_insert_with(|| serde_json::to_string(&mark).expect("strings serialize").into()).clone()
-    }
-
-    fn parse(mark: &str) -> Option<PathsMark> {
-        let (fs, directory, continuation) = serde_json::from_str(mark).ok()?;
-        Some(PathsMark { fs, directory, continuation })
-    }
-}
-
-/// A List Paths, each entry with the mark of its page.
-struct MarkedPaths(PathPages);
-
-impl Iterator for MarkedPaths {
-    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next()?;
-        Some(item.map(|o| (o, Some(PathsMark::of(&mut self.0)))))
-    }
-}
-
-/// The account's listing, each path with the mark of its page.
-struct MarkedWalk(FileSystemWalk);
-
-impl Iterator for MarkedWalk {
-    type Item = Result<(ObjectMeta, Option<Arc<str>>), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next()?;
-        let mark = self.0.current.as_mut().filter(|p| p.started).map(PathsMark::of);
-        Some(item.map(|o| (o, mark)))
-    }
-}
-
 impl AzureAccount {
     /// The ACL of a path (`user::rwx,group::r-x,other::---,…`).
     pub(crate) fn access_control(&self, path: &str, counter: Option<&AtomicU64>) -> Result<String, StorageError> {
@@ -289,7 +197,7 @@ struct PathPages {
     continuation: Option<String>,
     /// The continuation the current page was fetched with (`None`: the first page).
     page_continuation: Option<String>,
-    /// The current page's [`PathsMark`], once asked for.
+    /// The current page's listing mark, once asked for.
     page_mark: Option<Arc<str>>,
     items: VecDeque<Result<ObjectMeta, StorageError>>,
     started: bool,
@@ -358,6 +266,24 @@ impl PathPages {
             self.items.push_back(Ok(meta));
         }
         Ok(())
+    }
+}
+
+impl Pages for PathPages {
+    fn fetch(&mut self) -> Result<(), StorageError> {
+        PathPages::fetch(self)
+    }
+
+    fn started(&self) -> bool {
+        self.started
+    }
+
+    fn place(&self) -> (&str, &str, Option<&str>) {
+        (&self.fs, &self.directory, self.page_continuation.as_deref())
+    }
+
+    fn mark_cache(&mut self) -> &mut Option<Arc<str>> {
+        &mut self.page_mark
     }
 }
 

@@ -29,7 +29,8 @@
 //! - `error`: every failure as a [`StorageError`](super::StorageError) naming
 //!   the endpoint and resource, never a credential;
 //! - `xml`: the Blob service's XML listings and errors;
-//! - `blob`, `dfs`: [`BlobStorage`] and [`DfsStorage`];
+//! - `blob`, `dfs`: [`BlobStorage`] and [`DfsStorage`]; `paging`: what their
+//!   listings share (the account walk, marks to resume a listing at a page);
 //! - `sink`, `queue`: [`BlobSink`] and [`QueueNotifier`], ingestion output.
 //!
 //! # What is tested where
@@ -45,6 +46,7 @@ mod client;
 pub mod credential;
 mod dfs;
 mod error;
+mod paging;
 mod queue;
 mod signing;
 mod sink;
