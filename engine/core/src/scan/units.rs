@@ -12,6 +12,13 @@
 //! here, on the `Storage` trait. Sources without storage (SQL, HTTP) are one
 //! unit.
 //!
+//! A storage whose listings cannot start at a name (Azure's pages continue
+//! only from a server-given marker) gives each object a mark as the planner
+//! lists ([`Storage::list_marked`]); a unit keeps its first object's and
+//! lists from there ([`UnitSpec::mark`]), not from the listing's start. A
+//! run in one process hands each unit the objects its planner listed, when
+//! the slice is small enough ([`plan_listed`], [`PrelistedStorage`]).
+//!
 //! The folders and containers above a slice are seen by every unit that
 //! reaches into them, so a run's units overlap there; the commit keeps one
 //! copy of each asset ([`super::commit`]).
@@ -224,7 +231,6 @@ impl Kept {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn plan_units(
     storage: &dyn Storage,
     scope: &[String],

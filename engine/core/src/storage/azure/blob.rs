@@ -45,10 +45,10 @@ impl BlobStorage {
         self
     }
 
-    /// Opens a container's recursive listing, at a marker.
-    fn open(&self) -> Open<BlobPages> {
-        let lister = self.lister.clone();
-        Box::new(move |container, marker| BlobPages::new(lister.clone(), container, "", true).at(marker))
+    /// Opens a container's recursive listing of `folder`, at a marker.
+    fn open(&self, folder: &str) -> Open<BlobPages> {
+        let (lister, folder) = (self.lister.clone(), folder.to_string());
+        Box::new(move |container, marker| BlobPages::new(lister.clone(), container, &folder, true).at(marker))
     }
 
     /// Requests this storage has sent (every attempt counts).
@@ -93,7 +93,7 @@ impl Storage for BlobStorage {
             if !recursive {
                 return Ok(Box::new(containers.into_iter().map(Ok)));
             }
-            return Ok(Box::new(AccountWalk::new(containers, None, self.open())));
+            return Ok(Box::new(AccountWalk::new(containers, None, self.open(""))));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, recursive);
         pages.fetch()?;
@@ -104,7 +104,7 @@ impl Storage for BlobStorage {
         let (container, rest) = self.split(prefix)?;
         if container.is_empty() {
             let containers = self.lister.containers(&self.containers)?;
-            return Ok(Box::new(MarkedWalk(AccountWalk::new(containers, None, self.open()))));
+            return Ok(Box::new(MarkedWalk(AccountWalk::new(containers, None, self.open("")))));
         }
         let mut pages = BlobPages::new(self.lister.clone(), container, rest, true);
         pages.fetch()?;
@@ -116,11 +116,7 @@ impl Storage for BlobStorage {
             let (container, rest) = self.split(prefix)?;
             let key = BlobPages::prefix_of(rest);
             let containers = || self.lister.containers(&self.containers);
-            let open: Open<BlobPages> = {
-                let (lister, rest) = (self.lister.clone(), rest.to_string());
-                Box::new(move |c, marker| BlobPages::new(lister.clone(), c, &rest, true).at(marker))
-            };
-            if let Some(listing) = paging::resume(mark, container, &key, start, containers, open) {
+            if let Some(listing) = paging::resume(mark, container, &key, start, containers, self.open(rest)) {
                 return listing;
             }
         }
@@ -232,7 +228,7 @@ pub(crate) struct BlobPages {
     marker: Option<String>,
     /// The marker the current page was fetched with (`None`: the first page).
     page_marker: Option<String>,
-    /// The current page's [`ListingMark`], once asked for.
+    /// The current page's listing mark, once asked for.
     page_mark: Option<Arc<str>>,
     items: std::vec::IntoIter<ObjectMeta>,
     started: bool,
