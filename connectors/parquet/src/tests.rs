@@ -435,3 +435,33 @@ fn corpus_files_in_every_codec_are_sampled() {
         }
     }
 }
+
+/// A Zstandard page that declares a window far larger than itself is not
+/// decoded (the decoder would set the window aside first): the column gets
+/// no sample, the schema is read.
+#[test]
+fn a_zstd_page_declaring_a_huge_window_is_not_sampled() {
+    use parquet::basic::{Compression, ZstdLevel};
+    use surveyor_sdk::SampleLimits;
+    use surveyor_sdk::testing::read_sample;
+    let mut bytes = file_with_rows(50, Compression::ZSTD(ZstdLevel::default()));
+    // Every frame becomes multi-segment with a 64 MiB window (descriptor 0x00, window byte 0x80),
+    // which the decoder itself would take (its own limit is 100 MiB).
+    let magic = [0x28, 0xB5, 0x2F, 0xFD];
+    let mut rewritten = 0;
+    let mut i = 0;
+    while i + 6 < bytes.len() {
+        if bytes[i..i + 4] == magic && bytes[i + 4] & 0x20 != 0 && bytes[i + 4] & 0xC0 == 0 {
+            // Single segment, 1-byte content size: room for a window byte instead.
+            bytes[i + 4] = 0;
+            bytes[i + 5] = 0x80;
+            rewritten += 1;
+        }
+        i += 1;
+    }
+    assert!(rewritten > 0, "the writer's frames are single-segment with a one-byte size");
+    let limits = SampleLimits { max_rows: 128, max_bytes_per_column: 1 << 20 };
+    let sampled = read_sample::<Parquet>("t.parquet", &bytes, 64 * 1024, limits).unwrap();
+    assert!(!sampled.schema.columns.is_empty());
+    assert!(sampled.samples.iter().all(|s| s.path != ["email"]), "{:?}", sampled.samples);
+}

@@ -68,10 +68,37 @@ fn size(v: i32, what: &str) -> Result<usize> {
     usize::try_from(v).ok().filter(|&n| n <= MAX_PAGE).ok_or_else(|| general(format!("page {what} {v}")))
 }
 
-/// Decompresses one Zstandard frame (or several, concatenated) to exactly `expected` bytes.
+/// The window a Zstandard frame declares, from its header (RFC 8878 §3.1.1.1).
+fn window_size(frame: &[u8]) -> Option<u64> {
+    let descriptor = *frame.get(4)?;
+    if descriptor & 0x20 != 0 {
+        // Single segment: the window is the content size, after the dictionary id.
+        let dict = [0, 1, 2, 4][usize::from(descriptor & 3)];
+        let at = 5 + dict;
+        let size = match descriptor >> 6 {
+            0 => u64::from(*frame.get(at)?),
+            1 => u64::from(u16::from_le_bytes(frame.get(at..at + 2)?.try_into().ok()?)) + 256,
+            2 => u64::from(u32::from_le_bytes(frame.get(at..at + 4)?.try_into().ok()?)),
+            _ => u64::from_le_bytes(frame.get(at..at + 8)?.try_into().ok()?),
+        };
+        return Some(size);
+    }
+    let w = *frame.get(5)?;
+    let base = 1u64 << (10 + (w >> 3));
+    Some(base + base / 8 * u64::from(w & 7))
+}
+
+/// Decompresses one Zstandard frame to exactly `expected` bytes. The
+/// decoder sets aside the window the frame declares (up to 100 MiB) before
+/// decoding: a window far larger than the page is refused first.
 fn decompress(compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
     if expected == 0 {
         return Ok(Vec::new());
+    }
+    let most = (2 * expected as u64).max(8 << 20);
+    match window_size(compressed) {
+        Some(window) if window <= most => {}
+        window => return Err(general(format!("zstd: a window of {window:?} bytes for a page of {expected}"))),
     }
     let mut decoder = ruzstd::decoding::StreamingDecoder::new(compressed).map_err(|e| general(format!("zstd: {e}")))?;
     let mut out = Vec::with_capacity(expected);
