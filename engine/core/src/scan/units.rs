@@ -47,8 +47,9 @@ pub struct UnitSpec {
     #[serde(default)]
     pub files: u64,
     /// Where the storage's listing of `root` can be picked up to reach
-    /// `start` ([`Storage::list_marked`]); without it (older planners,
-    /// storages that seek by name) the unit lists from `start`.
+    /// `start` (Azure: the page its first object was on); without it
+    /// (older planners, storages that seek by name) the unit lists from
+    /// `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<String>,
 }
