@@ -11,11 +11,11 @@
 //! are decoded too (uncompressed, Snappy and gzip pages; see [`sample`]).
 
 mod footer;
+mod own_pages;
 mod sample;
 mod schema;
 mod text;
 mod tree;
-mod zstd_pages;
 
 use parquet::file::metadata::FooterTail;
 use serde::Deserialize;

@@ -1,13 +1,15 @@
-//! The pages of a Zstandard column chunk, for the sampler.
+//! The pages of a column chunk in a codec the `parquet` crate is built
+//! without here, decompressed by this connector, for the sampler.
 //!
-//! The `parquet` crate decodes Zstandard through the C library, which does
-//! not build for `wasm32-wasip2` here; `ruzstd` is a pure-Rust decoder. The
-//! crate's column readers take their pages from any [`PageReader`], so
-//! this one reads the page headers itself ([`footer::page_header`]) and
-//! hands the crate decompressed pages. Only the fetched start of the chunk
-//! is read, page by page as the column reader asks, and a page must
-//! decompress to exactly the size its header states, within
-//! [`MAX_PAGE`], or the column gets no sample.
+//! The crate decodes Zstandard through the C library, which does not build
+//! for `wasm32-wasip2` here, and its Brotli codec brings the whole encoder
+//! (it doubled this component's size); `ruzstd` and `brotli-decompressor`
+//! are pure-Rust decoders. The crate's column readers take their pages from
+//! any [`PageReader`], so this one reads the page headers itself
+//! ([`footer::page_header`]) and hands the crate decompressed pages. Only
+//! the fetched start of the chunk is read, page by page as the column
+//! reader asks, and a page must decompress to exactly the size its header
+//! states, within [`MAX_PAGE`], or the column gets no sample.
 
 use crate::footer::{self, PageHeader};
 use bytes::Bytes;
@@ -20,7 +22,15 @@ use std::io::Read;
 /// memory is the limit; writers' pages are 1 MiB by default).
 const MAX_PAGE: usize = 64 << 20;
 
-pub struct ZstdPages {
+/// The codecs decompressed here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnCodec {
+    Zstd,
+    Brotli,
+}
+
+pub struct OwnPages {
+    codec: OwnCodec,
     /// The fetched start of the chunk.
     chunk: Bytes,
     pos: usize,
@@ -28,9 +38,19 @@ pub struct ZstdPages {
     values_left: i64,
 }
 
-impl ZstdPages {
-    pub fn new(chunk: Bytes, num_values: i64) -> Self {
-        ZstdPages { chunk, pos: 0, values_left: num_values }
+impl OwnPages {
+    pub fn new(codec: OwnCodec, chunk: Bytes, num_values: i64) -> Self {
+        OwnPages { codec, chunk, pos: 0, values_left: num_values }
+    }
+
+    fn decompress(&self, compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
+        match self.codec {
+            OwnCodec::Zstd => zstd(compressed, expected),
+            OwnCodec::Brotli => {
+                let decoder = brotli_decompressor::Decompressor::new(compressed, 4096);
+                exactly(decoder, expected).map_err(|e| general(format!("brotli: {e}")))
+            }
+        }
     }
 
     /// The next page's header and where its body starts, if there is a next page.
@@ -91,7 +111,7 @@ fn window_size(frame: &[u8]) -> Option<u64> {
 /// Decompresses one Zstandard frame to exactly `expected` bytes. The
 /// decoder sets aside the window the frame declares (up to 100 MiB) before
 /// decoding: a window far larger than the page is refused first.
-fn decompress(compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
+fn zstd(compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
     if expected == 0 {
         return Ok(Vec::new());
     }
@@ -100,17 +120,23 @@ fn decompress(compressed: &[u8], expected: usize) -> Result<Vec<u8>> {
         Some(window) if window <= most => {}
         window => return Err(general(format!("zstd: a window of {window:?} bytes for a page of {expected}"))),
     }
-    let mut decoder = ruzstd::decoding::StreamingDecoder::new(compressed).map_err(|e| general(format!("zstd: {e}")))?;
+    let decoder = ruzstd::decoding::StreamingDecoder::new(compressed).map_err(|e| general(format!("zstd: {e}")))?;
+    exactly(decoder, expected).map_err(|e| general(format!("zstd: {e}")))
+}
+
+/// Reads exactly `expected` bytes from a decoder; one byte more, or fewer,
+/// is a page that lies about its size.
+fn exactly(decoder: impl Read, expected: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(expected);
-    // One byte more than expected tells a page that lies about its size.
-    (&mut decoder).take(expected as u64 + 1).read_to_end(&mut out).map_err(|e| general(format!("zstd: {e}")))?;
+    decoder.take(expected as u64 + 1).read_to_end(&mut out)?;
     if out.len() != expected {
-        return Err(general(format!("a page decompressed to {} bytes, not {expected}", out.len())));
+        let message = format!("a page decompressed to {} bytes, not {expected}", out.len());
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
     }
     Ok(out)
 }
 
-impl PageReader for ZstdPages {
+impl PageReader for OwnPages {
     fn get_next_page(&mut self) -> Result<Option<Page>> {
         loop {
             let Some((h, body)) = self.header()? else { return Ok(None) };
@@ -124,7 +150,7 @@ impl PageReader for ZstdPages {
                 0 => {
                     self.values_left -= i64::from(h.num_values);
                     Page::DataPage {
-                        buf: Bytes::from(decompress(raw, uncompressed)?),
+                        buf: Bytes::from(self.decompress(raw, uncompressed)?),
                         num_values: h.num_values as u32,
                         encoding: encoding(h.encoding)?,
                         def_level_encoding: encoding(h.def_encoding)?,
@@ -133,7 +159,7 @@ impl PageReader for ZstdPages {
                     }
                 }
                 2 => Page::DictionaryPage {
-                    buf: Bytes::from(decompress(raw, uncompressed)?),
+                    buf: Bytes::from(self.decompress(raw, uncompressed)?),
                     num_values: h.num_values as u32,
                     encoding: encoding(h.encoding)?,
                     is_sorted: h.is_sorted,
@@ -147,7 +173,7 @@ impl PageReader for ZstdPages {
                         .ok_or_else(|| general("page levels longer than the page".into()))?;
                     let buf = if h.is_compressed {
                         let mut buf = raw[..levels].to_vec();
-                        buf.extend(decompress(&raw[levels..], uncompressed - levels)?);
+                        buf.extend(self.decompress(&raw[levels..], uncompressed - levels)?);
                         buf
                     } else {
                         raw.to_vec()
@@ -191,7 +217,7 @@ impl PageReader for ZstdPages {
     }
 }
 
-impl Iterator for ZstdPages {
+impl Iterator for OwnPages {
     type Item = Result<Page>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -13,7 +13,7 @@
 //! Columns inside lists and maps are not sampled: their elements are not
 //! one value per row.
 
-use crate::zstd_pages::ZstdPages;
+use crate::own_pages::{OwnCodec, OwnPages};
 use crate::{footer, text};
 use bytes::Bytes;
 use parquet::basic::{Compression, ConvertedType, LogicalType};
@@ -217,13 +217,18 @@ pub fn sample(
         let b = &mut builder;
         let s = &mut scratch;
         let d = &descr;
-        let column_reader = match row_group.column(leaf).compression() {
-            // Built without the C library: pages decompressed here.
-            Compression::ZSTD(_) => fetched.get_bytes(start, fetched_len as usize).map(|chunk| {
-                let pages = ZstdPages::new(chunk, row_group.column(leaf).num_values());
+        let own = match row_group.column(leaf).compression() {
+            Compression::ZSTD(_) => Some(OwnCodec::Zstd),
+            Compression::BROTLI(_) => Some(OwnCodec::Brotli),
+            _ => None,
+        };
+        let column_reader = match own {
+            // Codecs the crate is built without here: pages decompressed by own_pages.
+            Some(codec) => fetched.get_bytes(start, fetched_len as usize).map(|chunk| {
+                let pages = OwnPages::new(codec, chunk, row_group.column(leaf).num_values());
                 get_column_reader(descr.clone(), Box::new(pages))
             }),
-            _ => reader.get_column_reader(leaf),
+            None => reader.get_column_reader(leaf),
         };
         let read = match column_reader {
             Ok(ColumnReader::BoolColumnReader(r)) => read(r, d, rows, b, s, |v, b, _| b.push(Some(bool_text(*v)))),

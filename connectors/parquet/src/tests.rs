@@ -299,7 +299,7 @@ fn samples_are_the_first_rows_within_the_limits() {
     use surveyor_sdk::SampleLimits;
     use surveyor_sdk::testing::read_sample;
     // Every codec but LZO (no Rust decoder), in v1 and v2 data pages;
-    // Zstandard through this crate's own page reader (zstd_pages.rs).
+    // Zstandard and Brotli through this crate's own page reader (own_pages.rs).
     let codecs = [
         Compression::UNCOMPRESSED,
         Compression::SNAPPY,
