@@ -220,6 +220,14 @@ impl Kept {
         }
     }
 
+    /// A slice of `files` files or more is not kept from its start (no
+    /// objects copied only to be dropped).
+    fn expect(&mut self, files: u64) {
+        if files > KEPT_LISTING_MOST as u64 {
+            self.drop_slice();
+        }
+    }
+
     fn drop_slice(&mut self) {
         self.dropped = true;
         self.objects = Vec::new();
@@ -260,6 +268,7 @@ fn plan_units(
         };
         // Only slices listed whole, from a root that could be listed, are kept.
         let mut kept = Kept::new(keep_listings && resume.is_none() && listing.is_ok());
+        kept.expect(size.target(planned));
         let listing = match listing {
             Ok(listing) => listing,
             Err(e) if e.kind == crate::storage::StorageErrorKind::NotFound && resume.is_none() => {
@@ -294,6 +303,7 @@ fn plan_units(
                 open_mark = mark.as_deref().map(String::from);
                 pending.push(PlannedUnit { spec, listing: kept.take() });
                 planned += files;
+                kept.expect(size.target(planned));
                 files = 0;
                 flush(&mut pending, &PlanCursor { root: index, after: last.clone() }, false)?;
             }
