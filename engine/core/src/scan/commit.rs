@@ -392,7 +392,7 @@ pub fn commit(
     // of their own: the commit comes after the scan, when the other core is
     // otherwise idle (BENCHMARKS.md §1).
     let merged = merge_on_thread(cursors, units.to_vec(), old);
-    let mut state = state.map(|state| StateThread::start(state));
+    let mut state = state.map(StateThread::start);
     for batch in merged {
         for Merged { asset, failed, schema: file_schema } in batch? {
             let id = AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() };
