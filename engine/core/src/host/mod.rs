@@ -32,8 +32,6 @@ pub use sandbox::Limits;
 
 use cache::ComponentCache;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, OptLevel};
@@ -104,32 +102,32 @@ impl Runtime {
 }
 
 /// Advances the engine's epoch every [`sandbox::EPOCH_TICK`], so that running
-/// wasm checks its time limits; stops with the runtime.
+/// wasm checks its time limits; stops with the runtime, at once (its channel
+/// closing wakes it, where a sleep made every runtime's drop wait up to a tick).
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("surveyor-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(sandbox::EPOCH_TICK);
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(sandbox::EPOCH_TICK)
+                {
                     engine.increment_epoch();
                 }
             })
             .expect("spawn epoch ticker");
-        EpochTicker { stop, thread: Some(thread) }
+        EpochTicker { stop: Some(stop), thread: Some(thread) }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
