@@ -6,6 +6,7 @@
 //! unify the SDK's `source`/`format` features), into a separate target
 //! directory so the outer build's lock is never contended.
 
+use sha2::{Digest, Sha256};
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +68,10 @@ fn main() {
         let embedded = out_dir.join(format!("{name}.wasm"));
         std::fs::copy(&built, &embedded)
             .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", built.display(), embedded.display()));
+        // Its digest, so that the binary need not hash its own connectors at every start.
+        let wasm = std::fs::read(&embedded).expect("read the embedded component");
+        let digest: String = Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(out_dir.join(format!("{name}.wasm.sha256")), digest).expect("write the digest");
     }
 }
 

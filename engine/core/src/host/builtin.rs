@@ -1,14 +1,46 @@
 //! The connectors that ship inside the binary (built by `engine/build.rs`),
 //! so that a fresh install scans with no plugins folder at all.
 
-pub const BUILTIN: &[(&str, &[u8])] = &[
-    ("local-folder", include_bytes!(concat!(env!("OUT_DIR"), "/local-folder.wasm"))),
-    ("parquet", include_bytes!(concat!(env!("OUT_DIR"), "/parquet.wasm"))),
-    ("csv", include_bytes!(concat!(env!("OUT_DIR"), "/csv.wasm"))),
-    ("json", include_bytes!(concat!(env!("OUT_DIR"), "/json.wasm"))),
-    ("azure-blob", include_bytes!(concat!(env!("OUT_DIR"), "/azure-blob.wasm"))),
-    ("adls-gen2", include_bytes!(concat!(env!("OUT_DIR"), "/adls-gen2.wasm"))),
-    ("sql-server", include_bytes!(concat!(env!("OUT_DIR"), "/sql-server.wasm"))),
-    ("power-bi", include_bytes!(concat!(env!("OUT_DIR"), "/power-bi.wasm"))),
-    ("postgresql", include_bytes!(concat!(env!("OUT_DIR"), "/postgresql.wasm"))),
+/// A connector built into the binary, with the SHA-256 of its bytes (hex),
+/// computed when it was built.
+pub struct Builtin {
+    pub name: &'static str,
+    pub wasm: &'static [u8],
+    pub sha256: &'static str,
+}
+
+macro_rules! builtin {
+    ($name:literal) => {
+        Builtin {
+            name: $name,
+            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
+            sha256: include_str!(concat!(env!("OUT_DIR"), "/", $name, ".wasm.sha256")),
+        }
+    };
+}
+
+pub const BUILTIN: &[Builtin] = &[
+    builtin!("local-folder"),
+    builtin!("parquet"),
+    builtin!("csv"),
+    builtin!("json"),
+    builtin!("azure-blob"),
+    builtin!("adls-gen2"),
+    builtin!("sql-server"),
+    builtin!("power-bi"),
+    builtin!("postgresql"),
 ];
+
+#[cfg(test)]
+mod tests {
+    /// The digests reported for the built-ins (and naming their compiled
+    /// artifacts) are those of the bytes embedded.
+    #[test]
+    fn each_builtin_digest_is_that_of_its_bytes() {
+        for builtin in super::BUILTIN {
+            let digest = crate::host::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(builtin.wasm));
+            assert_eq!(builtin.sha256, digest, "{}", builtin.name);
+        }
+        assert_eq!(super::BUILTIN.len(), 9);
+    }
+}

@@ -54,8 +54,8 @@ impl ComponentCache {
 
     /// The compiled component for `wasm`, from the cache or freshly compiled
     /// (and then stored). A damaged artifact is recompiled and replaced.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
-        self.get(engine, wasm).map(|(component, _)| component)
+    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8], sha256: &str) -> wasmtime::Result<Component> {
+        self.get(engine, wasm, sha256).map(|(component, _)| component)
     }
 
     /// As [`load_or_compile`](Self::load_or_compile), saying where the component came from.
@@ -66,8 +66,10 @@ impl ComponentCache {
     /// an artifact holds a lock file named after it, so the others wait for
     /// the artifact and load it instead of compiling it again. A lock that
     /// cannot be taken (a read-only folder) is no reason not to compile.
-    pub fn get(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, Provenance)> {
-        let key = key(engine, wasm);
+    /// `sha256` is the hex digest of `wasm` (the plugin's identity, which
+    /// the caller has already computed).
+    pub fn get(&self, engine: &Engine, wasm: &[u8], sha256: &str) -> wasmtime::Result<(Component, Provenance)> {
+        let key = key(engine, sha256);
         let path = self.dir.join(format!("{key}.cwasm"));
         if let Some(component) = self.load(engine, &path) {
             return Ok((component, Provenance::Cache));
@@ -127,7 +129,7 @@ impl ComponentCache {
     }
 }
 
-fn key(engine: &Engine, wasm: &[u8]) -> String {
+fn key(engine: &Engine, sha256: &str) -> String {
     struct ShaHasher(Sha256);
     impl Hasher for ShaHasher {
         fn finish(&self) -> u64 {
@@ -140,7 +142,7 @@ fn key(engine: &Engine, wasm: &[u8]) -> String {
     let mut hasher = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hasher.0.update(crate::VERSION.as_bytes());
-    hasher.0.update(wasm);
+    hasher.0.update(sha256.as_bytes());
     hex(&hasher.0.finalize())
 }
 
@@ -159,6 +161,8 @@ mod tests {
 
     /// The smallest valid component: the preamble alone.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+    /// Its digest (any stable name serves the cache's tests).
+    const EMPTY: &str = "empty-component";
 
     #[test]
     fn a_second_process_waits_for_the_first_ones_artifact_instead_of_compiling_again() {
@@ -166,19 +170,21 @@ mod tests {
         let engine = Engine::default();
         let first = ComponentCache::new(dir.path().to_path_buf()).unwrap();
         // The first compiler holds the artifact's lock (as `get` does while compiling)...
-        let lock = first.lock(&key(&engine, EMPTY_COMPONENT)).expect("lock taken");
+        let lock = first.lock(&key(&engine, EMPTY)).expect("lock taken");
         let waiter = {
             let (engine, dir) = (engine.clone(), dir.path().to_path_buf());
             // A separate open file description: flock(2) locks conflict as between processes.
-            std::thread::spawn(move || ComponentCache::new(dir).unwrap().get(&engine, EMPTY_COMPONENT).unwrap().1)
+            std::thread::spawn(move || {
+                ComponentCache::new(dir).unwrap().get(&engine, EMPTY_COMPONENT, EMPTY).unwrap().1
+            })
         };
         // ...and stores the artifact before letting go.
-        let path = dir.path().join(format!("{}.cwasm", key(&engine, EMPTY_COMPONENT)));
+        let path = dir.path().join(format!("{}.cwasm", key(&engine, EMPTY)));
         let component = Component::new(&engine, EMPTY_COMPONENT).unwrap();
         first.store(&path, &component.serialize().unwrap()).unwrap();
         drop(lock);
         assert_eq!(waiter.join().unwrap(), Provenance::Cache, "the waiter loaded what the first one compiled");
-        assert_eq!(first.get(&engine, EMPTY_COMPONENT).unwrap().1, Provenance::Cache);
+        assert_eq!(first.get(&engine, EMPTY_COMPONENT, EMPTY).unwrap().1, Provenance::Cache);
     }
 
     #[test]
@@ -186,10 +192,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
         let cache = ComponentCache::new(dir.path().to_path_buf()).unwrap();
-        assert_eq!(cache.get(&engine, EMPTY_COMPONENT).unwrap().1, Provenance::Compiled);
-        let path = dir.path().join(format!("{}.cwasm", key(&engine, EMPTY_COMPONENT)));
+        assert_eq!(cache.get(&engine, EMPTY_COMPONENT, EMPTY).unwrap().1, Provenance::Compiled);
+        let path = dir.path().join(format!("{}.cwasm", key(&engine, EMPTY)));
         std::fs::write(&path, b"not an artifact").unwrap();
-        assert_eq!(cache.get(&engine, EMPTY_COMPONENT).unwrap().1, Provenance::Compiled);
-        assert_eq!(cache.get(&engine, EMPTY_COMPONENT).unwrap().1, Provenance::Cache);
+        assert_eq!(cache.get(&engine, EMPTY_COMPONENT, EMPTY).unwrap().1, Provenance::Compiled);
+        assert_eq!(cache.get(&engine, EMPTY_COMPONENT, EMPTY).unwrap().1, Provenance::Cache);
     }
 }

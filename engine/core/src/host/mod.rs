@@ -93,9 +93,10 @@ impl Runtime {
     }
 
     /// Compiles a component, through the on-disk cache when there is one.
-    pub fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
+    /// `sha256`: the hex digest of `wasm`.
+    pub fn compile(&self, wasm: &[u8], sha256: &str) -> wasmtime::Result<Component> {
         match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, wasm),
+            Some(cache) => cache.load_or_compile(&self.engine, wasm, sha256),
             None => Component::new(&self.engine, wasm),
         }
     }

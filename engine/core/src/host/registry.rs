@@ -140,8 +140,8 @@ impl Registry {
     /// The built-in plugins, then those in `folder` (when given and present).
     pub fn load(runtime: &Runtime, folder: Option<&Path>) -> Registry {
         let mut registry = Registry::default();
-        for (name, wasm) in super::builtin::BUILTIN {
-            match load_plugin(runtime, wasm, Origin::BuiltIn) {
+        for super::builtin::Builtin { name, wasm, sha256 } in super::builtin::BUILTIN {
+            match load_plugin(runtime, wasm, sha256.to_string(), Origin::BuiltIn) {
                 Ok(Loaded::Connector(plugin)) => registry.insert(plugin),
                 Ok(Loaded::Classifier(_)) => registry.rejected.push(Rejected {
                     file: PathBuf::from(format!("<built-in {name}>")),
@@ -178,9 +178,10 @@ impl Registry {
             .collect();
         files.sort();
         for file in files {
-            let loaded = std::fs::read(&file)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|wasm| load_plugin(runtime, &wasm, Origin::Folder(file.clone())));
+            let loaded = std::fs::read(&file).map_err(|e| format!("cannot read: {e}")).and_then(|wasm| {
+                let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+                load_plugin(runtime, &wasm, sha256, Origin::Folder(file.clone()))
+            });
             match loaded {
                 Ok(Loaded::Connector(plugin)) => {
                     if let Err(reason) = self.admit(plugin) {
@@ -296,9 +297,9 @@ impl Registry {
 }
 
 /// Compiles, checks and pre-instantiates one component.
-fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Loaded, String> {
+fn load_plugin(runtime: &Runtime, wasm: &[u8], sha256: String, origin: Origin) -> Result<Loaded, String> {
     let component =
-        runtime.compile(wasm).map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
+        runtime.compile(wasm, &sha256).map_err(|e| format!("not a valid WebAssembly component: {}", root_cause(&e)))?;
     let exports: Vec<String> =
         component.component_type().exports(runtime.engine()).map(|(name, _)| name.to_string()).collect();
     let pre = if exports.iter().any(|e| compatible(e, SOURCE_EXPORT)) {
@@ -307,7 +308,6 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Loaded,
         Pre::Format(super::format::pre(runtime, &component).map_err(|e| import_problem(&e))?)
     } else if exports.iter().any(|e| compatible(e, CLASSIFIER_EXPORT)) {
         let pre = super::classifier::pre(runtime, &component).map_err(|e| import_problem(&e))?;
-        let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(wasm));
         return ClassifierPlugin::load(runtime, pre, origin, sha256).map(Loaded::Classifier);
     } else if let Some(other) = exports.iter().find(|e| e.starts_with("surveyor:connector/")) {
         let version = other.rsplit('@').next().unwrap_or("?");
@@ -317,7 +317,6 @@ fn load_plugin(runtime: &Runtime, wasm: &[u8], origin: Origin) -> Result<Loaded,
             "not a Surveyor plugin: exports none of {SOURCE_EXPORT}, {FORMAT_EXPORT}, {CLASSIFIER_EXPORT}"
         ));
     };
-    let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(wasm));
     let mut plugin = Plugin {
         info: PluginInfo {
             name: String::new(),
