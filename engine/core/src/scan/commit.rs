@@ -288,6 +288,8 @@ pub fn commit(
     sink: &dyn Sink,
     index: &mut dyn FnMut(Indexed<'_>),
 ) -> Result<Committed, ScanError> {
+    let begun = std::time::Instant::now();
+    tracing::debug!(units = units.len(), "commit begins");
     let mut cursors = Vec::with_capacity(units.len());
     for (unit, path) in units.iter().enumerate() {
         let reader = UnitReader::open(path).map_err(|e| unit_error(path, e))?;
@@ -503,6 +505,7 @@ pub fn commit(
     output.put("report.json", report_bytes, None)?;
     let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
     report.location = Some(location);
+    tracing::debug!(ms = begun.elapsed().as_millis() as u64, "commit ends");
     Ok(Committed { report, state_written })
 }
 
