@@ -219,7 +219,7 @@ enum StateOp {
 struct StateThread {
     tx: Sender<Vec<StateOp>>,
     batch: Vec<StateOp>,
-    thread: std::thread::JoinHandle<std::io::Result<()>>,
+    thread: std::thread::JoinHandle<std::io::Result<WrittenSet>>,
 }
 
 impl StateThread {
@@ -238,7 +238,7 @@ impl StateThread {
                         StateOp::Related(id) => state.related(&id)?,
                     }
                 }
-                state.finish().map(drop)
+                state.finish().map(|(_, written)| written)
             })
             .expect("a thread starts");
         StateThread { tx, batch: Vec::with_capacity(BATCH), thread }
@@ -252,7 +252,8 @@ impl StateThread {
         }
     }
 
-    fn finish(self) -> std::io::Result<()> {
+    /// What the new state says was written.
+    fn finish(self) -> std::io::Result<WrittenSet> {
         let _ = self.tx.send(self.batch);
         drop(self.tx);
         self.thread.join().unwrap_or_else(|_| Err(std::io::Error::other("the state's thread panicked")))
@@ -395,6 +396,13 @@ pub fn commit(
     // otherwise idle (BENCHMARKS.md §1).
     let merged = merge_on_thread(cursors, units.to_vec(), old);
     let mut state = state.map(StateThread::start);
+    let before = match (&state, previous) {
+        (Some(_), Some(previous)) => {
+            let previous = previous.to_path_buf();
+            Some(std::thread::spawn(move || WrittenSet::of(&previous)))
+        }
+        _ => None,
+    };
     for batch in merged {
         for Merged { asset, failed, schema: file_schema } in batch? {
             let id = AssetId { type_name: asset.type_name.clone(), qualified_name: asset.qualified_name.clone() };
@@ -472,16 +480,15 @@ pub fn commit(
     report.classifications = classified;
     report.counts.assets = assets;
     report.counts.entities = batcher.total_entities();
-    let state_written = match state {
-        Some(state) => {
-            state.finish().map_err(|e| state_error(new_state, e))?;
-            true
-        }
-        None => false,
+    let now = match state {
+        Some(state) => Some(state.finish().map_err(|e| state_error(new_state, e))?),
+        None => None,
     };
+    let state_written = now.is_some();
     // Deletions only from a run that saw the whole source.
-    if state_written && let Some(previous) = previous {
-        let mut now = WrittenSet::of(new_state).map_err(|e| state_error(new_state, e))?;
+    if let Some(mut now) = now
+        && let Some(previous) = previous
+    {
         if plan.modified_since.is_some() {
             let carried = carry_over(previous, new_state, &now).map_err(|e| state_error(new_state, e))?;
             if !carried.is_empty() {
@@ -489,7 +496,12 @@ pub fn commit(
                 now.extend(&carried);
             }
         }
-        let gone = deletions(previous, &now).map_err(|e| state_error(previous, e))?;
+        // The last run's assets, read while the run was merged: read again for
+        // their names only when some are gone.
+        let before = before.expect("read with a previous state").join().expect("the reader does not panic");
+        let unchanged = before.map_err(|e| state_error(previous, e))?.within(&now);
+        let gone =
+            if unchanged { Vec::new() } else { deletions(previous, &now).map_err(|e| state_error(previous, e))? };
         report.counts.deleted = gone.len() as u64;
         let body = serde_json::json!({
             "previousRunId": report.previous_run_id,

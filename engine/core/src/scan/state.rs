@@ -118,6 +118,8 @@ pub struct StateWriter<W: Write> {
     last: Option<(Arc<Vec<Column>>, u32)>,
     /// The last [`StateFrame::Parent`] written.
     parent: Option<AssetId>,
+    /// What [`WrittenSet::of`] would read back from the finished state.
+    wrote: Vec<u128>,
 }
 
 impl<W: Write> StateWriter<W> {
@@ -127,7 +129,7 @@ impl<W: Write> StateWriter<W> {
         if let Some(fingerprint) = &run.classification {
             frames.put(&StateFrame::Classification(fingerprint.clone()))?;
         }
-        Ok(StateWriter { frames, written: HashMap::new(), last: None, parent: None })
+        Ok(StateWriter { frames, written: HashMap::new(), last: None, parent: None, wrote: Vec::new() })
     }
 
     /// The containing asset of the next entries (`None`: top-level): an
@@ -163,6 +165,9 @@ impl<W: Write> StateWriter<W> {
                 Some(StateFile { path: path.to_string(), schema, facts: facts.to_vec() })
             }
         };
+        if written {
+            self.wrote.push(id_digest(id));
+        }
         self.frames.put(&StateFrame::Entry(StateEntry { id: id.clone(), written, file }))
     }
 
@@ -186,16 +191,23 @@ impl<W: Write> StateWriter<W> {
 
     /// A resource set the run wrote (after every entry, in output order).
     pub fn set(&mut self, id: &AssetId) -> std::io::Result<()> {
+        self.wrote.push(id_digest(id));
         self.frames.put(&StateFrame::Set(id.clone()))
     }
 
     /// An entity written for relations (after the sets, in output order).
     pub fn related(&mut self, id: &AssetId) -> std::io::Result<()> {
+        self.wrote.push(id_digest(id));
         self.frames.put(&StateFrame::Related(id.clone()))
     }
 
-    pub fn finish(self) -> std::io::Result<W> {
-        self.frames.finish()
+    /// The stream, complete, and the assets it says were written (without
+    /// reading it back).
+    pub fn finish(self) -> std::io::Result<(W, WrittenSet)> {
+        let mut wrote = self.wrote;
+        wrote.sort_unstable();
+        wrote.dedup();
+        Ok((self.frames.finish()?, WrittenSet(wrote)))
     }
 }
 
@@ -309,6 +321,11 @@ impl WrittenSet {
 
     pub fn contains(&self, id: &AssetId) -> bool {
         self.0.binary_search(&id_digest(id)).is_ok()
+    }
+
+    /// Every asset of this set is in `other`.
+    pub fn within(&self, other: &WrittenSet) -> bool {
+        self.0.iter().all(|d| other.0.binary_search(d).is_ok())
     }
 
     pub fn extend<'a>(&mut self, ids: impl IntoIterator<Item = &'a AssetId>) {
@@ -592,7 +609,11 @@ mod tests {
         w.entry(&id("f", "c"), true, Some("c"), None, true, &[]).unwrap();
         w.set(&id("s", "b{N}")).unwrap();
         w.related(&id("surveyor_lineage", "a#__lineage")).unwrap();
-        w.finish().unwrap();
+        let (_, wrote) = w.finish().unwrap();
+        // What the writer says it wrote is what the state says when read back.
+        assert_eq!(wrote.0, WrittenSet::of(&staged).unwrap().0);
+        assert!(wrote.within(&WrittenSet::of(&staged).unwrap()));
+        assert!(!wrote.within(&WrittenSet(vec![])));
         state.replace(&staged).unwrap();
         assert_eq!(state.last_run().unwrap(), Some(run.clone()));
         assert_eq!(run.modified_since(), 1_699_999_999_999, "rounded down to its second");
