@@ -142,14 +142,15 @@ struct Merged {
 /// Merges the units' results (each sorted) into one stream in output order,
 /// one copy per asset, on a thread of its own: reading and decoding them is
 /// a quarter of the commit's work. An unchanged file's schema comes from
-/// `old`, the last state.
+/// `old`, the last state. The stream is whole only if the thread, joined
+/// after it, did not panic.
 fn merge_on_thread(
     mut cursors: Vec<Cursor>,
     units: Vec<PathBuf>,
     mut old: Option<OldState>,
-) -> Receiver<Result<Vec<Merged>, ScanError>> {
+) -> (Receiver<Result<Vec<Merged>, ScanError>>, std::thread::JoinHandle<()>) {
     let (tx, rx) = bounded(4);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("surveyor-merge".into())
         .spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
@@ -194,7 +195,7 @@ fn merge_on_thread(
             let _ = tx.send(last);
         })
         .expect("a thread starts");
-    rx
+    (rx, thread)
 }
 
 /// A change to the new state, made on the state's thread.
@@ -394,7 +395,7 @@ pub fn commit(
     // Reading the units' results and writing the new state run on threads
     // of their own: the commit comes after the scan, when the other core is
     // otherwise idle (BENCHMARKS.md §1).
-    let merged = merge_on_thread(cursors, units.to_vec(), old);
+    let (merged, merging) = merge_on_thread(cursors, units.to_vec(), old);
     let mut state = state.map(StateThread::start);
     let before = match (&state, previous) {
         (Some(_), Some(previous)) => {
@@ -431,6 +432,7 @@ pub fn commit(
             }
         }
     }
+    merging.join().map_err(|_| ScanError::Unit("merging the unit results failed (panicked)".into()))?;
     for set in grouper.finish() {
         let (asset, schema, summary) = set.map_err(|e| sets_error(work, e))?;
         write(&asset, schema.as_ref(), &mut output)?;
