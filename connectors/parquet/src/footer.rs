@@ -176,7 +176,7 @@ impl<'a> Reader<'a> {
     fn skip_varint(&mut self) -> R<()> {
         // Eight bytes at a time: the first without its high bit ends the
         // varint. Statistics and offsets, which the decoder skips, are mostly
-        // varints; this was a fifth of the guest's time byte by byte.
+        // varints; stepping over them byte by byte was a fifth of the guest's time.
         if let Some(word) = self.buf.get(self.pos..self.pos + 8) {
             let ends = !u64::from_le_bytes(word.try_into().expect("8 bytes")) & 0x8080_8080_8080_8080;
             if ends != 0 {
