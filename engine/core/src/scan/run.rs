@@ -381,7 +381,11 @@ pub fn run_scan(
         && let Some(state) = &options.state
     {
         let saved = state.staging().and_then(|dest| {
-            std::fs::copy(&staged, &dest).map_err(|e| StateError::io(&dest, e))?;
+            // Moved when the work folder is on the same file system (the
+            // sink's sync has already put it on disk), copied otherwise.
+            std::fs::rename(&staged, &dest)
+                .or_else(|_| std::fs::copy(&staged, &dest).map(drop))
+                .map_err(|e| StateError::io(&dest, e))?;
             state.replace(&dest)
         });
         if let Err(e) = saved {
