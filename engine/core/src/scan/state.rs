@@ -204,10 +204,7 @@ impl<W: Write> StateWriter<W> {
     /// The stream, complete, and the assets it says were written (without
     /// reading it back).
     pub fn finish(self) -> std::io::Result<(W, WrittenSet)> {
-        let mut wrote = self.wrote;
-        wrote.sort_unstable();
-        wrote.dedup();
-        Ok((self.frames.finish()?, WrittenSet(wrote)))
+        Ok((self.frames.finish()?, WrittenSet::from_digests(self.wrote)))
     }
 }
 
@@ -312,11 +309,15 @@ fn id_digest(id: &AssetId) -> u128 {
 
 impl WrittenSet {
     pub fn of(state: &Path) -> Result<Self, FrameError> {
-        let mut set = WrittenSet::default();
-        written(state, |id| set.0.push(id_digest(&id)))?;
-        set.0.sort_unstable();
-        set.0.dedup();
-        Ok(set)
+        let mut digests = Vec::new();
+        written(state, |id| digests.push(id_digest(&id)))?;
+        Ok(WrittenSet::from_digests(digests))
+    }
+
+    fn from_digests(mut digests: Vec<u128>) -> Self {
+        digests.sort_unstable();
+        digests.dedup();
+        WrittenSet(digests)
     }
 
     pub fn contains(&self, id: &AssetId) -> bool {
@@ -329,9 +330,9 @@ impl WrittenSet {
     }
 
     pub fn extend<'a>(&mut self, ids: impl IntoIterator<Item = &'a AssetId>) {
-        self.0.extend(ids.into_iter().map(id_digest));
-        self.0.sort_unstable();
-        self.0.dedup();
+        let mut digests = std::mem::take(&mut self.0);
+        digests.extend(ids.into_iter().map(id_digest));
+        *self = WrittenSet::from_digests(digests);
     }
 }
 
