@@ -8,7 +8,7 @@
 pub mod types {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.4; }",
+        inline: "package surveyor:sdk; world types-only { import surveyor:connector/types@0.1.5; }",
         world: "surveyor:sdk/types-only",
         generate_all,
         generate_unused_types: true,
@@ -22,8 +22,8 @@ pub mod types {
 pub mod source {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/source@0.1.4",
-        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/source@0.1.5",
+        with: { "surveyor:connector/types@0.1.5": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -32,13 +32,13 @@ pub mod source {
     });
 }
 
-/// Bindings for the `packed-sampling-format` world (a format connector that can also sample values).
+/// Bindings for the `packed-schema-format` world (a format connector, with every sampler and the packed schema).
 #[cfg(all(feature = "format", not(feature = "source")))]
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/selective-sampling-format@0.1.4",
-        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/packed-schema-format@0.1.5",
+        with: { "surveyor:connector/types@0.1.5": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,
@@ -52,8 +52,8 @@ pub mod format {
 pub mod format {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/selective-sampling-format@0.1.4",
-        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/packed-schema-format@0.1.5",
+        with: { "surveyor:connector/types@0.1.5": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: false,
@@ -67,8 +67,8 @@ pub mod format {
 pub mod classifier {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "surveyor:connector/classifier@0.1.4",
-        with: { "surveyor:connector/types@0.1.4": crate::bindings::types::surveyor::connector::types },
+        world: "surveyor:connector/classifier@0.1.5",
+        with: { "surveyor:connector/types@0.1.5": crate::bindings::types::surveyor::connector::types },
         generate_all,
         additional_derives: [Clone, PartialEq],
         pub_export_macro: true,

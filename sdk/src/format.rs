@@ -41,6 +41,19 @@ pub trait Format {
     fn info() -> crate::PluginInfo;
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Self::Config) -> Result<FileSchema>;
 
+    /// [`Format::read_schema`], packed for the host (contract 0.1.5 hosts
+    /// prefer it). The default packs what `read_schema` returns; a connector
+    /// that builds many columns can build them packed with a
+    /// [`SchemaPacker`](crate::packed::SchemaPacker), sparing the sandbox a
+    /// string per name and type.
+    fn read_packed_schema(
+        input: &FileInput,
+        file: &dyn FileReader,
+        config: &Self::Config,
+    ) -> Result<crate::packed::PackedFileSchema> {
+        Self::read_schema(input, file, config).map(crate::packed::pack)
+    }
+
     /// Reads the schema and a bounded sample of each column's values, for the
     /// host's classification. The default samples nothing; a connector that
     /// can sample overrides it, collecting values with a [`SampleBuilder`].
@@ -196,6 +209,11 @@ pub mod glue {
         F::read_schema(&input, &WasmFileReader, &config)
     }
 
+    pub fn read_packed_schema<F: Format>(input: FileInput) -> Result<crate::packed::PackedFileSchema> {
+        let config: F::Config = crate::parse_config(&input.config)?;
+        F::read_packed_schema(&input, &WasmFileReader, &config)
+    }
+
     pub fn read_packed_sample<F: Format>(input: FileInput, limits: SampleLimits) -> Result<SampledSchema> {
         let config: F::Config = crate::parse_config(&input.config)?;
         F::read_sample(&input, &WasmFileReader, &config, &limits)
@@ -244,9 +262,10 @@ pub mod glue {
 }
 
 /// Exports a [`Format`] implementation as the component's
-/// `selective-sampling-format` world (contract 0.1.4): `read-schema`, and for
-/// classification `read-selected-sample` (0.1.4 hosts), `read-packed-sample`
-/// (0.1.3) and `read-sample` (0.1.1 and 0.1.2).
+/// `packed-schema-format` world (contract 0.1.5): `read-packed-schema` (0.1.5
+/// hosts) and `read-schema`, and for classification `read-selected-sample`
+/// (0.1.4 hosts), `read-packed-sample` (0.1.3) and `read-sample` (0.1.1 and
+/// 0.1.2).
 #[macro_export]
 macro_rules! export_format {
     ($connector:ty) => {
@@ -261,6 +280,13 @@ macro_rules! export_format {
             impl $crate::bindings::format::exports::surveyor::connector::format_connector::Guest for __SurveyorFormat {
                 fn read_schema(input: $crate::FileInput) -> $crate::Result<$crate::FileSchema> {
                     $crate::__format_glue::read_schema::<$connector>(input)
+                }
+            }
+            impl $crate::bindings::format::exports::surveyor::connector::packed_schema::Guest for __SurveyorFormat {
+                fn read_packed_schema(
+                    input: $crate::FileInput,
+                ) -> $crate::Result<$crate::packed::PackedFileSchema> {
+                    $crate::__format_glue::read_packed_schema::<$connector>(input)
                 }
             }
             impl $crate::bindings::format::exports::surveyor::connector::format_sampler::Guest for __SurveyorFormat {

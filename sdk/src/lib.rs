@@ -29,6 +29,8 @@ pub mod tree;
 mod classifier;
 #[cfg(feature = "format")]
 mod format;
+#[cfg(feature = "format")]
+pub mod packed;
 #[cfg(feature = "source")]
 mod source;
 #[cfg(any(feature = "source", feature = "format"))]

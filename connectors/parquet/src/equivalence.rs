@@ -7,11 +7,17 @@ use super::*;
 use crate::tests::{corpus_dir, corpus_files};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 
+fn listed(root: &parquet::schema::types::Type) -> Vec<surveyor_sdk::Column> {
+    let mut columns = Vec::new();
+    schema::columns(root, &mut columns);
+    columns
+}
+
 /// What the connector reported before the one-pass decoder: the schema from
 /// `decode_schema`, the facts from the full `ParquetMetaData`.
 fn reference(footer: &[u8]) -> Result<(String, Option<String>, Option<String>), String> {
     let descr = ParquetMetaDataReader::decode_schema(footer).map_err(|e| e.to_string())?;
-    let columns = format!("{:?}", schema::columns(descr.root_schema(), descr.num_columns()));
+    let columns = format!("{:?}", listed(descr.root_schema()));
     // Some corpus files have row groups the crate refuses; their schema is still compared.
     let metadata = ParquetMetaDataReader::decode_metadata(footer).ok();
     let facts = metadata.as_ref().map(|m| reference_facts(m, descr.num_columns()));
@@ -62,7 +68,13 @@ fn reference_facts(m: &ParquetMetaData, leaves: usize) -> String {
 fn new_path(footer: &[u8]) -> Result<(String, String, Option<sample::FirstRowGroup>), String> {
     let facts = footer::read(footer, true).map_err(|e| e.to_string())?;
     let tree = tree::build(&facts.schema)?;
-    let columns = format!("{:?}", schema::columns(&tree.root, tree.leaves));
+    let listed = listed(&tree.root);
+    // Packed for 0.1.5 hosts, the same columns.
+    let mut packer = surveyor_sdk::packed::SchemaPacker::default();
+    schema::columns(&tree.root, &mut packer);
+    let unpacked = FileSchema { columns: listed.clone(), attributes: Vec::new() };
+    assert_eq!(packer.finish(Vec::new()), surveyor_sdk::packed::pack(unpacked), "packed and listed columns differ");
+    let columns = format!("{listed:?}");
     let codecs: std::collections::BTreeSet<String> = facts.codecs.iter().map(|c| c.to_string()).collect();
     let summary = format!(
         "rows={} groups={} compressed={} uncompressed={} codecs={codecs:?} version={} columns={} created_by={:?} keys={:?}",

@@ -131,10 +131,12 @@ type R<T> = Result<T, Bad>;
 
 impl<'a> Reader<'a> {
     /// A Thrift `string`: UTF-8, borrowed from the footer.
+    #[inline(always)]
     fn str(&mut self) -> R<&'a str> {
         std::str::from_utf8(self.bytes()?).map_err(|_| Bad::NotUtf8)
     }
 
+    #[inline(always)]
     fn i32(&mut self, kind: u8) -> R<i32> {
         Ok(self.int(kind)? as i32)
     }
@@ -148,13 +150,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn byte(&mut self) -> R<u8> {
         let b = *self.buf.get(self.pos).ok_or(Bad::Eof)?;
         self.pos += 1;
         Ok(b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> R<u64> {
         let b = self.byte()?;
         if b < 0x80 {
@@ -172,7 +175,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Steps over a varint without decoding it.
-    #[inline]
+    #[inline(always)]
     fn skip_varint(&mut self) -> R<()> {
         // Eight bytes at a time: the first without its high bit ends the
         // varint. Statistics and offsets, which the decoder skips, are mostly
@@ -197,11 +200,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn zigzag(&mut self) -> R<i64> {
         let v = self.varint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> R<&'a [u8]> {
         let len = usize::try_from(self.varint()?).map_err(|_| Bad::Overflow)?;
         let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or(Bad::Eof)?;
@@ -211,6 +216,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A field header: `(type, id)`, or `None` at the end of a struct.
+    #[inline(always)]
     fn field(&mut self, last_id: &mut i16) -> R<Option<(u8, i16)>> {
         let b = self.byte()?;
         let kind = b & 0x0f;
@@ -224,6 +230,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A list or set header: `(element type, count)`.
+    #[inline(always)]
     fn list(&mut self) -> R<(u8, usize)> {
         let b = self.byte()?;
         let count = match b >> 4 {
@@ -237,6 +244,7 @@ impl<'a> Reader<'a> {
         Ok((b & 0x0f, count))
     }
 
+    #[inline(always)]
     fn int(&mut self, kind: u8) -> R<i64> {
         match kind {
             BYTE => Ok(self.byte()? as i8 as i64),

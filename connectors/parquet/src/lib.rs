@@ -20,6 +20,7 @@ mod tree;
 use parquet::file::metadata::FooterTail;
 use serde::Deserialize;
 use std::borrow::Cow;
+use surveyor_sdk::packed::{PackedFileSchema, SchemaPacker};
 use surveyor_sdk::{
     Attribute, Error, FileInput, FileReader, FileSchema, Format, PluginInfo, PluginKind, Result, SampleLimits,
     SampledSchema, Selection,
@@ -61,6 +62,16 @@ impl Format for Parquet {
     fn read_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<FileSchema> {
         let footer = read_footer(input, file, config)?;
         decode(input, &footer, false).map(|(schema, _)| schema)
+    }
+
+    /// The columns go straight into the packed form: no string per name,
+    /// path segment and type inside the sandbox.
+    fn read_packed_schema(input: &FileInput, file: &dyn FileReader, config: &Config) -> Result<PackedFileSchema> {
+        let footer = read_footer(input, file, config)?;
+        let (tree, facts) = schema_tree(input, &footer, false)?;
+        let mut packer = SchemaPacker::with_capacity(tree.leaves + 8);
+        schema::columns(&tree.root, &mut packer);
+        Ok(packer.finish(file_facts(tree.leaves, &facts)))
     }
 
     /// The schema, and the first rows of the first row group as samples.
@@ -108,16 +119,23 @@ fn malformed(input: &FileInput, message: String) -> Error {
 /// sampling, its first row group as the `parquet` crate's column readers
 /// want it (`None` when it has none, or none they could read).
 fn decode(input: &FileInput, footer: &[u8], sampling: bool) -> Result<(FileSchema, Option<sample::FirstRowGroup>)> {
+    let (tree, facts) = schema_tree(input, footer, sampling)?;
+    let mut columns = Vec::with_capacity(tree.leaves + 8);
+    schema::columns(&tree.root, &mut columns);
+    let schema = FileSchema { columns, attributes: file_facts(tree.leaves, &facts) };
+    let first_row_group = facts.first_row_group.as_ref().and_then(|rows| sample::row_group(&tree.root, rows));
+    Ok((schema, first_row_group))
+}
+
+/// The footer's facts and its schema as a tree.
+fn schema_tree<'a>(input: &FileInput, footer: &'a [u8], sampling: bool) -> Result<(tree::Tree, footer::Facts<'a>)> {
     let corrupt = |e: String| malformed(input, format!("corrupt footer: {e}"));
     let facts = footer::read(footer, sampling).map_err(|e| corrupt(e.to_string()))?;
     if !facts.has_schema {
         return Err(corrupt("Input does not contain a schema".into()));
     }
     let tree = tree::build(&facts.schema).map_err(corrupt)?;
-    let schema =
-        FileSchema { columns: schema::columns(&tree.root, tree.leaves), attributes: file_facts(tree.leaves, &facts) };
-    let first_row_group = facts.first_row_group.as_ref().and_then(|rows| sample::row_group(&tree.root, rows));
-    Ok((schema, first_row_group))
+    Ok((tree, facts))
 }
 
 /// Finds and reads the footer (from the tail when it is there), validating

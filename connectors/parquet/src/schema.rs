@@ -4,42 +4,103 @@
 
 use parquet::basic::{ConvertedType, LogicalType, Repetition as PqRepetition, TimeUnit, Type as Physical};
 use parquet::schema::types::Type;
+use std::borrow::Cow;
+use surveyor_sdk::packed::SchemaPacker;
 use surveyor_sdk::{Column, Repetition};
 
-/// Every node under `root` (the message group), depth first; `leaves` sizes
-/// the output.
-pub fn columns(root: &Type, leaves: usize) -> Vec<Column> {
-    let mut out = Vec::with_capacity(leaves + 8);
-    let mut path = Vec::new();
-    for (ordinal, field) in root.get_fields().iter().enumerate() {
-        visit(&mut out, field, &mut path, ordinal as u32);
-    }
-    out
+/// Where a schema's columns go: a list of [`Column`]s (`read-schema`), or a
+/// [`SchemaPacker`] (`read-packed-schema`), which takes only each column's
+/// own name, its parents' being those of a column before it.
+pub trait Columns {
+    /// `path`: the column's full path; `attributes`: integer-valued ones.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        path: &[&str],
+        physical: &str,
+        logical: Option<&str>,
+        data_type: &str,
+        repetition: Repetition,
+        ordinal: u32,
+        attributes: &[(&'static str, i32)],
+    );
 }
 
-fn visit(out: &mut Vec<Column>, node: &Type, path: &mut Vec<String>, ordinal: u32) {
-    let info = node.get_basic_info();
-    path.push(node.name().to_string());
-    let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
-    let mut column = Column::new(path.iter().cloned(), physical_name(node), data_type(node))
-        .repetition(match repetition {
-            PqRepetition::REQUIRED => Repetition::Required,
-            PqRepetition::OPTIONAL => Repetition::Optional,
-            PqRepetition::REPEATED => Repetition::Repeated,
-        })
-        .ordinal(ordinal);
-    if let Some(logical) = logical_name(node) {
-        column = column.logical_type(logical);
+impl Columns for Vec<Column> {
+    fn push(
+        &mut self,
+        path: &[&str],
+        physical: &str,
+        logical: Option<&str>,
+        data_type: &str,
+        repetition: Repetition,
+        ordinal: u32,
+        attributes: &[(&'static str, i32)],
+    ) {
+        let mut column = Column::new(path.iter().copied(), physical, data_type).repetition(repetition).ordinal(ordinal);
+        column.logical_type = logical.map(str::to_string);
+        for (key, value) in attributes {
+            column = column.attr(*key, *value);
+        }
+        Vec::push(self, column);
     }
+}
+
+impl Columns for SchemaPacker {
+    fn push(
+        &mut self,
+        path: &[&str],
+        physical: &str,
+        logical: Option<&str>,
+        data_type: &str,
+        repetition: Repetition,
+        ordinal: u32,
+        attributes: &[(&'static str, i32)],
+    ) {
+        // Depth first: the column before this one is its parent or under a
+        // sibling of one of its parents, so it has the parents' path.
+        let (name, parents) = path.split_last().expect("a column has a name");
+        let column = self.column(parents.len() as u32, &[name], physical, logical, data_type);
+        column.repetition(repetition).ordinal(ordinal);
+        for (key, value) in attributes {
+            column.attr(*key, *value);
+        }
+    }
+}
+
+/// Every node under `root` (the message group), depth first, into `out`.
+pub fn columns(root: &Type, out: &mut impl Columns) {
+    let mut path = Vec::new();
+    for (ordinal, field) in root.get_fields().iter().enumerate() {
+        visit(out, field, &mut path, ordinal as u32);
+    }
+}
+
+fn visit<'a>(out: &mut impl Columns, node: &'a Type, path: &mut Vec<&'a str>, ordinal: u32) {
+    let info = node.get_basic_info();
+    path.push(node.name());
+    let repetition = if info.has_repetition() { info.repetition() } else { PqRepetition::REQUIRED };
+    let repetition = match repetition {
+        PqRepetition::REQUIRED => Repetition::Required,
+        PqRepetition::OPTIONAL => Repetition::Optional,
+        PqRepetition::REPEATED => Repetition::Repeated,
+    };
+    let mut attributes: [(&'static str, i32); 3] = [("", 0); 3];
+    let mut count = 0;
     if info.has_id() {
-        column = column.attr("fieldId", info.id());
+        attributes[0] = ("fieldId", info.id());
+        count = 1;
     }
     if let Type::PrimitiveType { precision, scale, .. } = node
         && is_decimal(node)
     {
-        column = column.attr("precision", *precision).attr("scale", *scale);
+        attributes[count] = ("precision", *precision);
+        attributes[count + 1] = ("scale", *scale);
+        count += 2;
     }
-    out.push(column);
+    let logical = logical_name(node);
+    let physical = physical_name(node);
+    out.push(path, &physical, logical.as_deref(), &data_type(node), repetition, ordinal, &attributes[..count]);
     if node.is_group() {
         for (i, child) in node.get_fields().iter().enumerate() {
             visit(out, child, path, i as u32);
@@ -48,14 +109,20 @@ fn visit(out: &mut Vec<Column>, node: &Type, path: &mut Vec<String>, ordinal: u3
     path.pop();
 }
 
-fn physical_name(node: &Type) -> String {
-    match node {
-        Type::PrimitiveType { physical_type: Physical::FIXED_LEN_BYTE_ARRAY, type_length, .. } => {
-            format!("FIXED_LEN_BYTE_ARRAY({type_length})")
-        }
-        Type::PrimitiveType { physical_type, .. } => physical_type.to_string(),
-        Type::GroupType { .. } => "group".to_string(),
-    }
+fn physical_name(node: &Type) -> Cow<'static, str> {
+    let Type::PrimitiveType { physical_type, type_length, .. } = node else {
+        return Cow::Borrowed("group");
+    };
+    Cow::Borrowed(match physical_type {
+        Physical::BOOLEAN => "BOOLEAN",
+        Physical::INT32 => "INT32",
+        Physical::INT64 => "INT64",
+        Physical::INT96 => "INT96",
+        Physical::FLOAT => "FLOAT",
+        Physical::DOUBLE => "DOUBLE",
+        Physical::BYTE_ARRAY => "BYTE_ARRAY",
+        Physical::FIXED_LEN_BYTE_ARRAY => return Cow::Owned(format!("FIXED_LEN_BYTE_ARRAY({type_length})")),
+    })
 }
 
 fn unit(unit: &TimeUnit) -> &'static str {

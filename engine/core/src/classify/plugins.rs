@@ -158,6 +158,7 @@ fn safe_reason(e: &PluginError) -> String {
         }
         PluginError::Canceled { .. } => "the run was canceled".into(),
         PluginError::Instantiate { .. } => "it could not be started".into(),
+        PluginError::Malformed { .. } => "its answer broke the contract".into(),
     }
 }
 

@@ -4,13 +4,13 @@
 //! and reused by the `format` world, so an [`Asset`](types::Asset) or a
 //! [`Column`](types::Column) is the same Rust type whichever world produced it.
 //!
-//! The host speaks contract 0.1.4; wasmtime matches `0.1.x` names, so a
+//! The host speaks contract 0.1.5; wasmtime matches `0.1.x` names, so a
 //! connector built against an earlier 0.1.x links against the same bindings.
 
 pub mod source {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/source@0.1.4",
+        world: "surveyor:connector/source@0.1.5",
         additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
         with: {
             "surveyor:connector/sql.rows": crate::host::sql::BufferedRows,
@@ -21,7 +21,7 @@ pub mod source {
 pub mod format {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/format@0.1.4",
+        world: "surveyor:connector/format@0.1.5",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,
@@ -35,7 +35,7 @@ pub mod format {
 pub mod sampling {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/sampling-format@0.1.4",
+        world: "surveyor:connector/sampling-format@0.1.5",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,
@@ -44,12 +44,12 @@ pub mod sampling {
     });
 }
 
-/// The optional `packed-sampler` export (contract 0.1.4), preferred to
+/// The optional `packed-sampler` export (contract 0.1.3), preferred to
 /// `format-sampler` when a connector has both.
 pub mod packed_sampling {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/packed-sampling-format@0.1.4",
+        world: "surveyor:connector/packed-sampling-format@0.1.5",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,
@@ -63,7 +63,21 @@ pub mod packed_sampling {
 pub mod selective_sampling {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/selective-sampling-format@0.1.4",
+        world: "surveyor:connector/selective-sampling-format@0.1.5",
+        with: {
+            "surveyor:connector/types": super::source::surveyor::connector::types,
+            "surveyor:connector/log": super::source::surveyor::connector::log,
+            "surveyor:connector/file": super::format::surveyor::connector::file,
+        },
+    });
+}
+
+/// The optional `packed-schema` export (contract 0.1.5), preferred to
+/// `format-connector.read-schema`.
+pub mod packed_schema {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "surveyor:connector/packed-schema-format@0.1.5",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,
@@ -76,7 +90,7 @@ pub mod selective_sampling {
 pub mod classifier {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "surveyor:connector/classifier@0.1.4",
+        world: "surveyor:connector/classifier@0.1.5",
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,

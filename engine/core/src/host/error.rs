@@ -23,6 +23,9 @@ pub enum PluginError {
     Canceled { plugin: String },
     #[error("cannot start {plugin}: {message}")]
     Instantiate { plugin: String, message: String },
+    /// The connector's answer breaks the contract (a packed schema that does not unpack).
+    #[error("{plugin} returned a malformed answer: {message}")]
+    Malformed { plugin: String, message: String },
 }
 
 impl PluginError {
@@ -61,6 +64,7 @@ impl PluginError {
             PluginError::Crashed { .. } => "crashed",
             PluginError::Canceled { .. } => "canceled",
             PluginError::Instantiate { .. } => "plugin-unusable",
+            PluginError::Malformed { .. } => "malformed-answer",
         }
     }
 

@@ -7,6 +7,10 @@ use super::bindings::packed_sampling::exports::surveyor::connector::format_sampl
 use super::bindings::packed_sampling::exports::surveyor::connector::packed_sampler::{
     self, GuestIndices as PackedIndices, PackedSample,
 };
+use super::bindings::packed_schema::exports::surveyor::connector::format_connector as packed_schema_types;
+use super::bindings::packed_schema::exports::surveyor::connector::packed_schema::{
+    self, GuestIndices as PackedSchemaIndices, PackedFileSchema,
+};
 use super::bindings::sampling::exports::surveyor::connector::format_connector as sampling_types;
 use super::bindings::sampling::exports::surveyor::connector::format_sampler::{
     self, ColumnSample, GuestIndices as SamplerIndices, SampleLimits,
@@ -17,7 +21,7 @@ use super::bindings::selective_sampling::exports::surveyor::connector::packed_sa
 use super::bindings::selective_sampling::exports::surveyor::connector::selective_sampler::{
     self, ColumnKinds, GuestIndices as SelectiveIndices, SampleRequest,
 };
-use super::bindings::types::{self, ConnectorError, ErrorKind};
+use super::bindings::types::{self, Column, ConnectorError, ErrorKind};
 use super::bindings::{FileInput, FileSchema, log};
 use super::error::PluginError;
 use super::sandbox::{Limits, SandboxContext, Sandboxed, new_store};
@@ -65,10 +69,11 @@ pub(super) fn link(linker: &mut Linker<FormatState>) -> wasmtime::Result<()> {
 /// A format connector, pre-instantiated: its required exports, and the
 /// newest sampler it has, if any (`selective-sampler` since contract 0.1.4,
 /// `packed-sampler` since 0.1.3, `format-sampler` since 0.1.1; a 0.1.0
-/// connector has none).
+/// connector has none), and `packed-schema` when it has it (since 0.1.5).
 pub struct FormatPre {
     instance_pre: wasmtime::component::InstancePre<FormatState>,
     indices: FormatIndices,
+    packed: Option<PackedSchemaIndices>,
     sampler: Option<Sampler<SelectiveIndices, PackedIndices, SamplerIndices>>,
 }
 
@@ -89,6 +94,7 @@ impl FormatPre {
 pub(super) fn pre(runtime: &Runtime, component: &wasmtime::component::Component) -> wasmtime::Result<FormatPre> {
     let instance_pre = runtime.format_linker.instantiate_pre(component)?;
     let indices = FormatIndices::new(&instance_pre)?;
+    let packed = PackedSchemaIndices::new(&instance_pre).ok();
     let sampler = if let Ok(selective) = SelectiveIndices::new(&instance_pre) {
         Some(Sampler::Selective(selective))
     } else if let Ok(packed) = PackedIndices::new(&instance_pre) {
@@ -96,7 +102,7 @@ pub(super) fn pre(runtime: &Runtime, component: &wasmtime::component::Component)
     } else {
         SamplerIndices::new(&instance_pre).ok().map(Sampler::Values)
     };
-    Ok(FormatPre { instance_pre, indices, sampler })
+    Ok(FormatPre { instance_pre, indices, packed, sampler })
 }
 
 /// One column's sample: its non-null values one after another in `text`,
@@ -165,6 +171,7 @@ pub struct ReadStats {
 pub struct FormatInstance {
     store: Store<FormatState>,
     bindings: Format,
+    packed: Option<packed_schema::Guest>,
     sampler: Option<Sampler<selective_sampler::Guest, packed_sampler::Guest, format_sampler::Guest>>,
     plugin: String,
 }
@@ -194,6 +201,10 @@ impl FormatInstance {
         let trap = |e, store: &Store<FormatState>| PluginError::from_trap(&name, e, &store.data().sandbox);
         let instance = pre.instance_pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
         let bindings = pre.indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?;
+        let packed = match &pre.packed {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?),
+            None => None,
+        };
         let sampler = match &pre.sampler {
             Some(Sampler::Selective(indices)) => {
                 Some(Sampler::Selective(indices.load(&mut store, &instance).map_err(|e| trap(e, &store))?))
@@ -206,7 +217,7 @@ impl FormatInstance {
             }
             None => None,
         };
-        Ok(FormatInstance { store, bindings, sampler, plugin: name })
+        Ok(FormatInstance { store, bindings, packed, sampler, plugin: name })
     }
 
     pub fn plugin(&self) -> &str {
@@ -233,14 +244,28 @@ impl FormatInstance {
         let state = self.store.data_mut();
         state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
-        let input = FileInput { path: path.to_string(), size, tail: std::mem::take(tail), config: config.to_string() };
-        let r = self.bindings.surveyor_connector_format_connector().call_read_schema(&mut self.store, &input);
-        *tail = input.tail;
+        let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
+        let r = match &self.packed {
+            Some(packed) => {
+                let input = packed_schema_types::FileInput { path, size, tail: tail_bytes, config };
+                let r = packed.call_read_packed_schema(&mut self.store, &input);
+                *tail = input.tail;
+                r.map(|r| r.map(unpack))
+            }
+            None => {
+                let input = FileInput { path, size, tail: tail_bytes, config };
+                let r = self.bindings.surveyor_connector_format_connector().call_read_schema(&mut self.store, &input);
+                *tail = input.tail;
+                r.map(|r| r.map(Ok))
+            }
+        };
         let file = self.store.data_mut().file.take();
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
+        let plugin = || self.plugin.clone();
         let result = match r {
-            Ok(Ok(schema)) => Ok(schema),
-            Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
+            Ok(Ok(Ok(schema))) => Ok(schema),
+            Ok(Ok(Err(message))) => Err(PluginError::Malformed { plugin: plugin(), message }),
+            Ok(Err(error)) => Err(PluginError::Returned { plugin: plugin(), error }),
             Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };
         (result, stats)
@@ -336,6 +361,63 @@ impl FormatInstance {
     }
 }
 
+/// The columns of a `packed-file-schema`, as `read-schema` would have
+/// returned them; what is inconsistent (an end out of order or inside a
+/// character, a path sharing more than the previous one had, strings left
+/// over or missing) is named.
+fn unpack(packed: PackedFileSchema) -> Result<FileSchema, String> {
+    let PackedFileSchema { text, ends, columns: packed_columns, attributes } = packed;
+    let mut strings = ends.iter().scan(0usize, |start, &end| {
+        let from = *start;
+        *start = end as usize;
+        Some(text.get(from..end as usize).ok_or(from))
+    });
+    let mut taken = 0usize;
+    let mut next = |what: &str, column: usize| -> Result<String, String> {
+        taken += 1;
+        match strings.next() {
+            Some(Ok(s)) => Ok(s.to_string()),
+            Some(Err(from)) => Err(format!(
+                "string {} ends at {} (after {from}, within {} bytes, on a character boundary?)",
+                taken - 1,
+                ends[taken - 1],
+                text.len()
+            )),
+            None => Err(format!("column {column}'s {what} is missing: only {} strings", ends.len())),
+        }
+    };
+    let mut columns: Vec<Column> = Vec::with_capacity(packed_columns.len());
+    for (i, c) in packed_columns.into_iter().enumerate() {
+        let previous = columns.last().map_or(&[][..], |p| p.path.as_slice());
+        let shared = c.shared as usize;
+        if shared > previous.len() {
+            return Err(format!("column {i} shares {shared} path segments; the one before has {}", previous.len()));
+        }
+        let mut path = Vec::with_capacity(shared + c.added as usize);
+        path.extend_from_slice(&previous[..shared]);
+        for _ in 0..c.added {
+            path.push(next("path", i)?);
+        }
+        let physical_type = next("physical type", i)?;
+        let logical_type = if c.has_logical_type { Some(next("logical type", i)?) } else { None };
+        let data_type = next("data type", i)?;
+        columns.push(Column {
+            path,
+            physical_type,
+            logical_type,
+            data_type,
+            repetition: c.repetition,
+            nullable: c.nullable,
+            ordinal: c.ordinal,
+            attributes: c.attributes,
+        });
+    }
+    if taken != ends.len() {
+        return Err(format!("{} strings, of which the columns use {taken}", ends.len()));
+    }
+    Ok(FileSchema { columns, attributes })
+}
+
 /// The contract's `column-kinds` of `kinds`.
 fn kinds(kinds: &[ColumnKind]) -> ColumnKinds {
     kinds.iter().fold(ColumnKinds::empty(), |flags, kind| {
@@ -412,5 +494,65 @@ mod tests {
         let sample = Sample::from_values(ColumnSample { path: vec!["c".into()], values: values.clone(), nulls: 2 });
         assert_eq!(sample.values(9), Some(values.iter().map(String::as_str).collect()));
         assert_eq!(sample.nulls, 2);
+    }
+
+    fn column(shared: u32, added: u32, logical: bool) -> packed_schema::PackedColumn {
+        packed_schema::PackedColumn {
+            shared,
+            added,
+            has_logical_type: logical,
+            repetition: types::Repetition::Optional,
+            nullable: true,
+            ordinal: 0,
+            attributes: Vec::new(),
+        }
+    }
+
+    fn schema(text: &str, ends: &[u32], columns: Vec<packed_schema::PackedColumn>) -> PackedFileSchema {
+        PackedFileSchema { text: text.into(), ends: ends.to_vec(), columns, attributes: Vec::new() }
+    }
+
+    #[test]
+    fn a_packed_schema_unpacks_to_the_columns_read_schema_returns() {
+        // `address` (a group), `address.city` (with a logical type), `id`.
+        let text = "addressgroupstructcityBYTE_ARRAYSTRINGstringidINT64int64";
+        let ends = [7, 12, 18, 22, 32, 38, 44, 46, 51, 56];
+        let columns = vec![column(0, 1, false), column(1, 1, true), column(0, 1, false)];
+        let unpacked = unpack(schema(text, &ends, columns)).expect("unpacks");
+        let shown: Vec<(Vec<&str>, &str, Option<&str>, &str)> = unpacked
+            .columns
+            .iter()
+            .map(|c| {
+                let path = c.path.iter().map(String::as_str).collect();
+                (path, c.physical_type.as_str(), c.logical_type.as_deref(), c.data_type.as_str())
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (vec!["address"], "group", None, "struct"),
+                (vec!["address", "city"], "BYTE_ARRAY", Some("STRING"), "string"),
+                (vec!["id"], "INT64", None, "int64"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_packed_schema_that_does_not_add_up_is_refused_with_what_is_wrong() {
+        let one = || vec![column(0, 1, false)];
+        let refused = |s: PackedFileSchema| unpack(s).expect_err("refused");
+        // An end past the text, backwards, or inside a character.
+        assert!(refused(schema("idINT64int64", &[2, 7, 13], one())).contains("string 2 ends at 13"));
+        assert!(refused(schema("idINT64int64", &[7, 2, 12], one())).contains("string 1 ends at 2"));
+        assert!(refused(schema("éINT64int64", &[1, 7, 12], one())).contains("string 0 ends at 1"));
+        // Strings missing or left over.
+        assert!(refused(schema("idINT64", &[2, 7], one())).contains("column 0's data type is missing"));
+        assert!(
+            refused(schema("idINT64int64x", &[2, 7, 12, 13], one())).contains("4 strings, of which the columns use 3")
+        );
+        // A path sharing more than the column before had.
+        let columns = vec![column(0, 1, false), column(2, 1, false)];
+        let text = "aINT64int64bINT64int64";
+        assert!(refused(schema(text, &[1, 6, 11, 12, 17, 22], columns)).contains("column 1 shares 2 path segments"));
     }
 }

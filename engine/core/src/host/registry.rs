@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// The contract version this host speaks.
-pub const CONTRACT: &str = "surveyor:connector@0.1.4";
-const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.4";
-const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.4";
-const CLASSIFIER_EXPORT: &str = "surveyor:connector/column-classifier@0.1.4";
+pub const CONTRACT: &str = "surveyor:connector@0.1.5";
+const SOURCE_EXPORT: &str = "surveyor:connector/source-connector@0.1.5";
+const FORMAT_EXPORT: &str = "surveyor:connector/format-connector@0.1.5";
+const CLASSIFIER_EXPORT: &str = "surveyor:connector/column-classifier@0.1.5";
 
 /// Whether `export` is `wanted` at a compatible version (`0.1.x`: 0.1.1 to
-/// 0.1.4 only added to 0.1.0, and wasmtime links `0.1.x` names to each other).
+/// 0.1.5 only added to 0.1.0, and wasmtime links `0.1.x` names to each other).
 fn compatible(export: &str, wanted: &str) -> bool {
     let base = |n: &str| n.rsplit_once('@').map(|(name, v)| (name.to_string(), v.to_string()));
     match (base(export), base(wanted)) {
