@@ -14,13 +14,16 @@ pub struct SchemaPacker {
     text: String,
     ends: Vec<u32>,
     columns: Vec<PackedColumn>,
-    /// Segments in the last column's path.
-    depth: u32,
 }
 
 impl SchemaPacker {
     pub fn with_capacity(columns: usize) -> Self {
-        SchemaPacker { columns: Vec::with_capacity(columns), ..Default::default() }
+        // About three strings a column, of a dozen bytes each.
+        SchemaPacker {
+            text: String::with_capacity(columns * 32),
+            ends: Vec::with_capacity(columns * 3),
+            columns: Vec::with_capacity(columns),
+        }
     }
 
     fn put(&mut self, s: &str) {
@@ -48,11 +51,9 @@ impl SchemaPacker {
             self.put(logical);
         }
         self.put(data_type);
-        let own_len = own.len() as u32;
-        self.depth = shared.min(self.depth) + own_len;
         self.columns.push(PackedColumn {
             shared,
-            added: own_len,
+            added: own.len() as u32,
             has_logical_type: logical_type.is_some(),
             repetition: Repetition::Optional,
             nullable: true,

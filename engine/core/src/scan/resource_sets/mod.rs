@@ -294,6 +294,9 @@ struct SetBuilder {
     /// variant's newest member only gets newer, so keeping the top ones as
     /// members arrive keeps exactly the top ones of all, in any order.
     kept: Vec<Kept>,
+    /// The last member's columns and their fingerprint: the members of a
+    /// set mostly share one decoded copy of their schema.
+    last: Option<(Arc<Vec<Column>>, u64)>,
 }
 
 /// The longest common prefix of two strings (on a character boundary).
@@ -368,6 +371,7 @@ impl SetBuilder {
             counts: HashMap::new(),
             labels: HashMap::new(),
             kept: Vec::new(),
+            last: None,
         }
     }
 
@@ -409,7 +413,14 @@ impl SetBuilder {
             }
         }
         let newest: Newest = (file.last_modified.unwrap_or(i64::MIN), path.to_string());
-        let fp = fingerprint(&schema.columns);
+        let fp = match &self.last {
+            Some((columns, fp)) if Arc::ptr_eq(columns, &schema.columns) => *fp,
+            _ => {
+                let fp = fingerprint(&schema.columns);
+                self.last = Some((schema.columns.clone(), fp));
+                fp
+            }
+        };
         let count = self.counts.entry(fp).or_insert_with(|| VariantCount { files: 0, newest: newest.clone() });
         count.files += 1;
         if newest > count.newest {
