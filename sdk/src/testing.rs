@@ -193,7 +193,7 @@ fn slice(bytes: &[u8], offset: u64, length: u64) -> &[u8] {
 }
 
 #[cfg(feature = "format")]
-pub use memory_file::{MemoryFile, read_sample, read_schema, read_selected_sample};
+pub use memory_file::{MemoryFile, read_packed_schema, read_sample, read_schema, read_selected_sample};
 
 #[cfg(feature = "format")]
 mod memory_file {
@@ -242,6 +242,18 @@ mod memory_file {
         let input = file.input(path, tail_len);
         let result = crate::parse_config::<F::Config>("").and_then(|config| F::read_schema(&input, &file, &config));
         (result, file.reads.get())
+    }
+
+    /// [`read_schema`], packed, as a 0.1.5 host asks for it.
+    pub fn read_packed_schema<F: Format>(
+        path: &str,
+        bytes: &[u8],
+        tail_len: usize,
+    ) -> Result<crate::packed::PackedFileSchema> {
+        let file = MemoryFile::new(bytes);
+        let input = file.input(path, tail_len);
+        let config = crate::parse_config::<F::Config>("")?;
+        F::read_packed_schema(&input, &file, &config)
     }
 
     /// Runs `F`'s sampling read on `bytes` as the host would, with a

@@ -209,7 +209,11 @@ fn every_corpus_file_gives_a_schema_or_a_clear_error() {
     for path in &files {
         let bytes = std::fs::read(path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        match read_schema::<Parquet>(&name, &bytes, 64 * 1024).0 {
+        let packed = surveyor_sdk::testing::read_packed_schema::<Parquet>(&name, &bytes, 64 * 1024);
+        let listed = read_schema::<Parquet>(&name, &bytes, 64 * 1024).0;
+        // What a 0.1.5 host gets is what an older one gets, packed.
+        assert_eq!(packed, listed.clone().map(surveyor_sdk::packed::pack), "{name}");
+        match listed {
             Ok(schema) => {
                 assert!(!schema.columns.is_empty() || name.contains("empty"), "{name}: no columns");
                 ok += 1;
