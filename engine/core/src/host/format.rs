@@ -250,7 +250,9 @@ impl FormatInstance {
                 let input = packed_schema_types::FileInput { path, size, tail: tail_bytes, config };
                 let r = packed.call_read_packed_schema(&mut self.store, &input);
                 *tail = input.tail;
-                r.map(|r| r.map(unpack))
+                // Unpacked, no larger than the connector could have returned it.
+                let most = self.store.data().sandbox.limits().memory_bytes;
+                r.map(|r| r.map(|packed| unpack(packed, most)))
             }
             None => {
                 let input = FileInput { path, size, tail: tail_bytes, config };
@@ -364,8 +366,11 @@ impl FormatInstance {
 /// The columns of a `packed-file-schema`, as `read-schema` would have
 /// returned them; what is inconsistent (an end out of order or inside a
 /// character, a path sharing more than the previous one had, strings left
-/// over or missing) is named.
-fn unpack(packed: PackedFileSchema) -> Result<FileSchema, String> {
+/// over or missing) is named. Shared path segments are copied, so a
+/// connector could make a small answer unpack into a huge one: the columns'
+/// strings may not exceed `most` bytes (its memory limit, which bounded what
+/// it could return unpacked).
+fn unpack(packed: PackedFileSchema, most: usize) -> Result<FileSchema, String> {
     let PackedFileSchema { text, ends, columns: packed_columns, attributes } = packed;
     let mut strings = ends.iter().scan(0usize, |start, &end| {
         let from = *start;
@@ -387,6 +392,7 @@ fn unpack(packed: PackedFileSchema) -> Result<FileSchema, String> {
         }
     };
     let mut columns: Vec<Column> = Vec::with_capacity(packed_columns.len());
+    let mut bytes = text.len();
     for (i, c) in packed_columns.into_iter().enumerate() {
         let previous = columns.last().map_or(&[][..], |p| p.path.as_slice());
         let shared = c.shared as usize;
@@ -395,6 +401,11 @@ fn unpack(packed: PackedFileSchema) -> Result<FileSchema, String> {
         }
         let mut path = Vec::with_capacity(shared + c.added as usize);
         path.extend_from_slice(&previous[..shared]);
+        // What the shared segments would have cost the connector to return.
+        bytes += path.iter().map(|s: &String| s.len() + 8).sum::<usize>();
+        if bytes > most {
+            return Err(format!("column {i}'s paths unpack to more than {} MiB", most >> 20));
+        }
         for _ in 0..c.added {
             path.push(next("path", i)?);
         }
@@ -518,7 +529,7 @@ mod tests {
         let text = "addressgroupstructcityBYTE_ARRAYSTRINGstringidINT64int64";
         let ends = [7, 12, 18, 22, 32, 38, 44, 46, 51, 56];
         let columns = vec![column(0, 1, false), column(1, 1, true), column(0, 1, false)];
-        let unpacked = unpack(schema(text, &ends, columns)).expect("unpacks");
+        let unpacked = unpack(schema(text, &ends, columns), 1 << 20).expect("unpacks");
         let shown: Vec<(Vec<&str>, &str, Option<&str>, &str)> = unpacked
             .columns
             .iter()
@@ -540,7 +551,7 @@ mod tests {
     #[test]
     fn a_packed_schema_that_does_not_add_up_is_refused_with_what_is_wrong() {
         let one = || vec![column(0, 1, false)];
-        let refused = |s: PackedFileSchema| unpack(s).expect_err("refused");
+        let refused = |s: PackedFileSchema| unpack(s, 1 << 20).expect_err("refused");
         // An end past the text, backwards, or inside a character.
         assert!(refused(schema("idINT64int64", &[2, 7, 13], one())).contains("string 2 ends at 13"));
         assert!(refused(schema("idINT64int64", &[7, 2, 12], one())).contains("string 1 ends at 2"));
@@ -554,5 +565,13 @@ mod tests {
         let columns = vec![column(0, 1, false), column(2, 1, false)];
         let text = "aINT64int64bINT64int64";
         assert!(refused(schema(text, &[1, 6, 11, 12, 17, 22], columns)).contains("column 1 shares 2 path segments"));
+        // Each column sharing the whole path before it and adding a segment:
+        // n strings that would unpack to n²/2 segments.
+        let n = 5_000;
+        let text = "aINT64int64".repeat(n);
+        let ends: Vec<u32> = (0..n as u32).flat_map(|i| [i * 11 + 1, i * 11 + 6, i * 11 + 11]).collect();
+        let columns = (0..n as u32).map(|i| column(i, 1, false)).collect();
+        let error = refused(schema(&text, &ends, columns));
+        assert!(error.contains("paths unpack to more than 1 MiB"), "{error}");
     }
 }
