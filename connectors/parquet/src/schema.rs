@@ -8,38 +8,33 @@ use std::borrow::Cow;
 use surveyor_sdk::packed::SchemaPacker;
 use surveyor_sdk::{Column, Repetition};
 
+/// One node of the schema, as [`Columns`] receive it.
+pub struct Node<'a> {
+    /// The full path.
+    pub path: &'a [&'a str],
+    pub physical: &'a str,
+    pub logical: Option<&'a str>,
+    pub data_type: &'a str,
+    pub repetition: Repetition,
+    pub ordinal: u32,
+    /// Integer-valued attributes.
+    pub attributes: &'a [(&'static str, i32)],
+}
+
 /// Where a schema's columns go: a list of [`Column`]s (`read-schema`), or a
 /// [`SchemaPacker`] (`read-packed-schema`), which takes only each column's
 /// own name, its parents' being those of a column before it.
 pub trait Columns {
-    /// `path`: the column's full path; `attributes`: integer-valued ones.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        path: &[&str],
-        physical: &str,
-        logical: Option<&str>,
-        data_type: &str,
-        repetition: Repetition,
-        ordinal: u32,
-        attributes: &[(&'static str, i32)],
-    );
+    fn push(&mut self, node: Node<'_>);
 }
 
 impl Columns for Vec<Column> {
-    fn push(
-        &mut self,
-        path: &[&str],
-        physical: &str,
-        logical: Option<&str>,
-        data_type: &str,
-        repetition: Repetition,
-        ordinal: u32,
-        attributes: &[(&'static str, i32)],
-    ) {
-        let mut column = Column::new(path.iter().copied(), physical, data_type).repetition(repetition).ordinal(ordinal);
-        column.logical_type = logical.map(str::to_string);
-        for (key, value) in attributes {
+    fn push(&mut self, node: Node<'_>) {
+        let mut column = Column::new(node.path.iter().copied(), node.physical, node.data_type)
+            .repetition(node.repetition)
+            .ordinal(node.ordinal);
+        column.logical_type = node.logical.map(str::to_string);
+        for (key, value) in node.attributes {
             column = column.attr(*key, *value);
         }
         Vec::push(self, column);
@@ -47,22 +42,13 @@ impl Columns for Vec<Column> {
 }
 
 impl Columns for SchemaPacker {
-    fn push(
-        &mut self,
-        path: &[&str],
-        physical: &str,
-        logical: Option<&str>,
-        data_type: &str,
-        repetition: Repetition,
-        ordinal: u32,
-        attributes: &[(&'static str, i32)],
-    ) {
+    fn push(&mut self, node: Node<'_>) {
         // Depth first: the column before this one is its parent or under a
         // sibling of one of its parents, so it has the parents' path.
-        let (name, parents) = path.split_last().expect("a column has a name");
-        let column = self.column(parents.len() as u32, &[name], physical, logical, data_type);
-        column.repetition(repetition).ordinal(ordinal);
-        for (key, value) in attributes {
+        let (name, parents) = node.path.split_last().expect("a column has a name");
+        let column = self.column(parents.len() as u32, &[name], node.physical, node.logical, node.data_type);
+        column.repetition(node.repetition).ordinal(node.ordinal);
+        for (key, value) in node.attributes {
             column.attr(*key, *value);
         }
     }
@@ -99,8 +85,15 @@ fn visit<'a>(out: &mut impl Columns, node: &'a Type, path: &mut Vec<&'a str>, or
         count += 2;
     }
     let logical = logical_name(node);
-    let physical = physical_name(node);
-    out.push(path, &physical, logical.as_deref(), &data_type(node), repetition, ordinal, &attributes[..count]);
+    out.push(Node {
+        path,
+        physical: &physical_name(node),
+        logical: logical.as_deref(),
+        data_type: &data_type(node),
+        repetition,
+        ordinal,
+        attributes: &attributes[..count],
+    });
     if node.is_group() {
         for (i, child) in node.get_fields().iter().enumerate() {
             visit(out, child, path, i as u32);
