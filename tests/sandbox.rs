@@ -83,7 +83,17 @@ fn a_connector_that_wants_sockets_is_refused_at_load_and_nothing_else_changes() 
 fn format_connector_failures_are_per_file_errors_and_later_files_are_still_read() {
     let (runtime, registry, _plugins) = setup();
     let lake = tempfile::tempdir().unwrap();
-    for name in ["a.hostile", "loop.hostile", "alloc.hostile", "trap.hostile", "wide.hostile", "z.hostile"] {
+    let names = [
+        "a.hostile",
+        "loop.hostile",
+        "alloc.hostile",
+        "trap.hostile",
+        "wide.hostile",
+        "unsorted.hostile",
+        "fanout.hostile",
+        "z.hostile",
+    ];
+    for name in names {
         std::fs::write(lake.path().join(name), b"data").unwrap();
     }
     let out = tempfile::tempdir().unwrap();
@@ -102,7 +112,15 @@ fn format_connector_failures_are_per_file_errors_and_later_files_are_still_read(
     assert!(m.contains("deliberate panic in hostile-format"), "the panic message is reported: {m}");
     let (k, m) = kind("wide.hostile").unwrap();
     assert_eq!(k, "limit-exceeded", "{m}");
-    assert_eq!(report.item_errors.len(), 4);
+    // A packed schema that does not add up, or would unpack far beyond
+    // what the connector could have returned.
+    let (k, m) = kind("unsorted.hostile").unwrap();
+    assert_eq!(k, "malformed-answer", "{m}");
+    assert!(m.contains("hostile-format") && m.contains("string 1 ends at"), "{m}");
+    let (k, m) = kind("fanout.hostile").unwrap();
+    assert_eq!(k, "malformed-answer", "{m}");
+    assert!(m.contains("paths unpack to more than 64 MiB"), "{m}");
+    assert_eq!(report.item_errors.len(), 6);
     let run = support::Run::latest(out.path());
     assert_eq!(run.columns_of("file://test/lake/z.hostile").unwrap(), [("only".to_string(), "int32".to_string())]);
 }
