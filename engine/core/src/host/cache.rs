@@ -146,6 +146,12 @@ fn key(engine: &Engine, sha256: &str) -> String {
     hex(&hasher.0.finalize())
 }
 
+/// The SHA-256 of `bytes`, in lowercase hex: a plugin's identity, an
+/// output file's checksum.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// Lowercase hex of a byte string.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -179,7 +179,7 @@ impl Registry {
         files.sort();
         for file in files {
             let loaded = std::fs::read(&file).map_err(|e| format!("cannot read: {e}")).and_then(|wasm| {
-                let sha256 = super::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+                let sha256 = super::cache::sha256_hex(&wasm);
                 load_plugin(runtime, &wasm, sha256, Origin::Folder(file.clone()))
             });
             match loaded {

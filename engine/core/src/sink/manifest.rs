@@ -2,9 +2,8 @@
 //! last so that its presence means the run's output is complete.
 
 use super::{RunWriter, SinkError};
-use crate::host::cache::hex;
+use crate::host::cache::sha256_hex;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +68,7 @@ impl RunOutput {
                 let mut written = Vec::new();
                 for (path, bytes, entities) in files {
                     writer.put(&path, &bytes)?;
-                    let sha256 = hex(&Sha256::digest(&bytes));
+                    let sha256 = sha256_hex(&bytes);
                     written.push(ManifestEntry { path, bytes: bytes.len() as u64, sha256, entities });
                 }
                 Ok((writer, written))
