@@ -399,13 +399,14 @@ fn unpack(packed: PackedFileSchema, most: usize) -> Result<FileSchema, String> {
         if shared > previous.len() {
             return Err(format!("column {i} shares {shared} path segments; the one before has {}", previous.len()));
         }
-        let mut path = Vec::with_capacity(shared + c.added as usize);
-        path.extend_from_slice(&previous[..shared]);
         // What the shared segments would have cost the connector to return.
-        bytes += path.iter().map(|s: &String| s.len() + 8).sum::<usize>();
+        bytes += previous[..shared].iter().map(|s| s.len() + 8).sum::<usize>();
         if bytes > most {
             return Err(format!("column {i}'s paths unpack to more than {} MiB", most >> 20));
         }
+        // `added` is the connector's word: sized by the strings there are.
+        let mut path = Vec::with_capacity(shared + (c.added as usize).min(ends.len()));
+        path.extend_from_slice(&previous[..shared]);
         for _ in 0..c.added {
             path.push(next("path", i)?);
         }
@@ -558,6 +559,8 @@ mod tests {
         assert!(refused(schema("éINT64int64", &[1, 7, 12], one())).contains("string 0 ends at 1"));
         // Strings missing or left over.
         assert!(refused(schema("idINT64", &[2, 7], one())).contains("column 0's data type is missing"));
+        let many = vec![column(0, u32::MAX, false)];
+        assert!(refused(schema("idINT64int64", &[2, 7, 12], many)).contains("column 0's path is missing"));
         assert!(
             refused(schema("idINT64int64x", &[2, 7, 12, 13], one())).contains("4 strings, of which the columns use 3")
         );
