@@ -118,38 +118,43 @@ fn physical_name(node: &Type) -> Cow<'static, str> {
     })
 }
 
-fn unit(unit: &TimeUnit) -> &'static str {
-    match unit {
-        TimeUnit::MILLIS => "MILLIS",
-        TimeUnit::MICROS => "MICROS",
-        TimeUnit::NANOS => "NANOS",
-    }
-}
-
-fn short_unit(u: &TimeUnit) -> &'static str {
-    match u {
-        TimeUnit::MILLIS => "ms",
-        TimeUnit::MICROS => "us",
-        TimeUnit::NANOS => "ns",
-    }
-}
-
 /// The annotation as written in the file: the logical type when present,
-/// otherwise the legacy converted type.
-fn logical_name(node: &Type) -> Option<String> {
+/// otherwise the legacy converted type. The common ones are static strings:
+/// this runs for every column of every file.
+fn logical_name(node: &Type) -> Option<Cow<'static, str>> {
     let info = node.get_basic_info();
     if let Some(logical) = info.logical_type_ref() {
         return Some(match logical {
-            LogicalType::Integer(t) => {
-                format!("INTEGER({},{})", t.bit_width, if t.is_signed { "signed" } else { "unsigned" })
-            }
-            LogicalType::Decimal(d) => format!("DECIMAL({},{})", d.precision, d.scale),
-            LogicalType::Timestamp(t) => {
-                format!("TIMESTAMP({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" })
-            }
-            LogicalType::Time(t) => {
-                format!("TIME({},{})", unit(&t.unit), if t.is_adjusted_to_u_t_c { "UTC" } else { "local" })
-            }
+            LogicalType::Integer(t) => Cow::Borrowed(match (t.bit_width, t.is_signed) {
+                (8, true) => "INTEGER(8,signed)",
+                (16, true) => "INTEGER(16,signed)",
+                (32, true) => "INTEGER(32,signed)",
+                (64, true) => "INTEGER(64,signed)",
+                (8, false) => "INTEGER(8,unsigned)",
+                (16, false) => "INTEGER(16,unsigned)",
+                (32, false) => "INTEGER(32,unsigned)",
+                (64, false) => "INTEGER(64,unsigned)",
+                (width, signed) => {
+                    return Some(format!("INTEGER({width},{})", if signed { "signed" } else { "unsigned" }).into());
+                }
+            }),
+            LogicalType::Decimal(d) => format!("DECIMAL({},{})", d.precision, d.scale).into(),
+            LogicalType::Timestamp(t) => Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
+                (TimeUnit::MILLIS, true) => "TIMESTAMP(MILLIS,UTC)",
+                (TimeUnit::MICROS, true) => "TIMESTAMP(MICROS,UTC)",
+                (TimeUnit::NANOS, true) => "TIMESTAMP(NANOS,UTC)",
+                (TimeUnit::MILLIS, false) => "TIMESTAMP(MILLIS,local)",
+                (TimeUnit::MICROS, false) => "TIMESTAMP(MICROS,local)",
+                (TimeUnit::NANOS, false) => "TIMESTAMP(NANOS,local)",
+            }),
+            LogicalType::Time(t) => Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
+                (TimeUnit::MILLIS, true) => "TIME(MILLIS,UTC)",
+                (TimeUnit::MICROS, true) => "TIME(MICROS,UTC)",
+                (TimeUnit::NANOS, true) => "TIME(NANOS,UTC)",
+                (TimeUnit::MILLIS, false) => "TIME(MILLIS,local)",
+                (TimeUnit::MICROS, false) => "TIME(MICROS,local)",
+                (TimeUnit::NANOS, false) => "TIME(NANOS,local)",
+            }),
             LogicalType::Date => "DATE".into(),
             LogicalType::Bson => "BSON".into(),
             LogicalType::Json => "JSON".into(),
@@ -160,32 +165,32 @@ fn logical_name(node: &Type) -> Option<String> {
             LogicalType::Map => "MAP".into(),
             LogicalType::Float16 => "FLOAT16".into(),
             LogicalType::Variant(v) => match v.specification_version {
-                Some(version) => format!("VARIANT({version})"),
+                Some(version) => format!("VARIANT({version})").into(),
                 None => "VARIANT".into(),
             },
             LogicalType::Geometry(g) => match &g.crs {
-                Some(crs) => format!("GEOMETRY({crs})"),
+                Some(crs) => format!("GEOMETRY({crs})").into(),
                 None => "GEOMETRY".into(),
             },
             LogicalType::Geography(g) => {
                 let algorithm = g.algorithm().map(|a| a.to_string()).unwrap_or_default();
                 match &g.crs {
-                    Some(crs) => format!("GEOGRAPHY({algorithm},{crs})"),
-                    None => format!("GEOGRAPHY({algorithm})"),
+                    Some(crs) => format!("GEOGRAPHY({algorithm},{crs})").into(),
+                    None => format!("GEOGRAPHY({algorithm})").into(),
                 }
             }
             LogicalType::File => "FILE".into(),
             LogicalType::Unknown => "UNKNOWN".into(),
-            LogicalType::_Unknown { field_id } => format!("UNKNOWN_LOGICAL_TYPE({field_id})"),
+            LogicalType::_Unknown { field_id } => format!("UNKNOWN_LOGICAL_TYPE({field_id})").into(),
         });
     }
     match info.converted_type() {
         ConvertedType::NONE => None,
         ConvertedType::DECIMAL => match node {
-            Type::PrimitiveType { precision, scale, .. } => Some(format!("DECIMAL({precision},{scale})")),
+            Type::PrimitiveType { precision, scale, .. } => Some(format!("DECIMAL({precision},{scale})").into()),
             _ => Some("DECIMAL".into()),
         },
-        other => Some(other.to_string()),
+        other => Some(other.to_string().into()),
     }
 }
 
@@ -207,28 +212,28 @@ fn is_map(node: &Type) -> bool {
 
 /// The normalised type: the same names whatever the writer or the format
 /// (`int64`, `decimal(10,2)`, `timestamp[us, UTC]`, `list<string>`, `struct`).
-pub fn data_type(node: &Type) -> String {
+pub fn data_type(node: &Type) -> Cow<'static, str> {
     let repeated_leaf =
         node.get_basic_info().has_repetition() && node.get_basic_info().repetition() == PqRepetition::REPEATED;
     let base = value_type(node);
     // A repeated field outside a LIST annotation is a legacy one-level list.
-    if repeated_leaf && node.is_primitive() { format!("list<{base}>") } else { base }
+    if repeated_leaf && node.is_primitive() { format!("list<{base}>").into() } else { base }
 }
 
-fn value_type(node: &Type) -> String {
+fn value_type(node: &Type) -> Cow<'static, str> {
     match node {
         Type::GroupType { fields, .. } => {
             if is_list(node)
                 && let [repeated] = fields.as_slice()
             {
-                return format!("list<{}>", list_element_type(node.name(), repeated));
+                return format!("list<{}>", list_element_type(node.name(), repeated)).into();
             }
             if is_map(node)
                 && let [repeated] = fields.as_slice()
                 && let Type::GroupType { fields: kv, .. } = repeated.as_ref()
                 && let [key, value] = kv.as_slice()
             {
-                return format!("map<{}, {}>", value_type(key), value_type(value));
+                return format!("map<{}, {}>", value_type(key), value_type(value)).into();
             }
             "struct".into()
         }
@@ -240,7 +245,7 @@ fn value_type(node: &Type) -> String {
 
 /// The element type of a LIST, following the Parquet format's
 /// backward-compatibility rules for legacy two-level lists.
-fn list_element_type(list_name: &str, repeated: &Type) -> String {
+fn list_element_type(list_name: &str, repeated: &Type) -> Cow<'static, str> {
     match repeated {
         Type::PrimitiveType { .. } => value_type(repeated),
         Type::GroupType { fields, .. } => {
@@ -254,22 +259,41 @@ fn list_element_type(list_name: &str, repeated: &Type) -> String {
     }
 }
 
-fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, scale: i32) -> String {
+fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, scale: i32) -> Cow<'static, str> {
     let info = node.get_basic_info();
     if let Some(logical) = info.logical_type_ref() {
         match logical {
             LogicalType::Integer(t) => {
-                return format!("{}int{}", if t.is_signed { "" } else { "u" }, t.bit_width);
+                return Cow::Borrowed(match (t.bit_width, t.is_signed) {
+                    (8, true) => "int8",
+                    (16, true) => "int16",
+                    (32, true) => "int32",
+                    (64, true) => "int64",
+                    (8, false) => "uint8",
+                    (16, false) => "uint16",
+                    (32, false) => "uint32",
+                    (64, false) => "uint64",
+                    (width, signed) => return format!("{}int{width}", if signed { "" } else { "u" }).into(),
+                });
             }
-            LogicalType::Decimal(d) => return format!("decimal({},{})", d.precision, d.scale),
+            LogicalType::Decimal(d) => return format!("decimal({},{})", d.precision, d.scale).into(),
             LogicalType::Timestamp(t) => {
-                return if t.is_adjusted_to_u_t_c {
-                    format!("timestamp[{}, UTC]", short_unit(&t.unit))
-                } else {
-                    format!("timestamp[{}]", short_unit(&t.unit))
-                };
+                return Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
+                    (TimeUnit::MILLIS, true) => "timestamp[ms, UTC]",
+                    (TimeUnit::MICROS, true) => "timestamp[us, UTC]",
+                    (TimeUnit::NANOS, true) => "timestamp[ns, UTC]",
+                    (TimeUnit::MILLIS, false) => "timestamp[ms]",
+                    (TimeUnit::MICROS, false) => "timestamp[us]",
+                    (TimeUnit::NANOS, false) => "timestamp[ns]",
+                });
             }
-            LogicalType::Time(t) => return format!("time[{}]", short_unit(&t.unit)),
+            LogicalType::Time(t) => {
+                return Cow::Borrowed(match t.unit {
+                    TimeUnit::MILLIS => "time[ms]",
+                    TimeUnit::MICROS => "time[us]",
+                    TimeUnit::NANOS => "time[ns]",
+                });
+            }
             LogicalType::Date => return "date".into(),
             LogicalType::String | LogicalType::Enum => return "string".into(),
             LogicalType::Json => return "json".into(),
@@ -287,7 +311,7 @@ fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, 
         ConvertedType::UTF8 | ConvertedType::ENUM => return "string".into(),
         ConvertedType::JSON => return "json".into(),
         ConvertedType::BSON => return "bson".into(),
-        ConvertedType::DECIMAL => return format!("decimal({precision},{scale})"),
+        ConvertedType::DECIMAL => return format!("decimal({precision},{scale})").into(),
         ConvertedType::DATE => return "date".into(),
         ConvertedType::TIME_MILLIS => return "time[ms]".into(),
         ConvertedType::TIME_MICROS => return "time[us]".into(),
@@ -313,6 +337,6 @@ fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, 
         Physical::FLOAT => "float32".into(),
         Physical::DOUBLE => "float64".into(),
         Physical::BYTE_ARRAY => "binary".into(),
-        Physical::FIXED_LEN_BYTE_ARRAY => format!("fixed_binary({length})"),
+        Physical::FIXED_LEN_BYTE_ARRAY => format!("fixed_binary({length})").into(),
     }
 }

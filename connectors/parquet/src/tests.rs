@@ -469,3 +469,45 @@ fn a_zstd_page_declaring_a_huge_window_is_not_sampled() {
     assert!(!sampled.schema.columns.is_empty());
     assert!(sampled.samples.iter().all(|s| s.path != ["email"]), "{:?}", sampled.samples);
 }
+
+/// The type names spelled out as static strings (they are built for every
+/// column of every file) are the ones the general rule would write.
+#[test]
+fn static_type_names_follow_the_general_spelling() {
+    let mut fields = String::new();
+    for (unit, short) in [("MILLIS", "ms"), ("MICROS", "us"), ("NANOS", "ns")] {
+        for utc in [true, false] {
+            fields += &format!("optional int64 ts_{short}_{utc} (TIMESTAMP({unit},{utc}));\n");
+            let physical = if unit == "MILLIS" { "int32" } else { "int64" };
+            fields += &format!("optional {physical} t_{short}_{utc} (TIME({unit},{utc}));\n");
+        }
+    }
+    for width in [8, 16, 32, 64] {
+        for signed in [true, false] {
+            let physical = if width == 64 { "int64" } else { "int32" };
+            fields += &format!("optional {physical} i{width}_{signed} (INTEGER({width},{signed}));\n");
+        }
+    }
+    let bytes = file_with_schema(&format!("message m {{\n{fields}}}"));
+    let schema = read_schema::<Parquet>("t/types.parquet", &bytes, 64 * 1024).0.expect("schema");
+    for (unit, short) in [("MILLIS", "ms"), ("MICROS", "us"), ("NANOS", "ns")] {
+        for utc in [true, false] {
+            let zone = if utc { "UTC" } else { "local" };
+            let ts = column(&schema.columns, &format!("ts_{short}_{utc}"));
+            assert_eq!(ts.logical_type.as_deref(), Some(format!("TIMESTAMP({unit},{zone})").as_str()));
+            let normalised = if utc { format!("timestamp[{short}, UTC]") } else { format!("timestamp[{short}]") };
+            assert_eq!(ts.data_type, normalised);
+            let time = column(&schema.columns, &format!("t_{short}_{utc}"));
+            assert_eq!(time.logical_type.as_deref(), Some(format!("TIME({unit},{zone})").as_str()));
+            assert_eq!(time.data_type, format!("time[{short}]"));
+        }
+    }
+    for width in [8, 16, 32, 64] {
+        for signed in [true, false] {
+            let int = column(&schema.columns, &format!("i{width}_{signed}"));
+            let sign = if signed { "signed" } else { "unsigned" };
+            assert_eq!(int.logical_type.as_deref(), Some(format!("INTEGER({width},{sign})").as_str()));
+            assert_eq!(int.data_type, format!("{}int{width}", if signed { "" } else { "u" }));
+        }
+    }
+}

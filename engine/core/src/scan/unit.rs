@@ -124,6 +124,10 @@ pub(super) struct UnitCollector {
     spill_dir: Option<std::path::PathBuf>,
     /// Encoded columns of each distinct schema, and its index.
     columns: HashMap<Vec<u8>, u32>,
+    /// Where each asset is encoded, grown once: its columns, to be looked
+    /// up in `columns` (most files repeat a schema already there, and need
+    /// no allocation), then its record, kept at its exact size.
+    scratch: Vec<u8>,
     errors: Vec<ItemError>,
     max_errors: usize,
     count: u64,
@@ -148,6 +152,7 @@ impl UnitCollector {
             spilled: Vec::new(),
             spill_dir,
             columns: HashMap::new(),
+            scratch: Vec::new(),
             errors: Vec::new(),
             max_errors,
             count: 0,
@@ -161,13 +166,26 @@ impl UnitCollector {
             SchemaOutcome::Failed => (Found::Failed, Vec::new()),
             SchemaOutcome::Unchanged => (Found::Unchanged, Vec::new()),
             SchemaOutcome::Read(schema) => {
-                let encoded = postcard::to_allocvec(&schema.columns).expect("columns encode");
-                let next = self.columns.len() as u32;
-                (Found::Columns(*self.columns.entry(encoded).or_insert(next)), schema.attributes)
+                self.scratch.clear();
+                let encoded = postcard::to_extend(&schema.columns, std::mem::take(&mut self.scratch));
+                self.scratch = encoded.expect("columns encode");
+                let index = match self.columns.get(self.scratch.as_slice()) {
+                    Some(index) => *index,
+                    None => {
+                        let next = self.columns.len() as u32;
+                        self.columns.insert(self.scratch.clone(), next);
+                        next
+                    }
+                };
+                (Found::Columns(index), schema.attributes)
             }
         };
         let key = (asset.qualified_name.clone(), asset.type_name.clone());
-        let record = postcard::to_allocvec(&Frame::Record(Record { asset, schema, facts })).expect("record encodes");
+        self.scratch.clear();
+        let encoded =
+            postcard::to_extend(&Frame::Record(Record { asset, schema, facts }), std::mem::take(&mut self.scratch));
+        self.scratch = encoded.expect("record encodes");
+        let record = self.scratch.clone();
         self.bytes += record.len() + key.0.len() + key.1.len() + 64;
         self.records.push((key, record));
         self.count += 1;
