@@ -239,7 +239,11 @@ impl StateThread {
                         StateOp::Related(id) => state.related(&id)?,
                     }
                 }
-                state.finish().map(|(_, written)| written)
+                let (file, written) = state.finish()?;
+                if let Ok(file) = file.into_inner() {
+                    crate::sink::local::start_writeback(&file);
+                }
+                Ok(written)
             })
             .expect("a thread starts");
         StateThread { tx, batch: Vec::with_capacity(BATCH), thread }

@@ -10,7 +10,7 @@
 
 pub mod atlas;
 mod definition;
-mod local;
+pub(crate) mod local;
 mod manifest;
 pub mod relations;
 

@@ -36,7 +36,7 @@ pub use rules::{GroupingConfig, Rule, RuleConfig, RuleError};
 use crate::host::bindings::types::{Asset, AssetRef, Attribute, Column, Value};
 use sealed::Sealed;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use surveyor_sdk::qualified_name::join;
@@ -455,7 +455,16 @@ impl SetBuilder {
         let schema_count = self.counts.len() as u64;
         let variants: Vec<VariantSummary> = match self.kept.first() {
             Some(base) => {
-                self.kept.iter().enumerate().map(|(i, v)| diff(i == 0, &base.schema.columns, v, files(v))).collect()
+                let paths: Vec<String> = base.schema.columns.iter().map(|c| c.path.join(".")).collect();
+                let base = Base {
+                    types: paths
+                        .iter()
+                        .map(String::as_str)
+                        .zip(base.schema.columns.iter().map(|c| c.data_type.as_str()))
+                        .collect(),
+                    paths: &paths,
+                };
+                self.kept.iter().enumerate().map(|(i, v)| diff(i == 0, &base, v, files(v))).collect()
             }
             None => Vec::new(),
         };
@@ -514,24 +523,33 @@ impl SetBuilder {
     }
 }
 
-fn diff(is_base: bool, base: &[Column], v: &Kept, files: u64) -> VariantSummary {
+/// A set's schema as its variants are compared with it: worked out once
+/// for all of them (a set has up to [`MAX_VARIANTS`]).
+struct Base<'a> {
+    /// Each column's dotted path, in order.
+    paths: &'a [String],
+    /// Each column's type, by dotted path.
+    types: HashMap<&'a str, &'a str>,
+}
+
+/// How variant `v` differs from the set's schema.
+fn diff(is_base: bool, base: &Base<'_>, v: &Kept, files: u64) -> VariantSummary {
     let columns = &v.schema.columns;
-    let dotted = |c: &Column| c.path.join(".");
-    let base_types: HashMap<String, &str> = base.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
-    let own: HashMap<String, &str> = columns.iter().map(|c| (dotted(c), c.data_type.as_str())).collect();
+    let mut own = HashSet::with_capacity(columns.len());
     let mut added = Vec::new();
     let mut retyped = Vec::new();
     for c in columns.iter() {
-        let path = dotted(c);
-        match base_types.get(&path) {
-            None => added.push(path),
+        let path = c.path.join(".");
+        match base.types.get(path.as_str()) {
+            None => added.push(path.clone()),
             Some(t) if *t != c.data_type => {
-                retyped.push(Retyped { column: path, from: t.to_string(), to: c.data_type.clone() })
+                retyped.push(Retyped { column: path.clone(), from: t.to_string(), to: c.data_type.clone() })
             }
             _ => {}
         }
+        own.insert(path);
     }
-    let removed: Vec<String> = base.iter().map(dotted).filter(|p| !own.contains_key(p)).collect();
+    let removed: Vec<String> = base.paths.iter().filter(|p| !own.contains(*p)).cloned().collect();
     added.truncate(MAX_DIFF);
     retyped.truncate(MAX_DIFF);
     VariantSummary {
