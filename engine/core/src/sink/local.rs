@@ -38,7 +38,13 @@ impl Sink for LocalFolderSink {
         let runs = self.root.join("runs");
         let partial = runs.join(format!("{run_id}.partial"));
         std::fs::create_dir_all(&partial).map_err(|e| io(&partial, e))?;
-        Ok(Box::new(LocalRun { root: self.root.clone(), partial, done: runs.join(run_id), run_id: run_id.to_string() }))
+        Ok(Box::new(LocalRun {
+            root: self.root.clone(),
+            partial,
+            done: runs.join(run_id),
+            run_id: run_id.to_string(),
+            written: Vec::new(),
+        }))
     }
 }
 
@@ -47,6 +53,8 @@ struct LocalRun {
     partial: PathBuf,
     done: PathBuf,
     run_id: String,
+    /// The files put so far, synced before the manifest is written.
+    written: Vec<PathBuf>,
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
@@ -72,13 +80,27 @@ pub(crate) fn start_writeback(file: &std::fs::File) {
 
 impl RunWriter for LocalRun {
     fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        write_durably(&self.partial.join(name), bytes)
+        let path = self.partial.join(name);
+        write_durably(&path, bytes)?;
+        self.written.push(path);
+        Ok(())
     }
 
     fn commit(self: Box<Self>, manifest: &[u8]) -> Result<String, SinkError> {
-        // Data files reach the disk before the manifest that vouches for them.
-        let dir = std::fs::File::open(&self.partial).map_err(|e| io(&self.partial, e))?;
-        rustix::fs::syncfs(&dir).map_err(|e| io(&self.partial, e.into()))?;
+        // Data files reach the disk before the manifest that vouches for
+        // them: the run's files and folders only, not the whole file system
+        // (`syncfs` also waited for other programs' writes, and for the
+        // run's own work files, deleted right after).
+        let mut folders = std::collections::BTreeSet::from([self.partial.clone()]);
+        for path in &self.written {
+            let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+            file.sync_data().map_err(|e| io(path, e))?;
+            folders.extend(path.parent().map(Path::to_path_buf));
+        }
+        for folder in &folders {
+            let dir = std::fs::File::open(folder).map_err(|e| io(folder, e))?;
+            dir.sync_all().map_err(|e| io(folder, e))?;
+        }
         write_durably(&self.partial.join("manifest.json"), manifest)?;
         std::fs::rename(&self.partial, &self.done).map_err(|e| io(&self.done, e))?;
         if !super::completed(manifest) {
