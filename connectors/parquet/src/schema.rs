@@ -118,6 +118,34 @@ fn physical_name(node: &Type) -> Cow<'static, str> {
     })
 }
 
+/// An integer annotation's names: as written in the file, and normalised
+/// (none for a width Parquet does not allow, which the tree refuses).
+fn integer_names(width: i8, signed: bool) -> Option<(&'static str, &'static str)> {
+    Some(match (width, signed) {
+        (8, true) => ("INTEGER(8,signed)", "int8"),
+        (16, true) => ("INTEGER(16,signed)", "int16"),
+        (32, true) => ("INTEGER(32,signed)", "int32"),
+        (64, true) => ("INTEGER(64,signed)", "int64"),
+        (8, false) => ("INTEGER(8,unsigned)", "uint8"),
+        (16, false) => ("INTEGER(16,unsigned)", "uint16"),
+        (32, false) => ("INTEGER(32,unsigned)", "uint32"),
+        (64, false) => ("INTEGER(64,unsigned)", "uint64"),
+        _ => return None,
+    })
+}
+
+/// A timestamp annotation's names: as written in the file, and normalised.
+fn timestamp_names(unit: &TimeUnit, utc: bool) -> (&'static str, &'static str) {
+    match (unit, utc) {
+        (TimeUnit::MILLIS, true) => ("TIMESTAMP(MILLIS,UTC)", "timestamp[ms, UTC]"),
+        (TimeUnit::MICROS, true) => ("TIMESTAMP(MICROS,UTC)", "timestamp[us, UTC]"),
+        (TimeUnit::NANOS, true) => ("TIMESTAMP(NANOS,UTC)", "timestamp[ns, UTC]"),
+        (TimeUnit::MILLIS, false) => ("TIMESTAMP(MILLIS,local)", "timestamp[ms]"),
+        (TimeUnit::MICROS, false) => ("TIMESTAMP(MICROS,local)", "timestamp[us]"),
+        (TimeUnit::NANOS, false) => ("TIMESTAMP(NANOS,local)", "timestamp[ns]"),
+    }
+}
+
 /// The annotation as written in the file: the logical type when present,
 /// otherwise the legacy converted type. The common ones are static strings:
 /// this runs for every column of every file.
@@ -125,28 +153,15 @@ fn logical_name(node: &Type) -> Option<Cow<'static, str>> {
     let info = node.get_basic_info();
     if let Some(logical) = info.logical_type_ref() {
         return Some(match logical {
-            LogicalType::Integer(t) => Cow::Borrowed(match (t.bit_width, t.is_signed) {
-                (8, true) => "INTEGER(8,signed)",
-                (16, true) => "INTEGER(16,signed)",
-                (32, true) => "INTEGER(32,signed)",
-                (64, true) => "INTEGER(64,signed)",
-                (8, false) => "INTEGER(8,unsigned)",
-                (16, false) => "INTEGER(16,unsigned)",
-                (32, false) => "INTEGER(32,unsigned)",
-                (64, false) => "INTEGER(64,unsigned)",
-                (width, signed) => {
-                    return Some(format!("INTEGER({width},{})", if signed { "signed" } else { "unsigned" }).into());
+            LogicalType::Integer(t) => match integer_names(t.bit_width, t.is_signed) {
+                Some((logical, _)) => logical.into(),
+                None => {
+                    let sign = if t.is_signed { "signed" } else { "unsigned" };
+                    format!("INTEGER({},{sign})", t.bit_width).into()
                 }
-            }),
+            },
             LogicalType::Decimal(d) => format!("DECIMAL({},{})", d.precision, d.scale).into(),
-            LogicalType::Timestamp(t) => Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
-                (TimeUnit::MILLIS, true) => "TIMESTAMP(MILLIS,UTC)",
-                (TimeUnit::MICROS, true) => "TIMESTAMP(MICROS,UTC)",
-                (TimeUnit::NANOS, true) => "TIMESTAMP(NANOS,UTC)",
-                (TimeUnit::MILLIS, false) => "TIMESTAMP(MILLIS,local)",
-                (TimeUnit::MICROS, false) => "TIMESTAMP(MICROS,local)",
-                (TimeUnit::NANOS, false) => "TIMESTAMP(NANOS,local)",
-            }),
+            LogicalType::Timestamp(t) => timestamp_names(&t.unit, t.is_adjusted_to_u_t_c).0.into(),
             LogicalType::Time(t) => Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
                 (TimeUnit::MILLIS, true) => "TIME(MILLIS,UTC)",
                 (TimeUnit::MICROS, true) => "TIME(MICROS,UTC)",
@@ -264,29 +279,13 @@ fn primitive_type(node: &Type, physical: Physical, length: i32, precision: i32, 
     if let Some(logical) = info.logical_type_ref() {
         match logical {
             LogicalType::Integer(t) => {
-                return Cow::Borrowed(match (t.bit_width, t.is_signed) {
-                    (8, true) => "int8",
-                    (16, true) => "int16",
-                    (32, true) => "int32",
-                    (64, true) => "int64",
-                    (8, false) => "uint8",
-                    (16, false) => "uint16",
-                    (32, false) => "uint32",
-                    (64, false) => "uint64",
-                    (width, signed) => return format!("{}int{width}", if signed { "" } else { "u" }).into(),
-                });
+                return match integer_names(t.bit_width, t.is_signed) {
+                    Some((_, normalised)) => normalised.into(),
+                    None => format!("{}int{}", if t.is_signed { "" } else { "u" }, t.bit_width).into(),
+                };
             }
             LogicalType::Decimal(d) => return format!("decimal({},{})", d.precision, d.scale).into(),
-            LogicalType::Timestamp(t) => {
-                return Cow::Borrowed(match (&t.unit, t.is_adjusted_to_u_t_c) {
-                    (TimeUnit::MILLIS, true) => "timestamp[ms, UTC]",
-                    (TimeUnit::MICROS, true) => "timestamp[us, UTC]",
-                    (TimeUnit::NANOS, true) => "timestamp[ns, UTC]",
-                    (TimeUnit::MILLIS, false) => "timestamp[ms]",
-                    (TimeUnit::MICROS, false) => "timestamp[us]",
-                    (TimeUnit::NANOS, false) => "timestamp[ns]",
-                });
-            }
+            LogicalType::Timestamp(t) => return timestamp_names(&t.unit, t.is_adjusted_to_u_t_c).1.into(),
             LogicalType::Time(t) => {
                 return Cow::Borrowed(match t.unit {
                     TimeUnit::MILLIS => "time[ms]",
