@@ -240,9 +240,7 @@ impl StateThread {
                     }
                 }
                 let (file, written) = state.finish()?;
-                if let Ok(file) = file.into_inner() {
-                    crate::sink::local::start_writeback(&file);
-                }
+                crate::sink::start_writeback(file.get_ref());
                 Ok(written)
             })
             .expect("a thread starts");

@@ -10,12 +10,13 @@
 
 pub mod atlas;
 mod definition;
-pub(crate) mod local;
+mod local;
 mod manifest;
 pub mod relations;
 
 pub use definition::SinkDefinition;
 pub use local::LocalFolderSink;
+pub(crate) use local::start_writeback;
 pub use manifest::{Manifest, ManifestEntry, RunOutput, completed};
 
 /// Where runs are written.
