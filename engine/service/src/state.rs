@@ -183,8 +183,10 @@ pub struct SourceRow {
     pub connection_sealed: String,
 }
 
+/// Always three fractional digits, so that the strings sort as the times do
+/// (`03.6Z` would sort after `03.639Z`).
 pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map(|t| format!("{t:.3}")).unwrap_or_default()
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -1002,4 +1004,20 @@ impl Db {
 
 fn is_unique(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn timestamps_have_three_fractional_digits_and_sort_as_the_times_do() {
+        let times = [1_764_896_763_600, 1_764_896_763_639, 1_764_896_764_000];
+        let text: Vec<String> = times.iter().map(|&ms| rfc3339(ms)).collect();
+        assert_eq!(text[0], "2025-12-05T01:06:03.600Z");
+        assert_eq!(text[2], "2025-12-05T01:06:04.000Z");
+        let mut sorted = text.clone();
+        sorted.sort();
+        assert_eq!(sorted, text);
+    }
 }

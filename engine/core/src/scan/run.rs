@@ -231,8 +231,9 @@ pub enum ScanError {
     Unit(String),
 }
 
+/// RFC 3339 with exactly three fractional digits, so that the strings sort as the times do.
 pub(super) fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+    format!("{:.3}", jiff::Timestamp::now())
 }
 
 /// A new run id: UTC time plus a random suffix, sortable by start time.
