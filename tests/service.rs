@@ -196,7 +196,7 @@ fn sources_scans_and_runs_with_secrets_kept_out_of_sight() {
         "trigger": {"kind": "recurring", "interval": "days", "hours": [3], "minutes": [0], "time_zone": "Europe/Berlin"}});
     let (status, created) = svc.admin("POST", "/v1/scans", Some(scan));
     assert_eq!(status, 201, "{created}");
-    assert!(created["next_run_at"].as_str().unwrap().ends_with(":00:00Z"), "{created}");
+    assert!(created["next_run_at"].as_str().unwrap().ends_with(":00:00.000Z"), "{created}");
     // Bad triggers and scopes: precise 400s.
     let (status, e) = svc.admin(
         "POST",

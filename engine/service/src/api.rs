@@ -1096,7 +1096,7 @@ async fn preview_trigger(_: Admin, ApiJson(trigger): ApiJson<Trigger>) -> ApiRes
     while let Some(t) = at
         && next.len() < 5
     {
-        next.push(t.to_string());
+        next.push(format!("{t:.3}"));
         at = schedule.next_after(t);
     }
     Ok(Json(TriggerPreview { next }))
