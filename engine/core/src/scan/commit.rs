@@ -435,6 +435,7 @@ pub fn commit(
         }
     }
     merging.join().map_err(|_| ScanError::Unit("merging the unit results failed (panicked)".into()))?;
+    let merged_ms = begun.elapsed().as_millis() as u64;
     for set in grouper.finish() {
         let (asset, schema, summary) = set.map_err(|e| sets_error(work, e))?;
         write(&asset, schema.as_ref(), &mut output)?;
@@ -450,6 +451,7 @@ pub fn commit(
         }
         report.counts.resource_sets += 1;
     }
+    let sets_ms = begun.elapsed().as_millis() as u64;
     // Relationships last, when both their ends are in the catalog. An
     // incremental run may point at what only the last run wrote.
     if plan.modified_since.is_some()
@@ -521,7 +523,8 @@ pub fn commit(
     output.put("report.json", report_bytes, None)?;
     let (location, _) = output.commit(report.status.as_str(), report.finished_at.clone())?;
     report.location = Some(location);
-    tracing::debug!(ms = begun.elapsed().as_millis() as u64, "commit ends");
+    // Milliseconds since the commit began, at the end of each phase.
+    tracing::debug!(merged_ms, sets_ms, ms = begun.elapsed().as_millis() as u64, "commit ends");
     Ok(Committed { report, state_written })
 }
 
