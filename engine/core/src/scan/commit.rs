@@ -326,7 +326,7 @@ pub fn commit(
         modified_since: plan
             .modified_since
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms + 1).ok())
-            .map(|t| t.to_string()),
+            .map(|t| format!("{t:.3}")),
         previous_run_id: None,
         counts: Counts {
             files: counts.files,
