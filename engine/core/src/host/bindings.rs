@@ -78,6 +78,8 @@ pub mod packed_schema {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "surveyor:connector/packed-schema-format@0.1.5",
+        // PartialEq: a packed schema is compared with the one before (format.rs).
+        additional_derives: [PartialEq],
         with: {
             "surveyor:connector/types": super::source::surveyor::connector::types,
             "surveyor:connector/log": super::source::surveyor::connector::log,

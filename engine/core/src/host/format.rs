@@ -9,7 +9,7 @@ use super::bindings::packed_sampling::exports::surveyor::connector::packed_sampl
 };
 use super::bindings::packed_schema::exports::surveyor::connector::format_connector as packed_schema_types;
 use super::bindings::packed_schema::exports::surveyor::connector::packed_schema::{
-    self, GuestIndices as PackedSchemaIndices, PackedFileSchema,
+    self, GuestIndices as PackedSchemaIndices, PackedColumn, PackedFileSchema,
 };
 use super::bindings::sampling::exports::surveyor::connector::format_connector as sampling_types;
 use super::bindings::sampling::exports::surveyor::connector::format_sampler::{
@@ -21,7 +21,7 @@ use super::bindings::selective_sampling::exports::surveyor::connector::packed_sa
 use super::bindings::selective_sampling::exports::surveyor::connector::selective_sampler::{
     self, ColumnKinds, GuestIndices as SelectiveIndices, SampleRequest,
 };
-use super::bindings::types::{self, Column, ConnectorError, ErrorKind};
+use super::bindings::types::{self, Attribute, Column, ConnectorError, ErrorKind};
 use super::bindings::{FileInput, FileSchema, log};
 use super::error::PluginError;
 use super::sandbox::{Limits, SandboxContext, Sandboxed, new_store};
@@ -174,6 +174,32 @@ pub struct FormatInstance {
     packed: Option<packed_schema::Guest>,
     sampler: Option<Sampler<selective_sampler::Guest, packed_sampler::Guest, format_sampler::Guest>>,
     plugin: String,
+    last: Option<LastPacked>,
+}
+
+/// A file's schema, its columns shared with other files' when they are the same.
+pub struct SharedSchema {
+    pub columns: Arc<Vec<Column>>,
+    /// Format facts of this file.
+    pub attributes: Vec<Attribute>,
+}
+
+/// The last packed columns this instance unpacked, and what they became.
+/// The files of a table mostly share their schema, so the next file's
+/// packed columns are compared with these rather than unpacked again: the
+/// unpacked strings were most of a schema worker's allocations, and a
+/// shared copy is encoded once into the unit's result.
+struct LastPacked {
+    text: String,
+    ends: Vec<u32>,
+    columns: Vec<PackedColumn>,
+    unpacked: Arc<Vec<Column>>,
+}
+
+/// A connector's answer to `read-schema`, before it is unpacked.
+enum Answer {
+    Packed(PackedFileSchema),
+    Plain(FileSchema),
 }
 
 /// A schema with the samples of its columns (none from a connector that
@@ -217,7 +243,7 @@ impl FormatInstance {
             }
             None => None,
         };
-        Ok(FormatInstance { store, bindings, packed, sampler, plugin: name })
+        Ok(FormatInstance { store, bindings, packed, sampler, plugin: name, last: None })
     }
 
     pub fn plugin(&self) -> &str {
@@ -241,6 +267,67 @@ impl FormatInstance {
         tail: &mut Vec<u8>,
         config: &str,
     ) -> (Result<FileSchema, PluginError>, ReadStats) {
+        let (answer, stats) = self.call_read_schema(storage, path, size, tail, config);
+        let schema = answer.and_then(|answer| match answer {
+            Answer::Packed(packed) => unpack(packed, self.memory_limit()).map_err(|m| self.malformed(m)),
+            Answer::Plain(schema) => Ok(schema),
+        });
+        (schema, stats)
+    }
+
+    /// [`Self::read_schema`], with the columns shared with the last file's
+    /// when the connector packed the same ones. `prepare` is applied once to
+    /// columns as they are unpacked, so it must be the same on every call.
+    pub fn read_shared_schema(
+        &mut self,
+        storage: &Arc<dyn Storage>,
+        path: &str,
+        size: u64,
+        tail: &mut Vec<u8>,
+        prepare: impl FnOnce(&mut [Column]),
+    ) -> (Result<SharedSchema, PluginError>, ReadStats) {
+        let (answer, stats) = self.call_read_schema(storage, path, size, tail, "");
+        let schema = answer.and_then(|answer| match answer {
+            Answer::Packed(packed) => {
+                if let Some(last) = &self.last
+                    && last.text == packed.text
+                    && last.ends == packed.ends
+                    && last.columns == packed.columns
+                {
+                    return Ok(SharedSchema { columns: last.unpacked.clone(), attributes: packed.attributes });
+                }
+                let (text, ends, columns) = (packed.text.clone(), packed.ends.clone(), packed.columns.clone());
+                let mut schema = unpack(packed, self.memory_limit()).map_err(|m| self.malformed(m))?;
+                prepare(&mut schema.columns);
+                let unpacked = Arc::new(schema.columns);
+                self.last = Some(LastPacked { text, ends, columns, unpacked: unpacked.clone() });
+                Ok(SharedSchema { columns: unpacked, attributes: schema.attributes })
+            }
+            Answer::Plain(mut schema) => {
+                prepare(&mut schema.columns);
+                Ok(SharedSchema { columns: Arc::new(schema.columns), attributes: schema.attributes })
+            }
+        });
+        (schema, stats)
+    }
+
+    /// Unpacked, a schema may be no larger than the connector could have returned it.
+    fn memory_limit(&self) -> usize {
+        self.store.data().sandbox.limits().memory_bytes
+    }
+
+    fn malformed(&self, message: String) -> PluginError {
+        PluginError::Malformed { plugin: self.plugin.clone(), message }
+    }
+
+    fn call_read_schema(
+        &mut self,
+        storage: &Arc<dyn Storage>,
+        path: &str,
+        size: u64,
+        tail: &mut Vec<u8>,
+        config: &str,
+    ) -> (Result<Answer, PluginError>, ReadStats) {
         let state = self.store.data_mut();
         state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
         state.sandbox.start_call();
@@ -250,24 +337,20 @@ impl FormatInstance {
                 let input = packed_schema_types::FileInput { path, size, tail: tail_bytes, config };
                 let r = packed.call_read_packed_schema(&mut self.store, &input);
                 *tail = input.tail;
-                // Unpacked, no larger than the connector could have returned it.
-                let most = self.store.data().sandbox.limits().memory_bytes;
-                r.map(|r| r.map(|packed| unpack(packed, most)))
+                r.map(|r| r.map(Answer::Packed))
             }
             None => {
                 let input = FileInput { path, size, tail: tail_bytes, config };
                 let r = self.bindings.surveyor_connector_format_connector().call_read_schema(&mut self.store, &input);
                 *tail = input.tail;
-                r.map(|r| r.map(Ok))
+                r.map(|r| r.map(Answer::Plain))
             }
         };
         let file = self.store.data_mut().file.take();
         let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
-        let plugin = || self.plugin.clone();
         let result = match r {
-            Ok(Ok(Ok(schema))) => Ok(schema),
-            Ok(Ok(Err(message))) => Err(PluginError::Malformed { plugin: plugin(), message }),
-            Ok(Err(error)) => Err(PluginError::Returned { plugin: plugin(), error }),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
             Err(e) => Err(PluginError::from_trap(&self.plugin, e, &self.store.data().sandbox)),
         };
         (result, stats)

@@ -8,8 +8,8 @@ use crate::classify;
 use crate::classify::plugins::{PluginClassifiers, PluginFailure, classify_column};
 use crate::host::bindings::sampling::exports::surveyor::connector::format_sampler::SampleLimits;
 use crate::host::bindings::types::{Asset, ConnectorError, ErrorKind, FileRef};
-use crate::host::bindings::{FileSchema, ScanRequest, ScanSummary};
-use crate::host::format::{FormatInstance, Sampled};
+use crate::host::bindings::{ScanRequest, ScanSummary};
+use crate::host::format::{FormatInstance, Sampled, SharedSchema};
 use crate::host::source::{ScanOutput, SourceCapabilities};
 use crate::host::{Plugin, PluginError, Registry, Runtime};
 use crate::report::ItemError;
@@ -75,7 +75,7 @@ enum Out {
 pub(super) enum SchemaOutcome {
     /// Not a file, or no format connector handles it (or the rule set skips its format).
     Skipped,
-    Read(FileSchema),
+    Read(SharedSchema),
     /// A format connector tried and failed (the error is reported separately).
     Failed,
     /// Incremental run: unchanged since the last run; the commit takes its
@@ -347,17 +347,18 @@ fn read_file(
     options: &ScanOptions,
     plugins: &mut Option<PluginClassifiers<'_>>,
     failures: &mut Vec<PluginFailure>,
-) -> (Result<FileSchema, PluginError>, crate::host::format::ReadStats) {
+) -> (Result<SharedSchema, PluginError>, crate::host::format::ReadStats) {
     let Some(classifier) = &options.classifier else {
         #[cfg(feature = "bench-native")]
         if options.native_parquet && instance.plugin() == "parquet" {
-            return super::native::read_parquet(storage, &file.path, file.size, tail.clone());
+            let (result, stats) = super::native::read_parquet(storage, &file.path, file.size, tail.clone());
+            let shared = |s: crate::host::bindings::FileSchema| SharedSchema {
+                columns: Arc::new(s.columns),
+                attributes: s.attributes,
+            };
+            return (result.map(shared), stats);
         }
-        let (mut result, stats) = instance.read_schema(storage, &file.path, file.size, tail, "");
-        if let Ok(schema) = &mut result {
-            classify::labels::strip(&mut schema.columns);
-        }
-        return (result, stats);
+        return instance.read_shared_schema(storage, &file.path, file.size, tail, classify::labels::strip);
     };
     let (max_rows, max_bytes) = classifier.limits();
     let limits = SampleLimits { max_rows, max_bytes_per_column: max_bytes };
@@ -389,7 +390,7 @@ fn read_file(
                 column.attributes.push(labels.to_attribute());
             }
         }
-        schema
+        SharedSchema { columns: Arc::new(schema.columns), attributes: schema.attributes }
     });
     (result, stats)
 }

@@ -21,8 +21,8 @@ use crate::report::ItemError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 /// Magic of a unit result stream.
 pub const UNIT_MAGIC: &[u8; 4] = b"SVU1";
@@ -124,6 +124,12 @@ pub(super) struct UnitCollector {
     spill_dir: Option<std::path::PathBuf>,
     /// Encoded columns of each distinct schema, and its index.
     columns: HashMap<Vec<u8>, u32>,
+    /// The index of each of the last few shared copies of columns seen (a
+    /// schema worker hands the same copy on for the files of a table that
+    /// share their schema): such a file's columns are not encoded again.
+    /// Weak: the copies are not kept alive here, and while a `Weak` is held
+    /// no other copy can take its address.
+    recent: Vec<(Weak<Vec<Column>>, u32)>,
     /// Where each asset is encoded, grown once: its columns, to be looked
     /// up in `columns` (most files repeat a schema already there, and need
     /// no allocation), then its record, kept at its exact size.
@@ -133,6 +139,9 @@ pub(super) struct UnitCollector {
     count: u64,
     spill_at: usize,
 }
+
+/// Shared copies of columns a unit remembers (see `UnitCollector::recent`).
+const RECENT_COLUMNS: usize = 32;
 
 /// Records held in memory by a unit before they are sorted and written aside.
 pub const SPILL_BYTES: usize = 64 << 20;
@@ -152,6 +161,7 @@ impl UnitCollector {
             spilled: Vec::new(),
             spill_dir,
             columns: HashMap::new(),
+            recent: Vec::new(),
             scratch: Vec::new(),
             errors: Vec::new(),
             max_errors,
@@ -165,20 +175,7 @@ impl UnitCollector {
             SchemaOutcome::Skipped => (Found::None, Vec::new()),
             SchemaOutcome::Failed => (Found::Failed, Vec::new()),
             SchemaOutcome::Unchanged => (Found::Unchanged, Vec::new()),
-            SchemaOutcome::Read(schema) => {
-                self.scratch.clear();
-                let encoded = postcard::to_extend(&schema.columns, std::mem::take(&mut self.scratch));
-                self.scratch = encoded.expect("columns encode");
-                let index = match self.columns.get(self.scratch.as_slice()) {
-                    Some(index) => *index,
-                    None => {
-                        let next = self.columns.len() as u32;
-                        self.columns.insert(self.scratch.clone(), next);
-                        next
-                    }
-                };
-                (Found::Columns(index), schema.attributes)
-            }
+            SchemaOutcome::Read(schema) => (Found::Columns(self.columns_index(&schema.columns)), schema.attributes),
         };
         let key = (asset.qualified_name.clone(), asset.type_name.clone());
         self.scratch.clear();
@@ -193,6 +190,30 @@ impl UnitCollector {
             self.spill()?;
         }
         Ok(())
+    }
+
+    /// The index of `columns` among the unit's distinct schemas.
+    fn columns_index(&mut self, columns: &Arc<Vec<Column>>) -> u32 {
+        if let Some((_, index)) = self.recent.iter().find(|(c, _)| std::ptr::eq(c.as_ptr(), Arc::as_ptr(columns))) {
+            return *index;
+        }
+        self.scratch.clear();
+        let encoded = postcard::to_extend(&**columns, std::mem::take(&mut self.scratch));
+        self.scratch = encoded.expect("columns encode");
+        let index = match self.columns.get(self.scratch.as_slice()) {
+            Some(index) => *index,
+            None => {
+                let next = self.columns.len() as u32;
+                self.columns.insert(self.scratch.clone(), next);
+                next
+            }
+        };
+        // One or two copies a worker are current at a time: room for 16 workers.
+        if self.recent.len() == RECENT_COLUMNS {
+            self.recent.remove(0);
+        }
+        self.recent.push((Arc::downgrade(columns), index));
+        index
     }
 
     fn spill(&mut self) -> std::io::Result<()> {
@@ -469,7 +490,7 @@ pub(super) fn run_planned_unit<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::bindings::FileSchema;
+    use crate::host::format::SharedSchema;
 
     fn asset(i: u64) -> Asset {
         Asset {
@@ -513,9 +534,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = UnitCollector::new(10, None);
         for i in 0..6u64 {
-            let mut schema = FileSchema { columns: vec![], attributes: vec![] };
+            let mut columns = vec![];
             for k in 0..=(i % 3) {
-                schema.columns.push(Column {
+                columns.push(Column {
                     path: vec![format!("c{k}")],
                     physical_type: "INT32".into(),
                     logical_type: None,
@@ -526,7 +547,7 @@ mod tests {
                     attributes: vec![],
                 });
             }
-            c.asset(asset(i), SchemaOutcome::Read(schema)).unwrap();
+            c.asset(asset(i), read(columns)).unwrap();
         }
         let path = dir.path().join("unit.svu");
         let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
@@ -542,6 +563,43 @@ mod tests {
         assert_eq!(widths(UnitReader::open(&path).unwrap()), expected);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(widths(UnitReader::new(&bytes[..]).unwrap()), expected);
+    }
+
+    fn read(columns: Vec<Column>) -> SchemaOutcome {
+        SchemaOutcome::Read(SharedSchema { columns: Arc::new(columns), attributes: vec![] })
+    }
+
+    #[test]
+    fn a_shared_copy_of_columns_and_an_equal_one_are_one_schema() {
+        let column = |name: &str| Column {
+            path: vec![name.into()],
+            physical_type: "INT32".into(),
+            logical_type: None,
+            data_type: "int32".into(),
+            repetition: crate::host::bindings::types::Repetition::Optional,
+            nullable: true,
+            ordinal: 0,
+            attributes: vec![],
+        };
+        let mut c = UnitCollector::new(10, None);
+        let shared = Arc::new(vec![column("a")]);
+        for i in 0..3 {
+            let schema = SharedSchema { columns: shared.clone(), attributes: vec![] };
+            c.asset(asset(i), SchemaOutcome::Read(schema)).unwrap();
+        }
+        c.asset(asset(3), read(vec![column("a")])).unwrap();
+        c.asset(asset(4), read(vec![column("b")])).unwrap();
+        // A copy dropped, and another allocated in its place, is not taken for it.
+        drop(shared);
+        c.asset(asset(5), read(vec![column("c")])).unwrap();
+        assert_eq!(c.columns.len(), 3, "a, b and c");
+        let (_, bytes) = c.write(UnitOutcome::Completed, UnitCounts::default(), vec![], Vec::new()).unwrap();
+        let mut r = UnitReader::new(&bytes[..]).unwrap();
+        let mut names = Vec::new();
+        while let Some((_, columns)) = r.next_record().unwrap() {
+            names.push(columns.unwrap()[0].path[0].clone());
+        }
+        assert_eq!(names, ["a", "a", "a", "a", "b", "c"]);
     }
 
     #[test]
