@@ -7,9 +7,9 @@
 use crate::host::PluginError;
 use crate::host::bindings::FileSchema;
 use crate::host::bindings::types::{Attribute, Column, ConnectorError, ErrorKind, Repetition, Value};
-use crate::host::format::ReadStats;
+use crate::host::format::{ReadStats, SharedSchema};
 use crate::storage::Storage;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use surveyor_connector_parquet::{Config, Parquet};
 use surveyor_sdk::{FileInput, FileReader, Format, LogLevel};
@@ -30,7 +30,32 @@ impl FileReader for Reader<'_> {
     fn log(&self, _level: LogLevel, _message: &str) {}
 }
 
-pub fn read_parquet(
+thread_local! {
+    /// This worker's last columns: shared with the next file when equal, as
+    /// the sandboxed path shares them (`FormatInstance::read_shared_schema`),
+    /// so that the comparison measures the sandbox and nothing else.
+    static LAST: RefCell<Option<Arc<Vec<Column>>>> = const { RefCell::new(None) };
+}
+
+/// The file's schema, its columns shared with the last file's on this thread when equal.
+pub fn read_shared_parquet(
+    storage: &Arc<dyn Storage>,
+    path: &str,
+    size: u64,
+    tail: Vec<u8>,
+) -> (Result<SharedSchema, PluginError>, ReadStats) {
+    let (result, stats) = read_parquet(storage, path, size, tail);
+    let result = result.map(|s| {
+        let columns = LAST.with_borrow_mut(|last| match last {
+            Some(last) if **last == s.columns => last.clone(),
+            _ => last.insert(Arc::new(s.columns)).clone(),
+        });
+        SharedSchema { columns, attributes: s.attributes }
+    });
+    (result, stats)
+}
+
+fn read_parquet(
     storage: &Arc<dyn Storage>,
     path: &str,
     size: u64,

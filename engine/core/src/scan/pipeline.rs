@@ -351,12 +351,7 @@ fn read_file(
     let Some(classifier) = &options.classifier else {
         #[cfg(feature = "bench-native")]
         if options.native_parquet && instance.plugin() == "parquet" {
-            let (result, stats) = super::native::read_parquet(storage, &file.path, file.size, tail.clone());
-            let shared = |s: crate::host::bindings::FileSchema| SharedSchema {
-                columns: Arc::new(s.columns),
-                attributes: s.attributes,
-            };
-            return (result.map(shared), stats);
+            return super::native::read_shared_parquet(storage, &file.path, file.size, tail.clone());
         }
         return instance.read_shared_schema(storage, &file.path, file.size, tail, classify::labels::strip);
     };
