@@ -50,6 +50,20 @@ pub struct FormatState {
     plugin: String,
 }
 
+impl FormatState {
+    /// Grants the call about to start reads of this one file.
+    fn open(&mut self, storage: &Arc<dyn Storage>, path: &str, size: u64) {
+        self.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
+        self.sandbox.start_call();
+    }
+
+    /// Ends the grant; what the call read besides the tail.
+    fn close(&mut self) -> ReadStats {
+        let file = self.file.take();
+        file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default()
+    }
+}
+
 impl Sandboxed for FormatState {
     fn sandbox(&mut self) -> &mut SandboxContext {
         &mut self.sandbox
@@ -328,9 +342,7 @@ impl FormatInstance {
         tail: &mut Vec<u8>,
         config: &str,
     ) -> (Result<Answer, PluginError>, ReadStats) {
-        let state = self.store.data_mut();
-        state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
-        state.sandbox.start_call();
+        self.store.data_mut().open(storage, path, size);
         let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
         let r = match &self.packed {
             Some(packed) => {
@@ -346,8 +358,7 @@ impl FormatInstance {
                 r.map(|r| r.map(Answer::Plain))
             }
         };
-        let file = self.store.data_mut().file.take();
-        let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
+        let stats = self.store.data_mut().close();
         let result = match r {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => Err(PluginError::Returned { plugin: self.plugin.clone(), error }),
@@ -377,9 +388,7 @@ impl FormatInstance {
             let (r, stats) = self.read_schema(storage, path, size, tail, config);
             return (r.map(|schema| Sampled { schema, samples: Vec::new() }), stats);
         };
-        let state = self.store.data_mut();
-        state.file = Some(OpenFile { storage: storage.clone(), path: path.to_string(), size, reads: 0, bytes: 0 });
-        state.sandbox.start_call();
+        self.store.data_mut().open(storage, path, size);
         let (path, tail_bytes, config) = (path.to_string(), std::mem::take(tail), config.to_string());
         // Samplers older than 0.1.4 return every column's sample.
         let older = !matches!(sampler, Sampler::Selective(_));
@@ -429,8 +438,7 @@ impl FormatInstance {
                 })
             }
         };
-        let file = self.store.data_mut().file.take();
-        let stats = file.map(|f| ReadStats { extra_reads: f.reads, extra_bytes: f.bytes }).unwrap_or_default();
+        let stats = self.store.data_mut().close();
         let result = match r {
             Ok(Ok(mut sampled)) => {
                 if older {
