@@ -5,7 +5,7 @@
 use super::commit::{CommitPlan, commit};
 use super::resource_sets::{GroupingConfig, RuleError, SetSummary};
 use super::state::{SourceState, StateError};
-use super::unit::{UnitCollector, UnitCounts, UnitOutcome, run_planned_unit};
+use super::unit::{UnitCollector, UnitCounts, UnitOutcome, scan_planned_unit};
 use super::units::{PlanError, PlannedUnit, UnitSize, UnitSpec, plan_listed};
 use crate::host::{Limits, Plugin, Registry, Runtime};
 use crate::report::ItemError;
@@ -335,6 +335,15 @@ pub fn run_scan(
                     .expect("spawn planner");
             }
         }
+        // A unit's result is written on a thread of its own while the next
+        // unit starts: written on this thread, the 5-10 ms it takes left the
+        // other core idle at every unit's end (BENCHMARKS.md §1).
+        let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<(), ScanError>>> = None;
+        let written = |writing: Option<std::thread::ScopedJoinHandle<'_, Result<(), ScanError>>>| {
+            writing.map_or(Ok(()), |w| {
+                w.join().unwrap_or_else(|_| Err(ScanError::Unit("writing a unit's result failed (panicked)".into())))
+            })
+        };
         for next in rx {
             let path = work.0.join(format!("unit-{:06}.svu", results.len()));
             results.push(path.clone());
@@ -345,15 +354,24 @@ pub fn run_scan(
                     break;
                 }
             };
+            let scanned = scan_planned_unit(runtime, registry, source, &unit.spec, unit.listing, &options)?;
+            let completed = scanned.outcome == UnitOutcome::Completed;
+            // At most one result waits to be written (units bound memory).
+            written(writing.take())?;
             let file = std::fs::File::create(&path).map_err(|e| ScanError::Unit(format!("{}: {e}", path.display())))?;
-            let out = std::io::BufWriter::new(file);
-            let (summary, _) = run_planned_unit(runtime, registry, source, &unit.spec, unit.listing, &options, out)?;
-            if summary.outcome != UnitOutcome::Completed {
+            let write = move || scanned.write(std::io::BufWriter::new(file)).map(drop);
+            writing = Some(
+                std::thread::Builder::new()
+                    .name("surveyor-unit-out".into())
+                    .spawn_scoped(scope, write)
+                    .expect("a thread starts"),
+            );
+            if !completed {
                 options.cancel.store(true, Ordering::Relaxed);
                 break;
             }
         }
-        Ok(())
+        written(writing)
     })?;
 
     let plan = CommitPlan {

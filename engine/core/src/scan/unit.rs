@@ -441,20 +441,36 @@ pub fn run_unit<W: Write>(
     options: &ScanOptions,
     out: W,
 ) -> Result<(UnitSummary, W), super::ScanError> {
-    run_planned_unit(runtime, registry, source, unit, None, options, out)
+    scan_planned_unit(runtime, registry, source, unit, None, options)?.write(out)
 }
 
-/// As [`run_unit`], with the slice's objects as the planner listed them in
+/// A unit scanned, its result not yet written: a run in one process writes
+/// it on another thread while the next unit starts.
+pub(super) struct ScannedUnit {
+    collector: UnitCollector,
+    pub outcome: UnitOutcome,
+    counts: UnitCounts,
+    plugins: Vec<PluginUse>,
+}
+
+impl ScannedUnit {
+    pub(super) fn write<W: Write>(self, out: W) -> Result<(UnitSummary, W), super::ScanError> {
+        self.collector
+            .write(self.outcome, self.counts, self.plugins, out)
+            .map_err(|e| super::ScanError::Unit(format!("writing the unit's result: {e}")))
+    }
+}
+
+/// Scans one unit, with the slice's objects as the planner listed them in
 /// this process (see [`PrelistedStorage`]), so that they are not listed again.
-pub(super) fn run_planned_unit<W: Write>(
+pub(super) fn scan_planned_unit(
     runtime: &Runtime,
     registry: &Arc<Registry>,
     source: &ScanSource,
     unit: &UnitSpec,
     listing: Option<Arc<[ObjectMeta]>>,
     options: &ScanOptions,
-    out: W,
-) -> Result<(UnitSummary, W), super::ScanError> {
+) -> Result<ScannedUnit, super::ScanError> {
     let plugin = registry
         .source(&source.source_type)
         .ok_or_else(|| super::ScanError::NoConnector(source.source_type.clone()))?
@@ -482,9 +498,7 @@ pub(super) fn run_planned_unit<W: Write>(
     };
     let mut plugins: Vec<PluginUse> = outcome.plugins_used.iter().map(|p| PluginUse::of(p)).collect();
     plugins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-    collector
-        .write(outcome_kind, counts, plugins, out)
-        .map_err(|e| super::ScanError::Unit(format!("writing the unit's result: {e}")))
+    Ok(ScannedUnit { collector, outcome: outcome_kind, counts, plugins })
 }
 
 #[cfg(test)]
