@@ -6,6 +6,9 @@
 //! host has copied the results out. A connector that does keep an allocation
 //! alive across calls still works: the arena then fills up and further
 //! allocations go to the standard allocator. Large allocations go there too.
+//! What a connector means to keep (a cache of its last answer) it allocates
+//! inside [`CallArena::outside`], from the standard allocator, so that the
+//! arena still empties after each call.
 //!
 //! ```ignore
 //! #[cfg(target_arch = "wasm32")]
@@ -29,6 +32,8 @@ pub struct CallArena {
     next: Cell<usize>,
     end: Cell<usize>,
     live: Cell<usize>,
+    /// Inside [`CallArena::outside`]: every allocation bypasses the arena.
+    bypass: Cell<bool>,
 }
 
 // SAFETY: a wasm32 component instance is single-threaded (no `atomics`
@@ -39,7 +44,23 @@ unsafe impl Sync for CallArena {}
 impl CallArena {
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        CallArena { start: Cell::new(0), next: Cell::new(0), end: Cell::new(0), live: Cell::new(0) }
+        CallArena {
+            start: Cell::new(0),
+            next: Cell::new(0),
+            end: Cell::new(0),
+            live: Cell::new(0),
+            bypass: Cell::new(false),
+        }
+    }
+
+    /// Runs `f` with its allocations taken from the standard allocator, for
+    /// what the connector keeps from one call to the next; freeing them
+    /// later needs nothing special.
+    pub fn outside<R>(&self, f: impl FnOnce() -> R) -> R {
+        let was = self.bypass.replace(true);
+        let out = f();
+        self.bypass.set(was);
+        out
     }
 
     fn owns(&self, ptr: *mut u8) -> bool {
@@ -65,7 +86,7 @@ impl CallArena {
     }
 
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
-        if layout.size() > LARGE || (self.start.get() == 0 && !self.reserve()) {
+        if layout.size() > LARGE || self.bypass.get() || (self.start.get() == 0 && !self.reserve()) {
             return None;
         }
         let p = self.next.get().checked_add(layout.align() - 1)? & !(layout.align() - 1);

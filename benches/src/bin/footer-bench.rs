@@ -6,9 +6,11 @@
 //!
 //! Both paths get the same input (the file's path, size and 64 KiB tail from
 //! memory, the rest of the file from memory when the footer is larger) and
-//! produce the same schema. The wasm path includes everything the host does
-//! per file: copying the tail into the sandbox, the call, and lifting the
-//! schema back into host types.
+//! produce the same schema: natively the connector's packed answer, the
+//! same code the sandbox runs (`read-packed-schema`); the wasm path includes
+//! everything the host does per file besides: copying the tail into the
+//! sandbox, the call, lifting the answer and unpacking it into host types
+//! (columns equal to the last file's are shared, as in a scan).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,7 +108,8 @@ fn main() {
                 let sampled = Parquet::read_sample(&input, &Reader(&f.bytes), &config, &limits).expect("sample");
                 sampled.schema.columns.len() + sampled.samples.iter().map(|s| s.ends.len()).sum::<usize>()
             } else {
-                Parquet::read_schema(&input, &Reader(&f.bytes), &config).expect("schema").columns.len()
+                // The packed answer the sandboxed path gets, before the host unpacks it.
+                Parquet::read_packed_schema(&input, &Reader(&f.bytes), &config).expect("schema").columns.len()
             };
         }
         native.push(started.elapsed());
@@ -138,7 +141,8 @@ fn main() {
                 sampled.schema.columns.len()
                     + sampled.samples.iter().map(|s| s.values(usize::MAX).map_or(0, |v| v.len())).sum::<usize>()
             } else {
-                let (schema, _) = instance.read_schema(&storage, &f.path, size, &mut t, "");
+                // As a scan reads it: columns equal to the last file's are shared.
+                let (schema, _) = instance.read_shared_schema(&storage, &f.path, size, &mut t, |_| {});
                 schema.expect("schema").columns.len()
             };
         }

@@ -66,7 +66,7 @@ fn reference_facts(m: &ParquetMetaData, leaves: usize) -> String {
 }
 
 fn new_path(footer: &[u8]) -> Result<(String, String, Option<sample::FirstRowGroup>), String> {
-    let facts = footer::read(footer, true).map_err(|e| e.to_string())?;
+    let facts = footer::read(footer, true, None).map_err(|e| e.to_string())?;
     let tree = tree::build(&facts.schema)?;
     let listed = listed(&tree.root);
     // Packed for 0.1.5 hosts, the same columns.

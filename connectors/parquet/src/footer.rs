@@ -26,6 +26,11 @@ pub struct Facts<'a> {
     pub schema: Vec<Element<'a>>,
     /// Whether the footer had a schema field at all.
     pub has_schema: bool,
+    /// Where the schema's bytes lie in the footer (its list, header included).
+    pub schema_bytes: std::ops::Range<usize>,
+    /// The schema's bytes were the `known_schema` given: not decoded again,
+    /// `schema` is empty.
+    pub schema_known: bool,
     pub version: i32,
     pub num_rows: i64,
     pub row_groups: usize,
@@ -344,20 +349,35 @@ fn codec_name(codec: i64) -> &'static str {
 
 /// Reads the facts and schema elements from a complete `FileMetaData`
 /// buffer, and the first row group's chunks when `first_row_group` is set.
-pub fn read(buf: &[u8], first_row_group: bool) -> Result<Facts<'_>, Bad> {
+/// A schema whose bytes are `known_schema` (another file's, already turned
+/// into columns) is stepped over rather than decoded: Thrift values delimit
+/// themselves, so equal bytes from the list's header on are an equal list.
+pub fn read<'a>(buf: &'a [u8], first_row_group: bool, known_schema: Option<&[u8]>) -> Result<Facts<'a>, Bad> {
     let mut facts = Facts::default();
     let mut r = Reader { buf, pos: 0 };
     r.each_field(0, |r, kind, id| match (id, kind) {
         (2, LIST) => {
+            let start = r.pos;
+            facts.has_schema = true;
+            if let Some(known) = known_schema.filter(|k| !k.is_empty())
+                && r.buf[start..].starts_with(known)
+            {
+                r.pos += known.len();
+                facts.schema = Vec::new();
+                facts.schema_bytes = start..r.pos;
+                facts.schema_known = true;
+                return Ok(());
+            }
             let (elem, count) = r.list()?;
             if elem != STRUCT {
                 return Err(Bad::Unexpected("schema element type", elem as i32));
             }
-            facts.has_schema = true;
             facts.schema = Vec::with_capacity(count);
             for _ in 0..count {
                 facts.schema.push(element(r)?);
             }
+            facts.schema_bytes = start..r.pos;
+            facts.schema_known = false;
             Ok(())
         }
         (1, I32) => {

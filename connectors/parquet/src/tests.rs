@@ -511,3 +511,46 @@ fn static_type_names_follow_the_general_spelling() {
         }
     }
 }
+
+/// A file read right after one with the same schema bytes gets its columns
+/// from the last answer, its own facts, and exactly what a fresh decode gives.
+#[test]
+fn a_schema_equal_to_the_last_files_is_not_decoded_again_and_answers_the_same() {
+    let (ten, twenty) = (
+        file_with_rows(10, parquet::basic::Compression::UNCOMPRESSED),
+        file_with_rows(20, parquet::basic::Compression::SNAPPY),
+    );
+    let footer = |bytes: &[u8]| {
+        let n = bytes.len();
+        let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        bytes[n - 8 - len..n - 8].to_vec()
+    };
+    let (ten_footer, twenty_footer) = (footer(&ten), footer(&twenty));
+    let first = footer::read(&ten_footer, false, None).unwrap();
+    assert!(!first.schema_known && !first.schema.is_empty());
+    let known = &ten_footer[first.schema_bytes.clone()];
+    let second = footer::read(&twenty_footer, false, Some(known)).unwrap();
+    assert!(second.schema_known && second.schema.is_empty(), "the same schema bytes are stepped over");
+    assert_eq!((second.num_rows, second.codecs.iter().copied().collect::<Vec<_>>()), (20, vec!["SNAPPY"]));
+    // Another schema's bytes are not taken for this one.
+    let other = file_with_schema("message m { required int64 id; }");
+    let other_footer = footer(&other);
+    let third = footer::read(&other_footer, false, Some(known)).unwrap();
+    assert!(!third.schema_known && third.schema.len() == 2);
+
+    // Through the connector, in every order: the answer is a fresh decode's.
+    let mut files = vec![("ten", ten), ("twenty", twenty), ("other", other)];
+    let mut corpus = Vec::new();
+    corpus_files(&corpus_dir(), &mut corpus);
+    corpus.sort();
+    for path in corpus.iter().take(40) {
+        files.push(("corpus", std::fs::read(path).unwrap()));
+    }
+    let order: Vec<usize> = (0..files.len()).flat_map(|i| [i, i, (i * 7) % files.len(), i]).collect();
+    for i in order {
+        let (name, bytes) = &files[i];
+        let packed = surveyor_sdk::testing::read_packed_schema::<Parquet>(name, bytes, 64 * 1024);
+        let fresh = read_schema::<Parquet>(name, bytes, 64 * 1024).0.map(surveyor_sdk::packed::pack);
+        assert_eq!(packed, fresh, "{name} ({i})");
+    }
+}

@@ -188,7 +188,7 @@ pub struct FormatInstance {
     packed: Option<packed_schema::Guest>,
     sampler: Option<Sampler<selective_sampler::Guest, packed_sampler::Guest, format_sampler::Guest>>,
     plugin: String,
-    last: Option<LastPacked>,
+    last: SharedColumns,
 }
 
 /// A file's schema, its columns shared with other files' when they are the same.
@@ -198,16 +198,46 @@ pub struct SharedSchema {
     pub attributes: Vec<Attribute>,
 }
 
-/// The last packed columns this instance unpacked, and what they became.
-/// The files of a table mostly share their schema, so the next file's
-/// packed columns are compared with these rather than unpacked again: the
-/// unpacked strings were most of a schema worker's allocations, and a
-/// shared copy is encoded once into the unit's result.
+/// Packed columns unpacked into shared ones: the last packed columns
+/// unpacked, and what they became. The files of a table mostly share their
+/// schema, so the next file's packed columns are compared with these rather
+/// than unpacked again: the unpacked strings were most of a schema worker's
+/// allocations, and a shared copy is encoded once into the unit's result.
+#[derive(Default)]
+pub(crate) struct SharedColumns {
+    last: Option<LastPacked>,
+}
+
 struct LastPacked {
     text: String,
     ends: Vec<u32>,
     columns: Vec<PackedColumn>,
     unpacked: Arc<Vec<Column>>,
+}
+
+impl SharedColumns {
+    /// `packed` unpacked (within `most` bytes, see [`unpack`]), its columns
+    /// the last ones' when equal; `prepare` sees new columns before they are shared.
+    pub(crate) fn share(
+        &mut self,
+        packed: PackedFileSchema,
+        most: usize,
+        prepare: impl FnOnce(&mut [Column]),
+    ) -> Result<SharedSchema, String> {
+        if let Some(last) = &self.last
+            && last.text == packed.text
+            && last.ends == packed.ends
+            && last.columns == packed.columns
+        {
+            return Ok(SharedSchema { columns: last.unpacked.clone(), attributes: packed.attributes });
+        }
+        let (text, ends, columns) = (packed.text.clone(), packed.ends.clone(), packed.columns.clone());
+        let mut schema = unpack(packed, most)?;
+        prepare(&mut schema.columns);
+        let unpacked = Arc::new(schema.columns);
+        self.last = Some(LastPacked { text, ends, columns, unpacked: unpacked.clone() });
+        Ok(SharedSchema { columns: unpacked, attributes: schema.attributes })
+    }
 }
 
 /// A connector's answer to `read-schema`, before it is unpacked.
@@ -257,7 +287,7 @@ impl FormatInstance {
             }
             None => None,
         };
-        Ok(FormatInstance { store, bindings, packed, sampler, plugin: name, last: None })
+        Ok(FormatInstance { store, bindings, packed, sampler, plugin: name, last: SharedColumns::default() })
     }
 
     pub fn plugin(&self) -> &str {
@@ -303,19 +333,8 @@ impl FormatInstance {
         let (answer, stats) = self.call_read_schema(storage, path, size, tail, "");
         let schema = answer.and_then(|answer| match answer {
             Answer::Packed(packed) => {
-                if let Some(last) = &self.last
-                    && last.text == packed.text
-                    && last.ends == packed.ends
-                    && last.columns == packed.columns
-                {
-                    return Ok(SharedSchema { columns: last.unpacked.clone(), attributes: packed.attributes });
-                }
-                let (text, ends, columns) = (packed.text.clone(), packed.ends.clone(), packed.columns.clone());
-                let mut schema = unpack(packed, self.memory_limit()).map_err(|m| self.malformed(m))?;
-                prepare(&mut schema.columns);
-                let unpacked = Arc::new(schema.columns);
-                self.last = Some(LastPacked { text, ends, columns, unpacked: unpacked.clone() });
-                Ok(SharedSchema { columns: unpacked, attributes: schema.attributes })
+                let most = self.memory_limit();
+                self.last.share(packed, most, prepare).map_err(|m| self.malformed(m))
             }
             Answer::Plain(mut schema) => {
                 prepare(&mut schema.columns);

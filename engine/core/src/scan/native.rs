@@ -5,9 +5,11 @@
 //! sandbox's protections.
 
 use crate::host::PluginError;
-use crate::host::bindings::FileSchema;
-use crate::host::bindings::types::{Attribute, Column, ConnectorError, ErrorKind, Repetition, Value};
-use crate::host::format::{ReadStats, SharedSchema};
+use crate::host::bindings::packed_schema::exports::surveyor::connector::packed_schema::{
+    PackedColumn, PackedFileSchema,
+};
+use crate::host::bindings::types::{Attribute, ConnectorError, ErrorKind, Repetition, Value};
+use crate::host::format::{ReadStats, SharedColumns, SharedSchema};
 use crate::storage::Storage;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -34,66 +36,63 @@ thread_local! {
     /// This worker's last columns: shared with the next file when equal, as
     /// the sandboxed path shares them (`FormatInstance::read_shared_schema`),
     /// so that the comparison measures the sandbox and nothing else.
-    static LAST: RefCell<Option<Arc<Vec<Column>>>> = const { RefCell::new(None) };
+    static LAST: RefCell<SharedColumns> = RefCell::new(SharedColumns::default());
 }
 
-/// The file's schema, its columns shared with the last file's on this thread when equal.
+/// The file's schema, its columns shared with the last file's on this
+/// thread when equal: the connector's packed answer, unpacked as the
+/// sandboxed path does.
 pub fn read_shared_parquet(
     storage: &Arc<dyn Storage>,
     path: &str,
     size: u64,
     tail: Vec<u8>,
 ) -> (Result<SharedSchema, PluginError>, ReadStats) {
-    let (result, stats) = read_parquet(storage, path, size, tail);
-    let result = result.map(|s| {
-        let columns = LAST.with_borrow_mut(|last| match last {
-            Some(last) if **last == s.columns => last.clone(),
-            _ => last.insert(Arc::new(s.columns)).clone(),
-        });
-        SharedSchema { columns, attributes: s.attributes }
-    });
-    (result, stats)
-}
-
-fn read_parquet(
-    storage: &Arc<dyn Storage>,
-    path: &str,
-    size: u64,
-    tail: Vec<u8>,
-) -> (Result<FileSchema, PluginError>, ReadStats) {
     let input = FileInput { path: path.to_string(), size, tail, config: String::new() };
     let reader = Reader { storage, path, reads: Cell::new(0), bytes: Cell::new(0) };
-    let result = Parquet::read_schema(&input, &reader, &Config::default());
+    let result = Parquet::read_packed_schema(&input, &reader, &Config::default());
     let stats = ReadStats { extra_reads: reader.reads.get(), extra_bytes: reader.bytes.get() };
-    let result = result.map(schema).map_err(|e| PluginError::Returned {
+    let malformed = |message: String, item: Option<String>| PluginError::Returned {
         plugin: "parquet".into(),
-        error: ConnectorError { kind: ErrorKind::MalformedInput, message: e.message, item: e.item },
+        error: ConnectorError { kind: ErrorKind::MalformedInput, message, item },
+    };
+    let result = result.map_err(|e| malformed(e.message, e.item)).and_then(|packed| {
+        LAST.with_borrow_mut(|last| last.share(packed_schema(packed), usize::MAX, |_| {}))
+            .map_err(|m| malformed(m, Some(path.to_string())))
     });
     (result, stats)
 }
 
-/// The SDK's types and the host's have the same shape: move every field across.
-fn schema(s: surveyor_sdk::FileSchema) -> FileSchema {
-    FileSchema { columns: s.columns.into_iter().map(column).collect(), attributes: attributes(s.attributes) }
-}
-
-fn column(c: surveyor_sdk::Column) -> Column {
-    Column {
-        path: c.path,
-        physical_type: c.physical_type,
-        logical_type: c.logical_type,
-        data_type: c.data_type,
-        repetition: match c.repetition {
-            surveyor_sdk::Repetition::Required => Repetition::Required,
-            surveyor_sdk::Repetition::Optional => Repetition::Optional,
-            surveyor_sdk::Repetition::Repeated => Repetition::Repeated,
-        },
-        nullable: c.nullable,
-        ordinal: c.ordinal,
-        attributes: attributes(c.attributes),
+fn packed_schema(p: surveyor_sdk::packed::PackedFileSchema) -> PackedFileSchema {
+    PackedFileSchema {
+        text: p.text,
+        ends: p.ends,
+        columns: p
+            .columns
+            .into_iter()
+            .map(|c| PackedColumn {
+                shared: c.shared,
+                added: c.added,
+                has_logical_type: c.has_logical_type,
+                repetition: repetition(c.repetition),
+                nullable: c.nullable,
+                ordinal: c.ordinal,
+                attributes: attributes(c.attributes),
+            })
+            .collect(),
+        attributes: attributes(p.attributes),
     }
 }
 
+fn repetition(r: surveyor_sdk::Repetition) -> Repetition {
+    match r {
+        surveyor_sdk::Repetition::Required => Repetition::Required,
+        surveyor_sdk::Repetition::Optional => Repetition::Optional,
+        surveyor_sdk::Repetition::Repeated => Repetition::Repeated,
+    }
+}
+
+/// The SDK's types and the host's have the same shape: move every field across.
 fn attributes(a: Vec<surveyor_sdk::Attribute>) -> Vec<Attribute> {
     a.into_iter()
         .map(|a| Attribute {
