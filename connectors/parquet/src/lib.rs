@@ -144,7 +144,7 @@ struct LastSchema {
     columns: Vec<surveyor_sdk::packed::PackedColumn>,
 }
 
-/// Schemas larger than this are not kept (a footer may be 64 MiB).
+/// Schemas that take more than this to keep are not kept (a footer may be 64 MiB).
 const KEEP_SCHEMA_MOST: usize = 1 << 20;
 
 impl LastSchema {
@@ -157,7 +157,11 @@ impl LastSchema {
             ends: packed.ends.clone(),
             columns: packed.columns.clone(),
         };
-        if bytes.len() + packed.text.len() > KEEP_SCHEMA_MOST {
+        let size = bytes.len()
+            + packed.text.len()
+            + packed.ends.len() * 4
+            + packed.columns.len() * std::mem::size_of::<surveyor_sdk::packed::PackedColumn>();
+        if size > KEEP_SCHEMA_MOST {
             return None;
         }
         #[cfg(target_arch = "wasm32")]
