@@ -246,6 +246,13 @@ pub fn new_run_id() -> String {
     format!("{ts}-{:06x}", h.finish() & 0xff_ffff)
 }
 
+/// Waits for a unit's result to be written; its error, if writing failed.
+fn written(writing: Option<std::thread::ScopedJoinHandle<'_, Result<(), ScanError>>>) -> Result<(), ScanError> {
+    writing.map_or(Ok(()), |w| {
+        w.join().unwrap_or_else(|_| Err(ScanError::Unit("writing a unit's result failed (panicked)".into())))
+    })
+}
+
 /// A folder removed with everything in it when dropped.
 struct WorkDir(PathBuf);
 
@@ -338,12 +345,7 @@ pub fn run_scan(
         // A unit's result is written on a thread of its own while the next
         // unit starts: written on this thread, the 5-10 ms it takes left the
         // other core idle at every unit's end (BENCHMARKS.md §1).
-        let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<(), ScanError>>> = None;
-        let written = |writing: Option<std::thread::ScopedJoinHandle<'_, Result<(), ScanError>>>| {
-            writing.map_or(Ok(()), |w| {
-                w.join().unwrap_or_else(|_| Err(ScanError::Unit("writing a unit's result failed (panicked)".into())))
-            })
-        };
+        let mut writing = None;
         for next in rx {
             let path = work.0.join(format!("unit-{:06}.svu", results.len()));
             results.push(path.clone());
